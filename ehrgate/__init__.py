@@ -1,0 +1,1 @@
+"""The ehrgate client: SDK and command line."""

@@ -1,0 +1,5 @@
+"""`python -m ehrgate` is the `ehrgate` command."""
+
+from ehrgate.cli import main
+
+main()

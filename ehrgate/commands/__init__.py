@@ -1,0 +1,1 @@
+"""One module per group of `ehrgate` commands; `ehrgate.cli` assembles them."""

@@ -1,0 +1,1 @@
+"""The HTTP gateway: authentication, permission enforcement, audit and proofs."""

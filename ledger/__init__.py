@@ -1,0 +1,1 @@
+"""The signed, tamper-evident metadata ledger: transactions, rules, Merkle log, state."""
