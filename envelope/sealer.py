@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO
 
 from envelope.body import BodySealer, Buffer, DataKey
 from envelope.canonical import b64encode
@@ -160,7 +160,7 @@ class Sealer:
         self._body.close()
 
 
-def _pump(sealer: Sealer, plaintext: BinaryIO, body_out: BinaryIO) -> SealResult:
+def _pump(sealer: Sealer, plaintext: IO[bytes], body_out: IO[bytes]) -> SealResult:
     try:
         while chunk := plaintext.read(READ_SIZE):
             body_out.writelines(sealer.update_segments(chunk))
@@ -172,8 +172,8 @@ def _pump(sealer: Sealer, plaintext: BinaryIO, body_out: BinaryIO) -> SealResult
 
 
 def seal(
-    plaintext: BinaryIO,
-    body_out: BinaryIO,
+    plaintext: IO[bytes],
+    body_out: IO[bytes],
     *,
     recipients: Sequence[Recipient],
     filename: str,
@@ -204,8 +204,8 @@ def seal(
 
 
 def _seal_with_parts(
-    plaintext: BinaryIO,
-    body_out: BinaryIO,
+    plaintext: IO[bytes],
+    body_out: IO[bytes],
     *,
     dek: DataKey,
     salt: bytes,
@@ -256,7 +256,7 @@ def open_body(chunks: Iterable[bytes], opened: OpenedCapsule) -> Iterator[bytes]
         yield last
 
 
-def read_chunks(stream: BinaryIO, size: int = READ_SIZE) -> Iterator[bytes]:
+def read_chunks(stream: IO[bytes], size: int = READ_SIZE) -> Iterator[bytes]:
     """Chunks of *size* bytes from a binary stream, for `open_body`."""
     while chunk := stream.read(size):
         yield chunk
