@@ -5,7 +5,7 @@ one byte form and one SHA-256):
 
     {"format": "ehrgate-capsule", "version": 1,
      "recipients": [{"id": ID, "wrapped_key": B64}, ...],   # 1..1000, ids unique
-     "meta": B64}
+     "meta": B64, "mac": B64}
 
 - wrapped_key = HPKE(MLKEM768_X25519, HKDF-SHA256, AES-256-GCM) seal of the 32-byte DEK to
   the recipient's public key, info = b"ehrgate/capsule-key/v1" ‖ 0x00 ‖ id (UTF-8). The
@@ -17,11 +17,16 @@ one byte form and one SHA-256):
   body_size, uploader_id, signer_id, pseudonym, category, created_at, signature}, where
   signature is the signer's Ed25519 signature over the canonical JSON of
   {"context": "ehrgate/record-content/v1", plaintext_sha256, pseudonym, category, created_at}.
+- mac = HMAC-SHA256(mac key, canonical JSON of the capsule without "mac"), mac key =
+  HKDF-SHA256(DEK, salt=None, info=b"ehrgate/capsule-mac/v1", L=32): whoever opens the
+  capsule also knows that no byte of it, not even another recipient's entry, was changed
+  since someone holding the data key made it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -46,6 +51,7 @@ CAPSULE_FORMAT = "ehrgate-capsule"
 CAPSULE_VERSION = 1
 WRAP_DOMAIN = b"ehrgate/capsule-key/v1"
 META_INFO = b"ehrgate/capsule-meta/v1"
+MAC_INFO = b"ehrgate/capsule-mac/v1"
 SIGNED_CONTEXT = "ehrgate/record-content/v1"
 META_NONCE_LEN = 12
 WRAPPED_KEY_LEN = 1120 + DEK_LEN + 16
@@ -138,9 +144,16 @@ def _wrap_info(recipient_id: str) -> bytes:
     return WRAP_DOMAIN + b"\x00" + recipient_id.encode("utf-8")
 
 
+def _derive(dek: DataKey, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(dek.to_bytes())
+
+
 def _meta_key(dek: DataKey) -> AESGCM:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=META_INFO)
-    return AESGCM(hkdf.derive(dek.to_bytes()))
+    return AESGCM(_derive(dek, META_INFO))
+
+
+def _capsule_mac(dek: DataKey, unsigned: bytes) -> bytes:
+    return hmac.digest(_derive(dek, MAC_INFO), unsigned, "sha256")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,14 +223,14 @@ def build_capsule(dek: DataKey, recipients: Sequence[Recipient], meta: bytes) ->
         }
         for recipient_id, key in check_recipients(recipients)
     ]
-    return canonical_json(
-        {
-            "format": CAPSULE_FORMAT,
-            "version": CAPSULE_VERSION,
-            "recipients": entries,
-            "meta": b64encode(meta),
-        }
-    )
+    document: dict[str, Any] = {
+        "format": CAPSULE_FORMAT,
+        "version": CAPSULE_VERSION,
+        "recipients": entries,
+        "meta": b64encode(meta),
+    }
+    document["mac"] = b64encode(_capsule_mac(dek, canonical_json(document)))
+    return canonical_json(document)
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -234,12 +247,26 @@ def _parse_json(data: bytes) -> Any:
     return value
 
 
-def _parse_capsule(capsule: bytes) -> tuple[dict[str, bytes], bytes]:
-    """The wrapped keys by recipient id and the encrypted metadata; ValueError if malformed."""
+@dataclass(frozen=True, slots=True)
+class _ParsedCapsule:
+    wrapped: dict[str, bytes]
+    meta: bytes
+    mac: bytes
+    unsigned: bytes  # the canonical JSON the MAC covers
+
+
+def _parse_capsule(capsule: bytes) -> _ParsedCapsule:
+    """The parts of a well-formed capsule; ValueError if it is malformed."""
     if not isinstance(capsule, bytes) or len(capsule) > MAX_CAPSULE_SIZE:
         raise ValueError("not a capsule")
     value = _parse_json(capsule)
-    if not isinstance(value, dict) or set(value) != {"format", "version", "recipients", "meta"}:
+    if not isinstance(value, dict) or set(value) != {
+        "format",
+        "version",
+        "recipients",
+        "meta",
+        "mac",
+    }:
         raise ValueError("not a capsule")
     if value["format"] != CAPSULE_FORMAT or value["version"] != CAPSULE_VERSION:
         raise ValueError("unknown capsule format")
@@ -259,15 +286,19 @@ def _parse_capsule(capsule: bytes) -> tuple[dict[str, bytes], bytes]:
     meta = b64decode(value["meta"])
     if len(meta) < META_NONCE_LEN + 16:
         raise ValueError("bad meta")
-    return wrapped, meta
+    mac = b64decode(value.pop("mac"), length=32)
+    return _ParsedCapsule(wrapped, meta, mac, canonical_json(value))
 
 
 def _unwrap(capsule: bytes, key: HybridPrivateKey, recipient_id: str) -> tuple[DataKey, bytes]:
-    wrapped, meta = _parse_capsule(capsule)
-    sealed_key = wrapped.get(recipient_id)
+    parsed = _parse_capsule(capsule)
+    sealed_key = parsed.wrapped.get(recipient_id)
     if sealed_key is None:
         raise ValueError("not a recipient")
-    return DataKey(key.open(sealed_key, info=_wrap_info(recipient_id))), meta
+    dek = DataKey(key.open(sealed_key, info=_wrap_info(recipient_id)))
+    if not hmac.compare_digest(_capsule_mac(dek, parsed.unsigned), parsed.mac):
+        raise ValueError("the capsule was changed")
+    return dek, parsed.meta
 
 
 def _decrypt_metadata(dek: DataKey, meta: bytes) -> OpenedCapsule:
