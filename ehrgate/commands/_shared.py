@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -172,10 +172,3 @@ def publish(temporary: Path, path: Path, *, force: bool) -> None:
             os.link(temporary, path)
     except FileExistsError as exc:
         raise UsageProblem(f"{path} already exists (use --force to replace it)") from exc
-
-
-def run_checked(action: Callable[[], Any]) -> Any:
-    try:
-        return action()
-    except EnvelopeError as exc:
-        raise UsageProblem(str(exc)) from exc

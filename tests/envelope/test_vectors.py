@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 from typing import Any
 
 import pytest
@@ -165,8 +166,6 @@ def test_capsule_vector_deterministic_parts_are_reproduced() -> None:
     meta = encrypt_metadata(
         stored.data_key, stored.metadata(), _nonce=bytes.fromhex(CAPSULE["meta_nonce"])
     )
-    import json
-
     assert base64.b64encode(meta).decode() == json.loads(CAPSULE["capsule"])["meta"]
     opened_plaintext = b"".join(open_body([body.getvalue()], stored))
     assert opened_plaintext == pattern(CAPSULE["plaintext_length"])
