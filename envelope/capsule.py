@@ -59,8 +59,8 @@ MAX_RECIPIENTS = 1000
 MAX_CAPSULE_SIZE = 4 * 1024 * 1024
 MAX_TEXT_LEN = 255
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z", re.ASCII)
 _META_FIELDS = {
     "filename": str,
     "content_type": str,

@@ -269,6 +269,7 @@ def test_signer_may_differ_from_uploader(sealed: Sealed) -> None:
         ({"created_at": "2026-01-31 12:00:00"}, "RFC 3339"),
         ({"created_at": "2026-01-31T12:00:00+01:00"}, "RFC 3339"),
         ({"created_at": "2026-02-30T12:00:00Z"}, "real date"),
+        ({"created_at": "\u0662\u0660\u0662\u0666-01-31T12:00:00Z"}, "RFC 3339"),
         ({"filename": "../etc/passwd"}, "plain file name"),
         ({"filename": ""}, "filename"),
         ({"category": "a\nb"}, "control"),
