@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from envelope import EnvelopeError, InvalidUII, PatientKey, PatientKeys, canonical_uii, is_pseudonym
+from envelope import (
+    EnvelopeError,
+    InvalidUII,
+    PatientKey,
+    PatientKeys,
+    b64decode,
+    b64encode,
+    canonical_uii,
+    is_pseudonym,
+)
 from envelope.patient import normalise_uii_value
 from tests.envelope.conftest import UII
 
@@ -79,3 +88,12 @@ def test_patient_identity_is_named_by_the_pseudonym() -> None:
     assert patient.identity.role == "patient"
     # identity keys are random, never derived from K
     assert patient.identity.encryption_key.public_key() != patient.patient_key.record_public_key()
+
+
+def test_base64_must_be_canonical() -> None:
+    assert b64decode(b64encode(b"\x00\x01")) == b"\x00\x01"
+    assert b64encode(b"\x00\x01") == "AAE="
+    with pytest.raises(EnvelopeError, match="canonical"):
+        b64decode("AAF=")  # same bytes, non-zero unused bits
+    with pytest.raises(EnvelopeError, match="valid base64"):
+        b64decode("AAE")
