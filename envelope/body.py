@@ -111,6 +111,7 @@ class BodySealer:
         # the body is hashed here, the plaintext on a helper thread (see envelope._digest)
         self._plaintext_digest = Digest()
         self._body_digest = Digest(threaded=False)
+        self._digests: tuple[str, str] | None = None
 
     def _next_nonce(self, last: bool) -> bytes:
         if self._counter >= _MAX_SEGMENTS:
@@ -194,6 +195,8 @@ class BodySealer:
             self._body_digest.update(piece)
             self.body_size += len(piece)
         self._finished = True
+        # waits for the helper thread and ends it
+        self._digests = (self._plaintext_digest.hexdigest(), self._body_digest.hexdigest())
         return out
 
     def finalize(self) -> bytes:
@@ -201,16 +204,15 @@ class BodySealer:
         return b"".join(self.finalize_segments())
 
     def plaintext_sha256(self) -> str:
-        self._require_finished()
-        return self._plaintext_digest.hexdigest()
+        return self._finished_digests()[0]
 
     def body_sha256(self) -> str:
-        self._require_finished()
-        return self._body_digest.hexdigest()
+        return self._finished_digests()[1]
 
-    def _require_finished(self) -> None:
-        if not self._finished:
+    def _finished_digests(self) -> tuple[str, str]:
+        if self._digests is None:
             raise EnvelopeError("the body is not finalised yet")
+        return self._digests
 
     def close(self) -> None:
         """Release the hashing helpers of an abandoned sealer."""

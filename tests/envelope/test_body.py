@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -300,3 +301,13 @@ def test_data_key_is_never_shown() -> None:
     assert DEK.to_bytes().hex() not in repr(DEK)
     with pytest.raises(EnvelopeError):
         DataKey(b"short")
+
+
+def test_helper_threads_end_with_the_sealer() -> None:
+    before = threading.active_count()
+    finished, abandoned = BodySealer(DEK), BodySealer(DEK)
+    for sealer in (finished, abandoned):
+        sealer.update(bytes(3 * 1024 * 1024))
+    finished.finalize()
+    abandoned.close()
+    assert threading.active_count() == before
