@@ -60,7 +60,7 @@ def seal_discarding(chunks: Sequence[bytes], patient: PatientKeys, uploader: Ide
 def open_all(body: Sequence[bytes], opened: OpenedCapsule) -> None:
     opener: BodyOpener = opened.body_opener()
     for piece in body:
-        opener.update(piece)
+        opener.update_pieces(piece)
     opener.finalize()
 
 

@@ -265,8 +265,6 @@ class BodyOpener:
         self._plaintext_size += len(plaintext)
         if self._expected_size is not None and self._plaintext_size > self._expected_size:
             raise self._fail()
-        if self._plaintext_digest is not None:
-            self._plaintext_digest.update(plaintext)
         return plaintext
 
     def _read_header(self) -> None:
@@ -275,28 +273,43 @@ class BodyOpener:
             raise self._fail()
         self._aead = AESGCM(segment_key(self._dek, salt))
         self._aad = hashlib.sha256(self._buffer[:HEADER_LEN]).digest()
-        del self._buffer[:HEADER_LEN]
+        self._buffer.clear()
+
+    def update_pieces(self, chunk: Buffer) -> list[bytes]:
+        """Like `update`, but returns the plaintext segment by segment (no joining copy)."""
+        if self._failed or self._finished:
+            raise self._fail()
+        data = memoryview(chunk)
+        if self._aead is None:
+            take = min(HEADER_LEN - len(self._buffer), len(data))
+            self._buffer += data[:take]
+            data = data[take:]
+            if len(self._buffer) < HEADER_LEN:
+                return []
+            self._read_header()
+        out: list[bytes] = []
+        # a segment is opened as "not last" only when bytes follow it
+        if self._buffer:
+            need = SEGMENT_CT_SIZE - len(self._buffer)
+            if len(data) <= need:
+                self._buffer += data
+                return out
+            self._buffer += data[:need]
+            data = data[need:]
+            out.append(self._open_segment(bytes(self._buffer), False))
+            self._buffer.clear()
+        count = max(0, (len(data) - 1) // SEGMENT_CT_SIZE)
+        for index in range(count):
+            start = index * SEGMENT_CT_SIZE
+            out.append(self._open_segment(data[start : start + SEGMENT_CT_SIZE], False))
+        self._buffer += data[count * SEGMENT_CT_SIZE :]
+        if self._plaintext_digest is not None and out:
+            self._plaintext_digest.update_many(out, sum(len(piece) for piece in out))
+        return out
 
     def update(self, chunk: Buffer) -> bytes:
         """Take more body bytes; return the plaintext of every segment that verified."""
-        if self._failed or self._finished:
-            raise self._fail()
-        self._buffer += chunk
-        if self._aead is None:
-            if len(self._buffer) < HEADER_LEN:
-                return b""
-            self._read_header()
-        # a segment is opened as "not last" only when bytes follow it
-        count = (len(self._buffer) - 1) // SEGMENT_CT_SIZE
-        if count <= 0:
-            return b""
-        out = []
-        with memoryview(self._buffer) as view:
-            for index in range(count):
-                start = index * SEGMENT_CT_SIZE
-                out.append(self._open_segment(view[start : start + SEGMENT_CT_SIZE], False))
-        del self._buffer[: count * SEGMENT_CT_SIZE]
-        return b"".join(out)
+        return b"".join(self.update_pieces(chunk))
 
     def finalize(self) -> bytes:
         """Open the last segment and check the whole; raise InvalidEnvelope on any fault."""
@@ -309,6 +322,8 @@ class BodyOpener:
         plaintext = self._open_segment(bytes(self._buffer), True)
         self._buffer.clear()
         self._finished = True
+        if self._plaintext_digest is not None:
+            self._plaintext_digest.update(plaintext)
         if self._expected_size is not None and self._plaintext_size != self._expected_size:
             raise self._fail()
         if self._plaintext_digest is not None:

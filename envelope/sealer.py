@@ -248,9 +248,7 @@ def open_body(chunks: Iterable[bytes], opened: OpenedCapsule) -> Iterator[bytes]
     """
     opener = opened.body_opener()
     for chunk in chunks:
-        plaintext = opener.update(chunk)
-        if plaintext:
-            yield plaintext
+        yield from opener.update_pieces(chunk)
     last = opener.finalize()
     if last:
         yield last
