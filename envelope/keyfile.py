@@ -45,7 +45,9 @@ KEY_FILE_VERSION = 1
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
-_MAX_SCRYPT_N = 2**20
+# a key file must not make its reader spend more than 1 GiB or a minute on scrypt
+_MAX_SCRYPT_MEMORY = 1024**3
+_MAX_SCRYPT_P = 16
 _MAX_KEY_FILE_SIZE = 64 * 1024
 
 
@@ -171,7 +173,11 @@ def _decrypt_secret(document: dict[str, Any], passphrase: str | None, path: str)
     if not isinstance(encrypted, dict) or encrypted.get("kdf") != "scrypt":
         raise InvalidKeyFile(f"{path}: unknown key protection")
     n, r, p = (_field(encrypted, name, "the protection") for name in ("n", "r", "p"))
-    if not all(type(v) is int and v > 0 for v in (n, r, p)) or n > _MAX_SCRYPT_N or r * p > 64:
+    if (
+        not all(type(v) is int and v > 0 for v in (n, r, p))
+        or 128 * n * r > _MAX_SCRYPT_MEMORY
+        or p > _MAX_SCRYPT_P
+    ):
         raise InvalidKeyFile(f"{path}: scrypt parameters out of range")
     try:
         salt = b64decode(_field(encrypted, "salt"), what="salt")

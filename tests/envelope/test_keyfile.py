@@ -137,3 +137,17 @@ def test_wrong_kind_of_patient_file(tmp_path: Path, patient: PatientKeys) -> Non
     path.write_text(json.dumps(document))
     with pytest.raises(InvalidKeyFile, match="pseudonym"):
         load_key_file(path)
+
+
+@pytest.mark.parametrize(
+    ("n", "r", "p"), [(2**21, 8, 1), (2**10, 8, 17), (0, 8, 1), (2**10, "8", 1)]
+)
+def test_scrypt_parameters_out_of_range_are_refused(
+    tmp_path: Path, doctor: IdentityKeys, n: int, r: object, p: int
+) -> None:
+    document = json.loads(encode_key_file(doctor, passphrase="pw", _scrypt_n=FAST_SCRYPT))
+    document["encrypted"].update({"n": n, "r": r, "p": p})
+    path = tmp_path / "dr.key"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidKeyFile, match="out of range"):
+        load_key_file(path, "pw")
