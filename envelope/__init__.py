@@ -24,7 +24,7 @@ from envelope.errors import (
 )
 from envelope.identity import ROLES, IdentityKeys, PublicIdentity, SigningKey, VerifyKey
 from envelope.kem import HybridPrivateKey, HybridPublicKey
-from envelope.keyfile import PatientKeys, load_key_file, write_key_file
+from envelope.keyfile import PatientKeys, PatientPublic, load_key_file, write_key_file
 from envelope.keyshare import open_key_share, seal_key_share
 from envelope.patient import PatientKey, canonical_uii, is_pseudonym
 from envelope.sealer import Sealer, SealResult, open_body, read_chunks, seal
@@ -44,6 +44,7 @@ __all__ = [
     "OpenedCapsule",
     "PatientKey",
     "PatientKeys",
+    "PatientPublic",
     "PublicIdentity",
     "SealResult",
     "Sealer",

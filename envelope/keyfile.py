@@ -34,12 +34,13 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from envelope.canonical import b64decode, b64encode, canonical_json
 from envelope.errors import EnvelopeError, InvalidKeyFile, WrongPassphrase
-from envelope.identity import ROLES, IdentityKeys, SigningKey
-from envelope.kem import PRIVATE_LEN, HybridPrivateKey
+from envelope.identity import ROLES, IdentityKeys, PublicIdentity, SigningKey
+from envelope.kem import PRIVATE_LEN, PUBLIC_LEN, HybridPrivateKey, HybridPublicKey
 from envelope.patient import PATIENT_KEY_LEN, PatientKey, is_pseudonym
 
 IDENTITY_KIND = "ehrgate-identity-key"
 PATIENT_KIND = "ehrgate-patient-key"
+PATIENT_PUBLIC_KIND = "ehrgate-patient-public"
 KEY_FILE_VERSION = 1
 # scrypt cost: 128 * r * n bytes = 128 MiB and about half a second per unlock
 SCRYPT_N = 2**17
@@ -65,6 +66,51 @@ class PatientKeys:
         patient_key = PatientKey.generate()
         pseudonym = patient_key.pseudonym(uii)
         return cls(patient_key, pseudonym, IdentityKeys.generate(pseudonym, "patient"))
+
+    def public(self) -> PatientPublic:
+        return PatientPublic(
+            self.pseudonym, self.patient_key.record_public_key(), self.identity.public()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PatientPublic:
+    """What others may know of a patient: pseudonym, record public key, public identity.
+
+    JSON form (as `ehrgate keys public` prints it)::
+
+        {"kind": "ehrgate-patient-public", "version": 1, "pseudonym",
+         "record_public_key": B64 (1,216 bytes), "identity": PublicIdentity JSON}
+    """
+
+    pseudonym: str
+    record_public_key: HybridPublicKey
+    identity: PublicIdentity
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": PATIENT_PUBLIC_KIND,
+            "version": KEY_FILE_VERSION,
+            "pseudonym": self.pseudonym,
+            "record_public_key": b64encode(self.record_public_key.to_bytes()),
+            "identity": self.identity.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> PatientPublic:
+        if not isinstance(data, dict) or data.get("kind") != PATIENT_PUBLIC_KIND:
+            raise EnvelopeError("not a patient's public keys")
+        pseudonym = data.get("pseudonym")
+        if not is_pseudonym(pseudonym):
+            raise EnvelopeError("the pseudonym is not 64 lowercase hexadecimal characters")
+        record_key = data.get("record_public_key")
+        if not isinstance(record_key, str):
+            raise EnvelopeError("record_public_key must be base64 text")
+        raw = b64decode(record_key, length=PUBLIC_LEN, what="record_public_key")
+        identity = PublicIdentity.from_json(data.get("identity"))
+        if identity.id != pseudonym or identity.role != "patient":
+            raise EnvelopeError("a patient's identity is named by its pseudonym, role patient")
+        return cls(pseudonym, HybridPublicKey(raw), identity)
 
 
 KeyFileContent = IdentityKeys | PatientKeys

@@ -21,17 +21,14 @@ from envelope import (
     IdentityKeys,
     InvalidKeyFile,
     PatientKeys,
+    PatientPublic,
     PublicIdentity,
     WrongPassphrase,
-    b64decode,
-    b64encode,
-    is_pseudonym,
     load_key_file,
 )
-from envelope.kem import PUBLIC_LEN
+from envelope.keyfile import PATIENT_PUBLIC_KIND
 
 IDENTITY_PUBLIC_KIND = "ehrgate-identity-public"
-PATIENT_PUBLIC_KIND = "ehrgate-patient-public"
 
 
 class UsageProblem(click.ClickException):
@@ -88,13 +85,7 @@ def load_keys(path: str, passphrase_env: str | None) -> IdentityKeys | PatientKe
 def public_document(keys: IdentityKeys | PatientKeys) -> dict[str, Any]:
     """The shareable half of a key file, as written by `ehrgate keys public`."""
     if isinstance(keys, PatientKeys):
-        return {
-            "kind": PATIENT_PUBLIC_KIND,
-            "version": 1,
-            "pseudonym": keys.pseudonym,
-            "record_public_key": b64encode(keys.patient_key.record_public_key().to_bytes()),
-            "identity": keys.identity.public().to_json(),
-        }
+        return keys.public().to_json()
     return {"kind": IDENTITY_PUBLIC_KIND, "version": 1, **keys.public().to_json()}
 
 
@@ -109,13 +100,8 @@ def load_recipient(path: str) -> tuple[str, HybridPublicKey, bool]:
     kind = document.get("kind") if isinstance(document, dict) else None
     try:
         if kind == PATIENT_PUBLIC_KIND:
-            pseudonym = document.get("pseudonym")
-            if not is_pseudonym(pseudonym):
-                raise EnvelopeError("its pseudonym is malformed")
-            raw = b64decode(
-                document.get("record_public_key"), length=PUBLIC_LEN, what="record_public_key"
-            )
-            return pseudonym, HybridPublicKey(raw), True
+            patient = PatientPublic.from_json(document)
+            return patient.pseudonym, patient.record_public_key, True
         if kind == IDENTITY_PUBLIC_KIND:
             identity = PublicIdentity.from_json(document)
             return identity.id, identity.encryption_key, False
@@ -130,7 +116,7 @@ def load_public_identity(path: str) -> PublicIdentity:
     try:
         document = json.loads(Path(path).read_bytes())
         if isinstance(document, dict) and document.get("kind") == PATIENT_PUBLIC_KIND:
-            document = document.get("identity")
+            return PatientPublic.from_json(document).identity
         return PublicIdentity.from_json(document)
     except FileNotFoundError as exc:
         raise UsageProblem(f"no public key file at {path}") from exc

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from envelope import (
+    EnvelopeError,
     IdentityKeys,
     InvalidKeyFile,
     PatientKeys,
+    PatientPublic,
     WrongPassphrase,
     load_key_file,
     write_key_file,
@@ -151,3 +153,28 @@ def test_scrypt_parameters_out_of_range_are_refused(
     path.write_text(json.dumps(document))
     with pytest.raises(InvalidKeyFile, match="out of range"):
         load_key_file(path, "pw")
+
+
+def test_patient_public_round_trip(patient: PatientKeys) -> None:
+    document = patient.public().to_json()
+    assert "patient_key" not in json.dumps(document)
+    assert PatientPublic.from_json(json.loads(json.dumps(document))) == patient.public()
+
+
+@pytest.mark.parametrize("field", ["kind", "pseudonym", "record_public_key", "identity"])
+def test_patient_public_rejects_damage(patient: PatientKeys, field: str) -> None:
+    document = patient.public().to_json()
+    document[field] = {"kind": "x", "pseudonym": "A" * 64, "record_public_key": 5, "identity": {}}[
+        field
+    ]
+    with pytest.raises(EnvelopeError):
+        PatientPublic.from_json(document)
+
+
+def test_patient_public_identity_must_be_the_patients(
+    patient: PatientKeys, doctor: IdentityKeys
+) -> None:
+    document = patient.public().to_json()
+    document["identity"] = doctor.public().to_json()
+    with pytest.raises(EnvelopeError, match="named by its pseudonym"):
+        PatientPublic.from_json(document)
