@@ -86,6 +86,8 @@ PSEUDONYM_CASES: list[tuple[str, bytes, dict[str, str]]] = [
     ("control character is escaped", K1, {"note": "a\x01b"}),
     ("quote and backslash are escaped", K1, {"note": 'say "hi" \\ bye'}),
     ("one field", K1, {"mrn": "A-0001"}),
+    ("case folding output is not normalised again (U+01F0 folds to j + U+030C)", K1, {"name": "\u01f0"}),
+    ("ligature fi case-folds to itself, NFC keeps it", K1, {"name": "\ufb01le"}),
 ]
 
 INVALID_UII: list[tuple[str, Any]] = [
