@@ -12,7 +12,7 @@ which an equal body could be re-uploaded between the listing and the removal.
 from __future__ import annotations
 
 import logging
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from datetime import UTC, datetime, timedelta
 
 from storage.errors import BlobNotFound, StorageError
@@ -34,6 +34,22 @@ def collect_garbage(
     if grace < timedelta(0):
         raise ValueError("grace must not be negative")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
+    members: Sequence[BlobStore] | None = getattr(store, "stores", None)
+    if members is not None:
+        # A replicated store is collected member by member, so that each copy is removed
+        # from the store that holds it.
+        reports = [
+            collect_garbage(member, referenced, grace=grace, now=moment, dry_run=dry_run)
+            for member in members
+        ]
+        return GcReport(
+            examined=sum(r.examined for r in reports),
+            kept_referenced=sum(r.kept_referenced for r in reports),
+            kept_young=sum(r.kept_young for r in reports),
+            deleted=tuple(loc for r in reports for loc in r.deleted),
+            failed=tuple(item for r in reports for item in r.failed),
+            dry_run=dry_run,
+        )
     cutoff = moment - grace
     examined = kept_referenced = kept_young = 0
     deleted: list[str] = []

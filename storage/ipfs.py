@@ -9,7 +9,8 @@ Only the documented RPC endpoints are used, always with POST (Kubo answers 405 t
   stored=<unix time>``, so that ``list`` (for garbage collection) and ``head`` can tell our
   bodies, their SHA-256 and their age from other pins. Named pins need Kubo 0.26 or later.
 - ``/api/v0/cat?arg=CID``: streams the body back; the SHA-256 is checked as for every store.
-- ``/api/v0/pin/ls`` and ``/api/v0/pin/rm``: list and remove (unpin) bodies.
+- ``/api/v0/pin/ls``, ``/api/v0/pin/rm`` and ``/api/v0/block/rm``: list bodies; remove
+  them (unpin, then drop the root block so the node cannot serve the body any more).
 - ``/api/v0/version``: the start-up check.
 
 Errors come back as HTTP 500 (400 for a malformed call) with a JSON body
@@ -18,8 +19,9 @@ as such an object in the stream. ``cat`` and ``pin`` calls pass ``offline=true``
 so a body this node does not hold is "not found" at once instead of being searched for in
 the swarm; ``?offline=false`` lets the node fetch from its (private) swarm peers.
 
-Deleting unpins: Kubo frees the blocks at its next repository GC, and copies on other nodes
-remain. That is why bodies are sealed: erasure deletes the capsules (crypto-shredding).
+Deleting unpins and removes the root block; Kubo frees the other blocks at its next
+repository GC, and copies on other nodes remain. That is why bodies are sealed: erasure
+deletes the capsules (crypto-shredding).
 
 Locators are ``ipfs://<cid>``: a CID names the content itself, so any IPFS store may serve
 it.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -63,6 +66,7 @@ _PARAMS = ("name", "timeout", "connect_timeout", "offline")
 _CID = re.compile(r"(b[a-z2-7]{20,}|Qm[1-9A-HJ-NP-Za-km-z]{44})")
 _PIN_NAME = re.compile(r"ehrgate sha256=([0-9a-f]{64}) size=(\d+) stored=(\d+)")
 _NOT_FOUND = ("not found", "could not find", "not pinned", "no link named", "is not pinned")
+log = logging.getLogger(__name__)
 _RAW_SHA256_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])  # CIDv1, raw codec, sha2-256, 32 bytes
 
 
@@ -407,7 +411,7 @@ class IpfsStore:
         )
 
     def _read(self, response: httpx.Response, cid: str) -> Iterator[bytes]:
-        chunks = response.iter_raw()
+        chunks = response.iter_bytes()
         while True:
             with self._errors(f"body {cid}"):
                 chunk = next(chunks, None)
@@ -435,6 +439,22 @@ class IpfsStore:
         cid = self._require_cid(locator)
         with contextlib.suppress(BlobNotFound), self._errors(f"body {cid}"):
             self._call("pin/rm", arg=cid)
+        # Unpinning alone leaves the blocks readable until Kubo's next repository GC;
+        # removing the root block makes the body unreadable from this node at once.
+        # Failures per block (e.g. still pinned through another pin) come back as "Error"
+        # fields and are not ours to override.
+        request = self._client.build_request(
+            "POST", "block/rm", params={"arg": cid, "force": "true"}
+        )
+        with self._errors(f"removal of {cid}"):
+            response = self._client.send(request, stream=True)
+            try:
+                _raise_for_answer(response, "block/rm")
+                for item in _json_lines(response.iter_lines(), "block/rm"):
+                    if item.get("Error"):
+                        log.info("Kubo kept block %s: %s", item.get("Hash"), item["Error"])
+            finally:
+                response.close()
 
     def list(self) -> Iterator[BlobInfo]:
         request = self._client.build_request(

@@ -284,7 +284,7 @@ class ReplicatedStore:
 
     def _read_failure(self, sha256: str, failures: list[tuple[str, StorageError]]) -> StorageError:
         detail = "; ".join(f"{name}: {error}" for name, error in failures)
-        message = f"no store could serve {sha256}: {detail}"
+        message = f"no member of store {self._name!r} could serve {sha256}: {detail}"
         bad = [name for name, error in failures if isinstance(error, IntegrityError)]
         if any(isinstance(error, StoreUnavailable) for _, error in failures):
             return StoreUnavailable(message, store=self._name, failures=failures)

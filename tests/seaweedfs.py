@@ -22,10 +22,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
@@ -147,9 +147,9 @@ class SeaweedFS:
             log.close()
             shutil.rmtree(data_dir, ignore_errors=True)
 
-    def client(self, **config: object) -> S3Client:
+    def client(self, **config: Any) -> S3Client:
         """A boto3 S3 client for this server (path-style, short timeouts)."""
-        options: dict[str, object] = {
+        options: dict[str, Any] = {
             "s3": {"addressing_style": "path"},
             "connect_timeout": 2,
             "read_timeout": 30,
@@ -158,14 +158,15 @@ class SeaweedFS:
             "response_checksum_validation": "when_required",
         }
         options.update(config)
-        return boto3.client(
+        client: S3Client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=self.region,
-            config=Config(**options),  # type: ignore[arg-type]
+            config=Config(**options),
         )
+        return client
 
     def store_url(self, bucket: str, **params: str) -> str:
         """An ``s3://`` store URL for ``bucket`` on this server, credentials included."""
@@ -204,10 +205,8 @@ class SeaweedFS:
     def kill(self) -> None:
         """Stop the server at once (SIGKILL to its process group), as a crash would."""
         if self.process.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=30)
 
     def _wait_ready(self) -> None:
