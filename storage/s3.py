@@ -121,6 +121,11 @@ def _map_errors(store: str, bucket: str, endpoint: str, what: str) -> Iterator[N
                 "create it or fix the bucket name in the store URL",
                 store=store,
             ) from exc
+        if code in _BUSY or status >= 500 or status in (408, 429):
+            raise StoreUnavailable(
+                f"store {store!r} failed on {what}: {message} (HTTP {status}); retry later",
+                store=store,
+            ) from exc
         if code in _NOT_FOUND or status == 404:
             raise BlobNotFound(f"store {store!r} has no {what}", store=store) from exc
         if code in _DENIED or status in (401, 403):
@@ -128,11 +133,6 @@ def _map_errors(store: str, bucket: str, endpoint: str, what: str) -> Iterator[N
                 f"store {store!r}: access denied to bucket {bucket!r} at {endpoint} ({code}); "
                 "check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profile or "
                 "access_key_id/secret_access_key in the URL) and the bucket policy",
-                store=store,
-            ) from exc
-        if code in _BUSY or status >= 500 or status in (408, 429):
-            raise StoreUnavailable(
-                f"store {store!r} failed on {what}: {message} (HTTP {status}); retry later",
                 store=store,
             ) from exc
         raise StoreMisconfigured(

@@ -183,9 +183,8 @@ class AbstractBlobStoreTests:
         blob = store.put(io.BytesIO(data))
         corrupt(blob)
         received: list[bytes] = []
-        stream = store.get(blob.locators, sha256=blob.sha256, size=blob.size)
         with pytest.raises(IntegrityError, match=store.name):
-            received.extend(stream)
+            received.extend(store.get(blob.locators, sha256=blob.sha256, size=blob.size))
         assert sum(map(len, received)) < len(data)
 
     def test_get_ignores_locators_of_other_stores(self, store: BlobStore) -> None:
