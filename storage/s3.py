@@ -201,7 +201,7 @@ class S3Store:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_attempts: int = 3,
-        upload_concurrency: int = 4,
+        upload_concurrency: int = 2,
     ) -> None:
         self._bucket = bucket
         self._name = check_store_name(name or bucket)
@@ -276,7 +276,7 @@ class S3Store:
                 f"endpoint_url={endpoint_url!r} in {redact(url)} must start with http:// or https://"
             )
         max_attempts = parsed.take_int("max_attempts", 3, minimum=1)
-        upload_concurrency = parsed.take_int("upload_concurrency", 4, minimum=1)
+        upload_concurrency = parsed.take_int("upload_concurrency", 2, minimum=1)
         store = cls(
             bucket,
             name=parsed.take_name(bucket),
@@ -389,21 +389,20 @@ class S3Store:
         # at about (concurrency + 1) parts however large the body is.
         with ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-part") as pool:
 
-            def submit(part: bytes) -> None:
+            def submit(size: int) -> None:
+                # Wait for a free slot before cutting the next part out of the buffer.
                 if len(in_flight) >= self._concurrency:
                     parts.append(in_flight.popleft().result())
                 number = len(parts) + len(in_flight) + 1
-                in_flight.append(pool.submit(send, number, part))
+                in_flight.append(pool.submit(send, number, _take(buffer, size)))
 
             try:
                 for chunk in chunks:
                     buffer += digest.update(chunk)
                     while len(buffer) >= self._part_size:
-                        submit(bytes(buffer[: self._part_size]))
-                        del buffer[: self._part_size]
+                        submit(self._part_size)
                 if buffer or not (parts or in_flight):
-                    submit(bytes(buffer))
-                buffer.clear()
+                    submit(len(buffer))
                 while in_flight:
                     parts.append(in_flight.popleft().result())
                 actual = check_put_digest(digest, expected, self._name)
@@ -533,6 +532,14 @@ class S3Store:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _take(buffer: bytearray, size: int) -> bytes:
+    """Remove and return the first ``size`` bytes of ``buffer``, copying them once."""
+    with memoryview(buffer) as view:
+        part = bytes(view[:size])
+    del buffer[:size]
+    return part
 
 
 def _utc(moment: datetime) -> datetime:
