@@ -16,17 +16,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from storage import open_store
+from storage import StoredBlob, open_store
 from storage.s3 import S3Store
 from tests.seaweedfs import SeaweedFS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -65,22 +70,79 @@ def _human(rate: float) -> str:
     return f"{rate / MIB:8.1f} MiB/s"
 
 
+def _measure_one(
+    timings: dict[str, Timing],
+    order: random.Random,
+    *,
+    client: S3Client,
+    store: S3Store,
+    bucket: str,
+    key: str,
+    bodies: tuple[bytes, bytes, bytes],
+    digest: str,
+) -> StoredBlob:
+    """One body of each kind through each path; the order of the paths is shuffled so that
+    no path always runs right after another (the server's timing drifts)."""
+    raw_body, store_body, known_body = bodies
+    size = len(raw_body)
+    stored: list[StoredBlob] = []
+
+    def raw_put() -> None:
+        client.put_object(Bucket=bucket, Key=key, Body=raw_body)
+
+    def put() -> None:
+        stored.append(store.put(io.BytesIO(store_body)))
+
+    def put_sha() -> None:
+        store.put(io.BytesIO(known_body), sha256=digest)
+
+    def raw_get() -> None:
+        for _ in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MIB):
+            pass
+
+    def raw_get_sha() -> None:
+        hashed = hashlib.sha256()
+        for chunk in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MIB):
+            hashed.update(chunk)
+
+    def get() -> None:
+        blob = stored[0]
+        for _ in store.get(blob.locators, sha256=blob.sha256, size=blob.size):
+            pass
+
+    for group in (
+        [("raw put", raw_put), ("put", put), ("put+sha", put_sha)],
+        [("raw get", raw_get), ("raw get+sha", raw_get_sha), ("get", get)],
+    ):
+        order.shuffle(group)
+        for name, action in group:
+            with timer(timings[name], size):
+                action()
+    return stored[0]
+
+
 @click.command()
-@click.option("--rounds", default=3, show_default=True, help="Measured rounds per size.")
-def main(rounds: int) -> None:
+@click.option("--rounds", default=5, show_default=True, help="Measured rounds per size.")
+@click.option(
+    "--store-params", default="", help="Extra store URL parameters, e.g. upload_concurrency=1"
+)
+@click.option("--sizes", default="4KiB,1MiB,64MiB", show_default=True, help="Body sizes.")
+def main(rounds: int, store_params: str, sizes: str) -> None:
     """Measure store ÷ raw boto3 throughput on a real SeaweedFS server."""
     with SeaweedFS.start() as server:
         bucket = server.create_bucket("bench")
-        store = open_store(server.store_url(bucket))
+        url = server.store_url(bucket) + (f"&{store_params}" if store_params else "")
+        store = open_store(url)
+        chosen = [(size, count) for size, count in SIZES if _label(size) in sizes.split(",")]
         assert isinstance(store, S3Store)
         with closing(server.client(read_timeout=120)) as client, closing(store):
             rows = []
-            total = sum(count for _, count in SIZES) * rounds
+            total = sum(count for _, count in chosen) * rounds
             show = sys.stdout.isatty()
             with click.progressbar(
                 length=total, label="measuring", file=sys.stderr if show else None
             ) as progress:
-                for size, count in SIZES:
+                for size, count in chosen:
                     names = ("raw put", "put", "put+sha", "raw get", "raw get+sha", "get")
                     timings = {name: Timing() for name in names}
                     # Warm up connections and SeaweedFS volumes for this size.
@@ -88,6 +150,7 @@ def main(rounds: int) -> None:
                     for body in warm:
                         client.put_object(Bucket=bucket, Key="warm", Body=body)
                         store.put(io.BytesIO(body))
+                    order = random.Random(size)
                     for round_number in range(rounds):
                         raw_bodies = _bodies(size, count, seed=3 * round_number)
                         store_bodies = _bodies(size, count, seed=3 * round_number + 1)
@@ -95,24 +158,20 @@ def main(rounds: int) -> None:
                         digests = [hashlib.sha256(body).hexdigest() for body in known_bodies]
                         for index in range(count):
                             key = f"raw/{size}/{round_number}/{index}"
-                            with timer(timings["raw put"], size):
-                                client.put_object(Bucket=bucket, Key=key, Body=raw_bodies[index])
-                            with timer(timings["put"], size):
-                                blob = store.put(io.BytesIO(store_bodies[index]))
-                            with timer(timings["put+sha"], size):
-                                store.put(io.BytesIO(known_bodies[index]), sha256=digests[index])
-                            with timer(timings["raw get"], size):
-                                answer = client.get_object(Bucket=bucket, Key=key)
-                                for _ in answer["Body"].iter_chunks(MIB):
-                                    pass
-                            with timer(timings["raw get+sha"], size):
-                                digest = hashlib.sha256()
-                                answer = client.get_object(Bucket=bucket, Key=key)
-                                for chunk in answer["Body"].iter_chunks(MIB):
-                                    digest.update(chunk)
-                            with timer(timings["get"], size):
-                                for _ in store.get(blob.locators, sha256=blob.sha256, size=size):
-                                    pass
+                            _measure_one(
+                                timings,
+                                order,
+                                client=client,
+                                store=store,
+                                bucket=bucket,
+                                key=key,
+                                bodies=(
+                                    raw_bodies[index],
+                                    store_bodies[index],
+                                    known_bodies[index],
+                                ),
+                                digest=digests[index],
+                            )
                             progress.update(1)
                     rows.append((size, timings))
     _print(rows)
@@ -147,7 +206,7 @@ def _print(rows: list[tuple[int, dict[str, Timing]]]) -> None:
 
 
 def _label(size: int) -> str:
-    return f"{size // MIB} MiB" if size >= MIB else f"{size // KIB} KiB"
+    return f"{size // MIB}MiB" if size >= MIB else f"{size // KIB}KiB"
 
 
 if __name__ == "__main__":

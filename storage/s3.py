@@ -201,7 +201,7 @@ class S3Store:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         max_attempts: int = 3,
-        upload_concurrency: int = 2,
+        upload_concurrency: int = 1,
     ) -> None:
         self._bucket = bucket
         self._name = check_store_name(name or bucket)
@@ -276,7 +276,7 @@ class S3Store:
                 f"endpoint_url={endpoint_url!r} in {redact(url)} must start with http:// or https://"
             )
         max_attempts = parsed.take_int("max_attempts", 3, minimum=1)
-        upload_concurrency = parsed.take_int("upload_concurrency", 2, minimum=1)
+        upload_concurrency = parsed.take_int("upload_concurrency", 1, minimum=1)
         store = cls(
             bucket,
             name=parsed.take_name(bucket),
