@@ -251,3 +251,8 @@ def test_backends_are_imported_only_when_used(tmp_path: Path) -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", program], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_a_misconfigured_member_fails_the_replicated_check(tmp_path: Path) -> None:
+    with pytest.raises(StoreMisconfigured, match="does not exist"):
+        open_store([f"file://{tmp_path}/a?name=a", f"file://{tmp_path}/missing/b?name=b"])
