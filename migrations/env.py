@@ -15,6 +15,7 @@ from ledger.schema import metadata
 
 config = context.config
 
+
 def _database_url() -> str:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("EHRGATE_DATABASE_URL")
     if not url:

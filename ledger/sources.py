@@ -1,0 +1,109 @@
+"""Verification sources: a ledger database, or exported entry and block JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger import database, schema
+from ledger.blocks import Block
+from ledger.state import Row
+from ledger.verify import SourceEntry
+
+
+class DatabaseSource:
+    """Reads a ledger database directly (read-only), with its stored state and leaf hashes."""
+
+    def __init__(self, url: str, *, page: int = 5000) -> None:
+        self.engine = database.create_engine(url)
+        database.check_schema(self.engine)
+        self.page = page
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> DatabaseSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def entry_count(self) -> int | None:
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(schema.entries)).scalar_one()
+            )
+
+    def head(self) -> tuple[int, int] | None:
+        with self.engine.connect() as conn:
+            return database.read_head(conn)
+
+    def entries(self) -> Iterator[SourceEntry]:
+        e, n = schema.entries, schema.nodes
+        position = 0
+        with self.engine.connect() as conn:
+            while True:
+                # The leaf hash is read from the tree's node table, an independent witness:
+                # an entry edited or moved in ledger_entries no longer matches it.
+                rows = conn.execute(
+                    sa.select(e.c.idx, e.c.block_height, e.c.tx, n.c.hash)
+                    .select_from(e.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.c.idx)))
+                    .where(e.c.idx >= position)
+                    .order_by(e.c.idx)
+                    .limit(self.page)
+                ).all()
+                if not rows:
+                    return
+                for idx, height, tx, leaf in rows:
+                    yield SourceEntry(
+                        int(idx), int(height), bytes(tx), bytes(leaf) if leaf is not None else b""
+                    )
+                position = int(rows[-1][0]) + 1
+
+    def blocks(self) -> Iterator[Block]:
+        with self.engine.connect() as conn:
+            yield from database.iter_blocks(conn, page=self.page)
+
+    def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
+        with self.engine.connect() as conn:
+            return {
+                table: list(database.iter_state_rows(conn, table)) for table in schema.STATE_TABLES
+            }
+
+
+class ExportSource:
+    """Exported JSON, e.g. pages of a gateway's /v1/ledger/entries and /v1/ledger/blocks.
+
+    *entries* and *blocks* are iterables of the export formats in `ledger.blocks`; they may
+    be generators that fetch pages lazily.
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[Mapping[str, Any]],
+        blocks: Iterable[Mapping[str, Any]],
+        *,
+        count: int | None = None,
+    ) -> None:
+        self._entries = entries
+        self._blocks = blocks
+        self._count = count
+
+    def entry_count(self) -> int | None:
+        return self._count
+
+    def head(self) -> tuple[int, int] | None:
+        return None
+
+    def entries(self) -> Iterator[SourceEntry]:
+        for data in self._entries:
+            yield SourceEntry(int(data["index"]), int(data["block"]), dict(data["tx"]))
+
+    def blocks(self) -> Iterator[Block]:
+        for data in self._blocks:
+            yield Block.from_json(dict(data))
+
+    def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
+        return None
