@@ -97,9 +97,13 @@ class Ledger:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
         self._write_lock = threading.Lock()
-        with engine.connect() as conn:
-            self._reload(conn)
-            conn.rollback()
+        try:
+            with engine.connect() as conn:
+                self._reload(conn)
+                conn.rollback()
+        except BaseException:
+            engine.dispose()
+            raise
         self._committer = threading.Thread(
             target=self._run_committer, name="ledger-committer", daemon=True
         )

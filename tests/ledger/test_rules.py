@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from envelope import IdentityKeys, SigningKey
-from ledger import TX_TYPES, LedgerSigner, RuleViolation, Transaction
+from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
 from ledger import builders as b
 from tests.ledger.conftest import World, pseudonym_for
 
@@ -271,11 +271,12 @@ def test_a_replayed_transaction_is_rejected(world: World) -> None:
 def test_a_replay_is_rejected_after_reopening(world: World, database_url: str) -> None:
     tx = _grant(world)
     world.ledger.submit(tx)
-    from ledger import Ledger
-
-    with Ledger.open(database_url, world.ledger.signer.signing_key, clock=world.clock) as again:
-        with pytest.raises(RuleViolation, match="already committed"):
-            again.submit(tx)
+    key = world.ledger.signer.signing_key
+    with (
+        Ledger.open(database_url, key, clock=world.clock) as again,
+        pytest.raises(RuleViolation, match="already committed"),
+    ):
+        again.submit(tx)
 
 
 def test_suspended_identity_can_do_nothing(world: World) -> None:
