@@ -51,5 +51,8 @@ class _WithoutState:
     def state_tables(self) -> None:
         return None
 
+    def close(self) -> None:
+        self._source.close()
+
 
 __all__ = ["replay_database"]

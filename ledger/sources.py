@@ -107,3 +107,6 @@ class ExportSource:
 
     def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
         return None
+
+    def close(self) -> None:
+        """Nothing to release: the iterables belong to the caller."""

@@ -59,6 +59,8 @@ class LedgerSource(Protocol):
         """The stored state tables, or None when the source has none (an export)."""
         ...
 
+    def close(self) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Damage:
@@ -170,14 +172,48 @@ def _verify_log(
     replay: bool,
     progress: Callable[[int], None] | None,
 ) -> None:
-    blocks = iter(source.blocks())
+    blocks = source.blocks()
+    entries = source.entries()
+    try:
+        _walk(report, state, trusted_key, replay, progress, blocks, entries)
+    finally:
+        # Close sources' generators now, so that a database connection held by a
+        # half-read page goes back before the caller closes the source.
+        for iterator in (entries, blocks):
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+    head = source.head()
+    if head is not None:
+        height, size = head
+        last_height = report.blocks - 1
+        if (height, size) != (last_height, report.entries):
+            raise _Found(
+                Damage(
+                    "head",
+                    "ledger head",
+                    f"records block {height} / {size} entries but the log has block "
+                    f"{last_height} / {report.entries} entries",
+                )
+            )
+
+
+def _walk(
+    report: VerifyReport,
+    state: State,
+    trusted_key: VerifyKey | None,
+    replay: bool,
+    progress: Callable[[int], None] | None,
+    blocks: Iterator[Block],
+    entries: Iterator[SourceEntry],
+) -> None:
     block = next(blocks, None)
     previous: Block | None = None
     block_start = 0
     key = trusted_key
     stack: list[tuple[int, bytes]] = []  # complete subtrees (size, hash), left to right
     expected = 0
-    for entry in source.entries():
+    for entry in entries:
         index = entry.index
         if index != expected:
             if index > expected:
@@ -234,19 +270,6 @@ def _verify_log(
             f"claims tree size {block.tree_size} but the log ends after {expected} entries "
             "(entries were removed from the end)",
         )
-    head = source.head()
-    if head is not None:
-        height, size = head
-        last_height = previous.height if previous is not None else -1
-        if (height, size) != (last_height, expected):
-            raise _Found(
-                Damage(
-                    "head",
-                    "ledger head",
-                    f"records block {height} / {size} entries but the log has block "
-                    f"{last_height} / {expected} entries",
-                )
-            )
 
 
 def _parse(entry: SourceEntry) -> Transaction:

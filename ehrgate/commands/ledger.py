@@ -57,14 +57,17 @@ def verify(db: str | None, ledger_key: str | None, as_json: bool, no_replay: boo
             raise click.BadParameter(str(exc), param_hint="--ledger-key") from exc
     try:
         source = _open_source(db)
-        total = source.entry_count()
-        if sys.stderr.isatty() and not as_json and total:
-            with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-                report = run_verify(
-                    source, ledger_key=trusted, replay=not no_replay, progress=bar.update
-                )
-        else:
-            report = run_verify(source, ledger_key=trusted, replay=not no_replay)
+        try:
+            total = source.entry_count()
+            if sys.stderr.isatty() and not as_json and total:
+                with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+                    report = run_verify(
+                        source, ledger_key=trusted, replay=not no_replay, progress=bar.update
+                    )
+            else:
+                report = run_verify(source, ledger_key=trusted, replay=not no_replay)
+        finally:
+            source.close()
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from exc
     _print_report(report, as_json)
