@@ -4,16 +4,20 @@ of identities (admin, clinicians, a system, a patient with a registered pseudony
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from envelope import IdentityKeys, SigningKey
-from ledger import Ledger, LedgerSigner, Transaction
+from ledger import Ledger, LedgerSigner, Transaction, schema
 from ledger import builders as b
+from ledger.migrate import upgrade
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -73,6 +77,44 @@ class World:
         return b.record(actor, **fields)
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "ledger.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_postgres(postgres_url: str) -> str:
+    upgrade(postgres_url)
+    return postgres_url
+
+
+def _empty_postgres_ledger(url: str) -> None:
+    """Reset the session's migrated PostgreSQL database to an empty ledger (fast: no
+    CREATE DATABASE per test)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        # DELETE, not TRUNCATE: for a handful of rows it avoids TRUNCATE's file work.
+        for table in schema.metadata.sorted_tables:
+            conn.execute(table.delete())
+        conn.execute(schema.head.insert().values(id=1, height=-1, tree_size=0))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, _migrated_sqlite: Path) -> str:
+    """A migrated, empty ledger database of each kind (overrides the project-wide fixture,
+    which gives an empty database without the schema)."""
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.db"
+        shutil.copyfile(_migrated_sqlite, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("_migrated_postgres")
+    _empty_postgres_ledger(url)
+    return url
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -85,7 +127,7 @@ def ledger_key() -> SigningKey:
 
 @pytest.fixture
 def ledger(database_url: str, ledger_key: SigningKey, clock: FakeClock) -> Iterator[Ledger]:
-    with Ledger.open(database_url, ledger_key, clock=clock, create_schema=True) as opened:
+    with Ledger.open(database_url, ledger_key, clock=clock) as opened:
         yield opened
 
 

@@ -32,7 +32,7 @@ class Built:
 def built(database_url: str, clock: FakeClock) -> Iterator[Built]:
     """A closed ledger of several blocks, ready to be tampered with."""
     key = SigningKey.generate()
-    with Ledger.open(database_url, key, clock=clock, create_schema=True) as ledger:
+    with Ledger.open(database_url, key, clock=clock) as ledger:
         world = build_world(ledger, clock)
         for n in range(6):
             ledger.submit(
