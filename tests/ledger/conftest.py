@@ -78,19 +78,19 @@ class World:
 
 
 @pytest.fixture(scope="session")
-def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "ledger.db"
     upgrade(f"sqlite:///{path}")
     return path
 
 
 @pytest.fixture(scope="session")
-def _migrated_postgres(postgres_url: str) -> str:
+def migrated_postgres(postgres_url: str) -> str:
     upgrade(postgres_url)
     return postgres_url
 
 
-def _empty_postgres_ledger(url: str) -> None:
+def empty_postgres_ledger(url: str) -> None:
     """Reset the session's migrated PostgreSQL database to an empty ledger (fast: no
     CREATE DATABASE per test)."""
     engine = sa.create_engine(url)
@@ -103,15 +103,15 @@ def _empty_postgres_ledger(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, _migrated_sqlite: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path) -> str:
     """A migrated, empty ledger database of each kind (overrides the project-wide fixture,
     which gives an empty database without the schema)."""
     if request.param == "sqlite":
         path = tmp_path / "ledger.db"
-        shutil.copyfile(_migrated_sqlite, path)
+        shutil.copyfile(migrated_sqlite, path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("_migrated_postgres")
-    _empty_postgres_ledger(url)
+    url: str = request.getfixturevalue("migrated_postgres")
+    empty_postgres_ledger(url)
     return url
 
 
