@@ -37,9 +37,28 @@ def parse_time(text: object, what: str = "time") -> datetime:
             f"{what} must be an RFC 3339 UTC time like 2026-01-31T12:00:00.000000Z, got {text!r}"
         )
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # Slicing the fixed layout is ~20x faster than strptime, which matters per entry.
+        return datetime(
+            int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+            int(text[14:16]), int(text[17:19]), int(text[20:26]), tzinfo=UTC,
+        )  # fmt: skip
     except ValueError as exc:
         raise MalformedTransaction(f"{what} is not a real date and time: {text!r}") from exc
+
+
+def check_time(text: object, what: str = "time") -> str:
+    """Return *text* if it is a valid ledger time (remembering recent valid values)."""
+    if isinstance(text, str) and text in _VALID:
+        return text
+    parse_time(text, what)
+    assert isinstance(text, str)
+    if len(_VALID) > 4096:
+        _VALID.clear()
+    _VALID.add(text)
+    return text
+
+
+_VALID: set[str] = set()
 
 
 def to_micros(moment: datetime | str) -> int:

@@ -112,9 +112,11 @@ def read_nodes(conn: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     unique = list(dict.fromkeys(wanted))
     for start in range(0, len(unique), 400):
         chunk = unique[start : start + 400]
-        rows = conn.execute(
-            sa.select(t.c.level, t.c.idx, t.c.hash).where(sa.tuple_(t.c.level, t.c.idx).in_(chunk))
-        )
+        # An OR of primary-key probes (a row-value IN makes SQLite scan), written with the
+        # integers inline: they are ints, and a statement of varying shape would defeat
+        # SQLAlchemy's compiled cache on every proof.
+        where = " OR ".join(f"(level = {int(lv)} AND idx = {int(i)})" for lv, i in chunk)
+        rows = conn.exec_driver_sql(f"SELECT level, idx, hash FROM {t.name} WHERE {where}")
         for level, idx, value in rows:
             found[(int(level), int(idx))] = bytes(value)
     return found

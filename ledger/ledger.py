@@ -310,8 +310,9 @@ class Ledger:
         def lookup(level: int, i: int) -> bytes:
             return nodes[(level, i)]
 
+        memo: dict[tuple[int, int], bytes] = {}
         for pending, index in plan.accepted:
-            proof = merkle.inclusion_proof(index, plan.block.tree_size, lookup)
+            proof = merkle.inclusion_proof(index, plan.block.tree_size, lookup, memo)
             plan.results.append(
                 (pending, Receipt(index, pending.tx.tx_hash, plan.block, tuple(proof)))
             )
@@ -443,24 +444,37 @@ class Ledger:
             raise NotFound(f"no entry at index {index}")
         return found[0]
 
-    def _tree_size_now(self, conn: Connection) -> int:
-        return database.read_head(conn)[1]
+    def _known_size(self, conn: Connection, wanted: int | None) -> int:
+        """The tree size to prove against: *wanted* if the log has it, else the head's.
+
+        This process's own size is enough when *wanted* is within it (its nodes are durable);
+        only a larger one asks the database, which another writer may have extended.
+        """
+        if wanted is not None and wanted <= self._size:
+            return wanted
+        current = database.read_head(conn)[1]
+        return current if wanted is None else (wanted if wanted <= current else -1)
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
         """The inclusion proof of entry *index* in the tree of *tree_size* (default: now)."""
         with self.engine.connect() as conn:
-            size = self._tree_size_now(conn) if tree_size is None else tree_size
-            if not 0 <= index < size or size > self._tree_size_now(conn):
-                raise NotFound(f"entry {index} is not in a tree of {size} entries on this log")
+            size = self._known_size(conn, tree_size)
+            if not 0 <= index < size:
+                raise NotFound(
+                    f"entry {index} is not in a tree of {tree_size or size} entries on this log"
+                )
             wanted = merkle.proof_nodes_inclusion(index, size)
             found = database.read_nodes(conn, wanted)
         return merkle.inclusion_proof(index, size, lambda lv, i: found[(lv, i)])
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """The consistency proof from *old_size* to *new_size* (default: now)."""
         with self.engine.connect() as conn:
-            size = self._tree_size_now(conn) if new_size is None else new_size
-            if not 0 < old_size <= size or size > self._tree_size_now(conn):
-                raise NotFound(f"no consistency proof from {old_size} to {size} on this log")
+            size = self._known_size(conn, new_size)
+            if not 0 < old_size <= size:
+                raise NotFound(
+                    f"no consistency proof from {old_size} to {new_size or size} on this log"
+                )
             wanted = merkle.proof_nodes_consistency(old_size, size)
             found = database.read_nodes(conn, wanted)
         return merkle.consistency_proof(old_size, size, lambda lv, i: found[(lv, i)])

@@ -98,13 +98,22 @@ def _range_nodes(start: int, end: int) -> list[Node]:
     return _range_nodes(start, start + k) + _range_nodes(start + k, end)
 
 
-def _range_hash(start: int, end: int, lookup: NodeLookup) -> bytes:
+def _range_hash(
+    start: int, end: int, lookup: NodeLookup, memo: dict[tuple[int, int], bytes] | None = None
+) -> bytes:
     size = end - start
     if size & (size - 1) == 0:
         level = size.bit_length() - 1
         return lookup(level, start >> level)
+    if memo is not None and (start, end) in memo:
+        return memo[(start, end)]
     k = _largest_power_of_two_below(size)
-    return node_hash(_range_hash(start, start + k, lookup), _range_hash(start + k, end, lookup))
+    value = node_hash(
+        _range_hash(start, start + k, lookup, memo), _range_hash(start + k, end, lookup, memo)
+    )
+    if memo is not None:
+        memo[(start, end)] = value
+    return value
 
 
 def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
@@ -173,10 +182,19 @@ def proof_nodes_root(size: int) -> list[Node]:
     return frontier_nodes(size)
 
 
-def inclusion_proof(index: int, size: int, lookup: NodeLookup) -> list[bytes]:
-    """PATH(index, D[0:size]) made from stored subtree hashes."""
+def inclusion_proof(
+    index: int,
+    size: int,
+    lookup: NodeLookup,
+    memo: dict[tuple[int, int], bytes] | None = None,
+) -> list[bytes]:
+    """PATH(index, D[0:size]) made from stored subtree hashes.
+
+    *memo* may be shared by proofs in one tree: it keeps the hashes of the incomplete
+    right-edge subtrees, which every proof of a batch needs again.
+    """
     _check_sizes_for_inclusion(index, size)
-    return [_range_hash(s, e, lookup) for s, e in _inclusion_ranges(index, size)]
+    return [_range_hash(s, e, lookup, memo) for s, e in _inclusion_ranges(index, size)]
 
 
 def consistency_proof(old: int, new: int, lookup: NodeLookup) -> list[bytes]:
@@ -196,12 +214,19 @@ def _check_hash(value: bytes, what: str) -> None:
         raise ProofError(f"{what} must be {HASH_LEN} bytes, got {len(value)}")
 
 
+def _check_proof_hashes(proof: Sequence[bytes], kind: str) -> None:
+    for position, element in enumerate(proof):
+        if len(element) != HASH_LEN:
+            raise ProofError(
+                f"{kind} proof element {position} must be {HASH_LEN} bytes, got {len(element)}"
+            )
+
+
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """The root implied by an inclusion proof (RFC 9162 §2.1.3.2), after its preconditions."""
     _check_sizes_for_inclusion(index, size)
     _check_hash(leaf, "the leaf hash")
-    for position, element in enumerate(proof):
-        _check_hash(element, f"inclusion proof element {position}")
+    _check_proof_hashes(proof, "inclusion")
     # The exact proof length follows from index and size: the bits of the path where a
     # sibling exists (inner, below the point where index and size-1 diverge) plus the
     # left-side siblings above it (border, the set bits of index above that point).
@@ -259,8 +284,7 @@ def verify_consistency(
         return
     _check_hash(old_root, "the old root hash")
     _check_hash(new_root, "the new root hash")
-    for position, element in enumerate(proof):
-        _check_hash(element, f"consistency proof element {position}")
+    _check_proof_hashes(proof, "consistency")
     if not proof:
         raise ProofError(f"a consistency proof from {old} to {new} cannot be empty")
     # Exact length: the inclusion path of leaf old-1 in new, less the levels where old-1

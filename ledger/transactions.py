@@ -60,6 +60,19 @@ class Transaction:
     def signed_payload(self) -> dict[str, Any]:
         return {"type": self.type, "body": self.body, "signer": self.signer}
 
+    def signed_bytes(self) -> bytes:
+        """The canonical JSON of the signed payload, cut out of the encoded transaction.
+
+        The encoded form is ``{"body":…,"signature":"…","signer":…,"type":…}`` (keys
+        sorted); the payload is the same text without the signature member. Its last
+        occurrence is the top-level one: later members are strings, whose quotes are
+        escaped. Equal to canonical(self.signed_payload()), without re-encoding the body.
+        """
+        marker = b',"signature":"'
+        start = self.encoded.rfind(marker)
+        end = self.encoded.index(b'"', start + len(marker)) + 1
+        return self.encoded[:start] + self.encoded[end:]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "type": self.type,
@@ -126,7 +139,7 @@ class Transaction:
         if self._verified_key == signing_key:
             return
         try:
-            VerifyKey(signing_key).verify_bytes(canonical(self.signed_payload()), self.signature)
+            _verify_key(signing_key).verify_bytes(self.signed_bytes(), self.signature)
         except (InvalidSignature, EnvelopeError) as exc:
             raise MalformedTransaction(
                 f"the signature does not verify with the key of signer {self.signer!r}",
@@ -142,3 +155,16 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"Transaction({self.type}, tx_id={self.body.get('tx_id')}, signer={self.signer})"
+
+
+_KEYS: dict[bytes, VerifyKey] = {}
+
+
+def _verify_key(raw: bytes) -> VerifyKey:
+    """A parsed Ed25519 key, cached: enrolled keys sign many transactions."""
+    key = _KEYS.get(raw)
+    if key is None:
+        if len(_KEYS) > 10_000:
+            _KEYS.clear()
+        key = _KEYS[raw] = VerifyKey(raw)
+    return key
