@@ -10,6 +10,7 @@ leaf and subtree nodes, and writes entry, nodes, state row and block in one comm
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import tempfile
 import threading
@@ -41,10 +42,10 @@ def _transactions(signer: b.Actor, count: int) -> list[Transaction]:
     ]
 
 
-def _open(directory: Path, name: str, key: SigningKey, max_batch: int) -> Ledger:
+def _open(directory: Path, name: str, key: SigningKey, max_batch: int, workers: int = 0) -> Ledger:
     url = f"sqlite:///{directory / name}"
     upgrade(url)
-    ledger = Ledger.open(url, key, max_batch=max_batch)
+    ledger = Ledger.open(url, key, max_batch=max_batch, verify_workers=workers)
     ledger.bootstrap(IdentityKeys.generate("admin-1", "admin").public())
     return ledger
 
@@ -88,6 +89,7 @@ def _raw_sqlite(path: Path, count: int, payload: bytes) -> float:
 def main(count: int, threads: int, unbatched_count: int) -> None:
     key = SigningKey.generate()
     signer = b.LedgerSigner(key)
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         rows: list[tuple[str, int, float]] = []
@@ -95,7 +97,8 @@ def main(count: int, threads: int, unbatched_count: int) -> None:
         ledger = _open(directory, "batched.db", key, max_batch=5000)
         txs = _transactions(signer, count)
         seconds = _threaded(ledger.submit, txs, threads)
-        blocks = ledger.head().height if ledger.head() else 0  # type: ignore[union-attr]
+        head = ledger.head()
+        blocks = head.height + 1 if head is not None else 0
         ledger.close()
         rows.append((f"ledger, group commit, {threads} threads", count, seconds))
 
@@ -105,6 +108,16 @@ def main(count: int, threads: int, unbatched_count: int) -> None:
         ledger.submit_many(txs)
         rows.append(("ledger, group commit, submit_many", count, time.perf_counter() - started))
         ledger.close()
+
+        for workers in range(1, cores):
+            ledger = _open(directory, f"workers{workers}.db", key, 5000, workers)
+            txs = _transactions(signer, count)
+            seconds = _threaded(ledger.submit, txs, threads)
+            ledger.close()
+            rows.append(
+                (f"ledger, group commit, {threads} threads, {workers} verify worker(s)",
+                 count, seconds)
+            )  # fmt: skip
 
         ledger = _open(directory, "unbatched.db", key, max_batch=1)
         txs = _transactions(signer, unbatched_count)

@@ -45,6 +45,7 @@ from ledger.errors import (
     NotFound,
     RuleViolation,
 )
+from ledger.signatures import SignatureChecker
 from ledger.state import Decision, Overlay, Row, State
 from ledger.transactions import Transaction
 
@@ -84,8 +85,10 @@ class Ledger:
         clock: Clock = system_clock,
         categories: CategoryRegistry | None = None,
         max_batch: int = 2000,
+        verify_workers: int = 0,
     ) -> None:
         self.engine = engine
+        self._checker = SignatureChecker(verify_workers)
         self.signer = LedgerSigner(ledger_key)
         self.clock = clock
         self.categories = categories or CategoryRegistry(DEFAULT_CATEGORIES)
@@ -102,6 +105,7 @@ class Ledger:
                 self._reload(conn)
                 conn.rollback()
         except BaseException:
+            self._checker.close()
             engine.dispose()
             raise
         self._committer = threading.Thread(
@@ -121,11 +125,15 @@ class Ledger:
         categories: Iterable[Category] | CategoryRegistry | None = None,
         create_schema: bool = False,
         max_batch: int = 2000,
+        verify_workers: int = 0,
     ) -> Ledger:
         """Open the ledger at database *url*, signing blocks with *ledger_key*.
 
         *create_schema* runs the Alembic migrations first (what `alembic upgrade head`
         does); otherwise a database without the schema raises SchemaMissing.
+        *verify_workers* > 0 checks the signatures of each batch in that many worker
+        processes (plus the committer) instead of in each submitting thread: Ed25519 in
+        `cryptography` holds the GIL, so only processes verify in parallel.
         """
         if create_schema:
             from ledger.migrate import upgrade
@@ -142,7 +150,14 @@ class Ledger:
             if isinstance(categories, CategoryRegistry)
             else CategoryRegistry(categories if categories is not None else DEFAULT_CATEGORIES)
         )
-        return cls(engine, ledger_key, clock=clock, categories=registry, max_batch=max_batch)
+        return cls(
+            engine,
+            ledger_key,
+            clock=clock,
+            categories=registry,
+            max_batch=max_batch,
+            verify_workers=verify_workers,
+        )
 
     def close(self) -> None:
         if self._closed:
@@ -150,6 +165,7 @@ class Ledger:
         self._closed = True
         self._queue.put(_STOP)
         self._committer.join()
+        self._checker.close()
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -208,7 +224,8 @@ class Ledger:
                 raise LedgerUnavailable("the ledger is closed")
             if isinstance(tx, dict):
                 tx = Transaction.from_json(tx)
-            self._precheck(tx)
+            if self._checker.workers == 0:
+                self._precheck(tx)
             if capsule is not None:
                 _check_capsule(tx, capsule)
         except LedgerError as exc:
@@ -328,6 +345,7 @@ class Ledger:
         if last is not None and now < last.timestamp:
             now = last.timestamp  # block times never go backwards
         plan = _Plan(self._state.overlay())
+        self._check_signatures(batch)
         next_index = self._size
         for pending in batch:
             try:
@@ -373,6 +391,26 @@ class Ledger:
             timestamp=now,
         )
         return plan
+
+    def _check_signatures(self, batch: list[_Pending]) -> None:
+        """Verify the batch's signatures whose keys are known, all at once; the rules then
+        skip them (a failure is left for the rules, which report it)."""
+        todo: list[tuple[Transaction, bytes]] = []
+        for pending in batch:
+            tx = pending.tx
+            if tx.type in ("genesis", "register_patient"):
+                key = _enclosed_key(tx)
+            else:
+                row = self._state.get("identities", tx.signer)
+                key = None if row is None else b64decode(row["signing_key"])
+            if key is not None and not tx.is_verified_with(key):
+                todo.append((tx, key))
+        if not todo:
+            return
+        results = self._checker.check([(key, tx.signed_bytes(), tx.signature) for tx, key in todo])
+        for (tx, key), valid in zip(todo, results, strict=True):
+            if valid:
+                tx._mark_verified(key)
 
     def _store(self, conn: Connection, plan: _Plan) -> None:
         block = plan.block

@@ -147,6 +147,13 @@ class Transaction:
             ) from exc
         self._verified_key = signing_key
 
+    def is_verified_with(self, signing_key: bytes) -> bool:
+        return self._verified_key == signing_key
+
+    def _mark_verified(self, signing_key: bytes) -> None:
+        """Record that the signature was checked with *signing_key* elsewhere (a worker)."""
+        self._verified_key = signing_key
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Transaction) and other.encoded == self.encoded
 

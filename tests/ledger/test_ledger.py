@@ -28,7 +28,7 @@ from ledger import (
     merkle,
 )
 from ledger import builders as b
-from tests.ledger.conftest import FakeClock, World
+from tests.ledger.conftest import FakeClock, World, build_world
 
 
 def _access(w: World, n: int) -> Transaction:
@@ -263,3 +263,20 @@ def test_closed_ledger_refuses_submissions(ledger: Ledger, clock: FakeClock) -> 
     admin = IdentityKeys.generate("admin-1", "admin")
     with pytest.raises(LedgerUnavailable, match="closed"):
         ledger.bootstrap(admin.public())
+
+
+def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock) -> None:
+    from tests.ledger.test_rules import _forged
+
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    key = SigningKey.generate()
+    with Ledger.open(url, key, clock=clock, create_schema=True, verify_workers=1) as ledger:
+        world = build_world(ledger, clock)
+        txs = [_access(world, n) for n in range(300)]
+        txs[150] = _forged(txs[150])
+        results = ledger.submit_many(txs)
+    refused = [n for n, r in enumerate(results) if isinstance(r, RuleViolation)]
+    assert refused == [150]
+    failure = results[150]
+    assert isinstance(failure, RuleViolation)
+    assert failure.code == "bad-signature"
