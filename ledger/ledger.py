@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import json
+import logging
 import queue
 import threading
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ from ledger.state import Decision, Overlay, Row, State
 from ledger.transactions import Transaction
 
 _STOP = object()
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -447,7 +449,32 @@ class Ledger:
             raise LedgerConflict(
                 f"the database's ledger has {size} entries but this process knew {self._size}"
             )
-        self._reload(conn)
+        # Replay only the new entries, each under its block's time; their rows in the
+        # state tables were written by the other process in the same transactions.
+        first_height = self._last_block.height + 1 if self._last_block is not None else 0
+        t = schema.blocks
+        new_blocks = [
+            database.block_from_row(r)
+            for r in conn.execute(
+                sa.select(t).where(t.c.height >= first_height).order_by(t.c.height)
+            )
+        ]
+        times = {block.height: block.timestamp for block in new_blocks}
+        try:
+            for index, height, encoded, _ in database.iter_entries(conn, self._size, size):
+                tx = Transaction.from_bytes(encoded)
+                self._state.absorb([rules.apply(self._state, tx, times[height], index)])
+        except (RuleViolation, KeyError) as exc:
+            # The other writer's entries do not replay here (say, another category
+            # registry): fall back to loading the state tables as they are.
+            logger.warning("catching up by reloading the state: %s", exc)
+            self._reload(conn)
+            return
+        frontier = merkle.frontier_nodes(size)
+        found = database.read_nodes(conn, frontier)
+        self._frontier = {n: found[n] for n in frontier}
+        self._size = size
+        self._last_block = new_blocks[-1] if new_blocks else self._last_block
 
     # --- reading the log -------------------------------------------------------------------
 
