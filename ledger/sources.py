@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from ledger import database, schema
 from ledger.blocks import Block
 from ledger.state import Row
-from ledger.verify import SourceEntry
+from ledger.verify import MalformedExport, SourceEntry
 
 
 class DatabaseSource:
@@ -98,12 +98,20 @@ class ExportSource:
         return None
 
     def entries(self) -> Iterator[SourceEntry]:
-        for data in self._entries:
-            yield SourceEntry(int(data["index"]), int(data["block"]), dict(data["tx"]))
+        for position, data in enumerate(self._entries):
+            try:
+                yield SourceEntry(int(data["index"]), int(data["block"]), dict(data["tx"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MalformedExport(
+                    f"exported entry #{position} is not {{index, block, tx}}: {exc!r}"
+                ) from exc
 
     def blocks(self) -> Iterator[Block]:
-        for data in self._blocks:
-            yield Block.from_json(dict(data))
+        for position, data in enumerate(self._blocks):
+            try:
+                yield Block.from_json(dict(data))
+            except (TypeError, ValueError) as exc:
+                raise MalformedExport(f"exported block #{position} is malformed: {exc}") from exc
 
     def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
         return None

@@ -120,6 +120,10 @@ class VerifyReport:
         }
 
 
+class MalformedExport(ValueError):
+    """A source yielded something that is not an entry or a block at all."""
+
+
 class _Found(Exception):
     def __init__(self, damage: Damage) -> None:
         self.damage = damage
@@ -161,6 +165,8 @@ def verify(
                 report.state_compared = True
     except _Found as found:
         report.damage = found.damage
+    except MalformedExport as exc:
+        report.damage = Damage("source", "the export", str(exc))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -363,4 +369,12 @@ def _compare_state(stored: Mapping[str, Iterable[Row]], replayed: State) -> None
             )
 
 
-__all__ = ["Damage", "LedgerSource", "SourceEntry", "VerifyReport", "state_digest", "verify"]
+__all__ = [
+    "Damage",
+    "LedgerSource",
+    "MalformedExport",
+    "SourceEntry",
+    "VerifyReport",
+    "state_digest",
+    "verify",
+]

@@ -261,6 +261,21 @@ def test_exported_entries_verify_without_a_database(built: Built) -> None:
     assert damaged.damage.where == "entry 4"
 
 
+def test_a_malformed_export_is_reported_not_raised(built: Built) -> None:
+    with Ledger.open(built.url, built.key, clock=built.world.clock) as ledger:
+        exported_entries = [e.to_json() for e in ledger.entries(0, 10_000)]
+        exported_blocks = [blk.to_json() for blk in ledger.blocks(0, 10_000)]
+    del exported_entries[3]["tx"]
+    report = verify(ExportSource(exported_entries, exported_blocks))
+    assert report.damage is not None
+    assert report.damage.kind == "source"
+    assert "entry #3" in report.damage.problem
+    exported_blocks[0] = {"height": "zero"}
+    report = verify(ExportSource(exported_entries, exported_blocks))
+    assert report.damage is not None
+    assert "block #0" in report.damage.problem
+
+
 def test_cli_verify_and_replay(built: Built) -> None:
     from ehrgate.cli import cli
 
