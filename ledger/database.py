@@ -21,7 +21,7 @@ from ledger import schema
 from ledger.blocks import Block, Entry
 from ledger.errors import SchemaMissing
 from ledger.merkle import Node
-from ledger.state import Row, State
+from ledger.state import RESIDENT_TABLES, Row, State
 from ledger.transactions import Transaction
 
 SQLITE_SYNCHRONOUS = "FULL"
@@ -182,8 +182,6 @@ def iter_state_rows(conn: Connection, table: str) -> Iterator[Row]:
 
 def load_state(conn: Connection, state: State, *, resident_only: bool = True) -> None:
     """Fill *state* from the state tables and the used transaction ids."""
-    from ledger.state import RESIDENT_TABLES
-
     for table in schema.STATE_TABLES:
         if resident_only and table not in RESIDENT_TABLES:
             continue

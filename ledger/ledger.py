@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from envelope import EnvelopeError, SigningKey, VerifyKey, b64decode
+from envelope import EnvelopeError, PublicIdentity, SigningKey, VerifyKey, b64decode
 from ledger import database, merkle, rules, schema
 from ledger.blocks import GENESIS_PREVIOUS_HASH, Block, Entry, Receipt
 from ledger.builders import LEDGER_ID, LedgerSigner
@@ -51,6 +51,7 @@ from ledger.state import Decision, Overlay, Row, State
 from ledger.transactions import Transaction
 
 _STOP = object()
+_STATE_TABLE_NAMES = {table.name: name for name, table in schema.STATE_TABLES.items()}
 logger = logging.getLogger(__name__)
 
 
@@ -202,7 +203,7 @@ class Ledger:
 
     # --- submitting ------------------------------------------------------------------------
 
-    def bootstrap(self, admin: Any) -> Receipt:
+    def bootstrap(self, admin: PublicIdentity) -> Receipt:
         """Write the genesis entry naming the first admin (an envelope.PublicIdentity)."""
         return self.submit(build_genesis(self.signer, admin, issued_at=self.clock()))
 
@@ -652,21 +653,15 @@ class Ledger:
     def _select(
         self, table: sa.Table, *where: Any, order: Any = None, limit: int | None = None
     ) -> list[Row]:
+        """Rows of a state table, normalised as the in-memory state has them."""
+        name = _STATE_TABLE_NAMES[table.name]
         query = sa.select(table).where(*where)
         if order is not None:
             query = query.order_by(order)
         if limit is not None:
             query = query.limit(limit)
-        name = (
-            next(k for k, v in schema.STATE_TABLES.items() if v is table)
-            if table in (schema.STATE_TABLES.values())
-            else None
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if name is None:
-            return [dict(r._mapping) for r in rows]
-        return [database.normalise(name, r) for r in rows]
+            return [database.normalise(name, r) for r in conn.execute(query)]
 
 
 def _record_out(row: Row) -> Row:
