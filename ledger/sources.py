@@ -20,6 +20,12 @@ class DatabaseSource:
         self.engine = database.create_engine(url)
         database.check_schema(self.engine)
         self.page = page
+        e, n = schema.entries.name, schema.nodes.name
+        self._page_query = sa.text(
+            f"SELECT e.idx, e.block_height, e.tx, n.hash FROM {e} e "
+            f"LEFT OUTER JOIN {n} n ON n.level = 0 AND n.idx = e.idx "
+            "WHERE e.idx >= :position ORDER BY e.idx LIMIT :page"
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -41,26 +47,23 @@ class DatabaseSource:
             return database.read_head(conn)
 
     def entries(self) -> Iterator[SourceEntry]:
-        e, n = schema.entries, schema.nodes
         position = 0
         with self.engine.connect() as conn:
             while True:
                 # The leaf hash is read from the tree's node table, an independent witness:
                 # an entry edited or moved in ledger_entries no longer matches it.
-                rows = conn.execute(
-                    sa.select(e.c.idx, e.c.block_height, e.c.tx, n.c.hash)
-                    .select_from(e.outerjoin(n, sa.and_(n.c.level == 0, n.c.idx == e.c.idx)))
-                    .where(e.c.idx >= position)
-                    .order_by(e.c.idx)
-                    .limit(self.page)
-                ).all()
-                if not rows:
-                    return
+                # Plain text SQL: untyped columns skip SQLAlchemy's per-value processing,
+                # which would cost more than the hashing this page is read for.
+                rows = conn.execute(self._page_query, {"position": position, "page": self.page})
+                last = None
                 for idx, height, tx, leaf in rows:
                     yield SourceEntry(
-                        int(idx), int(height), bytes(tx), bytes(leaf) if leaf is not None else b""
+                        idx, height, bytes(tx), bytes(leaf) if leaf is not None else b""
                     )
-                position = int(rows[-1][0]) + 1
+                    last = idx
+                if last is None:
+                    return
+                position = int(last) + 1
 
     def blocks(self) -> Iterator[Block]:
         with self.engine.connect() as conn:

@@ -21,7 +21,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
 from ledger import merkle, rules
@@ -33,11 +33,10 @@ from ledger.state import Key, Row, State, row_columns, row_key, state_digest
 from ledger.transactions import Transaction
 
 
-@dataclass(frozen=True, slots=True)
-class SourceEntry:
-    """An entry as a verification source yields it."""
+class SourceEntry(NamedTuple):
+    """An entry as a verification source yields it (a tuple: one is made per entry)."""
 
-    index: int
+    position: int  # the entry's index on the log
     block: int
     tx: bytes | dict[str, Any]
     stored_leaf_hash: bytes | None = None
@@ -221,7 +220,7 @@ def _walk(
     stack: list[tuple[int, bytes]] = []  # complete subtrees (size, hash), left to right
     expected = 0
     for entry in entries:
-        index = entry.index
+        index = entry.position
         if index != expected:
             if index > expected:
                 raise _entry_damage(expected, f"is missing (the next stored entry is {index})")
@@ -290,7 +289,7 @@ def _parse(entry: SourceEntry) -> Transaction:
             return Transaction.from_bytes(bytes(entry.tx))
         return Transaction.from_json(entry.tx)
     except RuleViolation as exc:
-        raise _entry_damage(entry.index, f"is not a valid transaction: {exc}") from exc
+        raise _entry_damage(entry.position, f"is not a valid transaction: {exc}") from exc
 
 
 def _genesis_key(tx: Transaction, trusted: VerifyKey | None) -> VerifyKey:
