@@ -1,0 +1,42 @@
+"""Fixtures of the fault-injection suite, and the figures it prints at the end of a run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.migrate import upgrade
+from tests.faults.settings import fault_kills, fault_seed
+from tests.postgres import scratch_database
+
+#: Totals the tests add to (kills survived, acknowledged operations verified, ...), printed
+#: in the terminal summary so that a long run's figures can be quoted.
+FIGURES: Counter[str] = Counter()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty ledger database of each kind (PostgreSQL on the shared server:
+    only its client processes are killed, never the server)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+        upgrade(url)
+        yield url
+    else:
+        with scratch_database("ehrgate_faults") as url:
+            upgrade(url)
+            yield url
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("fault injection figures")
+    terminalreporter.write_line(
+        f"seed {fault_seed()}, kills per crash test and database {fault_kills()}"
+    )
+    for name, value in sorted(FIGURES.items()):
+        terminalreporter.write_line(f"{name}: {value}")
