@@ -128,9 +128,7 @@ def main(size_mib: int, rounds: int) -> None:
     times: dict[str, list[Sample]] = {name: [] for name in contenders}
     load_before = os.getloadavg()[0]
     order = [name for _ in range(rounds) for name in contenders]
-    with click.progressbar(
-        order, label="measuring", file=sys.stderr if sys.stderr.isatty() else open(os.devnull, "w")
-    ) as bar:
+    with click.progressbar(order, label="measuring", file=sys.stderr) as bar:
         for name in bar:
             times[name].append(timed(contenders[name]))
 
