@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +32,27 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with scratch_database("ehrgate_faults") as url:
             upgrade(url)
             yield url
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """An 8 MiB tmpfs mounted for this test (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system for the disk-full test needs root")
+    mount_point = Path(tempfile.mkdtemp(prefix="ehrgate-full-"))
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        mount_point.rmdir()
+        pytest.skip(f"mount -t tmpfs is not permitted here: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+        mount_point.rmdir()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

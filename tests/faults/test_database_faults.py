@@ -8,12 +8,8 @@ acknowledged: the ledger verifies and every receipt's entry is where the receipt
 
 from __future__ import annotations
 
-import errno
 import io
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +23,7 @@ from ledger.migrate import upgrade
 from storage import StoreUnavailable, open_store
 from tests.faults.conftest import FIGURES
 from tests.faults.load import AppendLoad, assert_nothing_acknowledged_was_lost
+from tests.faults.local import SqliteLocker, fill
 from tests.faults.pgserver import PrivatePostgres
 from tests.faults.settings import rng_for
 
@@ -81,37 +78,6 @@ def test_postgresql_restarted_under_load_loses_nothing_acknowledged(
 
 # --- a SQLite file locked by another process --------------------------------------------------
 
-_LOCKER = """
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.readline()
-connection.execute("ROLLBACK")
-"""
-
-
-class SqliteLocker:
-    """Another process holding the database's exclusive write lock until released."""
-
-    def __init__(self, path: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _LOCKER, str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        assert self.process.stdout.readline().strip() == "locked"
-
-    def release(self) -> None:
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write("\n")
-        self.process.stdin.close()
-        assert self.process.wait(timeout=30) == 0
-        self.process.stdout.close()
-
 
 def test_a_sqlite_lock_held_briefly_by_another_process_delays_appends_and_loses_none(
     tmp_path: Path,
@@ -158,41 +124,6 @@ def test_a_sqlite_lock_held_past_the_timeout_is_unavailable_then_recovers(
 
 
 # --- the disk of the data directory full ------------------------------------------------------
-
-
-@pytest.fixture
-def small_disk() -> Iterator[Path]:
-    """An 8 MiB tmpfs mounted for this test (root only), unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system for the disk-full test needs root")
-    mount_point = Path(tempfile.mkdtemp(prefix="ehrgate-full-"))
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        mount_point.rmdir()
-        pytest.skip(f"mount -t tmpfs is not permitted here: {result.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-        mount_point.rmdir()
-
-
-def fill(directory: Path) -> Path:
-    """Write a file until the file system is full; returns it (delete it to free space)."""
-    filler = directory / "filler"
-    with filler.open("wb", buffering=0) as out:
-        for size in (65536, 1):  # then single bytes, so that not even one page is left
-            try:
-                while True:
-                    out.write(b"\0" * size)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-    return filler
 
 
 def append_one(ledger: Ledger, reason: str, acks: dict[int, str]) -> int:
