@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ehrgate.commands import demo
+from ehrgate.commands import demo, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(demo.demo)
+cli.add_command(serve.serve)
 
 
 def main() -> None:
