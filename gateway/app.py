@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Authenticator
@@ -16,6 +18,7 @@ from gateway.deps import GatewayState
 from gateway.errors import install_error_handlers
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from gateway.models import problem_responses, problem_schemas
 from gateway.routes import auth, health, identities
 from gateway.settings import Settings
 
@@ -27,6 +30,23 @@ STREAMING_PATH_PREFIXES = ("/v1/blobs", "/v1/documents")
 
 def is_streaming_path(path: str) -> bool:
     return path.startswith(STREAMING_PATH_PREFIXES)
+
+
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -64,8 +84,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         version=API_VERSION,
         summary="Encrypted, audited off-chain storage for electronic health records.",
         lifespan=lifespan,
+        # The interactive pages load scripts from a CDN; the schema itself stays served.
+        docs_url=None,
+        redoc_url=None,
+        responses=problem_responses(400, 404, 405, 413, 415, 422, 500, 503),
     )
     app.state.gateway = state
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)

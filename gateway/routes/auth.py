@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import Field
@@ -12,13 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from envelope import b64decode
 from envelope.errors import EnvelopeError
 from gateway.deps import DirectoryDep, StateDep, client_address
-from gateway.models import Base64, IdentityId, StrictModel
+from gateway.models import Base64, IdentityId, StrictModel, problem_responses
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
-
-_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many attempts from this address or identity."}
-}
 
 
 class ChallengeRequest(StrictModel):
@@ -48,7 +43,7 @@ class TokenResponse(StrictModel):
     role: str
 
 
-@router.post("/challenge", response_model=ChallengeResponse, responses=_RATE_LIMITED)
+@router.post("/challenge", response_model=ChallengeResponse, responses=problem_responses(429))
 async def challenge(body: ChallengeRequest, request: Request, state: StateDep) -> ChallengeResponse:
     """Get a single-use challenge to sign with an identity key."""
     issued = state.authenticator.challenge(body.identity_id, client=client_address(request))
@@ -57,7 +52,7 @@ async def challenge(body: ChallengeRequest, request: Request, state: StateDep) -
     )
 
 
-@router.post("/token", response_model=TokenResponse, responses=_RATE_LIMITED)
+@router.post("/token", response_model=TokenResponse, responses=problem_responses(401, 403, 429))
 async def token(
     body: TokenRequest, request: Request, state: StateDep, directory: DirectoryDep
 ) -> TokenResponse:

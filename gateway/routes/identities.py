@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from gateway.deps import PrincipalDep
-from gateway.models import IdentityOut
+from gateway.models import IdentityOut, problem_responses
 
-router = APIRouter(prefix="/v1/identities", tags=["identities"])
+router = APIRouter(
+    prefix="/v1/identities", tags=["identities"], responses=problem_responses(401, 403)
+)
 
 
 @router.get("/me", response_model=IdentityOut)
