@@ -1,22 +1,38 @@
 """Keys, pseudonyms, signatures, canonical JSON and the sealed-file format.
 
-Pure cryptography over bytes and streams: this package does no other I/O and imports
-nothing else of ehrgate.
+Pure cryptography over bytes and streams (plus reading and writing key files): this
+package imports nothing else of ehrgate. See docs/envelope.md for every byte format.
 """
 
+from envelope.body import BodyOpener, DataKey
 from envelope.canonical import b64decode, b64encode, canonical_json
+from envelope.capsule import (
+    OpenedCapsule,
+    capsule_sha256,
+    open_capsule,
+    rewrap_capsule,
+    signed_content,
+    verify_capsule_signature,
+)
 from envelope.errors import (
     EnvelopeError,
     InvalidEnvelope,
     InvalidKeyFile,
     InvalidSignature,
+    InvalidUII,
     WrongPassphrase,
 )
 from envelope.identity import ROLES, IdentityKeys, PublicIdentity, SigningKey, VerifyKey
 from envelope.kem import HybridPrivateKey, HybridPublicKey
+from envelope.keyfile import PatientKeys, PatientPublic, load_key_file, write_key_file
+from envelope.keyshare import open_key_share, seal_key_share
+from envelope.patient import PatientKey, canonical_uii, is_pseudonym
+from envelope.sealer import Sealer, SealResult, open_body, read_chunks, seal
 
 __all__ = [
     "ROLES",
+    "BodyOpener",
+    "DataKey",
     "EnvelopeError",
     "HybridPrivateKey",
     "HybridPublicKey",
@@ -24,11 +40,32 @@ __all__ = [
     "InvalidEnvelope",
     "InvalidKeyFile",
     "InvalidSignature",
+    "InvalidUII",
+    "OpenedCapsule",
+    "PatientKey",
+    "PatientKeys",
+    "PatientPublic",
     "PublicIdentity",
+    "SealResult",
+    "Sealer",
     "SigningKey",
     "VerifyKey",
     "WrongPassphrase",
     "b64decode",
     "b64encode",
     "canonical_json",
+    "canonical_uii",
+    "capsule_sha256",
+    "is_pseudonym",
+    "load_key_file",
+    "open_body",
+    "open_capsule",
+    "open_key_share",
+    "read_chunks",
+    "rewrap_capsule",
+    "seal",
+    "seal_key_share",
+    "signed_content",
+    "verify_capsule_signature",
+    "write_key_file",
 ]

@@ -25,11 +25,17 @@ def b64encode(data: bytes) -> str:
 
 
 def b64decode(text: str, *, length: int | None = None, what: str = "value") -> bytes:
-    """Strict standard base64; *length*, when given, is the exact decoded length required."""
+    """Strict standard base64; *length*, when given, is the exact decoded length required.
+
+    Only the canonical encoding is accepted (padding present, unused low bits zero), so
+    that one value has one text form and a changed character is never silently ignored.
+    """
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, AttributeError) as exc:
         raise EnvelopeError(f"{what} is not valid base64") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise EnvelopeError(f"{what} is not canonical base64")
     if length is not None and len(data) != length:
         raise EnvelopeError(f"{what} must be {length} bytes, got {len(data)}")
     return data

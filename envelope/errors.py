@@ -1,6 +1,7 @@
 """The envelope's exception tree.
 
 EnvelopeError
+├── InvalidUII        a patient's identifying fields are unusable (empty, not text)
 ├── InvalidEnvelope   every failure to open a sealed body, capsule or key share (one
 │                     opaque error, so that a failure says nothing about why)
 ├── InvalidSignature  a signature does not verify for the given key and object
@@ -13,6 +14,10 @@ from __future__ import annotations
 
 class EnvelopeError(Exception):
     """Root of every error raised by the envelope package."""
+
+
+class InvalidUII(EnvelopeError, ValueError):
+    """The identifying fields (UII) given for a pseudonym are not a usable mapping of text."""
 
 
 class InvalidEnvelope(EnvelopeError):

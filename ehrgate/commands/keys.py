@@ -1,0 +1,122 @@
+"""`ehrgate keys`: make patient and identity key files, and show their public halves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ehrgate.commands._shared import (
+    UsageProblem,
+    emit,
+    force_option,
+    json_option,
+    load_keys,
+    passphrase_from_env,
+    passphrase_option,
+    public_document,
+    refuse_existing,
+)
+from envelope import ROLES, IdentityKeys, InvalidUII, PatientKeys, write_key_file
+
+USER_ROLES = tuple(role for role in ROLES if role not in {"patient", "ledger"})
+
+
+@click.group()
+def keys() -> None:
+    """Make key files and show their public halves (offline)."""
+
+
+def _write(
+    path: Path, content: IdentityKeys | PatientKeys, passphrase_env: str | None, force: bool
+) -> bool:
+    passphrase = passphrase_from_env(passphrase_env)
+    refuse_existing(path, force)
+    try:
+        write_key_file(path, content, passphrase=passphrase, overwrite=force)
+    except FileExistsError as exc:
+        raise UsageProblem(f"{path} already exists (use --force to replace it)") from exc
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {path}: {exc.strerror}") from exc
+    return passphrase is not None
+
+
+@keys.command()
+@click.option(
+    "--uii",
+    "uii_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON object of the patient's identifying fields (never stored).",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file to write.",
+)
+@passphrase_option
+@force_option
+@json_option
+def patient(
+    uii_path: Path, out: Path, passphrase_env: str | None, force: bool, as_json: bool
+) -> None:
+    """Make a patient key K and print the patient's pseudonym H(K‖UII)."""
+    try:
+        uii = json.loads(uii_path.read_bytes())
+    except FileNotFoundError as exc:
+        raise UsageProblem(f"no UII file at {uii_path}") from exc
+    except (OSError, ValueError) as exc:
+        raise UsageProblem(f"{uii_path} is not a JSON file") from exc
+    if not isinstance(uii, dict):
+        raise UsageProblem(f"{uii_path} must hold a JSON object of identifying fields")
+    try:
+        content = PatientKeys.generate(uii)
+    except InvalidUII as exc:
+        raise UsageProblem(f"{uii_path}: {exc}") from exc
+    protected = _write(out, content, passphrase_env, force)
+    emit(
+        as_json,
+        {"pseudonym": content.pseudonym, "key_file": str(out), "passphrase_protected": protected},
+        content.pseudonym,
+    )
+
+
+@keys.command()
+@click.option("--id", "ident", required=True, help="The identity's id, e.g. dr-house.")
+@click.option("--role", required=True, type=click.Choice(USER_ROLES), help="What the identity is.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file to write.",
+)
+@passphrase_option
+@force_option
+@json_option
+def identity(
+    ident: str, role: str, out: Path, passphrase_env: str | None, force: bool, as_json: bool
+) -> None:
+    """Make identity keys (Ed25519 signing + ML-KEM-768/X25519 encryption)."""
+    if not ident.strip() or any(ord(c) < 0x20 for c in ident):
+        raise UsageProblem("--id must be printable, non-empty text")
+    content = IdentityKeys.generate(ident, role)
+    protected = _write(out, content, passphrase_env, force)
+    emit(
+        as_json,
+        {"id": ident, "role": role, "key_file": str(out), "passphrase_protected": protected},
+        f"wrote {role} identity {ident} to {out}",
+    )
+
+
+@keys.command()
+@click.argument("keyfile", type=click.Path(dir_okay=False))
+@passphrase_option
+@json_option
+def public(keyfile: str, passphrase_env: str | None, as_json: bool) -> None:
+    """Print the public half of KEYFILE as JSON (share it; it opens nothing)."""
+    del as_json  # the public half is JSON either way; the flag is accepted for uniformity
+    click.echo(
+        json.dumps(public_document(load_keys(keyfile, passphrase_env)), indent=2, sort_keys=True)
+    )
