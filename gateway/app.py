@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio.from_thread import BlockingPortal
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
@@ -15,11 +16,21 @@ from gateway.auth import Authenticator
 from gateway.backends import open_backends
 from gateway.clock import Clock, system_clock
 from gateway.deps import GatewayState
-from gateway.errors import install_error_handlers
+from gateway.errors import install_backend_error_handlers, install_error_handlers
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.models import problem_responses, problem_schemas
-from gateway.routes import auth, health, identities
+from gateway.routes import (
+    auth,
+    blobs,
+    documents,
+    health,
+    identities,
+    ledger,
+    patients,
+    permissions,
+    records,
+)
 from gateway.settings import Settings
 
 API_VERSION = "1"
@@ -71,10 +82,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.getLogger("gateway").setLevel(settings.log_level.upper())
-        state.backends = await run_in_threadpool(open_backends, settings)
+        state.backends = await run_in_threadpool(lambda: open_backends(settings, clock=clock))
         try:
-            yield
+            async with BlockingPortal() as portal:
+                state.portal = portal
+                yield
         finally:
+            state.portal = None
             backends, state.backends = state.backends, None
             if backends is not None:
                 await run_in_threadpool(backends.close)
@@ -92,9 +106,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.gateway = state
     app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(identities.router)
+    install_backend_error_handlers(app)
+    for module in (
+        health, auth, identities, patients, permissions, blobs, records, documents, ledger,
+    ):  # fmt: skip
+        app.include_router(module.router)
 
     # Added innermost first: the request id exists before limits or metrics need it.
     app.add_middleware(

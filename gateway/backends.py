@@ -1,6 +1,6 @@
-"""The gateway's backing services: the ledger database and the blob stores.
+"""The gateway's backing services: the ledger (database) and the blob store(s).
 
-`open_backends(settings)` connects them inside the application's lifespan and
+`open_backends(settings)` opens them inside the application's lifespan and
 `Backends.close()` releases them; `Backends.readiness()` answers `/readyz`.
 """
 
@@ -12,10 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import sqlalchemy as sa
+from ledger.builders import LedgerSigner
+from ledger.ledger import Ledger
 
 from gateway.auth import IdentityDirectory
+from gateway.bootstrap import FirstStart, open_ledger
+from gateway.clock import Clock, system_clock
+from gateway.directory import LedgerDirectory
 from gateway.settings import Settings
+from storage import BlobStore, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway.backends")
 
@@ -26,14 +31,23 @@ ReadinessCheck = Callable[[], None]
 class Backends:
     """Connected services of one running gateway."""
 
-    engine: sa.Engine
-    directory: IdentityDirectory | None = None
-    checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    ledger: Ledger
+    store: BlobStore
+    signer: LedgerSigner
+    first_start: FirstStart
+    directory: IdentityDirectory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = LedgerDirectory(self.ledger)
 
     def readiness(self) -> dict[str, str]:
         """Name of each service → "ok" or a short reason it is not."""
+        checks: dict[str, ReadinessCheck] = {
+            "database": self._check_database,
+            "stores": self.store.check,
+        }
         report: dict[str, str] = {}
-        for name, check in self.checks.items():
+        for name, check in checks.items():
             try:
                 check()
             except Exception as exc:  # each check's failure is reported, never raised
@@ -43,38 +57,41 @@ class Backends:
                 report[name] = "ok"
         return report
 
+    def _check_database(self) -> None:
+        self.ledger.head()  # reads the head row: the database answers
+
     def close(self) -> None:
-        self.engine.dispose()
+        try:
+            self.ledger.close()
+        finally:
+            self.store.close()
 
 
-def _database_check(engine: sa.Engine) -> ReadinessCheck:
-    def check() -> None:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-
-    return check
-
-
-def _directory_store_check(root: Path) -> ReadinessCheck:
-    def check() -> None:
-        if not root.is_dir():
-            raise FileNotFoundError(f"{root} is not a directory")
-
-    return check
-
-
-def open_backends(settings: Settings) -> Backends:
-    """Connect to the database and stores named by *settings*."""
-    url = sa.make_url(settings.resolved_database_url)
-    if url.get_backend_name() == "sqlite" and url.database:
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    backends = Backends(engine=engine)
-    backends.checks["database"] = _database_check(engine)
-    for index, store_url in enumerate(settings.store_urls):
-        parts = urlsplit(store_url)
+def _prepare_local_stores(settings: Settings) -> None:
+    for url in settings.store_urls:
+        parts = urlsplit(url)
         if parts.scheme == "file":
-            root = Path(unquote(parts.path))
-            root.mkdir(parents=True, exist_ok=True)
-            backends.checks[f"store{index}"] = _directory_store_check(root)
-    return backends
+            Path(unquote(parts.path)).mkdir(parents=True, exist_ok=True)
+
+
+def open_backends(settings: Settings, *, clock: Clock = system_clock) -> Backends:
+    """Open the ledger and stores named by *settings* (first start included)."""
+    _prepare_local_stores(settings)
+    store = open_store(settings.store_urls, write_quorum=settings.write_quorum, check=False)
+    try:
+        store.check()
+    except StoreUnavailable as exc:
+        # A store that is down at start (still booting, say) is not fatal: /readyz says so
+        # and writes fail with 503 until it answers. A wrong URL or bucket is fatal.
+        log.warning("blob store not reachable at start: %s", exc)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        ledger, first = open_ledger(settings, clock=clock)
+    except BaseException:
+        store.close()
+        raise
+    if first.admin_key_file is not None:
+        log.warning("first start: admin key file written to %s", first.admin_key_file)
+    return Backends(ledger, store, LedgerSigner(first.ledger_keys.signing_key), first)

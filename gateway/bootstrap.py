@@ -1,85 +1,90 @@
-"""First start of an embedded gateway: the ledger's key and a first admin key file.
+"""First start of a gateway: the ledger's key, a first admin key file, the genesis entry.
 
-Both files are created with mode 0600 and never overwritten. The ledger key is the
-gateway's own identity (it signs tree heads and `access` transactions); the admin key
-file is handed to the operator, who uses it to enroll clinicians, systems and auditors.
+The ledger key is the gateway's own identity (`ledger`): it signs blocks, `access`
+transactions and records sealed on a system's behalf. On an empty ledger the genesis entry
+names that key and a first admin, whose key file is written next to it (mode 0600) for the
+operator, who uses it to enroll clinicians, systems and auditors. Nothing is ever
+overwritten: an existing key file is loaded, an existing admin key file is reused.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from envelope import IdentityKeys, b64decode, b64encode
-from envelope.errors import EnvelopeError, InvalidKeyFile
+from ledger.builders import LEDGER_ID
+from ledger.ledger import Ledger
+
+from envelope import IdentityKeys, load_key_file, write_key_file
+from envelope.errors import InvalidKeyFile
+from gateway.clock import Clock, system_clock
 from gateway.settings import Settings
 
-KEY_FILE_KIND = "ehrgate-identity-key"
 FIRST_ADMIN_ID = "admin"
 FIRST_ADMIN_FILE = "admin.key"
 
 
 @dataclass(frozen=True, slots=True)
-class Bootstrap:
-    """What a first start created or found."""
+class FirstStart:
+    """What opening the ledger found or created."""
 
     ledger_keys: IdentityKeys
-    admin_key_file: Path | None
-    created: bool
+    admin_key_file: Path | None  # written now, on an empty ledger
+    genesis_written: bool
 
 
-def write_key_file(path: Path, keys: IdentityKeys) -> None:
-    """Write *keys* to a new file readable only by its owner; refuse to overwrite."""
-    document = {
-        "kind": KEY_FILE_KIND,
-        "version": 1,
-        "id": keys.id,
-        "role": keys.role,
-        "signing_key": b64encode(keys.signing_key.private_bytes()),
-        "encryption_key": b64encode(keys.encryption_key.private_bytes()),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+def _passphrase(settings: Settings) -> str | None:
+    secret = settings.ledger_key_passphrase
+    return secret.get_secret_value() if secret is not None else None
 
 
-def read_key_file(path: Path) -> IdentityKeys:
-    """Read a key file written by `write_key_file`."""
-    from envelope import HybridPrivateKey, SigningKey
+def load_or_create_ledger_keys(settings: Settings) -> IdentityKeys:
+    """The ledger's identity keys from the key file, created there on first use."""
+    path = settings.resolved_ledger_key_file
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = IdentityKeys.generate(LEDGER_ID, "ledger")
+        write_key_file(path, keys, passphrase=_passphrase(settings))
+        return keys
+    loaded = load_key_file(path, _passphrase(settings))
+    if not isinstance(loaded, IdentityKeys) or loaded.role != "ledger":
+        raise InvalidKeyFile(f"{path} does not hold the ledger's identity keys")
+    return loaded
 
+
+def _first_admin(settings: Settings) -> tuple[IdentityKeys, Path | None]:
+    path = settings.data_dir / FIRST_ADMIN_FILE
+    if path.exists():
+        loaded = load_key_file(path)
+        if not isinstance(loaded, IdentityKeys) or loaded.role != "admin":
+            raise InvalidKeyFile(f"{path} does not hold an admin's identity keys")
+        return loaded, None
+    admin = IdentityKeys.generate(FIRST_ADMIN_ID, "admin")
+    write_key_file(path, admin)
+    return admin, path
+
+
+def open_ledger(settings: Settings, *, clock: Clock = system_clock) -> tuple[Ledger, FirstStart]:
+    """Open (creating schema and genesis if needed) the ledger named by *settings*."""
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    ledger_keys = load_or_create_ledger_keys(settings)
+    ledger = Ledger.open(url, ledger_keys.signing_key, clock=clock, create_schema=True)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(document, dict) or document.get("kind") != KEY_FILE_KIND:
-            raise InvalidKeyFile(f"{path} is not an ehrgate identity key file")
-        return IdentityKeys(
-            str(document["id"]),
-            str(document["role"]),
-            SigningKey(b64decode(document["signing_key"], what="signing_key")),
-            HybridPrivateKey(b64decode(document["encryption_key"], what="encryption_key")),
-        )
-    except (OSError, ValueError, KeyError, EnvelopeError) as exc:
-        if isinstance(exc, InvalidKeyFile):
-            raise
-        raise InvalidKeyFile(f"{path} is not a readable ehrgate identity key file: {exc}") from exc
+        admin_file: Path | None = None
+        genesis = ledger.tree_size() == 0
+        if genesis:
+            admin, admin_file = _first_admin(settings)
+            ledger.bootstrap(admin.public())
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger, FirstStart(ledger_keys, admin_file, genesis)
 
 
-def ensure_first_start(settings: Settings) -> Bootstrap:
-    """Create the ledger key and a first admin key file unless the ledger key exists."""
-    ledger_key_file = settings.resolved_ledger_key_file
-    if ledger_key_file.exists():
-        return Bootstrap(read_key_file(ledger_key_file), None, created=False)
-    ledger_keys = IdentityKeys.generate(settings.gateway_id, "ledger")
-    admin_keys = IdentityKeys.generate(FIRST_ADMIN_ID, "admin")
-    admin_file = settings.data_dir / FIRST_ADMIN_FILE
-    # The admin file first: if we stop in between, the next start tries again rather than
-    # leaving a ledger nobody can administer.
-    if not admin_file.exists():
-        write_key_file(admin_file, admin_keys)
-    write_key_file(ledger_key_file, ledger_keys)
-    return Bootstrap(ledger_keys, admin_file, created=True)
+def ensure_first_start(settings: Settings, *, clock: Clock = system_clock) -> FirstStart:
+    """Do what a first start does (keys, schema, genesis) and close the ledger again."""
+    ledger, first = open_ledger(settings, clock=clock)
+    ledger.close()
+    return first

@@ -1,11 +1,16 @@
-"""FastAPI dependencies shared by the routes: state, backends, the authenticated principal."""
+"""FastAPI dependencies shared by the routes: state, backends, the authenticated principal.
+
+They are `async def` on purpose: each does in-memory work only, and FastAPI would run a
+plain `def` dependency in the thread pool, a hop that costs more than the work.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio.from_thread import BlockingPortal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -26,9 +31,10 @@ class GatewayState:
     metrics: GatewayMetrics
     authenticator: Authenticator
     backends: Backends | None = None
+    portal: BlockingPortal | None = None
 
 
-def get_state(request: Request) -> GatewayState:
+async def get_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
@@ -36,43 +42,52 @@ def get_state(request: Request) -> GatewayState:
 StateDep = Annotated[GatewayState, Depends(get_state)]
 
 
-def get_backends(state: StateDep) -> Backends:
-    if state.backends is None:
+async def get_backends(request: Request) -> Backends:
+    backends: Backends | None = request.app.state.gateway.backends
+    if backends is None:
         raise ServiceUnavailable("the gateway is starting or stopping")
-    return state.backends
+    return backends
 
 
 BackendsDep = Annotated[Backends, Depends(get_backends)]
 
 
-def get_directory(backends: BackendsDep) -> IdentityDirectory:
-    if backends.directory is None:
-        raise ServiceUnavailable("the ledger is not open")
+def get_portal(state: GatewayState) -> BlockingPortal:
+    """The portal through which worker threads read request bodies from the event loop."""
+    if state.portal is None:
+        raise ServiceUnavailable("the gateway is starting or stopping")
+    return state.portal
+
+
+def directory_of(backends: Backends) -> IdentityDirectory:
     return backends.directory
 
-
-DirectoryDep = Annotated[IdentityDirectory, Depends(get_directory)]
 
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/auth/token.")
 
 
-def get_principal(
-    state: StateDep,
-    directory: DirectoryDep,
+async def get_principal(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    # Reads the state directly rather than through further dependencies: this runs on every
+    # authenticated request, and each dependency level costs more than the lookup itself.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("send 'Authorization: Bearer <token>' from POST /v1/auth/token")
-    return state.authenticator.authenticate(credentials.credentials, directory=directory)
+    state: GatewayState = request.app.state.gateway
+    backends = await get_backends(request)
+    return state.authenticator.authenticate(
+        credentials.credentials, directory=directory_of(backends)
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Principal]:
+def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits only principals of one of *roles*."""
 
-    def check(principal: PrincipalDep) -> Principal:
+    async def check(principal: PrincipalDep) -> Principal:
         if principal.role not in roles:
             raise Forbidden(f"this route is for {' or '.join(roles)} identities")
         return principal

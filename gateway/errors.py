@@ -8,12 +8,12 @@ GatewayError                      500 internal
 │   ├── InvalidToken              401 invalid-token        (missing, unknown or expired)
 │   ├── InvalidChallenge          401 invalid-challenge    (unknown, expired or used)
 │   └── AuthenticationFailed      401 authentication-failed
-├── Forbidden                     403 forbidden
+├── Forbidden                     403 forbidden              (role, or a ledger rule: `code`)
 │   ├── IdentitySuspended         403 identity-suspended
 │   └── AccessDenied              403 access-denied        (ledger permissions say no)
 ├── NotFound                      404 not-found
 ├── MethodNotAllowed              405 method-not-allowed
-├── Conflict                      409 conflict
+├── Conflict                      409 conflict             (replayed or duplicate: `code`)
 ├── PayloadTooLarge               413 payload-too-large
 ├── RuleViolation                 422 rule-violation       (the ledger refused a transaction)
 ├── RateLimited                   429 rate-limited         (Retry-After)
@@ -23,7 +23,8 @@ GatewayError                      500 internal
 Every error leaves the gateway as `application/problem+json` with a stable `type` of the
 form `urn:ehrgate:problem:<slug>` (a URN, so that no client is tempted to fetch it), the
 HTTP `status`, a short `title`, a `detail` a user can act on, the request path as
-`instance` and the `request_id` that also appears in the gateway's log.
+`instance` and the `request_id` that also appears in the gateway's log. Errors of the ledger
+and the stores are translated in one place, `from_backend_error`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+import ledger.errors as ledger_errors
+import storage.errors as storage_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -129,6 +132,7 @@ class PayloadTooLarge(GatewayError):
 
 class RuleViolation(GatewayError):
     status, slug, title = 422, "rule-violation", "The ledger refused the transaction"
+    # `code` (an extension member) is the ledger's stable reason, e.g. "bad-signature".
 
 
 class RateLimited(GatewayError):
@@ -283,3 +287,65 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)
     app.add_exception_handler(Exception, _unexpected_error_handler)
+
+
+# --- errors of the ledger and the stores ------------------------------------------------
+
+# Rule codes that mean "this caller may not", as opposed to "this transaction is wrong".
+_FORBIDDEN_CODES = frozenset(
+    {"not-granted", "not-owner", "wrong-role", "suspended", "unknown-signer", "self-suspend"}
+)
+_CONFLICT_CODES = frozenset(
+    {
+        "replayed",
+        "duplicate-identity",
+        "duplicate-pseudonym",
+        "duplicate-permission",
+        "duplicate-record",
+        "already-revoked",
+        "already-suspended",
+        "genesis-exists",
+    }
+)
+
+
+def from_backend_error(exc: Exception) -> GatewayError:
+    """The gateway error for an error of the ledger or storage packages (mapped here only)."""
+    if isinstance(exc, ledger_errors.RuleViolation):
+        extensions = {"code": exc.code}
+        if exc.code in _FORBIDDEN_CODES:
+            return Forbidden(exc.message, extensions=extensions)
+        if exc.code in _CONFLICT_CODES:
+            return Conflict(exc.message, extensions=extensions)
+        return RuleViolation(exc.message, extensions=extensions)
+    if isinstance(exc, ledger_errors.NotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, ledger_errors.ProofError):
+        return BadRequest(str(exc))
+    if isinstance(exc, ledger_errors.LedgerError):  # unavailable, conflict, schema missing
+        return ServiceUnavailable(f"the ledger is unavailable: {exc}")
+    if isinstance(exc, storage_errors.IntegrityError):
+        return IntegrityFailure(str(exc))
+    if isinstance(exc, storage_errors.BlobNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, storage_errors.InvalidLocator):
+        return ValidationFailed(str(exc))
+    if isinstance(exc, storage_errors.StorageError):  # unavailable, quorum, misconfigured
+        return ServiceUnavailable(f"the blob store is unavailable: {exc}")
+    return GatewayError("unexpected backend failure")
+
+
+async def _backend_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    error = from_backend_error(exc)
+    if error.status >= 500:
+        log.warning("%s: %s", error.slug, exc)
+    return problem_response(
+        type(error), error.detail, request=request, headers=error.headers,
+        extensions=error.extensions,
+    )  # fmt: skip
+
+
+def install_backend_error_handlers(app: FastAPI) -> None:
+    """Turn any ledger or storage error that reaches the top into its problem response."""
+    app.add_exception_handler(ledger_errors.LedgerError, _backend_error_handler)
+    app.add_exception_handler(storage_errors.StorageError, _backend_error_handler)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -13,6 +15,8 @@ class GatewayMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._timer_children: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "ehrgate_http_requests",
             "HTTP requests answered, by method, route template and status.",
@@ -37,6 +41,12 @@ class GatewayMetrics:
             ["resource", "decision"],
             registry=self.registry,
         )
+        self.rejected_transactions = Counter(
+            "ehrgate_rejected_transactions",
+            "Transactions the ledger refused, by type and rule code.",
+            ["type", "code"],
+            registry=self.registry,
+        )
         self.integrity_failures = Counter(
             "ehrgate_integrity_failures",
             "Stored bodies or capsules whose hash did not match the ledger.",
@@ -54,8 +64,17 @@ class GatewayMetrics:
         )
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_seconds.labels(method, route).observe(seconds)
+        # Label children are looked up once per (method, route[, status]) and kept: the
+        # lookup costs more than the increment. Routes are templates, so the set is small.
+        key = (method, route, status)
+        counter = self._request_children.get(key)
+        if counter is None:
+            counter = self._request_children[key] = self.requests.labels(method, route, str(status))
+        counter.inc()
+        timer = self._timer_children.get(key[:2])
+        if timer is None:
+            timer = self._timer_children[key[:2]] = self.request_seconds.labels(method, route)
+        timer.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

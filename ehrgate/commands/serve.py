@@ -37,8 +37,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     except (ValidationError, ValueError) as exc:
         raise click.UsageError(f"invalid settings: {exc}") from exc
 
-    first = ensure_first_start(settings)
-    if first.created and first.admin_key_file is not None:
+    try:
+        first = ensure_first_start(settings)
+    except Exception as exc:  # unreadable key file, unreachable database: say which
+        click.echo(f"ehrgate serve: cannot open the ledger: {exc}", err=True)
+        raise SystemExit(3) from exc
+    if first.admin_key_file is not None:
         click.echo(f"created the ledger key {settings.resolved_ledger_key_file}")
         click.echo(f"first admin key file (keep it safe): {first.admin_key_file}")
     click.echo(f"ehrgate gateway on http://{settings.host}:{settings.port}")

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from envelope import b64decode
 from envelope.errors import EnvelopeError
-from gateway.deps import DirectoryDep, StateDep, client_address
+from gateway.deps import BackendsDep, StateDep, client_address, directory_of
 from gateway.models import Base64, IdentityId, StrictModel, problem_responses
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -54,7 +54,7 @@ async def challenge(body: ChallengeRequest, request: Request, state: StateDep) -
 
 @router.post("/token", response_model=TokenResponse, responses=problem_responses(401, 403, 429))
 async def token(
-    body: TokenRequest, request: Request, state: StateDep, directory: DirectoryDep
+    body: TokenRequest, request: Request, state: StateDep, backends: BackendsDep
 ) -> TokenResponse:
     """Exchange a signed challenge for a short-lived bearer token."""
     try:
@@ -67,7 +67,7 @@ async def token(
         body.identity_id,
         body.challenge,
         signature,
-        directory=directory,
+        directory=directory_of(backends),
         client=client_address(request),
     )
     return TokenResponse(

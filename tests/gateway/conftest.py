@@ -1,4 +1,4 @@
-"""Fixtures for the gateway tests."""
+"""Fixtures for the gateway tests: an embedded gateway (SQLite + local blobs) per test."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from envelope import IdentityKeys, load_key_file
 from gateway import Settings, create_app
-from gateway.deps import get_directory
-from tests.gateway.helpers import ManualClock, MemoryDirectory, TestClient
+from tests.gateway.helpers import ManualClock, TestClient, World
 
 
 @pytest.fixture
@@ -19,23 +19,27 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def directory() -> MemoryDirectory:
-    return MemoryDirectory()
-
-
-@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data")
 
 
 @pytest.fixture
-def app(settings: Settings, clock: ManualClock, directory: MemoryDirectory) -> FastAPI:
-    app = create_app(settings, clock=clock)
-    app.dependency_overrides[get_directory] = lambda: directory
-    return app
+def app(settings: Settings, clock: ManualClock) -> FastAPI:
+    return create_app(settings, clock=clock)
 
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+def first_admin(settings: Settings) -> IdentityKeys:
+    keys = load_key_file(settings.data_dir / "admin.key")
+    assert isinstance(keys, IdentityKeys)
+    return keys
+
+
+@pytest.fixture
+def world(client: TestClient, clock: ManualClock, settings: Settings) -> World:
+    return World(client, clock, first_admin(settings))

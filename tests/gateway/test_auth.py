@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 
 from envelope import IdentityKeys, b64encode
+from gateway import Settings, create_app
 from gateway.auth import auth_statement
-from tests.gateway.helpers import (
-    ManualClock,
-    MemoryDirectory,
-    TestClient,
-    login,
-    signed_token_request,
-)
+from tests.gateway.conftest import first_admin
+from tests.gateway.helpers import ManualClock, TestClient, World, login, signed_token_request
 
 PROBLEM = "urn:ehrgate:problem:"
 
 
 @pytest.fixture
-def doctor(directory: MemoryDirectory) -> IdentityKeys:
-    return directory.add(IdentityKeys.generate("dr-house", "clinician"))
+def doctor(world: World) -> IdentityKeys:
+    return world.enroll("dr-house", "clinician")
 
 
 def _challenge(client: TestClient, identity_id: str) -> dict[str, str]:
@@ -31,10 +29,10 @@ def _challenge(client: TestClient, identity_id: str) -> dict[str, str]:
     return body
 
 
-def _whoami(client: TestClient, token: str) -> int:
+def _me(client: TestClient, token: str) -> tuple[int, dict[str, str]]:
     response = client.get("/v1/identities/me", headers={"Authorization": f"Bearer {token}"})
-    status: int = response.status_code
-    return status
+    body: dict[str, str] = response.json()
+    return response.status_code, body
 
 
 def test_signed_challenge_yields_a_token_for_the_identity(
@@ -45,19 +43,18 @@ def test_signed_challenge_yields_a_token_for_the_identity(
     response = client.post("/v1/auth/token", json=signed_token_request(doctor, challenge))
     assert response.status_code == 200
     body = response.json()
-    assert body["token_type"] == "bearer"
-    assert body["identity_id"] == doctor.id
-    assert body["role"] == "clinician"
-    me = client.get(
-        "/v1/identities/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    assert (body["token_type"], body["identity_id"], body["role"]) == (
+        "bearer",
+        doctor.id,
+        "clinician",
     )
-    assert me.status_code == 200
-    assert me.json()["id"] == doctor.id
+    status, me = _me(client, body["access_token"])
+    assert status == 200
+    assert me["id"] == doctor.id
 
 
 def test_a_challenge_cannot_be_used_twice(client: TestClient, doctor: IdentityKeys) -> None:
-    challenge = _challenge(client, doctor.id)
-    request = signed_token_request(doctor, challenge)
+    request = signed_token_request(doctor, _challenge(client, doctor.id))
     assert client.post("/v1/auth/token", json=request).status_code == 200
     replay = client.post("/v1/auth/token", json=request)
     assert replay.status_code == 401
@@ -65,13 +62,11 @@ def test_a_challenge_cannot_be_used_twice(client: TestClient, doctor: IdentityKe
 
 
 def test_a_failed_attempt_spends_the_challenge(client: TestClient, doctor: IdentityKeys) -> None:
-    challenge = _challenge(client, doctor.id)
-    request = signed_token_request(doctor, challenge)
+    request = signed_token_request(doctor, _challenge(client, doctor.id))
     forged = {**request, "signature": b64encode(bytes(64))}
     assert client.post("/v1/auth/token", json=forged).status_code == 401
-    assert client.post("/v1/auth/token", json=request).json()["type"] == (
-        PROBLEM + "invalid-challenge"
-    )
+    retry = client.post("/v1/auth/token", json=request)
+    assert retry.json()["type"] == PROBLEM + "invalid-challenge"
 
 
 def test_an_expired_challenge_is_refused(
@@ -85,9 +80,9 @@ def test_an_expired_challenge_is_refused(
 
 
 def test_a_challenge_issued_to_another_identity_is_refused(
-    client: TestClient, doctor: IdentityKeys, directory: MemoryDirectory
+    client: TestClient, doctor: IdentityKeys, world: World
 ) -> None:
-    nurse = directory.add(IdentityKeys.generate("nurse", "clinician"))
+    nurse = world.enroll("nurse", "clinician")
     challenge = _challenge(client, doctor.id)
     response = client.post("/v1/auth/token", json=signed_token_request(nurse, challenge))
     assert response.json()["type"] == PROBLEM + "invalid-challenge"
@@ -125,11 +120,20 @@ def test_an_unknown_identity_gets_a_challenge_but_no_token(client: TestClient) -
     assert response.json()["type"] == PROBLEM + "authentication-failed"
 
 
+def test_the_ledger_identity_cannot_log_in(client: TestClient, settings: Settings) -> None:
+    from envelope import load_key_file
+
+    ledger_keys = load_key_file(settings.resolved_ledger_key_file)
+    assert isinstance(ledger_keys, IdentityKeys)
+    challenge = _challenge(client, ledger_keys.id)
+    response = client.post("/v1/auth/token", json=signed_token_request(ledger_keys, challenge))
+    assert response.status_code == 401
+
+
 def test_a_malformed_signature_is_refused_and_spends_the_challenge(
     client: TestClient, doctor: IdentityKeys
 ) -> None:
-    challenge = _challenge(client, doctor.id)
-    request = signed_token_request(doctor, challenge)
+    request = signed_token_request(doctor, _challenge(client, doctor.id))
     short = {**request, "signature": b64encode(b"short")}
     assert client.post("/v1/auth/token", json=short).json()["type"] == (
         PROBLEM + "authentication-failed"
@@ -138,9 +142,9 @@ def test_a_malformed_signature_is_refused_and_spends_the_challenge(
 
 
 def test_a_suspended_identity_gets_no_token(
-    client: TestClient, doctor: IdentityKeys, directory: MemoryDirectory
+    client: TestClient, doctor: IdentityKeys, world: World
 ) -> None:
-    directory.suspended.add(doctor.id)
+    world.suspend(doctor)
     challenge = _challenge(client, doctor.id)
     response = client.post("/v1/auth/token", json=signed_token_request(doctor, challenge))
     assert response.status_code == 403
@@ -148,14 +152,14 @@ def test_a_suspended_identity_gets_no_token(
 
 
 def test_suspension_takes_effect_on_the_next_request(
-    client: TestClient, doctor: IdentityKeys, directory: MemoryDirectory
+    client: TestClient, doctor: IdentityKeys, world: World
 ) -> None:
     token = login(client, doctor)
-    assert _whoami(client, token) == 200
-    directory.suspended.add(doctor.id)
-    response = client.get("/v1/identities/me", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 403
-    assert response.json()["type"] == PROBLEM + "identity-suspended"
+    assert _me(client, token)[0] == 200
+    world.suspend(doctor)
+    status, body = _me(client, token)
+    assert status == 403
+    assert body["type"] == PROBLEM + "identity-suspended"
 
 
 def test_a_token_expires(client: TestClient, doctor: IdentityKeys, clock: ManualClock) -> None:
@@ -167,21 +171,14 @@ def test_a_token_expires(client: TestClient, doctor: IdentityKeys, clock: Manual
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_a_token_from_another_gateway_instance_is_refused(
-    app: object, doctor: IdentityKeys, directory: MemoryDirectory, settings: object
+def test_a_token_from_a_previous_gateway_process_is_refused(
+    settings: Settings, clock: ManualClock
 ) -> None:
-    from gateway import Settings, create_app
-    from gateway.deps import get_directory
-
-    assert isinstance(settings, Settings)
-    first = create_app(settings)
-    first.dependency_overrides[get_directory] = lambda: directory
-    with TestClient(first) as client:
-        token = login(client, doctor)
-    second = create_app(settings)
-    second.dependency_overrides[get_directory] = lambda: directory
-    with TestClient(second) as client:
-        assert _whoami(client, token) == 401
+    with TestClient(create_app(settings, clock=clock)) as client:
+        token = login(client, first_admin(settings))
+        assert _me(client, token)[0] == 200
+    with TestClient(create_app(settings, clock=clock)) as client:
+        assert _me(client, token)[0] == 401
 
 
 @pytest.mark.parametrize("header", [None, "Basic Zm9vOmJhcg==", "Bearer egt_forged"])
@@ -194,30 +191,42 @@ def test_requests_without_a_valid_bearer_token_are_refused(
     assert response.json()["type"] == PROBLEM + "invalid-token"
 
 
+@pytest.fixture
+def limited(app: FastAPI) -> Iterator[FastAPI]:
+    with TestClient(app):  # lifespan up, so that the ledger exists for the first admin
+        yield app
+
+
 def test_auth_is_rate_limited_per_identity(
-    client: TestClient, doctor: IdentityKeys, clock: ManualClock
+    limited: FastAPI, settings: Settings, clock: ManualClock
 ) -> None:
-    for _ in range(30):
-        _challenge(client, doctor.id)
-    refused = client.post("/v1/auth/challenge", json={"identity_id": doctor.id})
-    assert refused.status_code == 429
-    assert refused.json()["type"] == PROBLEM + "rate-limited"
-    assert int(refused.headers["retry-after"]) >= 1
-    clock.advance(timedelta(seconds=int(refused.headers["retry-after"])))
-    assert client.post("/v1/auth/challenge", json={"identity_id": doctor.id}).status_code == 200
-
-
-def test_auth_is_rate_limited_per_client_address(client: TestClient) -> None:
-    # Different identities, one address: the per-address bucket is the one that empties.
+    admin = first_admin(settings)
+    # Each attempt from a different address: only the identity's bucket empties.
     for index in range(30):
-        _challenge(client, f"someone-{index}")
-    refused = client.post("/v1/auth/challenge", json={"identity_id": "someone-else"})
+        with TestClient(limited, client=(f"10.0.0.{index}", 1000)) as client:
+            _challenge(client, admin.id)
+    with TestClient(limited, client=("10.0.1.1", 1000)) as client:
+        refused = client.post("/v1/auth/challenge", json={"identity_id": admin.id})
+        assert refused.status_code == 429
+        assert refused.json()["type"] == PROBLEM + "rate-limited"
+        wait = int(refused.headers["retry-after"])
+        assert wait >= 1
+        clock.advance(timedelta(seconds=wait))
+        assert client.post("/v1/auth/challenge", json={"identity_id": admin.id}).status_code == 200
+
+
+def test_auth_is_rate_limited_per_client_address(limited: FastAPI) -> None:
+    with TestClient(limited, client=("10.0.2.1", 1000)) as client:
+        for index in range(30):
+            _challenge(client, f"someone-{index}")
+        refused = client.post("/v1/auth/challenge", json={"identity_id": "someone-else"})
     assert refused.status_code == 429
+    with TestClient(limited, client=("10.0.2.2", 1000)) as other:
+        assert other.post("/v1/auth/challenge", json={"identity_id": "x"}).status_code == 200
 
 
 def test_failed_attempts_are_counted_in_metrics(client: TestClient, doctor: IdentityKeys) -> None:
-    challenge = _challenge(client, doctor.id)
-    request = signed_token_request(doctor, challenge)
+    request = signed_token_request(doctor, _challenge(client, doctor.id))
     client.post("/v1/auth/token", json=request)
     client.post("/v1/auth/token", json=request)
     text = client.get("/metrics").text

@@ -10,6 +10,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from gateway.settings import Settings, environment_variables
+from storage import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,7 +55,10 @@ def test_compose_settings_validate(
     settings = Settings()
     assert settings.database_url is not None
     assert settings.database_url.startswith("postgresql+psycopg://")
-    assert [url.split(":", 1)[0] for url in settings.store_urls] == ["s3", "ipfs"]
+    assert [url.split(":", 1)[0] for url in settings.store_urls] == ["s3", "ipfs+http"]
+    # The storage package accepts every URL and parameter (nothing is contacted).
+    store = open_store(settings.store_urls, write_quorum=settings.write_quorum, check=False)
+    store.close()
 
 
 def test_only_the_gateway_is_published_and_only_on_loopback(compose: dict[str, Any]) -> None:

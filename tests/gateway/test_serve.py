@@ -12,9 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+from ledger.ledger import Ledger
 
+from envelope import IdentityKeys, load_key_file
 from gateway import Settings
-from gateway.bootstrap import ensure_first_start, read_key_file
+from gateway.bootstrap import ensure_first_start
 
 
 def _free_port() -> int:
@@ -24,27 +26,47 @@ def _free_port() -> int:
         return port
 
 
-def test_first_start_writes_owner_only_key_files(tmp_path: Path) -> None:
+def _identity(path: Path) -> IdentityKeys:
+    keys = load_key_file(path)
+    assert isinstance(keys, IdentityKeys)
+    return keys
+
+
+def test_first_start_writes_owner_only_key_files_and_the_genesis(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     first = ensure_first_start(settings)
-    assert first.created
+    assert first.genesis_written
     assert first.admin_key_file == tmp_path / "admin.key"
     for path in (tmp_path / "admin.key", tmp_path / "ledger.key"):
         assert path.stat().st_mode & 0o777 == 0o600
-    admin = read_key_file(tmp_path / "admin.key")
+    admin = _identity(tmp_path / "admin.key")
     assert admin.role == "admin"
-    assert read_key_file(tmp_path / "ledger.key").public() == first.ledger_keys.public()
+    ledger_keys = _identity(tmp_path / "ledger.key")
+    assert ledger_keys.public() == first.ledger_keys.public()
+    with Ledger.open(settings.resolved_database_url, ledger_keys.signing_key) as ledger:
+        assert ledger.tree_size() == 1
+        row = ledger.identity(admin.id)
+        assert row is not None
+        assert row["role"] == "admin"
 
 
-def test_a_second_start_keeps_the_keys(tmp_path: Path) -> None:
+def test_a_second_start_keeps_the_keys_and_the_ledger(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     first = ensure_first_start(settings)
     admin_before = (tmp_path / "admin.key").read_bytes()
     second = ensure_first_start(settings)
-    assert not second.created
+    assert not second.genesis_written
     assert second.admin_key_file is None
     assert second.ledger_keys.public() == first.ledger_keys.public()
     assert (tmp_path / "admin.key").read_bytes() == admin_before
+
+
+def test_a_ledger_key_file_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
+    from envelope import InvalidKeyFile, write_key_file
+
+    write_key_file(tmp_path / "ledger.key", IdentityKeys.generate("intruder", "admin"))
+    with pytest.raises(InvalidKeyFile, match="ledger"):
+        ensure_first_start(Settings(data_dir=tmp_path))
 
 
 def test_serve_rejects_bad_settings_with_a_usage_error(
