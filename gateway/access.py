@@ -34,7 +34,7 @@ from ledger.ledger import Ledger
 from gateway.auth import Principal
 from gateway.backends import Backends
 from gateway.clock import checked_now
-from gateway.deps import BackendsDep, GatewayState, PrincipalDep, StateDep
+from gateway.deps import Caller, CallerDep, GatewayState
 from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
@@ -59,7 +59,7 @@ _MAX_REASON = 1000
 class Access:
     """An allowed read: who reads what, decided at `at`, and its audit entry."""
 
-    principal: Principal
+    caller: Caller
     action: str
     pseudonym: str
     at: datetime
@@ -69,6 +69,18 @@ class Access:
     record: dict[str, Any] | None = None
     category: str | None = None
     readable_categories: tuple[str, ...] = ()
+
+    @property
+    def principal(self) -> Principal:
+        return self.caller.principal
+
+    @property
+    def backends(self) -> Backends:
+        return self.caller.backends
+
+    @property
+    def state(self) -> GatewayState:
+        return self.caller.state
 
     async def confirmed(self) -> None:
         """Return once the read's `access` entry is durable (ServiceUnavailable if not)."""
@@ -157,15 +169,14 @@ def _decide(
 
 async def _enforce(
     action: str,
-    principal: Principal,
-    backends: Backends,
-    state: GatewayState,
+    caller: Caller,
     *,
     wait: bool = True,
     record_id: str | None = None,
     pseudonym: str | None = None,
     category: str | None = None,
 ) -> Access:
+    principal, backends, state = caller.principal, caller.backends, caller.state
     ledger = backends.ledger
     at = checked_now(state.clock)
     record = None
@@ -200,7 +211,7 @@ async def _enforce(
     if not allowed:
         raise AccessDenied(reason)
     return Access(
-        principal=principal,
+        caller=caller,
         action=action,
         pseudonym=pseudonym,
         at=at,
@@ -218,14 +229,9 @@ def require(action: AccessAction) -> Callable[..., Awaitable[Access]]:
     if action in RECORD_ACTIONS:
 
         async def enforce_record(
-            record_id: Annotated[RecordId, Path()],
-            principal: PrincipalDep,
-            backends: BackendsDep,
-            state: StateDep,
+            record_id: Annotated[RecordId, Path()], caller: CallerDep
         ) -> Access:
-            return await _enforce(
-                action, principal, backends, state, record_id=record_id, wait=action != "body"
-            )
+            return await _enforce(action, caller, record_id=record_id, wait=action != "body")
 
         return enforce_record
 
@@ -233,24 +239,15 @@ def require(action: AccessAction) -> Callable[..., Awaitable[Access]]:
 
         async def enforce_list(
             pseudonym: Annotated[Pseudonym, Path()],
-            principal: PrincipalDep,
-            backends: BackendsDep,
-            state: StateDep,
+            caller: CallerDep,
             category: Annotated[Category | None, Query(description="Only this category.")] = None,
         ) -> Access:
-            return await _enforce(
-                action, principal, backends, state, pseudonym=pseudonym, category=category
-            )
+            return await _enforce(action, caller, pseudonym=pseudonym, category=category)
 
         return enforce_list
 
-    async def enforce_patient(
-        pseudonym: Annotated[Pseudonym, Path()],
-        principal: PrincipalDep,
-        backends: BackendsDep,
-        state: StateDep,
-    ) -> Access:
-        return await _enforce(action, principal, backends, state, pseudonym=pseudonym)
+    async def enforce_patient(pseudonym: Annotated[Pseudonym, Path()], caller: CallerDep) -> Access:
+        return await _enforce(action, caller, pseudonym=pseudonym)
 
     return enforce_patient
 

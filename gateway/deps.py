@@ -66,31 +66,41 @@ def directory_of(backends: Backends) -> IdentityDirectory:
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/auth/token.")
 
 
-async def get_principal(
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request: who calls, and the gateway's state and backends."""
+
+    principal: Principal
+    state: GatewayState
+    backends: Backends
+
+
+async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    # Reads the state directly rather than through further dependencies: this runs on every
-    # authenticated request, and each dependency level costs more than the lookup itself.
+) -> Caller:
+    # One dependency hands a route everything it needs: this runs on every authenticated
+    # request, and each further dependency costs more than the lookups themselves.
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidToken("send 'Authorization: Bearer <token>' from POST /v1/auth/token")
     state: GatewayState = request.app.state.gateway
     backends = await get_backends(request)
-    return state.authenticator.authenticate(
+    principal = state.authenticator.authenticate(
         credentials.credentials, directory=directory_of(backends)
     )
+    return Caller(principal, state, backends)
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def require_role(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that admits only principals of one of *roles*."""
+def require_role(*roles: str) -> Callable[[Caller], Awaitable[Caller]]:
+    """A dependency that admits only callers of one of *roles*."""
 
-    async def check(principal: PrincipalDep) -> Principal:
-        if principal.role not in roles:
+    async def check(caller: CallerDep) -> Caller:
+        if caller.principal.role not in roles:
             raise Forbidden(f"this route is for {' or '.join(roles)} identities")
-        return principal
+        return caller
 
     return check
 

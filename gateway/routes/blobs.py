@@ -8,15 +8,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from storage.errors import IntegrityError, StorageError
 
-from gateway.auth import Principal
-from gateway.deps import BackendsDep, StateDep, get_portal, require_role
+from gateway.deps import Caller, get_portal, require_role
 from gateway.errors import UnsupportedMediaType, ValidationFailed, from_backend_error
 from gateway.models import StoredBlobOut, problem_responses
 from gateway.streams import RequestBody
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"], responses=problem_responses(401, 403))
 
-UploaderDep = Annotated[Principal, Depends(require_role("clinician", "system"))]
+UploaderDep = Annotated[Caller, Depends(require_role("clinician", "system"))]
 BODY_TYPES = ("application/octet-stream",)
 
 _OPENAPI_BODY = {
@@ -39,8 +38,6 @@ def require_content_type(request: Request, allowed: tuple[str, ...]) -> None:
 async def upload_blob(
     request: Request,
     uploader: UploaderDep,
-    backends: BackendsDep,
-    state: StateDep,
     sha256: Annotated[
         str | None,
         Query(pattern=r"^[0-9a-f]{64}$", description="The body's SHA-256, checked if given."),
@@ -48,6 +45,7 @@ async def upload_blob(
 ) -> StoredBlobOut:
     """Stream a sealed body into the stores; returns its SHA-256, size and locators."""
     require_content_type(request, BODY_TYPES)
+    backends, state = uploader.backends, uploader.state
     body = RequestBody(request, get_portal(state))
     await body.prefetch()
     try:

@@ -19,9 +19,8 @@ from storage.errors import StorageError
 
 from envelope import HybridPublicKey, Sealer, b64decode
 from envelope.errors import EnvelopeError
-from gateway.auth import Principal
 from gateway.clock import checked_now
-from gateway.deps import BackendsDep, StateDep, get_portal, require_role
+from gateway.deps import Caller, get_portal, require_role
 from gateway.errors import (
     AccessDenied,
     NotFound,
@@ -40,7 +39,7 @@ router = APIRouter(
     prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 409)
 )
 
-UploaderDep = Annotated[Principal, Depends(require_role("clinician", "system"))]
+UploaderDep = Annotated[Caller, Depends(require_role("clinician", "system"))]
 PDF_MAGIC = b"%PDF-"
 _FILENAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
 _OPENAPI_BODY = {
@@ -83,14 +82,13 @@ def _sealed(plaintext: Iterator[bytes], sealer: Sealer) -> Iterator[bytes]:
 async def ingest_document(
     request: Request,
     uploader: UploaderDep,
-    backends: BackendsDep,
-    state: StateDep,
     pseudonym: Annotated[Pseudonym, Query()],
     category: Annotated[Category, Query()],
     filename: Annotated[str, Query(min_length=1, max_length=255, pattern=_FILENAME.pattern)],
 ) -> RecordWithProof:
     """Upload a plaintext PDF; the gateway seals it to the patient and records it."""
     require_content_type(request, ("application/pdf",))
+    backends, state, caller_id = uploader.backends, uploader.state, uploader.principal.id
     ledger = backends.ledger
     patient = ledger.patient(pseudonym)
     if patient is None:
@@ -100,9 +98,9 @@ async def ingest_document(
         raise ValidationFailed(f"unknown category {category!r}; known: {known}")
     now = checked_now(state.clock)
     # Checked before a byte is stored (the ledger checks again at commit).
-    decision = ledger.check(uploader.id, "write", pseudonym, category, now)
+    decision = ledger.check(caller_id, "write", pseudonym, category, now)
     if not decision.allowed:
-        raise AccessDenied(f"{uploader.id} may not write {category} records: {decision.reason}")
+        raise AccessDenied(f"{caller_id} may not write {category} records: {decision.reason}")
     created_at = format_time(now)
     try:
         sealer = Sealer(
@@ -112,7 +110,7 @@ async def ingest_document(
             pseudonym=pseudonym,
             category=category,
             created_at=created_at,
-            uploader_id=uploader.id,
+            uploader_id=caller_id,
             signer=backends.signer.signing_key,
             signer_id=backends.signer.id,
         )
@@ -139,7 +137,7 @@ async def ingest_document(
         capsule_sha256=sealer.result.capsule_sha256,
         content_type="application/pdf",
         created_at=created_at,
-        on_behalf_of=uploader.id,
+        on_behalf_of=caller_id,
         issued_at=now,
     )
     receipt = await submit(backends, state.metrics, tx, capsule=capsule)

@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from gateway.auth import Principal
-from gateway.deps import BackendsDep, PrincipalDep, StateDep, require_role
+from gateway.deps import Caller, CallerDep, require_role
 from gateway.errors import NotFound, ValidationFailed
 from gateway.models import Accepted, IdentityId, IdentityOut, SignedTransaction, problem_responses
 from gateway.transactions import parse_signed, submit
@@ -17,36 +16,32 @@ router = APIRouter(
     prefix="/v1/identities", tags=["identities"], responses=problem_responses(401, 403)
 )
 
-AdminDep = Annotated[Principal, Depends(require_role("admin"))]
+AdminDep = Annotated[Caller, Depends(require_role("admin"))]
 
 
 @router.get("/me", response_model=IdentityOut)
-async def me(principal: PrincipalDep, backends: BackendsDep) -> IdentityOut:
+async def me(caller: CallerDep) -> IdentityOut:
     """The authenticated caller's own identity."""
-    row = backends.ledger.identity(principal.id)
+    row = caller.backends.ledger.identity(caller.principal.id)
     if row is None:
-        raise NotFound(f"identity {principal.id} is not enrolled")
+        raise NotFound(f"identity {caller.principal.id} is not enrolled")
     return identity_out(row)
 
 
 @router.post("", response_model=Accepted, status_code=201, responses=problem_responses(409))
-async def enroll(
-    transaction: SignedTransaction, admin: AdminDep, backends: BackendsDep, state: StateDep
-) -> Accepted:
+async def enroll(transaction: SignedTransaction, admin: AdminDep) -> Accepted:
     """Enroll a clinician, system, auditor or admin (an admin-signed `enroll`)."""
-    tx = parse_signed(transaction, expected_type="enroll", principal=admin)
-    receipt = await submit(backends, state.metrics, tx)
+    tx = parse_signed(transaction, expected_type="enroll", principal=admin.principal)
+    receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
 @router.get("/{identity_id}", response_model=IdentityOut)
 async def get_identity(
-    identity_id: Annotated[str, Path(min_length=1, max_length=200)],
-    principal: PrincipalDep,
-    backends: BackendsDep,
+    identity_id: Annotated[str, Path(min_length=1, max_length=200)], caller: CallerDep
 ) -> IdentityOut:
     """An identity's role and public keys (to verify its signatures or seal to it)."""
-    row = backends.ledger.identity(identity_id)
+    row = caller.backends.ledger.identity(identity_id)
     if row is None or row["role"] == "ledger":
         raise NotFound(f"there is no identity {identity_id}")
     return identity_out(row)
@@ -62,12 +57,10 @@ async def suspend(
     identity_id: IdentityId,
     transaction: SignedTransaction,
     admin: AdminDep,
-    backends: BackendsDep,
-    state: StateDep,
 ) -> Accepted:
     """Suspend an identity at once (an admin-signed `suspend`); its tokens stop working."""
-    tx = parse_signed(transaction, expected_type="suspend", principal=admin)
+    tx = parse_signed(transaction, expected_type="suspend", principal=admin.principal)
     if tx.body.get("identity_id") != identity_id:
         raise ValidationFailed("the transaction suspends another identity than the path names")
-    receipt = await submit(backends, state.metrics, tx)
+    receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from envelope import b64encode
-from gateway.auth import Principal
-from gateway.deps import BackendsDep, require_role
+from gateway.deps import BackendsDep, Caller, require_role
 from gateway.errors import NotFound
 from gateway.models import (
     BlockPage,
@@ -24,7 +23,7 @@ from gateway.views import tree_head_out
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
-MirrorDep = Annotated[Principal, Depends(require_role("auditor", "admin"))]
+MirrorDep = Annotated[Caller, Depends(require_role("auditor", "admin"))]
 PageStart = Annotated[int, Query(ge=0, le=2**53, description="First index of the page.")]
 PageLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many.")]
 
@@ -40,11 +39,9 @@ async def head(backends: BackendsDep) -> LedgerHead:
 
 
 @router.get("/entries", response_model=EntryPage, responses=problem_responses(401, 403))
-async def entries(
-    mirror: MirrorDep, backends: BackendsDep, start: PageStart = 0, limit: PageLimit = 100
-) -> EntryPage:
+async def entries(mirror: MirrorDep, start: PageStart = 0, limit: PageLimit = 100) -> EntryPage:
     """Log entries from `start`, in order, for mirrors and offline verification."""
-    found = await run_in_threadpool(backends.ledger.entries, start, limit)
+    found = await run_in_threadpool(mirror.backends.ledger.entries, start, limit)
     page = [
         EntryOut(index=e.index, block=e.block, tx=SignedTransaction.model_validate(e.tx.to_json()))
         for e in found
@@ -54,11 +51,9 @@ async def entries(
 
 
 @router.get("/blocks", response_model=BlockPage, responses=problem_responses(401, 403))
-async def blocks(
-    mirror: MirrorDep, backends: BackendsDep, start: PageStart = 0, limit: PageLimit = 100
-) -> BlockPage:
+async def blocks(mirror: MirrorDep, start: PageStart = 0, limit: PageLimit = 100) -> BlockPage:
     """Signed blocks (tree heads) from height `start`, in order."""
-    found = await run_in_threadpool(backends.ledger.blocks, start, limit)
+    found = await run_in_threadpool(mirror.backends.ledger.blocks, start, limit)
     next_start = start + len(found) if len(found) == limit else None
     return BlockPage(blocks=[tree_head_out(b) for b in found], next_start=next_start)
 

@@ -13,7 +13,7 @@ from gateway.access import (
     PermissionsAccess,
     RequestsAccess,
 )
-from gateway.deps import BackendsDep, PrincipalDep, StateDep, client_address
+from gateway.deps import BackendsDep, CallerDep, StateDep, client_address
 from gateway.errors import NotFound
 from gateway.models import (
     AccessRequestList,
@@ -62,20 +62,18 @@ async def register(
 
 
 @router.get("/{pseudonym}", response_model=PatientOut, responses=_READ)
-async def get_patient(
-    pseudonym: Pseudonym, principal: PrincipalDep, backends: BackendsDep
-) -> PatientOut:
+async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
     """A registered patient's record public key, to seal documents to it."""
-    row = backends.ledger.patient(pseudonym)
+    row = caller.backends.ledger.patient(pseudonym)
     if row is None:
         raise NotFound(f"pseudonym {pseudonym} is not registered")
     return patient_out(row)
 
 
 @router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
-async def list_records(access: ListAccess, backends: BackendsDep) -> RecordList:
+async def list_records(access: ListAccess) -> RecordList:
     """A patient's records, of one category or of every category the caller may read."""
-    ledger = backends.ledger
+    ledger = access.backends.ledger
     rows = await run_in_threadpool(ledger.records, access.pseudonym, access.category)
     if access.category is None:
         readable = set(access.readable_categories)
@@ -89,19 +87,21 @@ async def list_records(access: ListAccess, backends: BackendsDep) -> RecordList:
 
 
 @router.get("/{pseudonym}/permissions", response_model=PermissionList, responses=_READ)
-async def list_permissions(access: PermissionsAccess, backends: BackendsDep) -> PermissionList:
+async def list_permissions(access: PermissionsAccess) -> PermissionList:
     """Permissions on a patient: all of them for the patient, a grantee's own otherwise."""
     grantee = None if access.owner else access.principal.id
     rows = await run_in_threadpool(
-        lambda: backends.ledger.permissions_for(access.pseudonym, grantee, include_revoked=True)
+        lambda: access.backends.ledger.permissions_for(
+            access.pseudonym, grantee, include_revoked=True
+        )
     )
     return PermissionList(permissions=[permission_out(row) for row in rows])
 
 
 @router.get("/{pseudonym}/key-share", response_model=KeyShareOut, responses=_READ)
-async def get_key_share(access: KeyShareAccess, backends: BackendsDep) -> KeyShareOut:
+async def get_key_share(access: KeyShareAccess) -> KeyShareOut:
     """The caller's key share (K sealed to it), only with a read right valid now."""
-    ledger = backends.ledger
+    ledger = access.backends.ledger
     share = ledger.key_share(access.pseudonym, access.principal.id)
     patient = ledger.patient(access.pseudonym)
     if share is None or patient is None:
@@ -115,14 +115,14 @@ async def get_key_share(access: KeyShareAccess, backends: BackendsDep) -> KeySha
 
 
 @router.get("/{pseudonym}/audit", response_model=AuditLog, responses=_READ)
-async def audit_log(access: HistoryAccess, backends: BackendsDep) -> AuditLog:
+async def audit_log(access: HistoryAccess) -> AuditLog:
     """The patient's access history: who read what, when, allowed or denied, and why."""
-    rows = await run_in_threadpool(backends.ledger.access_history, access.pseudonym, 10_000)
+    rows = await run_in_threadpool(access.backends.ledger.access_history, access.pseudonym, 10_000)
     return AuditLog(pseudonym=access.pseudonym, events=[access_event_out(r) for r in rows])
 
 
 @router.get("/{pseudonym}/access-requests", response_model=AccessRequestList, responses=_READ)
-async def list_access_requests(access: RequestsAccess, backends: BackendsDep) -> AccessRequestList:
+async def list_access_requests(access: RequestsAccess) -> AccessRequestList:
     """Requests for rights that clinicians have made to the patient."""
-    rows = await run_in_threadpool(backends.ledger.access_requests, access.pseudonym)
+    rows = await run_in_threadpool(access.backends.ledger.access_requests, access.pseudonym)
     return AccessRequestList(access_requests=[access_request_out(r) for r in rows])

@@ -17,7 +17,7 @@ from envelope import b64decode
 from envelope.errors import EnvelopeError
 from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit
 from gateway.backends import Backends
-from gateway.deps import BackendsDep, GatewayState, PrincipalDep, StateDep
+from gateway.deps import CallerDep
 from gateway.errors import (
     IntegrityFailure,
     NotFound,
@@ -69,11 +69,10 @@ def check_body_stored(backends: Backends, body: dict[str, object]) -> None:
     status_code=201,
     responses=problem_responses(409, 502),
 )
-async def commit_record(
-    commit: RecordCommit, principal: PrincipalDep, backends: BackendsDep, state: StateDep
-) -> RecordWithProof:
+async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithProof:
     """Commit a signed `record` for an uploaded body and its capsule; returns its proof."""
-    tx = parse_signed(commit.transaction, expected_type="record", principal=principal)
+    backends, state = caller.backends, caller.state
+    tx = parse_signed(commit.transaction, expected_type="record", principal=caller.principal)
     try:
         capsule = b64decode(commit.capsule, what="capsule")
     except EnvelopeError as exc:
@@ -93,31 +92,29 @@ async def commit_record(
     return RecordWithProof(record=record_out(row), receipt=receipt_out(receipt))
 
 
-async def _receipt(backends: Backends, access: Access) -> ReceiptOut:
+async def _receipt(access: Access) -> ReceiptOut:
     assert access.record is not None
-    receipt = await run_in_threadpool(backends.ledger.receipt, access.record["entry_index"])
+    ledger = access.backends.ledger
+    receipt = await run_in_threadpool(ledger.receipt, access.record["entry_index"])
     return receipt_out(receipt)
 
 
 @router.get("/{record_id}", response_model=RecordWithProof)
-async def get_record(access: RecordAccess, backends: BackendsDep) -> RecordWithProof:
+async def get_record(access: RecordAccess) -> RecordWithProof:
     """A record's metadata with its inclusion proof and the signed tree head."""
     assert access.record is not None
-    return RecordWithProof(
-        record=record_out(access.record), receipt=await _receipt(backends, access)
-    )
+    return RecordWithProof(record=record_out(access.record), receipt=await _receipt(access))
 
 
 @router.get("/{record_id}/proof", response_model=ReceiptOut)
-async def get_proof(access: RecordAccess, backends: BackendsDep) -> ReceiptOut:
+async def get_proof(access: RecordAccess) -> ReceiptOut:
     """The inclusion proof of a record's entry under the current signed tree head."""
-    return await _receipt(backends, access)
+    return await _receipt(access)
 
 
-async def _integrity_failure(
-    backends: Backends, state: GatewayState, access: Access, exc: Exception
-) -> IntegrityFailure:
+async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure:
     assert access.record is not None
+    backends, state = access.backends, access.state
     state.metrics.integrity_failures.inc()
     log.error("integrity failure on record %s: %s", access.record["record_id"], exc)
     await audit(
@@ -142,17 +139,17 @@ async def _integrity_failure(
     response_class=Response,
     responses={200: _BINARY, **problem_responses(502)},
 )
-async def get_capsule(access: CapsuleAccess, backends: BackendsDep, state: StateDep) -> Response:
+async def get_capsule(access: CapsuleAccess) -> Response:
     """A record's capsule (its data key wrapped for each recipient), checked against the
     ledger's hash."""
     assert access.record is not None
     expected = access.record["capsule_sha256"]
-    capsule = await run_in_threadpool(backends.ledger.capsule, expected)
+    capsule = await run_in_threadpool(access.backends.ledger.capsule, expected)
     if capsule is None:
         raise NotFound("the record's capsule has been erased")
     if hashlib.sha256(capsule).hexdigest() != expected:
         raise await _integrity_failure(
-            backends, state, access, ValueError("capsule SHA-256 differs from the ledger")
+            access, ValueError("capsule SHA-256 differs from the ledger")
         )
     return Response(
         capsule,
@@ -179,9 +176,9 @@ def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody
     response_class=StreamingResponse,
     responses={200: _BINARY, **problem_responses(502)},
 )
-async def get_body(access: BodyAccess, backends: BackendsDep, state: StateDep) -> Response:
+async def get_body(access: BodyAccess) -> Response:
     """A record's sealed body, streamed and checked against the ledger's SHA-256."""
-    record = access.record
+    backends, state, record = access.backends, access.state, access.record
     assert record is not None
     headers = {"X-Body-SHA256": record["body_sha256"]}
     # The store is read while the access entry commits; the first chunk is read before the
@@ -192,7 +189,7 @@ async def get_body(access: BodyAccess, backends: BackendsDep, state: StateDep) -
     except (StoredBytesMismatch, IntegrityFailure, BlobNotFound) as exc:
         # A committed record whose body no store has is damage, not a missing resource.
         await access.confirmed()
-        raise await _integrity_failure(backends, state, access, exc) from exc
+        raise await _integrity_failure(access, exc) from exc
     except StorageError as exc:
         await access.confirmed()
         raise from_backend_error(exc) from exc
@@ -215,7 +212,7 @@ async def get_body(access: BodyAccess, backends: BackendsDep, state: StateDep) -
                 chunk = following
         except (StoredBytesMismatch, IntegrityFailure) as exc:
             # Headers are gone: the only honest thing left is to cut the stream short.
-            await _integrity_failure(backends, state, access, exc)
+            await _integrity_failure(access, exc)
             raise
         finally:
             await run_in_threadpool(body.close)
