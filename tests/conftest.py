@@ -32,3 +32,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with scratch_database() as url:
             yield url
+
+
+# A real SeaweedFS S3 server, one per session, for any test package (see tests/seaweedfs.py).
+from tests.seaweedfs import seaweedfs, seaweedfs_bucket  # noqa: E402, F401

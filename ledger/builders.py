@@ -1,0 +1,283 @@
+"""Helpers that build and sign each kind of ledger transaction.
+
+Each takes the acting identity (anything with an ``id`` and an Ed25519 ``signing_key``,
+such as `envelope.IdentityKeys` or `LedgerSigner`), fills in a fresh random ``tx_id`` and
+``issued_at`` (now, unless given) and returns a signed `Transaction`. They check nothing
+about the ledger's state: the rules do that when the transaction is submitted.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from envelope import PublicIdentity, SigningKey, b64encode
+from ledger.clock import coerce_time
+from ledger.encoding import canonical
+from ledger.transactions import Transaction
+
+LEDGER_ID = "ledger"
+"""The identity id of the ledger's own key (it signs blocks, genesis and gateway entries)."""
+
+
+class Actor(Protocol):
+    """Who signs: an identity id and its Ed25519 key."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def signing_key(self) -> SigningKey: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSigner:
+    """The ledger's (gateway's) own identity: signs blocks, `access` and on-behalf records."""
+
+    signing_key: SigningKey
+    id: str = LEDGER_ID
+
+
+TimeLike = datetime | str | None
+
+
+def new_tx_id() -> str:
+    """128 random bits as 32 lowercase hex characters."""
+    return secrets.token_hex(16)
+
+
+def new_id() -> str:
+    """A random identifier for a permission or record."""
+    return secrets.token_hex(16)
+
+
+def sign(
+    actor: Actor,
+    tx_type: str,
+    fields: dict[str, Any],
+    *,
+    issued_at: TimeLike = None,
+    tx_id: str | None = None,
+) -> Transaction:
+    """Sign a transaction of *tx_type* whose body is *fields* plus tx_id and issued_at."""
+    body = dict(fields)
+    body["tx_id"] = tx_id or new_tx_id()
+    body["issued_at"] = coerce_time(issued_at)
+    payload = {"type": tx_type, "body": body, "signer": actor.id}
+    return Transaction(tx_type, body, actor.id, actor.signing_key.sign_bytes(canonical(payload)))
+
+
+def genesis(ledger: Actor, admin: PublicIdentity, *, issued_at: TimeLike = None) -> Transaction:
+    """The first entry: names the ledger key and the first administrator."""
+    return sign(
+        ledger,
+        "genesis",
+        {
+            "ledger": {
+                "id": ledger.id,
+                "signing_public_key": b64encode(ledger.signing_key.verify_key.to_bytes()),
+            },
+            "admin": admin.to_json(),
+        },
+        issued_at=issued_at,
+    )
+
+
+def enroll(admin: Actor, identity: PublicIdentity, *, issued_at: TimeLike = None) -> Transaction:
+    return sign(admin, "enroll", {"identity": identity.to_json()}, issued_at=issued_at)
+
+
+def suspend(
+    admin: Actor, identity_id: str, reason: str, *, issued_at: TimeLike = None
+) -> Transaction:
+    return sign(
+        admin, "suspend", {"identity_id": identity_id, "reason": reason}, issued_at=issued_at
+    )
+
+
+class PatientActor(Actor, Protocol):
+    def public(self) -> PublicIdentity: ...
+
+
+def register_patient(
+    patient: PatientActor,
+    pseudonym: str,
+    record_public_key: bytes,
+    *,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """Self-registration; the signature by the enclosed identity key proves possession."""
+    return sign(
+        patient,
+        "register_patient",
+        {
+            "pseudonym": pseudonym,
+            "identity": patient.public().to_json(),
+            "record_public_key": b64encode(record_public_key),
+        },
+        issued_at=issued_at,
+    )
+
+
+def _categories(categories: Iterable[str] | str) -> list[str] | str:
+    return "all" if categories == "all" else sorted(categories)
+
+
+def grant(
+    patient: Actor,
+    *,
+    pseudonym: str,
+    grantee: str,
+    rights: Iterable[str],
+    categories: Iterable[str] | str,
+    not_before: datetime | str,
+    not_after: datetime | str,
+    study_id: str | None = None,
+    anonymise: bool | None = None,
+    permission_id: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """A time-bounded permission: valid from *not_before* (inclusive) to *not_after*
+    (exclusive). A share right needs *study_id* and *anonymise*."""
+    fields: dict[str, Any] = {
+        "permission_id": permission_id or new_id(),
+        "pseudonym": pseudonym,
+        "grantee": grantee,
+        "rights": sorted(rights),
+        "categories": _categories(categories),
+        "not_before": coerce_time(not_before),
+        "not_after": coerce_time(not_after),
+    }
+    if study_id is not None:
+        fields["study_id"] = study_id
+    if anonymise is not None:
+        fields["anonymise"] = anonymise
+    return sign(patient, "grant", fields, issued_at=issued_at)
+
+
+def revoke(
+    patient: Actor, *, pseudonym: str, permission_id: str, issued_at: TimeLike = None
+) -> Transaction:
+    return sign(
+        patient,
+        "revoke",
+        {"pseudonym": pseudonym, "permission_id": permission_id},
+        issued_at=issued_at,
+    )
+
+
+def key_share(
+    patient: Actor,
+    *,
+    pseudonym: str,
+    grantee: str,
+    sealed_key: bytes,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """Publish K sealed to *grantee*'s encryption key (opaque here; made by envelope)."""
+    return sign(
+        patient,
+        "key_share",
+        {"pseudonym": pseudonym, "grantee": grantee, "sealed_key": b64encode(sealed_key)},
+        issued_at=issued_at,
+    )
+
+
+def record(
+    uploader: Actor,
+    *,
+    pseudonym: str,
+    category: str,
+    body_sha256: str,
+    size: int,
+    locators: Sequence[str],
+    capsule_sha256: str,
+    content_type: str,
+    created_at: datetime | str | None = None,
+    record_id: str | None = None,
+    on_behalf_of: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """A stored document. *on_behalf_of* is set when the ledger signs for a system that
+    could only send plaintext; the system's write right is then checked."""
+    fields: dict[str, Any] = {
+        "record_id": record_id or new_id(),
+        "pseudonym": pseudonym,
+        "category": category,
+        "body_sha256": body_sha256,
+        "size": size,
+        "locators": list(locators),
+        "capsule_sha256": capsule_sha256,
+        "content_type": content_type,
+        "created_at": coerce_time(created_at),
+    }
+    if on_behalf_of is not None:
+        fields["on_behalf_of"] = on_behalf_of
+    return sign(uploader, "record", fields, issued_at=issued_at)
+
+
+def access(
+    gateway: Actor,
+    *,
+    actor: str,
+    action: str,
+    pseudonym: str,
+    decision: str,
+    reason: str,
+    at: datetime | str | None = None,
+    record_id: str | None = None,
+    category: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """The gateway's account of one access attempt, allowed or denied."""
+    fields: dict[str, Any] = {
+        "actor": actor,
+        "action": action,
+        "pseudonym": pseudonym,
+        "decision": decision,
+        "reason": reason,
+        "at": coerce_time(at),
+    }
+    if record_id is not None:
+        fields["record_id"] = record_id
+    if category is not None:
+        fields["category"] = category
+    return sign(gateway, "access", fields, issued_at=issued_at)
+
+
+def access_request(
+    requester: Actor,
+    *,
+    pseudonym: str,
+    rights: Iterable[str],
+    categories: Iterable[str] | str,
+    reason: str,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """A clinician asks a patient for a permission."""
+    return sign(
+        requester,
+        "access_request",
+        {
+            "pseudonym": pseudonym,
+            "rights": sorted(rights),
+            "categories": _categories(categories),
+            "reason": reason,
+        },
+        issued_at=issued_at,
+    )
+
+
+def rekey(
+    patient: Actor, *, record_id: str, capsule_sha256: str, issued_at: TimeLike = None
+) -> Transaction:
+    """Point a record at a re-wrapped capsule (the body is unchanged)."""
+    return sign(
+        patient,
+        "rekey",
+        {"record_id": record_id, "capsule_sha256": capsule_sha256},
+        issued_at=issued_at,
+    )

@@ -1,0 +1,188 @@
+"""The ledger's database schema (SQLAlchemy Core), the source Alembic migrations follow.
+
+Log tables — `ledger_entries`, `ledger_blocks`, `ledger_nodes` — are append-only: the code
+has no UPDATE or DELETE for them. `ledger_head` is a single row naming the current block,
+locked by each writer so that two processes cannot both append the next block. State tables
+are derived from the log and rebuilt by a replay; `ledger_capsules` holds capsule bytes,
+which are not on the log (only their SHA-256 is) so that erasure can delete them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+Hash = sa.LargeBinary(32)
+Index64 = sa.BigInteger()
+
+entries = sa.Table(
+    "ledger_entries",
+    metadata,
+    sa.Column("idx", Index64, primary_key=True, autoincrement=False),
+    sa.Column("block_height", Index64, nullable=False),
+    sa.Column("tx_id", sa.String(32), nullable=False),
+    sa.Column("tx_type", sa.String(32), nullable=False),
+    sa.Column("signer", sa.String(200), nullable=False),
+    sa.Column("tx", sa.LargeBinary, nullable=False),
+    sa.Column("leaf_hash", Hash, nullable=False),
+    sa.UniqueConstraint("tx_id"),
+)
+
+blocks = sa.Table(
+    "ledger_blocks",
+    metadata,
+    sa.Column("height", Index64, primary_key=True, autoincrement=False),
+    sa.Column("previous_hash", Hash, nullable=False),
+    sa.Column("tree_size", Index64, nullable=False),
+    sa.Column("root", Hash, nullable=False),
+    sa.Column("timestamp", sa.String(27), nullable=False),
+    sa.Column("signature", sa.LargeBinary(64), nullable=False),
+    sa.Column("block_hash", Hash, nullable=False),
+    sa.UniqueConstraint("tree_size"),
+)
+
+nodes = sa.Table(
+    "ledger_nodes",
+    metadata,
+    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("idx", Index64, primary_key=True, autoincrement=False),
+    sa.Column("hash", Hash, nullable=False),
+)
+
+head = sa.Table(
+    "ledger_head",
+    metadata,
+    sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
+    sa.Column("height", Index64, nullable=False),
+    sa.Column("tree_size", Index64, nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+identities = sa.Table(
+    "state_identities",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("signing_key", sa.String(64), nullable=False),
+    sa.Column("encryption_key", sa.Text, nullable=True),
+    sa.Column("enrolled_at", Index64, nullable=False),
+    sa.Column("suspended_at", Index64, nullable=True),
+    sa.Column("suspended_reason", sa.Text, nullable=True),
+)
+
+patients = sa.Table(
+    "state_patients",
+    metadata,
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("identity_id", sa.String(200), nullable=False, index=True),
+    sa.Column("record_public_key", sa.Text, nullable=False),
+    sa.Column("registered_at", Index64, nullable=False),
+)
+
+permissions = sa.Table(
+    "state_permissions",
+    metadata,
+    sa.Column("permission_id", sa.String(64), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), nullable=False),
+    sa.Column("grantee", sa.String(200), nullable=False),
+    sa.Column("rights", sa.String(32), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False),
+    sa.Column("not_before", sa.String(27), nullable=False),
+    sa.Column("not_after", sa.String(27), nullable=False),
+    sa.Column("study_id", sa.String(200), nullable=True),
+    sa.Column("anonymise", sa.Boolean, nullable=True),
+    sa.Column("granted_at", Index64, nullable=False),
+    sa.Column("revoked_at", Index64, nullable=True),
+    sa.Index("ix_state_permissions_pseudonym_grantee", "pseudonym", "grantee"),
+)
+
+records = sa.Table(
+    "state_records",
+    metadata,
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(63), nullable=False),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("size", Index64, nullable=False),
+    sa.Column("locators", sa.Text, nullable=False),
+    sa.Column("capsule_sha256", sa.String(64), nullable=False),
+    sa.Column("content_type", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.String(27), nullable=False),
+    sa.Column("uploader", sa.String(200), nullable=False),
+    sa.Column("on_behalf_of", sa.String(200), nullable=True),
+    sa.Column("entry_index", Index64, nullable=False),
+    sa.Column("rekeyed_at", Index64, nullable=True),
+    sa.Index("ix_state_records_pseudonym_category", "pseudonym", "category"),
+)
+
+key_shares = sa.Table(
+    "state_key_shares",
+    metadata,
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("grantee", sa.String(200), primary_key=True),
+    sa.Column("sealed_key", sa.Text, nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+)
+
+access_events = sa.Table(
+    "state_access_events",
+    metadata,
+    sa.Column("entry_index", Index64, primary_key=True, autoincrement=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    sa.Column("record_id", sa.String(64), nullable=True),
+    sa.Column("category", sa.String(63), nullable=True),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.String(27), nullable=False),
+)
+
+access_requests = sa.Table(
+    "state_access_requests",
+    metadata,
+    sa.Column("request_id", sa.String(32), primary_key=True),
+    sa.Column("requester", sa.String(200), nullable=False),
+    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    sa.Column("rights", sa.String(32), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+)
+
+capsules = sa.Table(
+    "ledger_capsules",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
+LOG_TABLES = (entries, blocks, nodes)
+
+STATE_TABLES: dict[str, sa.Table] = {
+    "identities": identities,
+    "patients": patients,
+    "permissions": permissions,
+    "records": records,
+    "key_shares": key_shares,
+    "access_events": access_events,
+    "access_requests": access_requests,
+}
+"""Tables derived from the log, by the short name the rules and the digest use."""
+
+
+def key_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.primary_key.columns)
+
+
+def column_names(table: sa.Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)

@@ -1,0 +1,95 @@
+"""Garbage collection of orphan bodies: stored, but referenced by no committed record.
+
+An upload stores the body first and commits the record that references it second; a
+crash or a refused commit in between leaves an orphan. The caller (the gateway) supplies
+the SHA-256 of every body its committed records reference; a body is removed only if it
+is not among them *and* was last written longer than ``grace`` ago, so an upload still on
+its way to its commit is never touched (re-uploading an equal body refreshes its time).
+Just before removal the body is looked at once more, which closes most of the window in
+which an equal body could be re-uploaded between the listing and the removal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence, Set
+from datetime import UTC, datetime, timedelta
+
+from storage.errors import BlobNotFound, StorageError
+from storage.types import BlobStore, GcReport
+
+log = logging.getLogger(__name__)
+
+
+def collect_garbage(
+    store: BlobStore,
+    referenced: Set[str],
+    *,
+    grace: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> GcReport:
+    """Remove every body in ``store`` that is not in ``referenced`` (SHA-256 hex digests)
+    and older than ``grace``; also sweep partial uploads older than ``grace``."""
+    if grace < timedelta(0):
+        raise ValueError("grace must not be negative")
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    members: Sequence[BlobStore] | None = getattr(store, "stores", None)
+    if members is not None:
+        # A replicated store is collected member by member, so that each copy is removed
+        # from the store that holds it.
+        reports = [
+            collect_garbage(member, referenced, grace=grace, now=moment, dry_run=dry_run)
+            for member in members
+        ]
+        return GcReport(
+            examined=sum(r.examined for r in reports),
+            kept_referenced=sum(r.kept_referenced for r in reports),
+            kept_young=sum(r.kept_young for r in reports),
+            deleted=tuple(loc for r in reports for loc in r.deleted),
+            failed=tuple(item for r in reports for item in r.failed),
+            dry_run=dry_run,
+        )
+    cutoff = moment - grace
+    examined = kept_referenced = kept_young = 0
+    deleted: list[str] = []
+    failed: list[tuple[str, str]] = []
+    for info in list(store.list()):
+        examined += 1
+        if info.sha256 in referenced:
+            kept_referenced += 1
+            continue
+        if info.modified >= cutoff:
+            kept_young += 1
+            continue
+        if dry_run:
+            deleted.append(info.locator)
+            continue
+        try:
+            if store.head(info.locator).modified >= cutoff:
+                kept_young += 1  # written again since the listing
+                continue
+            store.delete(info.locator)
+        except BlobNotFound:
+            continue
+        except StorageError as exc:
+            log.warning("could not remove orphan %s: %s", info.locator, exc)
+            failed.append((info.locator, str(exc)))
+            continue
+        deleted.append(info.locator)
+    if not dry_run:
+        sweep = getattr(store, "sweep_partials", None)
+        if callable(sweep):
+            try:
+                sweep(cutoff)
+            except StorageError as exc:
+                log.warning("could not sweep partial uploads of %s: %s", store.name, exc)
+                failed.append((store.name, str(exc)))
+    return GcReport(
+        examined=examined,
+        kept_referenced=kept_referenced,
+        kept_young=kept_young,
+        deleted=tuple(deleted),
+        failed=tuple(failed),
+        dry_run=dry_run,
+    )

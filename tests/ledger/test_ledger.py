@@ -1,0 +1,282 @@
+"""The Ledger facade: group commit, receipts and proofs, state queries, capsules, reopening."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envelope import IdentityKeys, SigningKey
+from ledger import (
+    Block,
+    Entry,
+    Ledger,
+    LedgerError,
+    LedgerUnavailable,
+    MalformedTransaction,
+    NotFound,
+    Receipt,
+    RuleViolation,
+    SchemaMissing,
+    Transaction,
+    merkle,
+)
+from ledger import builders as b
+from tests.ledger.conftest import FakeClock, World, build_world
+
+
+def _access(w: World, n: int) -> Transaction:
+    return b.access(
+        w.gateway, actor=w.dr.id, action="list", pseudonym=w.pseudonym, decision="allowed",
+        reason=f"request {n}", category="lab-results", at=w.clock(), issued_at=w.clock(),
+    )  # fmt: skip
+
+
+def test_concurrent_submits_are_group_committed_and_each_receipt_verifies(world: World) -> None:
+    w = world
+    before = w.ledger.head()
+    assert before is not None
+    txs = [_access(w, n) for n in range(400)]
+    receipts: list[Receipt] = []
+    lock = threading.Lock()
+
+    def worker(chunk: list[Transaction]) -> None:
+        for tx in chunk:
+            receipt = w.ledger.submit(tx)
+            with lock:
+                receipts.append(receipt)
+
+    threads = [threading.Thread(target=worker, args=(txs[i::16],)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(receipts) == 400
+    assert sorted(r.index for r in receipts) == list(
+        range(before.tree_size, before.tree_size + 400)
+    )
+    head = w.ledger.head()
+    assert head is not None
+    assert head.height - before.height < 400, "no batching happened"
+    by_hash = {tx.tx_hash: tx for tx in txs}
+    for receipt in receipts:
+        receipt.verify(w.ledger.verify_key, by_hash[receipt.tx_hash])
+        # The receipt's tree head is one of the ledger's blocks, and it is consistent with now.
+        proof = w.ledger.consistency_proof(receipt.tree_head.tree_size, head.tree_size)
+        merkle.verify_consistency(
+            receipt.tree_head.tree_size, head.tree_size, receipt.tree_head.root, head.root, proof
+        )
+
+
+def test_a_rejected_transaction_does_not_poison_its_batch(world: World) -> None:
+    w = world
+    good1, good2 = _access(w, 1), _access(w, 2)
+    bad = w.record_tx(w.dr_other)  # no write grant
+    futures = [w.ledger.submit_future(tx) for tx in (good1, bad, good2, good1)]
+    assert isinstance(futures[0].result(), Receipt)
+    with pytest.raises(RuleViolation, match="may not write"):
+        futures[1].result()
+    assert isinstance(futures[2].result(), Receipt)
+    with pytest.raises(RuleViolation, match="already committed"):
+        futures[3].result()
+    assert futures[2].result().index == futures[0].result().index + 1
+
+
+def test_submit_async(world: World) -> None:
+    w = world
+
+    async def main() -> list[Receipt]:
+        return list(
+            await asyncio.gather(*(w.ledger.submit_async(_access(w, n)) for n in range(20)))
+        )
+
+    receipts = asyncio.run(main())
+    assert len({r.index for r in receipts}) == 20
+
+
+def test_submit_accepts_transaction_json(world: World) -> None:
+    tx = _access(world, 1)
+    receipt = world.ledger.submit(tx.to_json())
+    assert receipt.tx_hash == tx.tx_hash
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: {**d, "extra": 1}, "unknown fields extra"),
+        (lambda d: {k: v for k, v in d.items() if k != "signer"}, "lacks signer"),
+        (lambda d: {**d, "type": "delete_everything"}, "unknown transaction type"),
+        (lambda d: {**d, "signature": "!!"}, "base64"),
+        (lambda d: {**d, "body": {**d["body"], "tx_id": "short"}}, "tx_id"),
+        (lambda d: {**d, "body": []}, "body is a JSON object"),
+    ],
+)
+def test_malformed_transaction_json_is_refused(
+    world: World, mutate: Callable[[dict[str, Any]], dict[str, Any]], message: str
+) -> None:
+    data = _access(world, 1).to_json()
+    with pytest.raises(MalformedTransaction, match=message):
+        world.ledger.submit(mutate(data))
+
+
+def test_receipt_verification_rejects_a_wrong_key_or_transaction(world: World) -> None:
+    from envelope import InvalidSignature
+    from ledger import ProofError
+
+    tx = _access(world, 1)
+    receipt = world.ledger.submit(tx)
+    with pytest.raises(InvalidSignature):
+        receipt.verify(SigningKey.generate().verify_key, tx)
+    with pytest.raises(ProofError):
+        receipt.verify(world.ledger.verify_key, _access(world, 2))
+
+
+def test_inclusion_and_consistency_proofs_for_every_entry(world: World) -> None:
+    w = world
+    for n in range(10):
+        w.ledger.submit(_access(w, n))
+    head = w.ledger.head()
+    assert head is not None
+    entries = w.ledger.entries(0, head.tree_size)
+    assert [e.index for e in entries] == list(range(head.tree_size))
+    assert merkle.root_from_leaf_hashes([e.tx.leaf_hash for e in entries]) == head.root
+    for entry in entries:
+        proof = w.ledger.inclusion_proof(entry.index, head.tree_size)
+        merkle.verify_inclusion(entry.index, head.tree_size, entry.tx.leaf_hash, proof, head.root)
+    for block in w.ledger.blocks(0, 1000):
+        proof = w.ledger.consistency_proof(block.tree_size, head.tree_size)
+        merkle.verify_consistency(block.tree_size, head.tree_size, block.root, head.root, proof)
+    with pytest.raises(NotFound):
+        w.ledger.inclusion_proof(head.tree_size, head.tree_size)
+    with pytest.raises(NotFound):
+        w.ledger.consistency_proof(1, head.tree_size + 1)
+
+
+def test_export_formats_round_trip(world: World) -> None:
+    entry = world.ledger.entry(3)
+    assert Entry.from_json(entry.to_json()) == entry
+    block = world.ledger.block(2)
+    assert Block.from_json(block.to_json()) == block
+    assert world.ledger.receipt(3).index == 3
+    with pytest.raises(NotFound):
+        world.ledger.block(10_000)
+
+
+def test_state_queries(world: World) -> None:
+    w = world
+    records = w.ledger.records(w.pseudonym)
+    assert [r["record_id"] for r in records] == [w.record_id]
+    assert w.ledger.records(w.pseudonym, "radiation-dose") == []
+    record = w.ledger.record(w.record_id)
+    assert record is not None
+    assert record["locators"][0].startswith("local:")
+    assert record["uploader"] == w.dr.id
+    identity = w.ledger.identity(w.dr.id)
+    assert identity is not None
+    assert identity["role"] == "clinician"
+    patient = w.ledger.patient(w.pseudonym)
+    assert patient is not None
+    assert patient["identity_id"] == w.patient.id
+    assert [p["pseudonym"] for p in w.ledger.patients_of(w.patient.id)] == [w.pseudonym]
+    w.ledger.submit(
+        b.key_share(w.patient, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"K1",
+                    issued_at=w.clock())
+    )  # fmt: skip
+    w.ledger.submit(
+        b.key_share(w.patient, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"K2",
+                    issued_at=w.clock())
+    )  # fmt: skip
+    share = w.ledger.key_share(w.pseudonym, w.dr.id)
+    assert share is not None
+    assert share["sealed_key"] == "SzI="
+    w.ledger.submit(_access(w, 7))
+    history = w.ledger.access_history(w.pseudonym)
+    assert history[-1]["reason"] == "request 7"
+    assert history[-1]["actor"] == w.dr.id
+    w.ledger.submit(
+        b.access_request(w.dr_other, pseudonym=w.pseudonym, rights=["read"], categories="all",
+                         reason="second opinion", issued_at=w.clock())
+    )  # fmt: skip
+    assert [r["reason"] for r in w.ledger.access_requests(w.pseudonym)] == ["second opinion"]
+
+
+def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -> None:
+    w = world
+    capsule = b"capsule bytes"
+    sha = hashlib.sha256(capsule).hexdigest()
+    w.ledger.submit(w.record_tx(w.dr, capsule_sha256=sha), capsule=capsule)
+    assert w.ledger.capsule(sha) == capsule
+    with pytest.raises(MalformedTransaction, match="capsule"):
+        w.ledger.submit(w.record_tx(w.dr), capsule=b"another capsule")
+    assert w.ledger.delete_capsule(sha)
+    assert w.ledger.capsule(sha) is None
+    assert not w.ledger.delete_capsule(sha)
+
+
+def test_a_capsule_of_a_rejected_record_is_not_stored(world: World) -> None:
+    w = world
+    capsule = b"orphan"
+    sha = hashlib.sha256(capsule).hexdigest()
+    with pytest.raises(RuleViolation):
+        w.ledger.submit(w.record_tx(w.dr_other, capsule_sha256=sha), capsule=capsule)
+    assert w.ledger.capsule(sha) is None
+
+
+def test_reopening_restores_state_and_head(world: World, database_url: str) -> None:
+    w = world
+    head = w.ledger.head()
+    key = w.ledger.signer.signing_key
+    w.ledger.close()
+    with Ledger.open(database_url, key, clock=w.clock) as again:
+        assert again.head() == head
+        assert again.check(w.dr.id, "read", w.pseudonym, "lab-results")
+        receipt = again.submit(_access(w, 1))
+        assert head is not None
+        assert receipt.tree_head.previous_hash == head.block_hash
+
+
+def test_opening_with_another_ledger_key_is_refused(world: World, database_url: str) -> None:
+    with pytest.raises(LedgerError, match="another ledger key"):
+        Ledger.open(database_url, SigningKey.generate())
+
+
+def test_opening_a_database_without_schema(tmp_path: Path) -> None:
+    with pytest.raises(SchemaMissing, match="alembic upgrade head"):
+        Ledger.open(f"sqlite:///{tmp_path / 'empty.db'}", SigningKey.generate())
+
+
+def test_block_timestamps_never_go_backwards(world: World) -> None:
+    w = world
+    w.clock.advance(-timedelta(hours=1))
+    receipt = w.ledger.submit(_access(w, 1))
+    assert receipt.tree_head.timestamp >= w.ledger.block(receipt.tree_head.height - 1).timestamp
+
+
+def test_closed_ledger_refuses_submissions(ledger: Ledger, clock: FakeClock) -> None:
+    ledger.close()
+    admin = IdentityKeys.generate("admin-1", "admin")
+    with pytest.raises(LedgerUnavailable, match="closed"):
+        ledger.bootstrap(admin.public())
+
+
+def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock) -> None:
+    from tests.ledger.test_rules import _forged
+
+    url = f"sqlite:///{tmp_path / 'workers.db'}"
+    key = SigningKey.generate()
+    with Ledger.open(url, key, clock=clock, create_schema=True, verify_workers=1) as ledger:
+        world = build_world(ledger, clock)
+        txs = [_access(world, n) for n in range(300)]
+        txs[150] = _forged(txs[150])
+        results = ledger.submit_many(txs)
+    refused = [n for n, r in enumerate(results) if isinstance(r, RuleViolation)]
+    assert refused == [150]
+    failure = results[150]
+    assert isinstance(failure, RuleViolation)
+    assert failure.code == "bad-signature"

@@ -1,0 +1,314 @@
+"""Every transaction type, allowed and denied, submitted through the ledger on each database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from envelope import IdentityKeys, SigningKey
+from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
+from ledger import builders as b
+from tests.ledger.conftest import World, pseudonym_for
+
+HOUR = timedelta(hours=1)
+
+
+def _grant(w: World, actor: b.Actor | None = None, **overrides: object) -> Transaction:
+    fields: dict[str, object] = {
+        "pseudonym": w.pseudonym,
+        "grantee": w.dr_other.id,
+        "rights": ["read"],
+        "categories": ["radiation-dose"],
+        "not_before": w.clock(),
+        "not_after": w.clock() + HOUR,
+        "issued_at": w.clock(),
+    }
+    fields.update(overrides)
+    return b.grant(actor or w.patient, **fields)  # type: ignore[arg-type]
+
+
+def _forged(tx: Transaction) -> Transaction:
+    """The same transaction with a signature by a key that is not the signer's."""
+    from ledger.encoding import canonical
+
+    other = SigningKey.generate()
+    return Transaction(
+        tx.type, tx.body, tx.signer, other.sign_bytes(canonical(tx.signed_payload()))
+    )
+
+
+def _edited(tx: Transaction, **changes: object) -> Transaction:
+    """The transaction with body fields changed after signing."""
+    return Transaction(tx.type, {**tx.body, **changes}, tx.signer, tx.signature)
+
+
+def _new_clinician(w: World) -> IdentityKeys:
+    return IdentityKeys.generate("dr-new", "clinician")
+
+
+Case = tuple[str, Callable[[World], Transaction], str | None]
+
+CASES: list[Case] = [
+    # genesis
+    ("genesis twice", lambda w: b.genesis(w.gateway, w.admin2.public(), issued_at=w.clock()),
+     "genesis-exists"),
+    # enroll
+    ("enroll by admin", lambda w: b.enroll(w.admin, _new_clinician(w).public(),
+                                           issued_at=w.clock()), None),
+    ("enroll by clinician", lambda w: b.enroll(w.dr, _new_clinician(w).public(),
+                                               issued_at=w.clock()), "wrong-role"),
+    ("enroll a patient", lambda w: b.enroll(
+        w.admin, IdentityKeys.generate("p-x", "patient").public(), issued_at=w.clock()),
+     "wrong-role"),
+    ("enroll an existing id", lambda w: b.enroll(w.admin, w.dr.public(), issued_at=w.clock()),
+     "duplicate-identity"),
+    # suspend
+    ("suspend by admin", lambda w: b.suspend(w.admin, w.dr_other.id, "audit",
+                                             issued_at=w.clock()), None),
+    ("suspend by clinician", lambda w: b.suspend(w.dr, w.dr_other.id, "x", issued_at=w.clock()),
+     "wrong-role"),
+    ("suspend self", lambda w: b.suspend(w.admin, w.admin.id, "x", issued_at=w.clock()),
+     "self-suspend"),
+    ("suspend unknown", lambda w: b.suspend(w.admin, "nobody", "x", issued_at=w.clock()),
+     "unknown-identity"),
+    ("suspend twice", lambda w: b.suspend(w.admin, w.dr_suspended.id, "x", issued_at=w.clock()),
+     "already-suspended"),
+    ("suspend the ledger", lambda w: b.suspend(w.admin, "ledger", "x", issued_at=w.clock()),
+     "wrong-role"),
+    # register_patient
+    ("register a new patient", lambda w: b.register_patient(
+        IdentityKeys.generate("patient-cleo", "patient"), pseudonym_for("cleo"), b"k",
+        issued_at=w.clock()), None),
+    ("register a second pseudonym", lambda w: b.register_patient(
+        w.patient, pseudonym_for("anna-2"), b"k", issued_at=w.clock()), None),
+    ("register a taken pseudonym", lambda w: b.register_patient(
+        IdentityKeys.generate("patient-cleo", "patient"), w.pseudonym, b"k",
+        issued_at=w.clock()), "duplicate-pseudonym"),
+    ("register with a clinician identity", lambda w: b.register_patient(
+        IdentityKeys.generate("dr-z", "clinician"), pseudonym_for("z"), b"k",
+        issued_at=w.clock()), "wrong-role"),
+    ("register without possession", lambda w: _forged(b.register_patient(
+        IdentityKeys.generate("patient-eve", "patient"), pseudonym_for("eve"), b"k",
+        issued_at=w.clock())), "bad-signature"),
+    ("register an id taken by other keys", lambda w: b.register_patient(
+        IdentityKeys.generate(w.patient.id, "patient"), pseudonym_for("imposter"), b"k",
+        issued_at=w.clock()), "duplicate-identity"),
+    # grant
+    ("grant by the patient", lambda w: _grant(w), None),
+    ("grant share with study", lambda w: _grant(w, rights=["read", "share"], study_id="s-1",
+                                                anonymise=True), None),
+    ("grant by another patient", lambda w: _grant(w, w.patient2), "not-owner"),
+    ("grant by a clinician", lambda w: _grant(w, w.dr), "not-owner"),
+    ("grant by the gateway", lambda w: _grant(w, w.gateway), "not-owner"),
+    ("grant to an unknown grantee", lambda w: _grant(w, grantee="nobody"), "unknown-identity"),
+    ("grant to oneself", lambda w: _grant(w, grantee=w.patient.id), "self-grant"),
+    ("grant share without study", lambda w: _grant(w, rights=["share"]), "share-needs-study"),
+    ("grant study without share", lambda w: _grant(w, study_id="s", anonymise=False),
+     "study-without-share"),
+    ("grant an empty interval", lambda w: _grant(w, not_after=w.clock()), "empty-interval"),
+    ("grant an unknown category", lambda w: _grant(w, categories=["dental"]),
+     "unknown-category"),
+    ("grant an unknown right", lambda w: _grant(w, rights=["delete"]), "malformed"),
+    ("grant a duplicate permission id", lambda w: _grant(w, permission_id=w.grant_id),
+     "duplicate-permission"),
+    ("grant on an unknown pseudonym", lambda w: _grant(w, pseudonym=pseudonym_for("nobody")),
+     "unknown-pseudonym"),
+    # revoke
+    ("revoke by the patient", lambda w: b.revoke(w.patient, pseudonym=w.pseudonym,
+                                                 permission_id=w.grant_id, issued_at=w.clock()),
+     None),
+    ("revoke by the grantee", lambda w: b.revoke(w.dr, pseudonym=w.pseudonym,
+                                                 permission_id=w.grant_id, issued_at=w.clock()),
+     "not-owner"),
+    ("revoke unknown", lambda w: b.revoke(w.patient, pseudonym=w.pseudonym,
+                                          permission_id="nope", issued_at=w.clock()),
+     "unknown-permission"),
+    ("revoke via another pseudonym", lambda w: b.revoke(
+        w.patient2, pseudonym=w.pseudonym2, permission_id=w.grant_id, issued_at=w.clock()),
+     "unknown-permission"),
+    # key_share
+    ("key share by the patient", lambda w: b.key_share(
+        w.patient, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"sealed",
+        issued_at=w.clock()), None),
+    ("key share by a clinician", lambda w: b.key_share(
+        w.dr, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"sealed",
+        issued_at=w.clock()), "not-owner"),
+    ("key share to nobody", lambda w: b.key_share(
+        w.patient, pseudonym=w.pseudonym, grantee="nobody", sealed_key=b"s",
+        issued_at=w.clock()), "unknown-identity"),
+    # record
+    ("record by a writer", lambda w: w.record_tx(w.dr, issued_at=w.clock()), None),
+    ("record by the patient", lambda w: w.record_tx(w.patient, category="radiation-dose",
+                                                    issued_at=w.clock()), None),
+    ("record outside the granted category", lambda w: w.record_tx(
+        w.dr, category="radiation-dose", issued_at=w.clock()), "not-granted"),
+    ("record without any grant", lambda w: w.record_tx(w.dr_other, issued_at=w.clock()),
+     "not-granted"),
+    ("record by a suspended clinician", lambda w: w.record_tx(w.dr_suspended,
+                                                              issued_at=w.clock()), "suspended"),
+    ("record for a system by the gateway", lambda w: w.record_tx(
+        w.gateway, on_behalf_of=w.system.id, issued_at=w.clock()), None),
+    ("record for an ungranted system", lambda w: w.record_tx(
+        w.gateway, on_behalf_of=w.dr_other.id, issued_at=w.clock()), "not-granted"),
+    ("record on behalf, not by the gateway", lambda w: w.record_tx(
+        w.dr, on_behalf_of=w.system.id, issued_at=w.clock()), "wrong-role"),
+    ("record for a suspended system", lambda w: w.record_tx(
+        w.gateway, on_behalf_of=w.dr_suspended.id, issued_at=w.clock()), "suspended"),
+    ("record in an unknown category", lambda w: w.record_tx(w.dr, category="dental",
+                                                            issued_at=w.clock()),
+     "unknown-category"),
+    ("record for an unknown pseudonym", lambda w: w.record_tx(
+        w.dr, pseudonym=pseudonym_for("x"), issued_at=w.clock()), "unknown-pseudonym"),
+    ("record with a taken id", lambda w: w.record_tx(w.dr, record_id=w.record_id,
+                                                     issued_at=w.clock()), "duplicate-record"),
+    ("record with a bad hash", lambda w: w.record_tx(w.dr, body_sha256="XY",
+                                                     issued_at=w.clock()), "malformed"),
+    ("record with no locators", lambda w: w.record_tx(w.dr, locators=[], issued_at=w.clock()),
+     "malformed"),
+    # access
+    ("access by the gateway", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="body", pseudonym=w.pseudonym, decision="allowed",
+        reason="read right", record_id=w.record_id, at=w.clock(), issued_at=w.clock()), None),
+    ("access denied by the gateway", lambda w: b.access(
+        w.gateway, actor=w.dr_other.id, action="list", pseudonym=w.pseudonym,
+        decision="denied", reason="no permission", category="lab-results", at=w.clock(),
+        issued_at=w.clock()), None),
+    ("access signed by a clinician", lambda w: b.access(
+        w.dr, actor=w.dr.id, action="body", pseudonym=w.pseudonym, decision="allowed",
+        reason="x", at=w.clock(), issued_at=w.clock()), "wrong-role"),
+    ("access with a bad decision", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="body", pseudonym=w.pseudonym, decision="maybe",
+        reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
+    # access_request
+    ("access request by a clinician", lambda w: b.access_request(
+        w.dr_other, pseudonym=w.pseudonym, rights=["read"], categories="all",
+        reason="referral", issued_at=w.clock()), None),
+    ("access request by a patient", lambda w: b.access_request(
+        w.patient2, pseudonym=w.pseudonym, rights=["read"], categories="all", reason="x",
+        issued_at=w.clock()), "wrong-role"),
+    ("access request by a suspended clinician", lambda w: b.access_request(
+        w.dr_suspended, pseudonym=w.pseudonym, rights=["read"], categories="all", reason="x",
+        issued_at=w.clock()), "suspended"),
+    ("access request for an unknown pseudonym", lambda w: b.access_request(
+        w.dr, pseudonym=pseudonym_for("x"), rights=["read"], categories="all", reason="x",
+        issued_at=w.clock()), "unknown-pseudonym"),
+    # rekey
+    ("rekey by the patient", lambda w: b.rekey(w.patient, record_id=w.record_id,
+                                               capsule_sha256="ef" * 32, issued_at=w.clock()),
+     None),
+    ("rekey by the uploader", lambda w: b.rekey(w.dr, record_id=w.record_id,
+                                                capsule_sha256="ef" * 32, issued_at=w.clock()),
+     "not-owner"),
+    ("rekey an unknown record", lambda w: b.rekey(w.patient, record_id="nope",
+                                                  capsule_sha256="ef" * 32,
+                                                  issued_at=w.clock()), "unknown-record"),
+    # every type: wrong signer, unknown signer, tampering, replay, clock
+    ("forged signature", lambda w: _forged(_grant(w)), "bad-signature"),
+    ("body edited after signing", lambda w: _edited(_grant(w), grantee=w.dr.id),
+     "bad-signature"),
+    ("signer field swapped", lambda w: Transaction("grant", _grant(w).body, w.patient2.id,
+                                                   _grant(w).signature), "bad-signature"),
+    ("unknown signer", lambda w: _grant(w, IdentityKeys.generate("ghost", "patient")),
+     "unknown-signer"),
+    ("unknown body field", lambda w: b.sign(w.admin, "suspend", {
+        "identity_id": w.dr_other.id, "reason": "x", "colour": "red"}, issued_at=w.clock()),
+     "malformed"),
+    ("issued in the future", lambda w: _grant(w, issued_at=w.clock() + HOUR), "from-the-future"),
+    ("issued slightly ahead", lambda w: _grant(w, issued_at=w.clock() + timedelta(minutes=4)),
+     None),
+    ("ledger key posing as admin", lambda w: b.enroll(
+        LedgerSigner(SigningKey.generate()), _new_clinician(w).public(), issued_at=w.clock()),
+     "bad-signature"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("make", "expected"), [pytest.param(m, e, id=n) for n, m, e in CASES])
+def test_rule(world: World, make: Callable[[World], Transaction], expected: str | None) -> None:
+    tx = make(world)
+    if expected is None:
+        receipt = world.ledger.submit(tx)
+        receipt.verify(world.ledger.verify_key, tx)
+    else:
+        with pytest.raises(RuleViolation) as caught:
+            world.ledger.submit(tx)
+        assert caught.value.code == expected, str(caught.value)
+        assert str(caught.value)  # an actionable message, never empty
+
+
+_CASE_PREFIX = {
+    "genesis": "genesis ",
+    "enroll": "enroll ",
+    "suspend": "suspend ",
+    "register_patient": "register ",
+    "grant": "grant ",
+    "revoke": "revoke ",
+    "key_share": "key share ",
+    "record": "record ",
+    "access": "access ",
+    "access_request": "access request ",
+    "rekey": "rekey ",
+}
+
+
+@pytest.mark.parametrize("tx_type", TX_TYPES)
+def test_the_table_covers_each_type_allowed_and_denied(tx_type: str) -> None:
+    prefix = _CASE_PREFIX[tx_type]
+    outcomes = {expected is None for name, _, expected in CASES if name.startswith(prefix)}
+    # The genesis entry can be allowed only once, by the world fixture itself.
+    assert outcomes == ({False} if tx_type == "genesis" else {True, False})
+
+
+def test_a_replayed_transaction_is_rejected(world: World) -> None:
+    tx = _grant(world)
+    world.ledger.submit(tx)
+    with pytest.raises(RuleViolation, match="already committed") as caught:
+        world.ledger.submit(tx)
+    assert caught.value.code == "replayed"
+
+
+def test_a_replay_is_rejected_after_reopening(world: World, database_url: str) -> None:
+    tx = _grant(world)
+    world.ledger.submit(tx)
+    key = world.ledger.signer.signing_key
+    with (
+        Ledger.open(database_url, key, clock=world.clock) as again,
+        pytest.raises(RuleViolation, match="already committed"),
+    ):
+        again.submit(tx)
+
+
+def test_suspended_identity_can_do_nothing(world: World) -> None:
+    w = world
+    assert w.ledger.is_suspended(w.dr_suspended.id)
+    attempts = [
+        w.record_tx(w.dr_suspended, issued_at=w.clock()),
+        b.access_request(w.dr_suspended, pseudonym=w.pseudonym, rights=["read"],
+                         categories="all", reason="x", issued_at=w.clock()),
+        b.enroll(w.dr_suspended, _new_clinician(w).public(), issued_at=w.clock()),
+    ]  # fmt: skip
+    for tx in attempts:
+        with pytest.raises(RuleViolation) as caught:
+            w.ledger.submit(tx)
+        assert caught.value.code == "suspended"
+    assert not w.ledger.check(w.dr_suspended.id, "read", w.pseudonym, "lab-results")
+
+
+def test_suspending_a_writer_stops_its_next_record(world: World) -> None:
+    w = world
+    w.ledger.submit(w.record_tx(w.dr, issued_at=w.clock()))
+    w.ledger.submit(b.suspend(w.admin2, w.dr.id, "investigation", issued_at=w.clock()))
+    with pytest.raises(RuleViolation, match="suspended"):
+        w.ledger.submit(w.record_tx(w.dr, issued_at=w.clock()))
+    assert w.ledger.check(w.dr.id, "read", w.pseudonym, "lab-results").reason.endswith(
+        "is suspended"
+    )
+
+
+def test_a_suspended_patient_cannot_grant(world: World) -> None:
+    w = world
+    w.ledger.submit(b.suspend(w.admin, w.patient.id, "deceased", issued_at=w.clock()))
+    with pytest.raises(RuleViolation) as caught:
+        w.ledger.submit(_grant(w))
+    assert caught.value.code == "suspended"

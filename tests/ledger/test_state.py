@@ -1,0 +1,70 @@
+"""Pure state pieces: the fast canonical encoder and the permission index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from envelope import EnvelopeError, canonical_json
+from ledger.categories import CategoryRegistry
+from ledger.clock import format_time, parse_time, to_micros
+from ledger.encoding import canonical
+from ledger.state import PermissionIndex
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(alphabet=st.characters(exclude_categories=["Cs"])),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json)
+def test_fast_canonical_json_equals_rfc8785(value: Any) -> None:
+    assert canonical(value) == canonical_json(value)
+
+
+def test_values_outside_the_fast_path_use_the_reference() -> None:
+    assert canonical({"a": 1.5}) == canonical_json({"a": 1.5})
+    assert canonical({"é": 1, "\U0001f600": 2}) == canonical_json({"é": 1, "\U0001f600": 2})
+    with pytest.raises(EnvelopeError, match="safe integer"):
+        canonical({"size": 2**53})
+
+
+@given(st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2999, 1, 1)))
+def test_time_round_trips_and_orders_as_text(moment: datetime) -> None:
+    aware = moment.replace(tzinfo=UTC)
+    text = format_time(aware)
+    assert parse_time(text) == aware
+    later = format_time(aware + timedelta(microseconds=1))
+    assert text < later
+    assert to_micros(later) - to_micros(text) == 1
+
+
+def test_index_counts_grants_and_forgets_revoked_ones() -> None:
+    index = PermissionIndex(CategoryRegistry())
+    row = {
+        "permission_id": "p1",
+        "pseudonym": "a" * 64,
+        "grantee": "dr",
+        "rights": "read",
+        "categories": "lab-results",
+        "not_before": "2026-01-01T00:00:00.000000Z",
+        "not_after": "2027-01-01T00:00:00.000000Z",
+    }
+    index.add(row)
+    index.add({**row, "permission_id": "p2", "categories": "all", "rights": "write"})
+    assert len(index) == 2
+    assert index.check("dr", "read", "a" * 64, "lab-results", "2026-06-01T00:00:00.000000Z")
+    assert index.check("dr", "write", "a" * 64, "radiation-dose", "2026-06-01T00:00:00.000000Z")
+    index.remove("a" * 64, "dr", "p1")
+    assert len(index) == 1
+    assert not index.check("dr", "read", "a" * 64, "lab-results", "2026-06-01T00:00:00.000000Z")
