@@ -15,8 +15,8 @@ SHA = hashlib.sha256(b"".join(BODY)).hexdigest()
 SIZE = sum(map(len, BODY))
 
 
-def _drain(body: VerifiedBody) -> list[bytes]:
-    out = []
+def _drain(body: VerifiedBody, into: list[bytes] | None = None) -> list[bytes]:
+    out = [] if into is None else into
     while (chunk := body.next_chunk()) is not None:
         out.append(chunk)
     return out
@@ -43,8 +43,7 @@ def test_a_wrong_body_never_releases_its_last_chunk(chunks: list[bytes]) -> None
     body = VerifiedBody(iter(chunks), sha256=SHA, size=SIZE)
     released: list[bytes] = []
     with pytest.raises(IntegrityFailure):
-        while (chunk := body.next_chunk()) is not None:
-            released.append(chunk)
+        _drain(body, released)
     assert sum(map(len, released)) < SIZE
 
 
