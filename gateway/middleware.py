@@ -67,7 +67,8 @@ class RequestIdMiddleware:
     """Give every request an id (the client's `X-Request-ID` if well formed) and echo it.
 
     Our ids are a random per-process prefix and a counter: unique, and far cheaper than
-    reading the system's random source on every request.
+    reading the system's random source on every request. Answers under `/v1/` also say
+    `Cache-Control: no-store`: key shares, capsules and records must not linger in caches.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -87,10 +88,14 @@ class RequestIdMiddleware:
         )
         scope.setdefault("state", {})["request_id"] = request_id
 
+        private = scope["path"].startswith("/v1/")
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

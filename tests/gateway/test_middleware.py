@@ -167,3 +167,8 @@ def test_each_application_has_its_own_registry(tmp_path: Path) -> None:
         two.get("/healthz")
         assert 'route="/healthz",status="200"} 2.0' in one.get("/metrics").text
         assert 'route="/healthz",status="200"} 1.0' in two.get("/metrics").text
+
+
+def test_api_answers_are_not_cacheable(client: TestClient) -> None:
+    assert client.get("/v1/identities/me").headers["cache-control"] == "no-store"
+    assert "cache-control" not in client.get("/healthz").headers
