@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import threading
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from gateway.errors import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
+
+log = logging.getLogger("gateway.auth")
 
 AUTH_PURPOSE = "ehrgate/auth/v1"
 TOKEN_PREFIX = "egt_"
@@ -123,6 +126,16 @@ class Authenticator:
         self._tokens: dict[bytes, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
 
+    def _refused(self, reason: str, identity_id: str | None, client: str | None) -> None:
+        """Count and log a refused attempt (never the token or signature themselves)."""
+        self.metrics.auth_failures.labels(reason).inc()
+        log.warning(
+            "authentication refused (%s) for identity %s from %s",
+            reason,
+            identity_id or "unknown",
+            client or "unknown",
+        )
+
     def _limit(self, identity_id: str, client: str | None) -> None:
         self.limiter.hit(f"client:{client or 'unknown'}")
         self.limiter.hit(f"identity:{identity_id}")
@@ -155,14 +168,14 @@ class Authenticator:
             # Spent by this attempt, whatever its outcome: a challenge cannot be retried.
             entry = self._challenges.pop(challenge, None)
         if entry is None or entry[0] != identity_id or entry[1] <= now:
-            self.metrics.auth_failures.labels("invalid-challenge").inc()
+            self._refused("invalid-challenge", identity_id, client)
             raise InvalidChallenge(
                 "the challenge is unknown, expired, already used or issued to another identity;"
                 " ask for a new one"
             )
         identity = directory.identity(identity_id)
         if identity is None:
-            self.metrics.auth_failures.labels("unknown-identity").inc()
+            self._refused("unknown-identity", identity_id, client)
             raise AuthenticationFailed("the signature does not prove this identity")
         statement = auth_statement(
             challenge=challenge, identity_id=identity_id, audience=self.audience
@@ -170,10 +183,10 @@ class Authenticator:
         try:
             identity.verify_key.verify(statement, signature)
         except InvalidSignature:
-            self.metrics.auth_failures.labels("bad-signature").inc()
+            self._refused("bad-signature", identity_id, client)
             raise AuthenticationFailed("the signature does not prove this identity") from None
         if directory.is_suspended(identity_id):
-            self.metrics.auth_failures.labels("suspended").inc()
+            self._refused("suspended", identity_id, client)
             raise IdentitySuspended(f"identity {identity_id} is suspended")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires_at = now + self.token_lifetime
@@ -183,7 +196,9 @@ class Authenticator:
             self._tokens[_token_digest(token)] = (identity_id, expires_at)
         return IssuedToken(token, expires_at, identity)
 
-    def authenticate(self, token: str, *, directory: IdentityDirectory) -> Principal:
+    def authenticate(
+        self, token: str, *, directory: IdentityDirectory, client: str | None = None
+    ) -> Principal:
         """The principal behind *token*, checked against the directory right now."""
         now = checked_now(self.clock)
         digest = _token_digest(token)
@@ -193,11 +208,11 @@ class Authenticator:
                 del self._tokens[digest]
                 entry = None
         if entry is None:
-            self.metrics.auth_failures.labels("invalid-token").inc()
+            self._refused("invalid-token", None, client)
             raise InvalidToken("the bearer token is unknown or expired; authenticate again")
         identity_id, expires_at = entry
         if directory.is_suspended(identity_id):
-            self.metrics.auth_failures.labels("suspended").inc()
+            self._refused("suspended", identity_id, client)
             raise IdentitySuspended(f"identity {identity_id} is suspended")
         identity = directory.identity(identity_id)
         if identity is None:

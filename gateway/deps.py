@@ -86,7 +86,7 @@ async def get_caller(
     state: GatewayState = request.app.state.gateway
     backends = await get_backends(request)
     principal = state.authenticator.authenticate(
-        credentials.credentials, directory=directory_of(backends)
+        credentials.credentials, directory=directory_of(backends), client=client_address(request)
     )
     return Caller(principal, state, backends)
 

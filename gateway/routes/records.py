@@ -140,8 +140,7 @@ async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure
     responses={200: _BINARY, **problem_responses(502)},
 )
 async def get_capsule(access: CapsuleAccess) -> Response:
-    """A record's capsule (its data key wrapped for each recipient), checked against the
-    ledger's hash."""
+    """A record's capsule (its wrapped data keys), checked against the ledger's hash."""
     assert access.record is not None
     expected = access.record["capsule_sha256"]
     capsule = await run_in_threadpool(access.backends.ledger.capsule, expected)

@@ -17,7 +17,7 @@ from gateway import Settings, create_app
 from ledger import builders
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, TestClient, World, tx_json
+from tests.gateway.helpers import ManualClock, TestClient, World, signed_token_request, tx_json
 from tests.gateway.live import serve_in_thread
 
 INTEGRITY = "urn:ehrgate:problem:integrity-error"
@@ -245,12 +245,15 @@ def test_a_replayed_transaction_is_refused(world: World) -> None:
 
 
 def test_a_replayed_token_after_expiry_is_refused_and_counted(
-    world: World, clock: ManualClock
+    world: World, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     cast = scenario.set_up(world)
     headers = world.headers(cast.doctor)
     clock.advance(timedelta(minutes=16))
-    response = world.client.get("/v1/identities/me", headers=headers)
+    with caplog.at_level(logging.WARNING, logger="gateway.auth"):
+        response = world.client.get("/v1/identities/me", headers=headers)
+    assert "authentication refused (invalid-token)" in caplog.text
+    assert headers["Authorization"].split()[1] not in caplog.text
     assert response.status_code == 401
     assert response.json()["type"] == "urn:ehrgate:problem:invalid-token"
     assert 'ehrgate_auth_failures_total{reason="invalid-token"} 1.0' in (
@@ -258,14 +261,16 @@ def test_a_replayed_token_after_expiry_is_refused_and_counted(
     )
 
 
-def test_a_replayed_challenge_is_refused_and_counted(client: TestClient, world: World) -> None:
+def test_a_replayed_challenge_is_refused_and_counted(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     admin = world.admin
     challenge = client.post("/v1/auth/challenge", json={"identity_id": admin.id}).json()
-    from tests.gateway.helpers import signed_token_request
-
     request = signed_token_request(admin, challenge)
     assert client.post("/v1/auth/token", json=request).status_code == 200
-    replay = client.post("/v1/auth/token", json=request)
+    with caplog.at_level(logging.WARNING, logger="gateway.auth"):
+        replay = client.post("/v1/auth/token", json=request)
+    assert f"authentication refused (invalid-challenge) for identity {admin.id}" in caplog.text
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:ehrgate:problem:invalid-challenge"
     assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in (
