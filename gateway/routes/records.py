@@ -10,8 +10,6 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
-from storage.errors import BlobNotFound, StorageError
-from storage.errors import IntegrityError as StoredBytesMismatch
 
 from envelope import b64decode
 from envelope.errors import EnvelopeError
@@ -33,6 +31,8 @@ from gateway.models import (
 from gateway.streams import VerifiedBody
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out, record_out
+from storage.errors import BlobNotFound, StorageError
+from storage.errors import IntegrityError as StoredBytesMismatch
 
 log = logging.getLogger("gateway.records")
 
