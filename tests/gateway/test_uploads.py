@@ -231,3 +231,16 @@ def test_listing_without_a_category_shows_only_readable_categories(
     )
     assert [r["record_id"] for r in doctor_view.json()["records"]] == [lab["record_id"]]
     assert len(_records(world, cast)) == 2  # the patient sees everything
+
+
+def test_ingest_keeps_no_plaintext_anywhere(
+    world: World, cast: scenario.Cast, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = b"PATIENT-NAME-7f3a9c-DO-NOT-STORE"
+    pdf = b"%PDF-1.7\n" + marker + b"\n" + scenario.PDF[9:]
+    with caplog.at_level("DEBUG"):
+        world.ingest_pdf(cast.system, cast.patient, "lab-results", pdf)
+    for path in settings.data_dir.rglob("*"):
+        if path.is_file():
+            assert marker not in path.read_bytes(), f"plaintext found in {path}"
+    assert marker.decode() not in caplog.text
