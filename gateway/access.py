@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Path, Query
-from ledger.ledger import Ledger
 
 from gateway.auth import Principal
 from gateway.backends import Backends
@@ -39,6 +38,7 @@ from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backen
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
 from ledger import builders
+from ledger.ledger import Ledger
 
 AccessAction = Literal[
     "list",

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ledger.builders import LedgerSigner
-from ledger.ledger import Ledger
-
 from gateway.auth import IdentityDirectory
 from gateway.bootstrap import FirstStart, open_ledger
 from gateway.clock import Clock, system_clock
 from gateway.directory import LedgerDirectory
 from gateway.settings import Settings
+from ledger.builders import LedgerSigner
+from ledger.ledger import Ledger
 from storage import BlobStore, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway.backends")

@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger.builders import LEDGER_ID
-from ledger.ledger import Ledger
-
 from envelope import IdentityKeys, load_key_file, write_key_file
 from envelope.errors import InvalidKeyFile
 from gateway.clock import Clock, system_clock
 from gateway.settings import Settings
+from ledger.builders import LEDGER_ID
+from ledger.ledger import Ledger
 
 FIRST_ADMIN_ID = "admin"
 FIRST_ADMIN_FILE = "admin.key"

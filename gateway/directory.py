@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from ledger.ledger import Ledger
-
 from envelope import PublicIdentity
 from envelope.errors import EnvelopeError
+from ledger.ledger import Ledger
 
 
 class LedgerDirectory:

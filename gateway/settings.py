@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Address `ehrgate serve` binds."
     )
     port: int = Field(default=8000, ge=1, le=65535, description="Port `ehrgate serve` listens on.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client "
+        "(comma separated); empty: the peer address is the client.",
+    )
     gateway_id: str = Field(
         default="ehrgate-gateway",
         min_length=1,
@@ -115,9 +120,9 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("store_urls", mode="before")
+    @field_validator("store_urls", "trusted_proxies", mode="before")
     @classmethod
-    def _split_store_urls(cls, value: Any) -> Any:
+    def _split_lists(cls, value: Any) -> Any:
         # A JSON list is accepted too, so that a list written by a tool round-trips.
         if isinstance(value, str):
             text = value.strip()

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from ledger.blocks import Receipt
-from ledger.errors import LedgerError, RuleViolation
-from ledger.transactions import Transaction
-
 from gateway.auth import Principal
 from gateway.backends import Backends
 from gateway.errors import Forbidden, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
 from gateway.models import SignedTransaction
+from ledger.blocks import Receipt
+from ledger.errors import LedgerError, RuleViolation
+from ledger.transactions import Transaction
 
 log = logging.getLogger("gateway.transactions")
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.blocks import Block, Receipt
-
 from gateway.models import (
     AccessEventOut,
     AccessRequestOut,
@@ -16,6 +14,7 @@ from gateway.models import (
     RecordOut,
     TreeHead,
 )
+from ledger.blocks import Block, Receipt
 
 Row = dict[str, Any]
 

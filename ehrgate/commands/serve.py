@@ -46,10 +46,14 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         click.echo(f"created the ledger key {settings.resolved_ledger_key_file}")
         click.echo(f"first admin key file (keep it safe): {first.admin_key_file}")
     click.echo(f"ehrgate gateway on http://{settings.host}:{settings.port}")
+    # The client address feeds the rate limits: trust X-Forwarded-For only from the proxies
+    # named in the settings, never from anyone who sends the header.
+    proxies = settings.trusted_proxies
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        proxy_headers=False,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
     )

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
-from storage.errors import IntegrityError, StorageError
 
 from gateway.deps import Caller, get_portal, require_role
 from gateway.errors import UnsupportedMediaType, ValidationFailed, from_backend_error
 from gateway.models import StoredBlobOut, problem_responses
 from gateway.streams import RequestBody
+from storage.errors import IntegrityError, StorageError
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"], responses=problem_responses(401, 403))
 

@@ -13,9 +13,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from ledger.clock import format_time
 from starlette.concurrency import run_in_threadpool
-from storage.errors import StorageError
 
 from envelope import HybridPublicKey, Sealer, b64decode
 from envelope.errors import EnvelopeError
@@ -34,6 +32,8 @@ from gateway.streams import RequestBody
 from gateway.transactions import submit
 from gateway.views import receipt_out, record_out
 from ledger import builders
+from ledger.clock import format_time
+from storage.errors import StorageError
 
 router = APIRouter(
     prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 409)

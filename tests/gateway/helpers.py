@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ledger.transactions import Transaction
-
 from envelope import IdentityKeys, PatientKeys, b64encode, seal_key_share
 from gateway.auth import auth_statement
 from ledger import builders
+from ledger.transactions import Transaction
 
 with warnings.catch_warnings():
     # Starlette announces a future switch of its test client's HTTP library on import.

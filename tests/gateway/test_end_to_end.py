@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from ledger.sources import ExportSource
-from ledger.verify import verify
 
 from envelope import IdentityKeys
 from gateway import Settings, create_app
+from ledger.sources import ExportSource
+from ledger.verify import verify
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin
 from tests.gateway.helpers import ManualClock, World

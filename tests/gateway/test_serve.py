@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from ledger.ledger import Ledger
 
 from envelope import IdentityKeys, load_key_file
 from gateway import Settings
 from gateway.bootstrap import ensure_first_start
+from ledger.ledger import Ledger
 
 
 def _free_port() -> int:
@@ -102,6 +102,16 @@ def test_serve_runs_on_loopback_and_prints_the_admin_key_path(tmp_path: Path) ->
                 assert time.monotonic() < deadline, "ehrgate serve did not start"
                 time.sleep(0.1)
         assert response.status_code == 200
+        # No proxy is trusted: a forged X-Forwarded-For does not escape the per-address limit.
+        statuses = {
+            httpx.post(
+                f"http://127.0.0.1:{port}/v1/auth/challenge",
+                json={"identity_id": f"someone-{index}"},
+                headers={"X-Forwarded-For": f"198.51.100.{index}"},
+            ).status_code
+            for index in range(31)
+        }
+        assert 429 in statuses
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=10)

@@ -53,6 +53,12 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.log_level == "debug"
 
 
+def test_trusted_proxies_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EHRGATE_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2")
+    assert Settings().trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+    assert Settings(data_dir=Path("x")).trusted_proxies == ["10.0.0.1", "10.0.0.2"]
+
+
 def test_store_urls_accept_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EHRGATE_STORE_URLS", '["file:///a", "file:///b"]')
     assert Settings().store_urls == ["file:///a", "file:///b"]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ledger.blocks import Block, Receipt
-from ledger.transactions import Transaction
-
 from envelope import VerifyKey, b64decode
 from ledger import builders
+from ledger.blocks import Block, Receipt
+from ledger.transactions import Transaction
 from tests.gateway import scenario
 from tests.gateway.helpers import World, tx_json
 
