@@ -288,7 +288,15 @@ class Ledger:
                     stop = True
                     break
                 batch.append(more)
-            self._commit_batch(batch)
+            try:
+                self._commit_batch(batch)
+            except Exception as exc:  # never let the committer die: callers would hang
+                logger.exception("ledger commit failed unexpectedly")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(
+                            LedgerUnavailable(f"the ledger failed to commit: {exc}")
+                        )
             if stop:
                 return
 
