@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ehrgate.commands import demo, gc, keys, ledger, seal
+from ehrgate.commands import demo, gc, keys, ledger, seal, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +22,7 @@ cli.add_command(keys.keys)
 cli.add_command(seal.seal_command)
 cli.add_command(seal.open_command)
 cli.add_command(ledger.ledger)
+cli.add_command(serve.serve)
 cli.add_command(gc.gc)
 
 
