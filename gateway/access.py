@@ -86,6 +86,14 @@ class Access:
         """Return once the read's `access` entry is durable (ServiceUnavailable if not)."""
         await _durable(self.audit_entry)
 
+    def still_allowed(self) -> bool:
+        """Whether the caller's read right still holds now (re-checked while a body streams)."""
+        if self.owner or self.category is None:
+            return self.owner
+        at = checked_now(self.state.clock)
+        ledger = self.backends.ledger
+        return ledger.check(self.principal.id, "read", self.pseudonym, self.category, at).allowed
+
 
 async def _durable(entry: asyncio.Future[Any]) -> None:
     try:
