@@ -13,9 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from envelope import b64decode
 from envelope.errors import EnvelopeError
-from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit
+from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit, read_time
 from gateway.backends import Backends
-from gateway.clock import checked_now
 from gateway.deps import CallerDep
 from gateway.errors import (
     IntegrityFailure,
@@ -173,7 +172,7 @@ async def _right_ended(access: Access) -> None:
         pseudonym=access.pseudonym,
         allowed=False,
         reason="the read right ended while the body was streaming; the stream was cut",
-        at=checked_now(access.state.clock),
+        at=read_time(access.state.clock, access.backends.ledger),
         record_id=record_id,
         category=access.category,
     )
