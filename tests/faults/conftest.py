@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway import Settings, create_app
 from ledger.migrate import upgrade
 from tests.faults.settings import fault_kills, fault_seed
+from tests.gateway.conftest import first_admin
+from tests.gateway.helpers import ManualClock, TestClient, World
 from tests.postgres import scratch_database
 
 #: Totals the tests add to (kills survived, acknowledged operations verified, ...), printed
@@ -53,6 +56,15 @@ def small_disk() -> Iterator[Path]:
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
         mount_point.rmdir()
+
+
+@pytest.fixture
+def gateway_world(tmp_path: Path) -> Iterator[World]:
+    """An in-process gateway (embedded SQLite, local blobs) on a clock the test moves."""
+    settings = Settings(data_dir=tmp_path / "data")
+    clock = ManualClock()
+    with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as client:
+        yield World(client, clock, first_admin(settings))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

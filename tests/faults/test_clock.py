@@ -1,10 +1,11 @@
-"""A ledger clock that jumps backwards: ledger time never goes back, and no right revives.
+"""A clock that jumps backwards: ledger time never goes back, and no right revives.
 
 Defined behaviour: block timestamps never decrease (a block made while the clock is behind
 gets the previous block's time, in this process and after a restart), the rules judge a
-commit at that ledger time, and `Ledger.check` without an explicit time uses
-`Ledger.now()` = max(clock, latest block time). Pins the clamp in `Ledger._plan` and
-`Ledger.now()`.
+commit at that ledger time, `Ledger.check` without an explicit time uses
+`Ledger.now()` = max(clock, latest block time), and the gateway checks reads at
+max(its clock, ledger time). Pins the clamp in `Ledger._plan`, `Ledger.now()` and
+`gateway.access.read_time`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import pytest
 from envelope import SigningKey
 from ledger import DatabaseSource, Ledger, RuleViolation, verify
 from ledger import builders as b
+from tests.gateway import helpers as gateway_helpers
+from tests.gateway import scenario
 from tests.ledger.conftest import FakeClock, World, build_world
 
 pytestmark = pytest.mark.faults
@@ -106,3 +109,25 @@ def test_a_clock_jumping_back_does_not_revive_an_expired_write_right(world: Worl
     with pytest.raises(RuleViolation) as refused:
         ledger.submit(world.record_tx(world.dr, issued_at=issued, created_at=issued))
     assert refused.value.code == "not-granted"
+
+
+def test_a_gateway_clock_jumping_back_does_not_revive_an_expired_read_right(
+    gateway_world: gateway_helpers.World,
+) -> None:
+    world = gateway_world
+    cast = scenario.set_up(world)
+    until = world.clock() + timedelta(minutes=10)
+    world.grant(cast.patient, cast.doctor, ["read"], ["lab-results"], not_after=until)
+    world.grant(cast.patient, cast.system, ["write"], ["lab-results"])
+    world.share_key(cast.patient, cast.doctor)
+    record = world.ingest_pdf(cast.system, cast.patient, "lab-results", scenario.PDF)
+    path = f"/v1/records/{record['record_id']}/capsule"
+    assert world.client.get(path, headers=world.headers(cast.doctor)).status_code == 200
+
+    world.clock.advance(timedelta(minutes=20))  # past the end of the right
+    world.tokens.clear()
+    assert world.client.get(path, headers=world.headers(cast.doctor)).status_code == 403
+    world.clock.advance(timedelta(minutes=-15))  # the clock jumps back inside the right
+    world.tokens.clear()
+    denied = world.client.get(path, headers=world.headers(cast.doctor))
+    assert denied.status_code == 403, denied.text

@@ -9,30 +9,23 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from envelope import b64encode, seal
-from gateway import Settings, create_app
 from gateway.routes.records import SEGMENT_BYTES
 from ledger import builders
 from ledger.clock import format_time
 from tests.gateway import scenario
-from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, TestClient, World, tx_json
+from tests.gateway.helpers import World, tx_json
 
 pytestmark = pytest.mark.faults
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "data")
-    clock = ManualClock()
-    with TestClient(create_app(settings, clock=clock), raise_server_exceptions=False) as client:
-        yield World(client, clock, first_admin(settings))
+def world(gateway_world: World) -> World:
+    return gateway_world
 
 
 def upload_sealed(world: World, cast: scenario.Cast, plaintext: bytes) -> tuple[str, int]:
