@@ -29,13 +29,6 @@ def free_port() -> int:
     return port
 
 
-def gateway_available() -> bool:
-    """Whether this tree has the gateway's `ehrgate serve` command."""
-    from ehrgate.cli import cli
-
-    return "serve" in getattr(cli, "commands", {})
-
-
 class GatewayProcess:
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir

@@ -38,18 +38,12 @@ from tests.faults.gateway_client import (
     register_patient,
 )
 from tests.faults.gateway_load import Upload, UploadLoad
-from tests.faults.gateway_process import GatewayProcess, gateway_available
+from tests.faults.gateway_process import GatewayProcess
 from tests.faults.harness import ROOT
 from tests.faults.settings import fault_kills, rng_for
 from tests.postgres import scratch_database
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(
-        not gateway_available(),
-        reason="this tree has no gateway (`ehrgate serve`) yet; these tests run once it is merged",
-    ),
-]
+pytestmark = pytest.mark.faults
 
 UPLOADERS = 4
 

@@ -34,20 +34,14 @@ from tests.faults.gateway_client import (
     upload,
 )
 from tests.faults.gateway_load import UploadLoad, plaintext
-from tests.faults.gateway_process import GatewayProcess, gateway_available
+from tests.faults.gateway_process import GatewayProcess
 from tests.faults.local import SqliteLocker, fill
 from tests.faults.pgserver import PrivatePostgres
 from tests.faults.proxy import Blackhole, Corrupt, FaultProxy
 from tests.faults.settings import rng_for
 from tests.seaweedfs import SeaweedFS
 
-pytestmark = [
-    pytest.mark.faults,
-    pytest.mark.skipif(
-        not gateway_available(),
-        reason="this tree has no gateway (`ehrgate serve`) yet; these tests run once it is merged",
-    ),
-]
+pytestmark = pytest.mark.faults
 
 FAST = "max_attempts=1&connect_timeout=1&read_timeout=1"
 
