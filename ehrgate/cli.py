@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ehrgate.commands import demo, keys, ledger, seal, serve
+from ehrgate.commands import demo, gc, keys, ledger, seal, serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,6 +23,7 @@ cli.add_command(seal.seal_command)
 cli.add_command(seal.open_command)
 cli.add_command(ledger.ledger)
 cli.add_command(serve.serve)
+cli.add_command(gc.gc)
 
 
 def main() -> None:

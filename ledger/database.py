@@ -31,6 +31,10 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the ledger's connection settings for SQLite or PostgreSQL."""
     engine = sa.create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
+        # Wait up to 30 s for another process's write lock, unless the URL sets the
+        # driver's own `timeout` (seconds): then a held lock fails sooner, as
+        # LedgerUnavailable, and a gateway can answer 503 instead of hanging.
+        lock_wait = "" if "timeout" in engine.url.query else "PRAGMA busy_timeout=30000"
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -39,7 +43,8 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            if lock_wait:
+                cursor.execute(lock_wait)
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -38,7 +38,7 @@ from ledger.blocks import GENESIS_PREVIOUS_HASH, Block, Entry, Receipt
 from ledger.builders import LEDGER_ID, LedgerSigner
 from ledger.builders import genesis as build_genesis
 from ledger.categories import DEFAULT_CATEGORIES, Category, CategoryRegistry
-from ledger.clock import Clock, format_time, system_clock
+from ledger.clock import Clock, format_time, parse_time, system_clock
 from ledger.errors import (
     LedgerConflict,
     LedgerError,
@@ -181,6 +181,20 @@ class Ledger:
     @property
     def verify_key(self) -> VerifyKey:
         return self.signer.signing_key.verify_key
+
+    def now(self) -> datetime:
+        """The ledger's time: the clock's, but never earlier than the latest block's.
+
+        A clock that jumps backwards can therefore neither move ledger time back nor make a
+        right that had expired by the latest block valid again.
+        """
+        now = self.clock()
+        last = self._last_block
+        if last is not None:
+            latest = parse_time(last.timestamp)
+            if now < latest:
+                return latest
+        return now
 
     def _reload(self, conn: Connection) -> None:
         """(Re)build the in-memory state, frontier and head from the database."""
@@ -574,7 +588,8 @@ class Ledger:
         category: str,
         at: datetime | str | int | None = None,
     ) -> Decision:
-        """May *grantee* use *right* on *category* records of *pseudonym* at *at* (now)?
+        """May *grantee* use *right* on *category* records of *pseudonym* at *at* (default:
+        `now()`, the ledger's time, which a clock jumping backwards does not move back)?
 
         The patient itself always may; a suspended grantee never may.
         """
@@ -589,7 +604,7 @@ class Ledger:
         if patient["identity_id"] == grantee:
             return Decision(True, "the patient itself")
         return self._state.check(
-            grantee, right, pseudonym, category, self.clock() if at is None else at
+            grantee, right, pseudonym, category, self.now() if at is None else at
         )
 
     def identity(self, identity_id: str) -> Row | None:
