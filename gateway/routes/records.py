@@ -181,9 +181,7 @@ async def _right_ended(access: Access) -> None:
 def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody, bytes | None]:
     """Open the stored body and read its first verified chunk (one worker-thread hop)."""
     sha256, size = record["body_sha256"], int(record["size"])
-    body = VerifiedBody(
-        backends.store.get(record["locators"], sha256=sha256, size=size), sha256=sha256, size=size
-    )
+    body = VerifiedBody(backends.store.get(record["locators"], sha256=sha256, size=size), size=size)
     try:
         return body, body.next_chunk()
     except BaseException:
