@@ -87,11 +87,17 @@ TimeLike = datetime | str
 
 
 def _time(value: TimeLike) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise UsageError("times must be timezone-aware (e.g. datetime.now(UTC))")
-        return format_time(value)
-    return value
+    """The ledger's time form of an aware datetime or an ISO 8601 text with a zone."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise UsageError(f"{value!r} is not an ISO 8601 time") from exc
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        raise UsageError(f"the time {value} needs a time zone (e.g. Z or +01:00)")
+    return format_time(moment)
 
 
 def _now() -> str:
