@@ -104,8 +104,11 @@ def child(operation: str, workdir: Path) -> dict[str, object]:
 
 def write_plaintext(path: Path, size_mib: int) -> None:
     block = os.urandom(MIB)
-    with path.open("wb") as out:
-        for index in range(size_mib):
+    with (
+        path.open("wb") as out,
+        click.progressbar(range(size_mib), label="writing the plaintext", file=sys.stderr) as bar,
+    ):
+        for index in bar:
             # vary each MiB cheaply so the file is not one repeated block
             out.write(index.to_bytes(8, "big") + block[8:])
 

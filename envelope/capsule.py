@@ -318,6 +318,11 @@ def _decrypt_metadata(dek: DataKey, meta: bytes) -> OpenedCapsule:
         or not is_pseudonym(value["pseudonym"])
     ):
         raise ValueError("bad metadata")
+    # the same rules as when sealing, so a reader may use the file name as given
+    check_text("filename", value["filename"], basename=True)
+    for name in ("content_type", "category", "uploader_id", "signer_id"):
+        check_text(name, value[name])
+    check_created_at(value["created_at"])
     signature = b64decode(value["signature"], length=64)
     return OpenedCapsule(**{**value, "signature": signature, "data_key": dek})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,6 +43,19 @@ def _write(
     return passphrase is not None
 
 
+class RepeatedField(ValueError):
+    """A JSON object names one field twice (JSON parsers would silently keep the last)."""
+
+
+def _refuse_repeated_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise RepeatedField(repr(name))
+        fields[name] = value
+    return fields
+
+
 @keys.command()
 @click.option(
     "--uii",
@@ -64,9 +78,11 @@ def patient(
 ) -> None:
     """Make a patient key K and print the patient's pseudonym H(K‖UII)."""
     try:
-        uii = json.loads(uii_path.read_bytes())
+        uii = json.loads(uii_path.read_bytes(), object_pairs_hook=_refuse_repeated_fields)
     except FileNotFoundError as exc:
         raise UsageProblem(f"no UII file at {uii_path}") from exc
+    except RepeatedField as exc:
+        raise UsageProblem(f"{uii_path} names the field {exc} twice") from exc
     except (OSError, ValueError) as exc:
         raise UsageProblem(f"{uii_path} is not a JSON file") from exc
     if not isinstance(uii, dict):

@@ -118,6 +118,7 @@ def test_keys_patient_json(tmp_path: Path) -> None:
         ('["a"]', "JSON object"),
         ('{"mrn": 5}', "must be text"),
         ("{}", "no fields"),
+        ('{"mrn": "A-1", "mrn": "A-2"}', "names the field 'mrn' twice"),
     ],
 )
 def test_keys_patient_bad_uii(tmp_path: Path, uii: str | None, message: str) -> None:

@@ -311,3 +311,23 @@ def test_helper_threads_end_with_the_sealer() -> None:
     finished.finalize()
     abandoned.close()
     assert threading.active_count() == before
+
+
+def test_sealer_and_opener_hold_at_most_one_segment() -> None:
+    """The memory bound: whatever the piece sizes, at most one segment waits inside."""
+    plaintext = os.urandom(3 * 1024 * 1024 + 17)
+    sealer = BodySealer(DEK)
+    body = bytearray()
+    position = 0
+    for size in [1, SEGMENT_SIZE - 1, SEGMENT_SIZE + 1, 2**20, 2**20 + 3] * 3:
+        piece = plaintext[position : position + size]
+        position += len(piece)
+        body += sealer.update(piece)
+        assert len(sealer._tail) <= SEGMENT_SIZE
+    body += sealer.update(plaintext[position:]) + sealer.finalize()
+    opener = BodyOpener(DEK)
+    opened = bytearray()
+    for start in range(0, len(body), 300_001):
+        opened += opener.update(body[start : start + 300_001])
+        assert len(opener._buffer) <= SEGMENT_CT_SIZE
+    assert bytes(opened + opener.finalize()) == plaintext

@@ -27,6 +27,7 @@ from envelope import (
     seal,
     verify_capsule_signature,
 )
+from envelope.capsule import build_capsule, encrypt_metadata
 from tests.envelope.conftest import CREATED_AT, UII, Sealed, pattern
 
 
@@ -370,3 +371,39 @@ def test_small_and_empty_files_seal(sealed: Sealed) -> None:
         result = seal_to(sealed, plaintext)
         opened = open_capsule(result.capsule, sealed.doctor.encryption_key, sealed.doctor.id)
         assert opened.plaintext_size == len(plaintext)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("filename", "../../etc/passwd"),
+        ("filename", "a\nb"),
+        ("created_at", "yesterday"),
+        ("plaintext_size", -1),
+        ("plaintext_size", True),
+        ("pseudonym", "X" * 64),
+        ("body_sha256", "00"),
+    ],
+)
+def test_metadata_a_dishonest_sealer_wrote_is_refused(
+    sealed: Sealed, field: str, value: object
+) -> None:
+    """Someone holding the data key can write any metadata; readers still get sane values."""
+    opened = open_capsule(sealed.result.capsule, sealed.doctor.encryption_key, sealed.doctor.id)
+    metadata = {**opened.metadata(), field: value}
+    meta = encrypt_metadata(opened.data_key, metadata)
+    capsule = build_capsule(
+        opened.data_key, [(sealed.doctor.id, sealed.doctor.encryption_key.public_key())], meta
+    )
+    with pytest.raises(InvalidEnvelope):
+        open_capsule(capsule, sealed.doctor.encryption_key, sealed.doctor.id)
+
+
+def test_metadata_rebuilt_honestly_opens(sealed: Sealed) -> None:
+    """The control for the test above: the same path with unchanged metadata opens."""
+    opened = open_capsule(sealed.result.capsule, sealed.doctor.encryption_key, sealed.doctor.id)
+    meta = encrypt_metadata(opened.data_key, opened.metadata())
+    capsule = build_capsule(
+        opened.data_key, [(sealed.doctor.id, sealed.doctor.encryption_key.public_key())], meta
+    )
+    assert open_capsule(capsule, sealed.doctor.encryption_key, sealed.doctor.id) == opened
