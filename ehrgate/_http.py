@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from envelope import IdentityKeys, b64encode
 AUTH_PURPOSE = "ehrgate/auth/v1"
 # Renew a token this long before the gateway says it expires (clock skew, slow calls).
 TOKEN_MARGIN_SECONDS = 30.0
+CLOCK_SKEW_TOLERANCE = 5.0
 
 Content = bytes | Iterable[bytes] | None
 
@@ -88,7 +89,8 @@ def _auth_statement(challenge: str, identity_id: str, audience: str) -> dict[str
 
 
 def _seconds_until(expires_at: str, response: httpx.Response) -> float:
-    """Token lifetime, measured on the gateway's clock when its Date header allows."""
+    """Token lifetime; measured from the gateway's Date header when the two clocks differ
+    by more than the header's coarseness (whole seconds, refreshed about once a second)."""
     try:
         expires = datetime.fromisoformat(expires_at)
     except ValueError:
@@ -99,7 +101,9 @@ def _seconds_until(expires_at: str, response: httpx.Response) -> float:
     with contextlib.suppress(TypeError, ValueError, IndexError):
         date = response.headers.get("date")
         if date:
-            now = parsedate_to_datetime(date)
+            gateway_now = parsedate_to_datetime(date)
+            if abs((gateway_now - now).total_seconds()) > CLOCK_SKEW_TOLERANCE:
+                now = gateway_now + timedelta(seconds=1)
     return (expires - now).total_seconds()
 
 
@@ -262,25 +266,24 @@ class Connection:
             request = self._http.build_request(
                 method, path, json=json, params=params, content=body, headers=request_headers
             )
-            replayable = tracked is None or not tracked.started
-            try:
-                with map_transport_errors(self.url):
-                    try:
-                        response = self._http.send(request, stream=stream)
-                    except (httpx.ConnectError, httpx.ConnectTimeout):
-                        if attempt + 1 < self.retry.attempts and replayable:
-                            self._sleep(self.retry.delay(attempt))
-                            attempt += 1
-                            continue
-                        raise
-                    except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
-                        if idempotent and attempt + 1 < self.retry.attempts:
-                            self._sleep(self.retry.delay(attempt))
-                            attempt += 1
-                            continue
-                        raise
-            except Unavailable:
-                raise
+            with map_transport_errors(self.url):
+                try:
+                    response = self._http.send(request, stream=stream)
+                except (httpx.ConnectError, httpx.ConnectTimeout):
+                    # Nothing reached the gateway: safe to repeat unless a one-shot body
+                    # had already been handed over.
+                    unsent = tracked is None or not tracked.started
+                    if attempt + 1 < self.retry.attempts and unsent:
+                        self._sleep(self.retry.delay(attempt))
+                        attempt += 1
+                        continue
+                    raise
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
+                    if idempotent and attempt + 1 < self.retry.attempts:
+                        self._sleep(self.retry.delay(attempt))
+                        attempt += 1
+                        continue
+                    raise
             if response.is_success:
                 return response
             if stream:
