@@ -173,8 +173,11 @@ class Client:
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._json(self._connection.request("GET", path, params=params))
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, *, authenticated: bool = True
+    ) -> Any:
+        response = self._connection.request("GET", path, params=params, authenticated=authenticated)
+        return self._json(response)
 
     def _post(self, path: str, body: Any, *, authenticated: bool = True) -> Any:
         response = self._connection.request("POST", path, json=body, authenticated=authenticated)
@@ -223,14 +226,14 @@ class Client:
         pinned = self._pins.pinned(self.url)
         if pinned is not None:
             return pinned
-        offered = self._get("/v1/ledger/head").get("ledger_public_key")
+        offered = self._get("/v1/ledger/head", authenticated=False).get("ledger_public_key")
         if not isinstance(offered, str):
             raise MalformedAnswer("the gateway's ledger head has no ledger_public_key")
         return self._pins.check_or_pin(self.url, parse_ledger_key(offered))
 
     def ledger_head(self) -> LedgerHead:
         """The latest signed tree head, its signature checked with the trusted key."""
-        data = self._get("/v1/ledger/head")
+        data = self._get("/v1/ledger/head", authenticated=False)
         offered = data.get("ledger_public_key") if isinstance(data, dict) else None
         if not isinstance(offered, str):
             raise MalformedAnswer("the gateway's ledger head has no ledger_public_key")
@@ -785,6 +788,8 @@ def _publish(temporary: Path, target: Path, *, overwrite: bool) -> None:
         else:
             os.link(temporary, target)
     except FileExistsError as exc:
-        raise UsageError(f"{target} already exists (allow overwriting to replace it)") from exc
+        raise UsageError(
+            f"{target} already exists; choose another name or allow replacing it (--force)"
+        ) from exc
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror}") from exc

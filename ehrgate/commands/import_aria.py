@@ -112,7 +112,7 @@ def _order(outcome: Outcome) -> tuple[str, str]:
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 64),
-    default=8,
+    default=16,
     show_default=True,
     help="Uploads in flight at once.",
 )
