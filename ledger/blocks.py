@@ -16,6 +16,7 @@ Export formats (what `/v1/ledger/entries` and `/v1/ledger/blocks` serve, and wha
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,14 +98,54 @@ class Block:
 SignedTreeHead = Block
 
 
-@dataclass(frozen=True, slots=True)
 class Receipt:
-    """Proof that a transaction is durably on the log: where, under which signed head."""
+    """Proof that a transaction is durably on the log: where, under which signed head.
 
-    index: int
-    tx_hash: str
-    tree_head: Block
-    inclusion_proof: tuple[bytes, ...]
+    The inclusion proof may be given as a function that makes it: the committer then
+    hands out receipts at once and each caller's thread builds its own proof on first use.
+    """
+
+    __slots__ = ("_make_proof", "_proof", "index", "tree_head", "tx_hash")
+
+    def __init__(
+        self,
+        index: int,
+        tx_hash: str,
+        tree_head: Block,
+        inclusion_proof: Sequence[bytes] | Callable[[], Sequence[bytes]],
+    ) -> None:
+        self.index = index
+        self.tx_hash = tx_hash
+        self.tree_head = tree_head
+        if callable(inclusion_proof):
+            self._make_proof: Callable[[], Sequence[bytes]] | None = inclusion_proof
+            self._proof: tuple[bytes, ...] | None = None
+        else:
+            self._make_proof = None
+            self._proof = tuple(inclusion_proof)
+
+    @property
+    def inclusion_proof(self) -> tuple[bytes, ...]:
+        if self._proof is None:
+            assert self._make_proof is not None
+            self._proof = tuple(self._make_proof())
+            self._make_proof = None
+        return self._proof
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Receipt) and (
+            other.index,
+            other.tx_hash,
+            other.tree_head,
+            other.inclusion_proof,
+        ) == (self.index, self.tx_hash, self.tree_head, self.inclusion_proof)
+
+    def __hash__(self) -> int:
+        return hash((self.index, self.tx_hash))
+
+    def __repr__(self) -> str:
+        size = self.tree_head.tree_size
+        return f"Receipt(index={self.index}, tx_hash={self.tx_hash}, tree_size={size})"
 
     def to_json(self) -> dict[str, Any]:
         return {

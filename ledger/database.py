@@ -191,6 +191,20 @@ def load_state(conn: Connection, state: State, *, resident_only: bool = True) ->
         state.tx_ids.add(tx_id)
 
 
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT rows through the driver's executemany, skipping SQLAlchemy's per-row work:
+    the log's rows are plain ints, strings and bytes, and there are many per batch."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(marker for _ in columns)})"
+    )
+    conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
+
+
 def write_state_rows(
     conn: Connection, inserts: dict[str, list[Row]], updates: dict[str, list[Row]]
 ) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
 import json
 import logging
@@ -287,7 +288,15 @@ class Ledger:
                     stop = True
                     break
                 batch.append(more)
-            self._commit_batch(batch)
+            try:
+                self._commit_batch(batch)
+            except Exception as exc:  # never let the committer die: callers would hang
+                logger.exception("ledger commit failed unexpectedly")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(
+                            LedgerUnavailable(f"the ledger failed to commit: {exc}")
+                        )
             if stop:
                 return
 
@@ -330,12 +339,13 @@ class Ledger:
         def lookup(level: int, i: int) -> bytes:
             return nodes[(level, i)]
 
+        # Proofs are made lazily, in the callers' threads, sharing the batch's right-edge
+        # hashes: the committer goes straight on to the next batch.
         memo: dict[tuple[int, int], bytes] = {}
+        size = plan.block.tree_size
         for pending, index in plan.accepted:
-            proof = merkle.inclusion_proof(index, plan.block.tree_size, lookup, memo)
-            plan.results.append(
-                (pending, Receipt(index, pending.tx.tx_hash, plan.block, tuple(proof)))
-            )
+            make = functools.partial(merkle.inclusion_proof, index, size, lookup, memo)
+            plan.results.append((pending, Receipt(index, pending.tx.tx_hash, plan.block, make)))
         return plan.results
 
     def _plan(self, conn: Connection, batch: list[_Pending]) -> _Plan:
@@ -417,8 +427,8 @@ class Ledger:
 
     def _store(self, conn: Connection, plan: _Plan) -> None:
         block = plan.block
-        conn.execute(schema.entries.insert(), plan.entry_rows)
-        conn.execute(schema.nodes.insert(), plan.node_rows)
+        database.insert_many(conn, schema.entries, plan.entry_rows)
+        database.insert_many(conn, schema.nodes, plan.node_rows)
         conn.execute(
             schema.blocks.insert(),
             [

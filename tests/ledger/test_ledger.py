@@ -280,3 +280,33 @@ def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock
     failure = results[150]
     assert isinstance(failure, RuleViolation)
     assert failure.code == "bad-signature"
+
+
+def test_a_failed_commit_changes_nothing(world: World, database_url: str) -> None:
+    import sqlalchemy as sa
+
+    from ledger import DatabaseSource, verify
+
+    w = world
+    size = w.ledger.tree_size()
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE ledger_blocks RENAME TO ledger_blocks_away"))
+        grant = b.grant(
+            w.patient, pseudonym=w.pseudonym, grantee=w.auditor.id, rights=["read"],
+            categories="all", not_before=w.clock(), not_after=w.clock() + timedelta(days=1),
+            issued_at=w.clock(),
+        )  # fmt: skip
+        with pytest.raises(LedgerUnavailable, match="database failed"):
+            w.ledger.submit(grant)
+        assert w.ledger.tree_size() == size
+        assert not w.ledger.check(w.auditor.id, "read", w.pseudonym, "lab-results")
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE ledger_blocks_away RENAME TO ledger_blocks"))
+    finally:
+        engine.dispose()
+    assert w.ledger.submit(grant).index == size  # the same transaction, now durable
+    assert w.ledger.check(w.auditor.id, "read", w.pseudonym, "lab-results")
+    with DatabaseSource(database_url) as source:
+        assert verify(source).ok

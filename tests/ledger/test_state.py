@@ -68,3 +68,17 @@ def test_index_counts_grants_and_forgets_revoked_ones() -> None:
     index.remove("a" * 64, "dr", "p1")
     assert len(index) == 1
     assert not index.check("dr", "read", "a" * 64, "lab-results", "2026-06-01T00:00:00.000000Z")
+
+
+@given(
+    st.dictionaries(st.text(max_size=12), _json, max_size=5),
+    st.text(min_size=1, max_size=30),
+    st.binary(min_size=64, max_size=64),
+)
+def test_signed_bytes_are_the_canonical_payload(
+    body: dict[str, Any], signer: str, signature: bytes
+) -> None:
+    from ledger import Transaction
+
+    tx = Transaction("grant", {**body, "tx_id": "0" * 32}, signer, signature)
+    assert tx.signed_bytes() == canonical(tx.signed_payload())
