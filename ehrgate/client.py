@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
+from ehrgate import transactions as builders
 from ehrgate._http import Connection, RetryPolicy
 from ehrgate.errors import UsageError, VerificationFailed, map_transport_errors
 from ehrgate.models import (
@@ -47,8 +48,9 @@ from ehrgate.models import (
     TreeHead,
     Uploaded,
 )
+from ehrgate.transactions import LEDGER_ID, Transaction, format_time
 from ehrgate.trust import LedgerPins, parse_ledger_key
-from ehrgate.verification import record_transaction, tree_head_block, verify_receipt
+from ehrgate.verification import check_tree_head, record_transaction, verify_receipt
 from envelope import (
     EnvelopeError,
     HybridPublicKey,
@@ -68,10 +70,6 @@ from envelope import (
     seal_key_share,
     verify_capsule_signature,
 )
-from ledger import builders
-from ledger.builders import LEDGER_ID
-from ledger.clock import format_time
-from ledger.transactions import Transaction
 
 if TYPE_CHECKING:
     from ledger.verify import VerifyReport
@@ -250,13 +248,7 @@ class Client:
         raw_head = data.get("tree_head")
         head = TreeHead.from_json(raw_head) if raw_head is not None else None
         if head is not None:
-            block = tree_head_block(Receipt(0, "", head, ()))
-            try:
-                block.verify_signature(key)
-            except (InvalidSignature, EnvelopeError) as exc:
-                raise VerificationFailed(
-                    f"the tree head at height {head.height} is not signed by the ledger key"
-                ) from exc
+            check_tree_head(head, key)
         return LedgerHead(head, b64encode(key.to_bytes()))
 
     def _pages(self, path: str, field: str, start: int) -> Iterator[dict[str, Any]]:
