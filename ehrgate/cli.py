@@ -21,6 +21,7 @@ from ehrgate.commands import (
     patient,
     records,
     seal,
+    serve,
 )
 from ehrgate.commands._session import DEFAULT_PASSPHRASE_VARIABLE, EhrgateGroup, Session
 
@@ -106,6 +107,7 @@ cli.add_command(records.fetch)
 cli.add_command(audit.audit)
 cli.add_command(audit.requests)
 cli.add_command(import_aria.import_aria)
+cli.add_command(serve.serve)
 
 
 def main() -> None:

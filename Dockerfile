@@ -1,0 +1,25 @@
+# The ehrgate gateway. Build: docker build -t ehrgate .   Run: see docker-compose.yml.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY envelope envelope
+COPY ledger ledger
+COPY storage storage
+COPY gateway gateway
+COPY ehrgate ehrgate
+COPY migrations migrations
+RUN pip install --no-cache-dir --prefix=/install ".[postgres]"
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/ehrgate --create-home ehrgate
+COPY --from=build /install /usr/local
+USER ehrgate
+WORKDIR /var/lib/ehrgate
+ENV EHRGATE_DATA_DIR=/var/lib/ehrgate \
+    EHRGATE_HOST=0.0.0.0 \
+    EHRGATE_PORT=8000
+VOLUME ["/var/lib/ehrgate"]
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+ENTRYPOINT ["ehrgate", "serve"]

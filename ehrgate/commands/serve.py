@@ -1,0 +1,59 @@
+"""`ehrgate serve`: run the gateway (embedded SQLite + local blobs unless configured)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port [default: 8000].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the embedded ledger, blobs and keys [default: ./.ehrgate].",
+)
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the ehrgate gateway; EHRGATE_* variables configure everything else."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from gateway import Settings, create_app
+    from gateway.bootstrap import ensure_first_start
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    try:
+        settings = Settings(**overrides)
+    except (ValidationError, ValueError) as exc:
+        raise click.UsageError(f"invalid settings: {exc}") from exc
+
+    try:
+        first = ensure_first_start(settings)
+    except Exception as exc:  # unreadable key file, unreachable database: say which
+        click.echo(f"ehrgate serve: cannot open the ledger: {exc}", err=True)
+        raise SystemExit(3) from exc
+    if first.admin_key_file is not None:
+        click.echo(f"created the ledger key {settings.resolved_ledger_key_file}")
+        click.echo(f"first admin key file (keep it safe): {first.admin_key_file}")
+    click.echo(f"ehrgate gateway on http://{settings.host}:{settings.port}")
+    # The client address feeds the rate limits: trust X-Forwarded-For only from the proxies
+    # named in the settings, never from anyone who sends the header.
+    proxies = settings.trusted_proxies
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=",".join(proxies) if proxies else None,
+    )

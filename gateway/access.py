@@ -1,0 +1,263 @@
+"""Access enforcement: ONE dependency decides every read against the ledger and audits it.
+
+`require(action)` gives a FastAPI dependency for a route that reads a patient's data. At
+the moment of the request it
+
+1. finds what is read: a record (path `record_id`) or a patient (path `pseudonym`, and for
+   lists an optional `category` query), 404 if it does not exist;
+2. asks the ledger's state whether the authenticated caller may read it *now*;
+3. writes an `access` transaction (actor, action, pseudonym, record, category, decision,
+   reason, time) signed by the gateway and group-committed with other requests;
+4. raises AccessDenied (403, once the denial is durable) or returns an `Access` describing
+   what may be served.
+
+An allowed read waits until its `access` entry is durable before the route runs, so that no
+read is ever served unaudited. The one exception is the body route: its dependency returns
+while the entry is being committed, so that fetching from the store overlaps with the
+commit, and the route awaits `Access.confirmed()` before the last byte of the body leaves.
+
+The same dependency serves every such route, so there is exactly one place where a read
+is allowed; `tests/gateway/test_authorization_matrix.py` checks every route against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Path, Query
+
+from gateway.auth import Principal
+from gateway.backends import Backends
+from gateway.clock import checked_now
+from gateway.deps import Caller, CallerDep, GatewayState
+from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backend_error
+from gateway.metrics import GatewayMetrics
+from gateway.models import Category, Pseudonym, RecordId
+from ledger import builders
+from ledger.ledger import Ledger
+
+AccessAction = Literal[
+    "list",
+    "record",
+    "capsule",
+    "body",
+    "key_share",
+    "access_history",
+    "access_requests",
+    "permissions",
+]
+RECORD_ACTIONS = frozenset({"record", "capsule", "body"})
+_OWNER_ONLY = frozenset({"access_history", "access_requests"})
+_MAX_REASON = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """An allowed read: who reads what, decided at `at`, and its audit entry."""
+
+    caller: Caller
+    action: str
+    pseudonym: str
+    at: datetime
+    reason: str
+    owner: bool
+    audit_entry: asyncio.Future[Any]
+    record: dict[str, Any] | None = None
+    category: str | None = None
+    readable_categories: tuple[str, ...] = ()
+
+    @property
+    def principal(self) -> Principal:
+        return self.caller.principal
+
+    @property
+    def backends(self) -> Backends:
+        return self.caller.backends
+
+    @property
+    def state(self) -> GatewayState:
+        return self.caller.state
+
+    async def confirmed(self) -> None:
+        """Return once the read's `access` entry is durable (ServiceUnavailable if not)."""
+        await _durable(self.audit_entry)
+
+
+async def _durable(entry: asyncio.Future[Any]) -> None:
+    try:
+        await asyncio.shield(entry)
+    except Exception as exc:
+        # Unaudited reads are not served: the ledger being down makes reads fail too.
+        raise from_backend_error(exc) from exc
+
+
+def submit_audit(
+    backends: Backends,
+    metrics: GatewayMetrics,
+    *,
+    actor: str,
+    action: str,
+    pseudonym: str,
+    allowed: bool,
+    reason: str,
+    at: datetime,
+    record_id: str | None = None,
+    category: str | None = None,
+) -> asyncio.Future[Any]:
+    """Queue one `access` transaction for the next group commit; the future is its receipt."""
+    decision = "allowed" if allowed else "denied"
+    tx = builders.access(
+        backends.signer,
+        actor=actor,
+        action=action,
+        pseudonym=pseudonym,
+        decision=decision,
+        reason=reason[:_MAX_REASON] or decision,
+        at=at,
+        record_id=record_id,
+        category=category,
+        issued_at=at,
+    )
+    metrics.access_decisions.labels(action, decision).inc()
+    return asyncio.wrap_future(backends.ledger.submit_future(tx))
+
+
+async def audit(backends: Backends, metrics: GatewayMetrics, **event: Any) -> None:
+    """Write one `access` transaction and wait until it is durable."""
+    await _durable(submit_audit(backends, metrics, **event))
+
+
+def _readable(ledger: Ledger, principal: Principal, pseudonym: str, at: datetime) -> list[str]:
+    return [
+        name
+        for name in ledger.categories.names()
+        if ledger.check(principal.id, "read", pseudonym, name, at).allowed
+    ]
+
+
+def _decide(
+    ledger: Ledger,
+    principal: Principal,
+    action: str,
+    pseudonym: str,
+    category: str | None,
+    at: datetime,
+    owner: bool,
+) -> tuple[bool, str, tuple[str, ...]]:
+    if action in _OWNER_ONLY:
+        if owner:
+            return True, "the patient itself", ()
+        return False, f"only the patient may read its {action.replace('_', ' ')}", ()
+    if action == "permissions":
+        if owner:
+            return True, "the patient itself", ()
+        return True, "the caller's own permissions only", ()
+    if category is not None:
+        decision = ledger.check(principal.id, "read", pseudonym, category, at)
+        return decision.allowed, decision.reason, (category,) if decision.allowed else ()
+    # A list without a category, or a key share: any category readable now will do.
+    readable = _readable(ledger, principal, pseudonym, at)
+    if readable:
+        reason = "the patient itself" if owner else f"read right on {', '.join(readable)}"
+        return True, reason, tuple(readable)
+    return False, "no read right valid now on any category", ()
+
+
+async def _enforce(
+    action: str,
+    caller: Caller,
+    *,
+    wait: bool = True,
+    record_id: str | None = None,
+    pseudonym: str | None = None,
+    category: str | None = None,
+) -> Access:
+    principal, backends, state = caller.principal, caller.backends, caller.state
+    ledger = backends.ledger
+    at = checked_now(state.clock)
+    record = None
+    if record_id is not None:
+        record = ledger.record(record_id)
+        if record is None:
+            raise NotFound(f"there is no record {record_id}")
+        pseudonym, category = record["pseudonym"], record["category"]
+    assert pseudonym is not None
+    patient = ledger.patient(pseudonym)
+    if patient is None:
+        raise NotFound(f"pseudonym {pseudonym} is not registered")
+    if category is not None and category not in ledger.categories:
+        known = ", ".join(ledger.categories.names())
+        raise ValidationFailed(f"unknown category {category!r}; known: {known}")
+    owner = patient["identity_id"] == principal.id
+    allowed, reason, readable = _decide(ledger, principal, action, pseudonym, category, at, owner)
+    entry = submit_audit(
+        backends,
+        state.metrics,
+        actor=principal.id,
+        action=action,
+        pseudonym=pseudonym,
+        allowed=allowed,
+        reason=reason,
+        at=at,
+        record_id=record_id,
+        category=category,
+    )
+    if wait or not allowed:
+        await _durable(entry)
+    if not allowed:
+        raise AccessDenied(reason)
+    return Access(
+        caller=caller,
+        action=action,
+        pseudonym=pseudonym,
+        at=at,
+        reason=reason,
+        owner=owner,
+        audit_entry=entry,
+        record=record,
+        category=category,
+        readable_categories=readable,
+    )
+
+
+def require(action: AccessAction) -> Callable[..., Awaitable[Access]]:
+    """The dependency that checks and audits a read of *action* (see the module doc)."""
+    if action in RECORD_ACTIONS:
+
+        async def enforce_record(
+            record_id: Annotated[RecordId, Path()], caller: CallerDep
+        ) -> Access:
+            return await _enforce(action, caller, record_id=record_id, wait=action != "body")
+
+        return enforce_record
+
+    if action == "list":
+
+        async def enforce_list(
+            pseudonym: Annotated[Pseudonym, Path()],
+            caller: CallerDep,
+            category: Annotated[Category | None, Query(description="Only this category.")] = None,
+        ) -> Access:
+            return await _enforce(action, caller, pseudonym=pseudonym, category=category)
+
+        return enforce_list
+
+    async def enforce_patient(pseudonym: Annotated[Pseudonym, Path()], caller: CallerDep) -> Access:
+        return await _enforce(action, caller, pseudonym=pseudonym)
+
+    return enforce_patient
+
+
+# The route-signature forms of `require`, one per action.
+ListAccess = Annotated[Access, Depends(require("list"))]
+RecordAccess = Annotated[Access, Depends(require("record"))]
+CapsuleAccess = Annotated[Access, Depends(require("capsule"))]
+BodyAccess = Annotated[Access, Depends(require("body"))]
+KeyShareAccess = Annotated[Access, Depends(require("key_share"))]
+HistoryAccess = Annotated[Access, Depends(require("access_history"))]
+RequestsAccess = Annotated[Access, Depends(require("access_requests"))]
+PermissionsAccess = Annotated[Access, Depends(require("permissions"))]

@@ -1,0 +1,124 @@
+"""`create_app(settings)`: the FastAPI application, built entirely from a `Settings` value."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from anyio.from_thread import BlockingPortal
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth import Authenticator
+from gateway.backends import open_backends
+from gateway.clock import Clock, system_clock
+from gateway.deps import GatewayState
+from gateway.errors import install_backend_error_handlers, install_error_handlers
+from gateway.metrics import GatewayMetrics
+from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from gateway.models import problem_responses, problem_schemas
+from gateway.routes import (
+    auth,
+    blobs,
+    documents,
+    health,
+    identities,
+    ledger,
+    patients,
+    permissions,
+    records,
+)
+from gateway.settings import Settings
+
+API_VERSION = "1"
+
+# Routes whose bodies are streamed bytes rather than JSON; they get max_body_size.
+STREAMING_PATH_PREFIXES = ("/v1/blobs", "/v1/documents")
+
+
+def is_streaming_path(path: str) -> bool:
+    return path.startswith(STREAMING_PATH_PREFIXES)
+
+
+def _openapi_with_problems(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(problem_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """Build a gateway application; nothing is connected until its lifespan starts."""
+    settings = settings if settings is not None else Settings()
+    clock = clock if clock is not None else system_clock
+    metrics = GatewayMetrics()
+    state = GatewayState(
+        settings=settings,
+        clock=clock,
+        metrics=metrics,
+        authenticator=Authenticator(
+            audience=settings.gateway_id,
+            challenge_lifetime=settings.challenge_lifetime,
+            token_lifetime=settings.token_lifetime,
+            rate_limit_per_minute=settings.auth_rate_limit,
+            clock=clock,
+            metrics=metrics,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logging.getLogger("gateway").setLevel(settings.log_level.upper())
+        state.backends = await run_in_threadpool(lambda: open_backends(settings, clock=clock))
+        try:
+            async with BlockingPortal() as portal:
+                state.portal = portal
+                yield
+        finally:
+            state.portal = None
+            backends, state.backends = state.backends, None
+            if backends is not None:
+                await run_in_threadpool(backends.close)
+
+    app = FastAPI(
+        title="ehrgate",
+        version=API_VERSION,
+        summary="Encrypted, audited off-chain storage for electronic health records.",
+        lifespan=lifespan,
+        # The interactive pages load scripts from a CDN; the schema itself stays served.
+        docs_url=None,
+        redoc_url=None,
+        responses=problem_responses(400, 404, 405, 413, 415, 422, 500, 503),
+    )
+    app.state.gateway = state
+    app.openapi = _openapi_with_problems(app)  # type: ignore[method-assign]
+    install_error_handlers(app)
+    install_backend_error_handlers(app)
+    for module in (
+        health, auth, identities, patients, permissions, blobs, records, documents, ledger,
+    ):  # fmt: skip
+        app.include_router(module.router)
+
+    # Added innermost first: the request id exists before limits or metrics need it.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_size=int(settings.max_body_size),
+        max_json_size=int(settings.max_json_size),
+        is_streaming_path=is_streaming_path,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app

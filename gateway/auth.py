@@ -1,0 +1,228 @@
+"""Challenge-response authentication with Ed25519 and short-lived bearer tokens.
+
+1. `POST /v1/auth/challenge {identity_id}` returns a random single-use challenge and the
+   gateway's audience id. A challenge is issued for any well-formed id, known or not, so
+   that the endpoint does not tell who is enrolled.
+2. The client signs the canonical JSON of `auth_statement(challenge, identity_id, audience)`
+   with its Ed25519 identity key and posts it to `/v1/auth/token`. The challenge is spent by
+   that attempt whether it succeeds or not.
+3. The answer is a random bearer token. The gateway keeps only its SHA-256, in memory: a
+   token is worth nothing after a restart (clients simply authenticate again), a stolen
+   database or memory dump holds no usable token, and a lookup by hash leaks no timing
+   about the token itself. One gateway process owns the ledger's group commit anyway, so
+   there is no second process that would need to share the table.
+
+Every authenticated request looks the identity up again and refuses it the moment the ledger
+says it is suspended; a token is only a short cut for "this client proved its key lately".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from envelope import PublicIdentity
+from envelope.errors import InvalidSignature
+from gateway.clock import Clock, checked_now
+from gateway.errors import (
+    AuthenticationFailed,
+    IdentitySuspended,
+    InvalidChallenge,
+    InvalidToken,
+    ServiceUnavailable,
+)
+from gateway.metrics import GatewayMetrics
+from gateway.ratelimit import RateLimiter
+
+log = logging.getLogger("gateway.auth")
+
+AUTH_PURPOSE = "ehrgate/auth/v1"
+TOKEN_PREFIX = "egt_"
+_MAX_OUTSTANDING = 100_000
+
+
+class IdentityDirectory(Protocol):
+    """What authentication needs to know of identities; the ledger's state provides it."""
+
+    def identity(self, identity_id: str) -> PublicIdentity | None:
+        """The identity's public keys and role, or None if it was never enrolled."""
+        ...
+
+    def is_suspended(self, identity_id: str) -> bool:
+        """True once an admin has suspended the identity."""
+        ...
+
+
+def auth_statement(*, challenge: str, identity_id: str, audience: str) -> dict[str, str]:
+    """The object a client signs to answer *challenge* (its canonical JSON, that is)."""
+    return {
+        "purpose": AUTH_PURPOSE,
+        "challenge": challenge,
+        "identity_id": identity_id,
+        "audience": audience,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    challenge: str
+    expires_at: datetime
+    audience: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+    identity: PublicIdentity
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    identity: PublicIdentity
+    token_expires_at: datetime
+
+    @property
+    def id(self) -> str:
+        return self.identity.id
+
+    @property
+    def role(self) -> str:
+        return self.identity.role
+
+
+def _token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+class Authenticator:
+    """Issues and redeems challenges, issues and checks tokens, rate-limits the attempts."""
+
+    def __init__(
+        self,
+        *,
+        audience: str,
+        challenge_lifetime: timedelta,
+        token_lifetime: timedelta,
+        rate_limit_per_minute: int,
+        clock: Clock,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.audience = audience
+        self.challenge_lifetime = challenge_lifetime
+        self.token_lifetime = token_lifetime
+        self.clock = clock
+        self.metrics = metrics
+        self.limiter = RateLimiter(rate_limit_per_minute, clock=clock)
+        self._challenges: dict[str, tuple[str, datetime]] = {}
+        self._tokens: dict[bytes, tuple[str, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def _refused(self, reason: str, identity_id: str | None, client: str | None) -> None:
+        """Count and log a refused attempt (never the token or signature themselves)."""
+        self.metrics.auth_failures.labels(reason).inc()
+        log.warning(
+            "authentication refused (%s) for identity %s from %s",
+            reason,
+            identity_id or "unknown",
+            client or "unknown",
+        )
+
+    def _limit(self, identity_id: str, client: str | None) -> None:
+        self.limiter.hit(f"client:{client or 'unknown'}")
+        self.limiter.hit(f"identity:{identity_id}")
+
+    def challenge(self, identity_id: str, *, client: str | None) -> IssuedChallenge:
+        self._limit(identity_id, client)
+        now = checked_now(self.clock)
+        challenge = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+        expires_at = now + self.challenge_lifetime
+        with self._lock:
+            if len(self._challenges) >= _MAX_OUTSTANDING:
+                self._purge_challenges(now)
+            if len(self._challenges) >= _MAX_OUTSTANDING:
+                raise ServiceUnavailable("too many authentications in progress; retry shortly")
+            self._challenges[challenge] = (identity_id, expires_at)
+        return IssuedChallenge(challenge, expires_at, self.audience)
+
+    def token(
+        self,
+        identity_id: str,
+        challenge: str,
+        signature: bytes,
+        *,
+        directory: IdentityDirectory,
+        client: str | None,
+    ) -> IssuedToken:
+        self._limit(identity_id, client)
+        now = checked_now(self.clock)
+        with self._lock:
+            # Spent by this attempt, whatever its outcome: a challenge cannot be retried.
+            entry = self._challenges.pop(challenge, None)
+        if entry is None or entry[0] != identity_id or entry[1] <= now:
+            self._refused("invalid-challenge", identity_id, client)
+            raise InvalidChallenge(
+                "the challenge is unknown, expired, already used or issued to another identity;"
+                " ask for a new one"
+            )
+        identity = directory.identity(identity_id)
+        if identity is None:
+            self._refused("unknown-identity", identity_id, client)
+            raise AuthenticationFailed("the signature does not prove this identity")
+        statement = auth_statement(
+            challenge=challenge, identity_id=identity_id, audience=self.audience
+        )
+        try:
+            identity.verify_key.verify(statement, signature)
+        except InvalidSignature:
+            self._refused("bad-signature", identity_id, client)
+            raise AuthenticationFailed("the signature does not prove this identity") from None
+        if directory.is_suspended(identity_id):
+            self._refused("suspended", identity_id, client)
+            raise IdentitySuspended(f"identity {identity_id} is suspended")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires_at = now + self.token_lifetime
+        with self._lock:
+            if len(self._tokens) >= _MAX_OUTSTANDING:
+                self._purge_tokens(now)
+            self._tokens[_token_digest(token)] = (identity_id, expires_at)
+        return IssuedToken(token, expires_at, identity)
+
+    def authenticate(
+        self, token: str, *, directory: IdentityDirectory, client: str | None = None
+    ) -> Principal:
+        """The principal behind *token*, checked against the directory right now."""
+        now = checked_now(self.clock)
+        digest = _token_digest(token)
+        with self._lock:
+            entry = self._tokens.get(digest)
+            if entry is not None and entry[1] <= now:
+                del self._tokens[digest]
+                entry = None
+        if entry is None:
+            self._refused("invalid-token", None, client)
+            raise InvalidToken("the bearer token is unknown or expired; authenticate again")
+        identity_id, expires_at = entry
+        if directory.is_suspended(identity_id):
+            self._refused("suspended", identity_id, client)
+            raise IdentitySuspended(f"identity {identity_id} is suspended")
+        identity = directory.identity(identity_id)
+        if identity is None:
+            raise InvalidToken("the identity behind this token no longer exists")
+        return Principal(identity, expires_at)
+
+    def _purge_challenges(self, now: datetime) -> None:
+        for key in [k for k, (_, exp) in self._challenges.items() if exp <= now]:
+            del self._challenges[key]
+
+    def _purge_tokens(self, now: datetime) -> None:
+        for key in [k for k, (_, exp) in self._tokens.items() if exp <= now]:
+            del self._tokens[key]

@@ -1,0 +1,96 @@
+"""The gateway's backing services: the ledger (database) and the blob store(s).
+
+`open_backends(settings)` opens them inside the application's lifespan and
+`Backends.close()` releases them; `Backends.readiness()` answers `/readyz`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from gateway.auth import IdentityDirectory
+from gateway.bootstrap import FirstStart, open_ledger
+from gateway.clock import Clock, system_clock
+from gateway.directory import LedgerDirectory
+from gateway.settings import Settings
+from ledger.builders import LedgerSigner
+from ledger.ledger import Ledger
+from storage import BlobStore, StoreUnavailable, open_store
+
+log = logging.getLogger("gateway.backends")
+
+ReadinessCheck = Callable[[], None]
+
+
+@dataclass
+class Backends:
+    """Connected services of one running gateway."""
+
+    ledger: Ledger
+    store: BlobStore
+    signer: LedgerSigner
+    first_start: FirstStart
+    directory: IdentityDirectory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory = LedgerDirectory(self.ledger)
+
+    def readiness(self) -> dict[str, str]:
+        """Name of each service → "ok" or a short reason it is not."""
+        checks: dict[str, ReadinessCheck] = {
+            "database": self._check_database,
+            "stores": self.store.check,
+        }
+        report: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                check()
+            except Exception as exc:  # each check's failure is reported, never raised
+                log.warning("readiness check %s failed: %s", name, exc)
+                report[name] = f"unavailable: {type(exc).__name__}"
+            else:
+                report[name] = "ok"
+        return report
+
+    def _check_database(self) -> None:
+        self.ledger.head()  # reads the head row: the database answers
+
+    def close(self) -> None:
+        try:
+            self.ledger.close()
+        finally:
+            self.store.close()
+
+
+def _prepare_local_stores(settings: Settings) -> None:
+    for url in settings.store_urls:
+        parts = urlsplit(url)
+        if parts.scheme == "file":
+            Path(unquote(parts.path)).mkdir(parents=True, exist_ok=True)
+
+
+def open_backends(settings: Settings, *, clock: Clock = system_clock) -> Backends:
+    """Open the ledger and stores named by *settings* (first start included)."""
+    _prepare_local_stores(settings)
+    store = open_store(settings.store_urls, write_quorum=settings.write_quorum, check=False)
+    try:
+        store.check()
+    except StoreUnavailable as exc:
+        # A store that is down at start (still booting, say) is not fatal: /readyz says so
+        # and writes fail with 503 until it answers. A wrong URL or bucket is fatal.
+        log.warning("blob store not reachable at start: %s", exc)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        ledger, first = open_ledger(settings, clock=clock)
+    except BaseException:
+        store.close()
+        raise
+    if first.admin_key_file is not None:
+        log.warning("first start: admin key file written to %s", first.admin_key_file)
+    return Backends(ledger, store, LedgerSigner(first.ledger_keys.signing_key), first)

@@ -1,0 +1,352 @@
+"""The gateway's exception tree and its RFC 9457 problem+json responses.
+
+GatewayError                      500 internal
+├── BadRequest                    400 bad-request
+│   ├── ValidationFailed          422 validation-failed   (field errors in `errors`)
+│   └── UnsupportedMediaType      415 unsupported-media-type
+├── Unauthenticated               401 unauthenticated
+│   ├── InvalidToken              401 invalid-token        (missing, unknown or expired)
+│   ├── InvalidChallenge          401 invalid-challenge    (unknown, expired or used)
+│   └── AuthenticationFailed      401 authentication-failed
+├── Forbidden                     403 forbidden              (role, or a ledger rule: `code`)
+│   ├── IdentitySuspended         403 identity-suspended
+│   └── AccessDenied              403 access-denied        (ledger permissions say no)
+├── NotFound                      404 not-found
+├── MethodNotAllowed              405 method-not-allowed
+├── Conflict                      409 conflict             (replayed or duplicate: `code`)
+├── PayloadTooLarge               413 payload-too-large
+├── RuleViolation                 422 rule-violation       (the ledger refused a transaction)
+├── RateLimited                   429 rate-limited         (Retry-After)
+├── IntegrityFailure              502 integrity-error      (stored bytes do not match the ledger)
+└── ServiceUnavailable            503 service-unavailable  (database or blob store down)
+
+Every error leaves the gateway as `application/problem+json` with a stable `type` of the
+form `urn:ehrgate:problem:<slug>` (a URN, so that no client is tempted to fetch it), the
+HTTP `status`, a short `title`, a `detail` a user can act on, the request path as
+`instance` and the `request_id` that also appears in the gateway's log. Errors of the ledger
+and the stores are translated in one place, `from_backend_error`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import ledger.errors as ledger_errors
+import storage.errors as storage_errors
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:ehrgate:problem:"
+
+log = logging.getLogger("gateway.errors")
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway turns into a problem response."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.headers = dict(headers or {})
+        self.extensions = dict(extensions or {})
+        super().__init__(self.detail)
+
+    @classmethod
+    def type_uri(cls) -> str:
+        return PROBLEM_TYPE_PREFIX + cls.slug
+
+
+class BadRequest(GatewayError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class ValidationFailed(BadRequest):
+    status, slug, title = 422, "validation-failed", "The request is not valid"
+
+
+class UnsupportedMediaType(BadRequest):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class Unauthenticated(GatewayError):
+    status, slug, title = 401, "unauthenticated", "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="ehrgate"')
+
+
+class InvalidToken(Unauthenticated):
+    status, slug, title = 401, "invalid-token", "The bearer token is not valid"
+
+
+class InvalidChallenge(Unauthenticated):
+    status, slug, title = 401, "invalid-challenge", "The challenge is not valid"
+
+
+class AuthenticationFailed(Unauthenticated):
+    status, slug, title = 401, "authentication-failed", "Authentication failed"
+
+
+class Forbidden(GatewayError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class IdentitySuspended(Forbidden):
+    status, slug, title = 403, "identity-suspended", "The identity is suspended"
+
+
+class AccessDenied(Forbidden):
+    status, slug, title = 403, "access-denied", "Access denied"
+
+
+class NotFound(GatewayError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(GatewayError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(GatewayError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(GatewayError):
+    status, slug, title = 413, "payload-too-large", "The request body is too large"
+
+
+class RuleViolation(GatewayError):
+    status, slug, title = 422, "rule-violation", "The ledger refused the transaction"
+    # `code` (an extension member) is the ledger's stable reason, e.g. "bad-signature".
+
+
+class RateLimited(GatewayError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers["Retry-After"] = str(max(1, retry_after))
+
+
+class IntegrityFailure(GatewayError):
+    status, slug, title = 502, "integrity-error", "Stored data failed its integrity check"
+
+
+class ServiceUnavailable(GatewayError):
+    status, slug, title = 503, "service-unavailable", "A backing service is unavailable"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault("Retry-After", "5")
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    400: BadRequest,
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    409: Conflict,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    429: RateLimited,
+    503: ServiceUnavailable,
+}
+
+
+def problem_body(
+    error_type: type[GatewayError],
+    detail: str,
+    *,
+    instance: str | None,
+    request_id: str | None,
+    extensions: Mapping[str, Any] | None = None,
+    status: int | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": error_type.type_uri(),
+        "title": error_type.title,
+        "status": status or error_type.status,
+        "detail": detail,
+    }
+    if instance is not None:
+        body["instance"] = instance
+    if request_id is not None:
+        body["request_id"] = request_id
+    for key, value in (extensions or {}).items():
+        body.setdefault(key, value)
+    return body
+
+
+def problem_response(
+    error_type: type[GatewayError],
+    detail: str,
+    *,
+    request: Request | None = None,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+    status: int | None = None,
+) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = problem_body(
+        error_type,
+        detail,
+        instance=instance,
+        request_id=request_id,
+        extensions=extensions,
+        status=status,
+    )
+    return JSONResponse(
+        body,
+        status_code=body["status"],
+        headers=dict(headers or {}),
+        media_type=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's errors without the rejected input (which may carry personal data)."""
+    fields: list[dict[str, Any]] = []
+    for error in errors:
+        fields.append(
+            {
+                "loc": [str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return fields
+
+
+async def _gateway_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    if exc.status >= 500:
+        log.warning("%s: %s", exc.slug, exc.detail)
+    return problem_response(
+        type(exc), exc.detail, request=request, headers=exc.headers, extensions=exc.extensions
+    )
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors())
+    where = ", ".join(".".join(e["loc"]) + ": " + e["msg"] for e in errors[:5])
+    return problem_response(
+        ValidationFailed,
+        f"the request does not match the schema ({where})",
+        request=request,
+        extensions={"errors": errors},
+    )
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error_type = _BY_STATUS.get(exc.status_code, GatewayError)
+    detail = exc.detail if isinstance(exc.detail, str) else error_type.title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"there is no resource at {request.url.path}"
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        error_type, detail, request=request, headers=exc.headers, status=exc.status_code
+    )
+
+
+async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    # Answered outside the request-id middleware, so the id header is added here.
+    request_id = getattr(request.state, "request_id", None)
+    return problem_response(
+        GatewayError,
+        "the gateway failed unexpectedly; quote the request_id",
+        request=request,
+        headers={"x-request-id": request_id} if request_id else None,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of *app* a problem+json response."""
+    app.add_exception_handler(GatewayError, _gateway_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_error_handler)
+    app.add_exception_handler(Exception, _unexpected_error_handler)
+
+
+# --- errors of the ledger and the stores ------------------------------------------------
+
+# Rule codes that mean "this caller may not", as opposed to "this transaction is wrong".
+_FORBIDDEN_CODES = frozenset(
+    {"not-granted", "not-owner", "wrong-role", "suspended", "unknown-signer", "self-suspend"}
+)
+_CONFLICT_CODES = frozenset(
+    {
+        "replayed",
+        "duplicate-identity",
+        "duplicate-pseudonym",
+        "duplicate-permission",
+        "duplicate-record",
+        "already-revoked",
+        "already-suspended",
+        "genesis-exists",
+    }
+)
+
+
+def from_backend_error(exc: Exception) -> GatewayError:
+    """The gateway error for an error of the ledger or storage packages (mapped here only)."""
+    if isinstance(exc, ledger_errors.RuleViolation):
+        extensions = {"code": exc.code}
+        if exc.code in _FORBIDDEN_CODES:
+            return Forbidden(exc.message, extensions=extensions)
+        if exc.code in _CONFLICT_CODES:
+            return Conflict(exc.message, extensions=extensions)
+        return RuleViolation(exc.message, extensions=extensions)
+    if isinstance(exc, ledger_errors.NotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, ledger_errors.ProofError):
+        return BadRequest(str(exc))
+    if isinstance(exc, ledger_errors.LedgerError):  # unavailable, conflict, schema missing
+        return ServiceUnavailable(f"the ledger is unavailable: {exc}")
+    if isinstance(exc, storage_errors.IntegrityError):
+        return IntegrityFailure(str(exc))
+    if isinstance(exc, storage_errors.BlobNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, storage_errors.InvalidLocator):
+        return ValidationFailed(str(exc))
+    if isinstance(exc, storage_errors.StorageError):  # unavailable, quorum, misconfigured
+        return ServiceUnavailable(f"the blob store is unavailable: {exc}")
+    return GatewayError("unexpected backend failure")
+
+
+async def _backend_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    error = from_backend_error(exc)
+    if error.status >= 500:
+        log.warning("%s: %s", error.slug, exc)
+    return problem_response(
+        type(error), error.detail, request=request, headers=error.headers,
+        extensions=error.extensions,
+    )  # fmt: skip
+
+
+def install_backend_error_handlers(app: FastAPI) -> None:
+    """Turn any ledger or storage error that reaches the top into its problem response."""
+    app.add_exception_handler(ledger_errors.LedgerError, _backend_error_handler)
+    app.add_exception_handler(storage_errors.StorageError, _backend_error_handler)

@@ -1,0 +1,241 @@
+"""ASGI middleware: request ids, body size and content-type limits, Prometheus metrics.
+
+These are plain ASGI callables rather than Starlette's `BaseHTTPMiddleware`, so that a
+streamed upload passes through them chunk by chunk and is never buffered.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import (
+    PROBLEM_CONTENT_TYPE,
+    BadRequest,
+    GatewayError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    problem_body,
+)
+from gateway.metrics import GatewayMetrics
+
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def request_id_of(scope: Scope) -> str | None:
+    state = scope.get("state")
+    if isinstance(state, dict):
+        value = state.get("request_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    error_type: type[GatewayError],
+    detail: str,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer with a problem+json response from inside middleware (no Request object)."""
+    body = problem_body(
+        error_type, detail, instance=scope.get("path"), request_id=request_id_of(scope)
+    )
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    raw_headers = [
+        (b"content-type", PROBLEM_CONTENT_TYPE.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        (b"connection", b"close"),
+    ]
+    for name, value in (headers or {}).items():
+        raw_headers.append((name.lower().encode(), value.encode()))
+    await send({"type": "http.response.start", "status": error_type.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's `X-Request-ID` if well formed) and echo it.
+
+    Our ids are a random per-process prefix and a counter: unique, and far cheaper than
+    reading the system's random source on every request. Answers under `/v1/` also say
+    `Cache-Control: no-store`: key shares, capsules and records must not linger in caches.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._prefix = secrets.token_hex(6)
+        self._counter = itertools.count()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        request_id = (
+            offered
+            if offered and _REQUEST_ID.match(offered)
+            else f"{self._prefix}{next(self._counter):012x}"
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        private = scope["path"].startswith("/v1/")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                if private:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class _BodyTooLarge(Exception):
+    """Raised inside `receive` once a streamed body passes its limit."""
+
+
+def is_json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class BodyLimitMiddleware:
+    """Enforce body size limits while the body streams in, and JSON-only bodies elsewhere.
+
+    Streaming routes (chosen by `is_streaming_path`) may carry up to `max_body_size` bytes of
+    any content type (the route checks the type itself); every other route takes at most
+    `max_json_size` bytes of JSON. A declared `Content-Length` over the limit is refused
+    before a byte is read; a chunked body is counted as it arrives and the request is
+    refused the moment it passes the limit, so that a handler never sees the whole of it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        max_json_size: int,
+        is_streaming_path: Callable[[str], bool],
+    ) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+        self.max_json_size = max_json_size
+        self.is_streaming_path = is_streaming_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        streaming = self.is_streaming_path(scope["path"])
+        limit = self.max_body_size if streaming else self.max_json_size
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await send_problem(scope, send, BadRequest, "Content-Length is not a number")
+                return
+            if int(declared) > limit:
+                await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
+                return
+        has_body = (declared is not None and int(declared) > 0) or ("transfer-encoding" in headers)
+        if not streaming and has_body and scope["method"] in _BODY_METHODS:
+            content_type = headers.get("content-type", "")
+            if not is_json_media_type(content_type):
+                await send_problem(
+                    scope,
+                    send,
+                    UnsupportedMediaType,
+                    f"this route takes application/json, not {content_type or 'no content type'}",
+                )
+                return
+
+        received = 0
+        exceeded = False
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal response_started
+            if exceeded:
+                # Whatever the application made of the broken body (FastAPI turns a failed
+                # read into a 400), the client is told the real reason, once.
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
+                return
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            # The handler may have wrapped the limit's exception in one of its own.
+            if not exceeded or response_started:
+                raise
+            response_started = True
+            await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body exceeds the limit of {limit} bytes for this route"
+
+
+class MetricsMiddleware:
+    """Count requests and time them, labelled by route template (not raw path)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            self.metrics.observe_request(
+                method=scope["method"],
+                route=_route_template(scope),
+                status=status,
+                seconds=time.perf_counter() - started,
+            )
+
+
+def _route_template(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

@@ -1,0 +1,66 @@
+"""Identities: the caller's own, public keys of others, enrollment and suspension (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from gateway.deps import Caller, CallerDep, require_role
+from gateway.errors import NotFound, ValidationFailed
+from gateway.models import Accepted, IdentityId, IdentityOut, SignedTransaction, problem_responses
+from gateway.transactions import parse_signed, submit
+from gateway.views import identity_out, receipt_out
+
+router = APIRouter(
+    prefix="/v1/identities", tags=["identities"], responses=problem_responses(401, 403)
+)
+
+AdminDep = Annotated[Caller, Depends(require_role("admin"))]
+
+
+@router.get("/me", response_model=IdentityOut)
+async def me(caller: CallerDep) -> IdentityOut:
+    """The authenticated caller's own identity."""
+    row = caller.backends.ledger.identity(caller.principal.id)
+    if row is None:
+        raise NotFound(f"identity {caller.principal.id} is not enrolled")
+    return identity_out(row)
+
+
+@router.post("", response_model=Accepted, status_code=201, responses=problem_responses(409))
+async def enroll(transaction: SignedTransaction, admin: AdminDep) -> Accepted:
+    """Enroll a clinician, system, auditor or admin (an admin-signed `enroll`)."""
+    tx = parse_signed(transaction, expected_type="enroll", principal=admin.principal)
+    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    return Accepted(receipt=receipt_out(receipt))
+
+
+@router.get("/{identity_id}", response_model=IdentityOut)
+async def get_identity(
+    identity_id: Annotated[str, Path(min_length=1, max_length=200)], caller: CallerDep
+) -> IdentityOut:
+    """An identity's role and public keys (to verify its signatures or seal to it)."""
+    row = caller.backends.ledger.identity(identity_id)
+    if row is None or row["role"] == "ledger":
+        raise NotFound(f"there is no identity {identity_id}")
+    return identity_out(row)
+
+
+@router.post(
+    "/{identity_id}/suspend",
+    response_model=Accepted,
+    status_code=201,
+    responses=problem_responses(409),
+)
+async def suspend(
+    identity_id: IdentityId,
+    transaction: SignedTransaction,
+    admin: AdminDep,
+) -> Accepted:
+    """Suspend an identity at once (an admin-signed `suspend`); its tokens stop working."""
+    tx = parse_signed(transaction, expected_type="suspend", principal=admin.principal)
+    if tx.body.get("identity_id") != identity_id:
+        raise ValidationFailed("the transaction suspends another identity than the path names")
+    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    return Accepted(receipt=receipt_out(receipt))

@@ -1,0 +1,128 @@
+"""Patients: registration (self-signed), record public key, and the audited reads of a
+patient's records list, permissions, key share, access history and access requests."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from gateway.access import (
+    HistoryAccess,
+    KeyShareAccess,
+    ListAccess,
+    PermissionsAccess,
+    RequestsAccess,
+)
+from gateway.deps import BackendsDep, CallerDep, StateDep, client_address
+from gateway.errors import NotFound
+from gateway.models import (
+    AccessRequestList,
+    AuditLog,
+    KeyShareOut,
+    PatientOut,
+    PatientRegistered,
+    PermissionList,
+    Pseudonym,
+    RecordList,
+    SignedTransaction,
+    problem_responses,
+)
+from gateway.transactions import parse_signed, submit
+from gateway.views import (
+    access_event_out,
+    access_request_out,
+    patient_out,
+    permission_out,
+    receipt_out,
+    record_out,
+    tree_head_out,
+)
+
+router = APIRouter(prefix="/v1/patients", tags=["patients"])
+_READ = problem_responses(401, 403)
+
+
+@router.post(
+    "",
+    response_model=PatientRegistered,
+    status_code=201,
+    responses=problem_responses(403, 409, 429),
+)
+async def register(
+    transaction: SignedTransaction, request: Request, backends: BackendsDep, state: StateDep
+) -> PatientRegistered:
+    """Register a patient: a `register_patient` signed by the key it carries."""
+    # No token yet (the patient is not on the ledger); the signature proves possession.
+    state.authenticator.limiter.hit(f"client:{client_address(request) or 'unknown'}")
+    tx = parse_signed(transaction, expected_type="register_patient", principal=None)
+    receipt = await submit(backends, state.metrics, tx)
+    row = backends.ledger.patient(str(tx.body["pseudonym"]))
+    assert row is not None  # committed just now
+    return PatientRegistered(patient=patient_out(row), receipt=receipt_out(receipt))
+
+
+@router.get("/{pseudonym}", response_model=PatientOut, responses=_READ)
+async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
+    """A registered patient's record public key, to seal documents to it."""
+    row = caller.backends.ledger.patient(pseudonym)
+    if row is None:
+        raise NotFound(f"pseudonym {pseudonym} is not registered")
+    return patient_out(row)
+
+
+@router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
+async def list_records(access: ListAccess) -> RecordList:
+    """A patient's records, of one category or of every category the caller may read."""
+    ledger = access.backends.ledger
+    rows = await run_in_threadpool(ledger.records, access.pseudonym, access.category)
+    if access.category is None:
+        readable = set(access.readable_categories)
+        rows = [row for row in rows if row["category"] in readable]
+    head = await run_in_threadpool(ledger.head)
+    return RecordList(
+        pseudonym=access.pseudonym,
+        records=[record_out(row) for row in rows],
+        tree_head=tree_head_out(head) if head is not None else None,
+    )
+
+
+@router.get("/{pseudonym}/permissions", response_model=PermissionList, responses=_READ)
+async def list_permissions(access: PermissionsAccess) -> PermissionList:
+    """Permissions on a patient: all of them for the patient, a grantee's own otherwise."""
+    grantee = None if access.owner else access.principal.id
+    rows = await run_in_threadpool(
+        lambda: access.backends.ledger.permissions_for(
+            access.pseudonym, grantee, include_revoked=True
+        )
+    )
+    return PermissionList(permissions=[permission_out(row) for row in rows])
+
+
+@router.get("/{pseudonym}/key-share", response_model=KeyShareOut, responses=_READ)
+async def get_key_share(access: KeyShareAccess) -> KeyShareOut:
+    """The caller's key share (K sealed to it), only with a read right valid now."""
+    ledger = access.backends.ledger
+    share = ledger.key_share(access.pseudonym, access.principal.id)
+    patient = ledger.patient(access.pseudonym)
+    if share is None or patient is None:
+        raise NotFound("the patient has deposited no key share for the caller")
+    return KeyShareOut(
+        pseudonym=access.pseudonym,
+        grantee=access.principal.id,
+        sealed_key=share["sealed_key"],
+        record_public_key=patient["record_public_key"],
+    )
+
+
+@router.get("/{pseudonym}/audit", response_model=AuditLog, responses=_READ)
+async def audit_log(access: HistoryAccess) -> AuditLog:
+    """The patient's access history: who read what, when, allowed or denied, and why."""
+    rows = await run_in_threadpool(access.backends.ledger.access_history, access.pseudonym, 10_000)
+    return AuditLog(pseudonym=access.pseudonym, events=[access_event_out(r) for r in rows])
+
+
+@router.get("/{pseudonym}/access-requests", response_model=AccessRequestList, responses=_READ)
+async def list_access_requests(access: RequestsAccess) -> AccessRequestList:
+    """Requests for rights that clinicians have made to the patient."""
+    rows = await run_in_threadpool(access.backends.ledger.access_requests, access.pseudonym)
+    return AccessRequestList(access_requests=[access_request_out(r) for r in rows])

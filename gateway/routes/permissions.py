@@ -1,0 +1,74 @@
+"""Permissions, key shares and access requests: transactions signed by their actors."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from gateway.deps import CallerDep
+from gateway.errors import ValidationFailed
+from gateway.models import (
+    Accepted,
+    AccessRequestOut,
+    PermissionGranted,
+    ReceiptOut,
+    RecordId,
+    SignedTransaction,
+    StrictModel,
+    problem_responses,
+)
+from gateway.transactions import parse_signed, submit
+from gateway.views import access_request_out, permission_out, receipt_out
+
+router = APIRouter(prefix="/v1", tags=["permissions"], responses=problem_responses(401, 403, 409))
+
+
+class AccessRequested(StrictModel):
+    access_request: AccessRequestOut
+    receipt: ReceiptOut
+
+
+@router.post("/permissions", response_model=PermissionGranted, status_code=201)
+async def grant(transaction: SignedTransaction, caller: CallerDep) -> PermissionGranted:
+    """Grant a time-bounded permission (a `grant` signed by the patient)."""
+    tx = parse_signed(transaction, expected_type="grant", principal=caller.principal)
+    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    row = caller.backends.ledger.permission(str(tx.body["permission_id"]))
+    assert row is not None
+    return PermissionGranted(permission=permission_out(row), receipt=receipt_out(receipt))
+
+
+@router.post("/permissions/{permission_id}/revoke", response_model=PermissionGranted)
+async def revoke(
+    permission_id: RecordId,
+    transaction: SignedTransaction,
+    caller: CallerDep,
+) -> PermissionGranted:
+    """Revoke a permission at once (a `revoke` signed by the patient)."""
+    tx = parse_signed(transaction, expected_type="revoke", principal=caller.principal)
+    if tx.body.get("permission_id") != permission_id:
+        raise ValidationFailed("the transaction revokes another permission than the path names")
+    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    row = caller.backends.ledger.permission(permission_id)
+    assert row is not None
+    return PermissionGranted(permission=permission_out(row), receipt=receipt_out(receipt))
+
+
+@router.post("/key-shares", response_model=Accepted, status_code=201)
+async def deposit_key_share(transaction: SignedTransaction, caller: CallerDep) -> Accepted:
+    """Deposit K sealed to a grantee (a `key_share` signed by the patient)."""
+    tx = parse_signed(transaction, expected_type="key_share", principal=caller.principal)
+    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    return Accepted(receipt=receipt_out(receipt))
+
+
+@router.post("/access-requests", response_model=AccessRequested, status_code=201)
+async def request_access(transaction: SignedTransaction, caller: CallerDep) -> AccessRequested:
+    """Ask a patient for rights (an `access_request` signed by a clinician or system)."""
+    tx = parse_signed(transaction, expected_type="access_request", principal=caller.principal)
+    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    rows = await run_in_threadpool(
+        caller.backends.ledger.access_requests, str(tx.body["pseudonym"])
+    )
+    row = next(r for r in rows if r["request_id"] == tx.tx_id)
+    return AccessRequested(access_request=access_request_out(row), receipt=receipt_out(receipt))

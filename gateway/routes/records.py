@@ -1,0 +1,230 @@
+"""Records: commit a signed `record` for a stored body; read metadata, proof, capsule, body."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from envelope import b64decode
+from envelope.errors import EnvelopeError
+from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit
+from gateway.backends import Backends
+from gateway.deps import CallerDep
+from gateway.errors import (
+    IntegrityFailure,
+    NotFound,
+    ValidationFailed,
+    from_backend_error,
+)
+from gateway.models import (
+    ReceiptOut,
+    RecordCommit,
+    RecordWithProof,
+    SignedTransaction,
+    problem_responses,
+)
+from gateway.streams import VerifiedBody
+from gateway.transactions import parse_signed, submit
+from gateway.views import receipt_out, record_out
+from storage.errors import BlobNotFound, StorageError
+from storage.errors import IntegrityError as StoredBytesMismatch
+
+log = logging.getLogger("gateway.records")
+
+router = APIRouter(prefix="/v1/records", tags=["records"], responses=problem_responses(401, 403))
+_BINARY = {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}
+
+
+def check_body_stored(backends: Backends, body: dict[str, object]) -> None:
+    """The record's body must be in the stores, with the SHA-256 and size it claims."""
+    locators = body.get("locators")
+    sha256, size = body.get("body_sha256"), body.get("size")
+    if not isinstance(locators, list) or not locators:
+        return  # the ledger's rules name the problem precisely
+    for locator in locators:
+        if not isinstance(locator, str):
+            return
+        try:
+            info = backends.store.head(locator)
+        except BlobNotFound as exc:
+            raise ValidationFailed(
+                f"no stored body at {locator}; upload it with POST /v1/blobs first"
+            ) from exc
+        except StorageError as exc:
+            raise from_backend_error(exc) from exc
+        if info.sha256 != sha256 or info.size != size:
+            raise ValidationFailed(
+                f"the body at {locator} does not have the SHA-256 and size the record claims"
+            )
+
+
+@router.post(
+    "",
+    response_model=RecordWithProof,
+    status_code=201,
+    responses=problem_responses(409, 502),
+)
+async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithProof:
+    """Commit a signed `record` for an uploaded body and its capsule; returns its proof."""
+    backends, state = caller.backends, caller.state
+    tx = parse_signed(commit.transaction, expected_type="record", principal=caller.principal)
+    try:
+        capsule = b64decode(commit.capsule, what="capsule")
+    except EnvelopeError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
+        raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    await run_in_threadpool(check_body_stored, backends, tx.body)
+    # A second copy of the capsule, content addressed, next to the bodies (the first is in
+    # the ledger database): without its capsule a body is noise.
+    try:
+        await run_in_threadpool(backends.store.put, [capsule])
+    except StorageError as exc:
+        raise from_backend_error(exc) from exc
+    receipt = await submit(backends, state.metrics, tx, capsule=capsule)
+    row = backends.ledger.record(str(tx.body["record_id"]))
+    assert row is not None
+    return RecordWithProof(
+        record=record_out(row),
+        receipt=receipt_out(receipt),
+        transaction=SignedTransaction.model_validate(tx.to_json()),
+    )
+
+
+async def _receipt(access: Access) -> ReceiptOut:
+    assert access.record is not None
+    ledger = access.backends.ledger
+    receipt = await run_in_threadpool(ledger.receipt, access.record["entry_index"])
+    return receipt_out(receipt)
+
+
+@router.get("/{record_id}", response_model=RecordWithProof)
+async def get_record(access: RecordAccess) -> RecordWithProof:
+    """A record's metadata with its inclusion proof and the signed tree head."""
+    assert access.record is not None
+    entry = await run_in_threadpool(access.backends.ledger.entry, access.record["entry_index"])
+    return RecordWithProof(
+        record=record_out(access.record),
+        receipt=await _receipt(access),
+        transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+    )
+
+
+@router.get("/{record_id}/proof", response_model=ReceiptOut)
+async def get_proof(access: RecordAccess) -> ReceiptOut:
+    """The inclusion proof of a record's entry under the current signed tree head."""
+    return await _receipt(access)
+
+
+async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure:
+    assert access.record is not None
+    backends, state = access.backends, access.state
+    state.metrics.integrity_failures.inc()
+    log.error("integrity failure on record %s: %s", access.record["record_id"], exc)
+    await audit(
+        backends,
+        state.metrics,
+        actor=access.principal.id,
+        action=access.action,
+        pseudonym=access.pseudonym,
+        allowed=False,
+        reason=f"integrity: {exc}",
+        at=access.at,
+        record_id=access.record["record_id"],
+        category=access.category,
+    )
+    return IntegrityFailure(
+        "the stored data does not match the ledger; the read was stopped and audited"
+    )
+
+
+@router.get(
+    "/{record_id}/capsule",
+    response_class=Response,
+    responses={200: _BINARY, **problem_responses(502)},
+)
+async def get_capsule(access: CapsuleAccess) -> Response:
+    """A record's capsule (its wrapped data keys), checked against the ledger's hash."""
+    assert access.record is not None
+    expected = access.record["capsule_sha256"]
+    capsule = await run_in_threadpool(access.backends.ledger.capsule, expected)
+    if capsule is None:
+        raise NotFound("the record's capsule has been erased")
+    if hashlib.sha256(capsule).hexdigest() != expected:
+        raise await _integrity_failure(
+            access, ValueError("capsule SHA-256 differs from the ledger")
+        )
+    return Response(
+        capsule,
+        media_type="application/octet-stream",
+        headers={"X-Capsule-SHA256": expected},
+    )
+
+
+def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody, bytes | None]:
+    """Open the stored body and read its first verified chunk (one worker-thread hop)."""
+    sha256, size = record["body_sha256"], int(record["size"])
+    body = VerifiedBody(
+        backends.store.get(record["locators"], sha256=sha256, size=size), sha256=sha256, size=size
+    )
+    try:
+        return body, body.next_chunk()
+    except BaseException:
+        body.close()
+        raise
+
+
+@router.get(
+    "/{record_id}/body",
+    response_class=StreamingResponse,
+    responses={200: _BINARY, **problem_responses(502)},
+)
+async def get_body(access: BodyAccess) -> Response:
+    """A record's sealed body, streamed and checked against the ledger's SHA-256."""
+    backends, state, record = access.backends, access.state, access.record
+    assert record is not None
+    headers = {"X-Body-SHA256": record["body_sha256"]}
+    # The store is read while the access entry commits; the first chunk is read before the
+    # response starts, so that a body that is wrong from the start (or a store that is down)
+    # is answered with a problem, not a cut stream.
+    try:
+        body, first = await run_in_threadpool(_open_body, backends, record)
+    except (StoredBytesMismatch, IntegrityFailure, BlobNotFound) as exc:
+        # A committed record whose body no store has is damage, not a missing resource.
+        await access.confirmed()
+        raise await _integrity_failure(access, exc) from exc
+    except StorageError as exc:
+        await access.confirmed()
+        raise from_backend_error(exc) from exc
+    if body.done:
+        await access.confirmed()
+        data = first or b""
+        state.metrics.bytes_served.inc(len(data))
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            chunk = first
+            while chunk is not None:
+                following = await run_in_threadpool(body.next_chunk)
+                if following is None:
+                    # No complete body leaves the gateway before its access entry is durable.
+                    await access.confirmed()
+                state.metrics.bytes_served.inc(len(chunk))
+                yield chunk
+                chunk = following
+        except (StoredBytesMismatch, IntegrityFailure) as exc:
+            # Headers are gone: the only honest thing left is to cut the stream short.
+            await _integrity_failure(access, exc)
+            raise
+        finally:
+            await run_in_threadpool(body.close)
+
+    headers["Content-Length"] = str(record["size"])
+    return StreamingResponse(stream(), media_type="application/octet-stream", headers=headers)

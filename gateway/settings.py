@@ -1,0 +1,193 @@
+"""Gateway settings, read from `EHRGATE_*` environment variables and an optional TOML file.
+
+Precedence, highest first: values passed to `Settings(...)` (the `ehrgate serve` options),
+environment variables, the TOML file named by `EHRGATE_SETTINGS_FILE`, built-in defaults.
+The TOML file uses the field names without the prefix (`data_dir = "/var/lib/ehrgate"`).
+
+With nothing set the gateway runs on the embedded default: a SQLite ledger and a local
+blob directory, both under `./.ehrgate`.
+
+Nothing is read, created or connected here at import time: a `Settings` object is a value,
+and `gateway.create_app(settings)` builds everything else from it.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "EHRGATE_"
+SETTINGS_FILE_VARIABLE = "EHRGATE_SETTINGS_FILE"
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class Settings(BaseSettings):
+    """Everything the gateway needs to start; see docs/gateway.md for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        default=Path(".ehrgate"),
+        description="Directory for the embedded ledger, local blobs and key files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger database; default SQLite under data_dir.",
+    )
+    store_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Blob store URLs, comma separated or a JSON list; default "
+        "file://<data_dir>/blobs.",
+    )
+    write_quorum: int | None = Field(
+        default=None, ge=1, description="Stores that must accept a body; default all of them."
+    )
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Address `ehrgate serve` binds."
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `ehrgate serve` listens on.")
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client "
+        "(comma separated); empty: the peer address is the client.",
+    )
+    gateway_id: str = Field(
+        default="ehrgate-gateway",
+        min_length=1,
+        max_length=128,
+        description="Audience named in every signed authentication challenge.",
+    )
+    ledger_key_file: Path | None = Field(
+        default=None, description="The ledger's signing key file; default <data_dir>/ledger.key."
+    )
+    ledger_key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase of the ledger key file, if it has one."
+    )
+    token_lifetime: timedelta = Field(
+        default=timedelta(minutes=15),
+        description="How long a bearer token stays valid (seconds or ISO 8601, e.g. PT15M).",
+    )
+    challenge_lifetime: timedelta = Field(
+        default=timedelta(seconds=60),
+        description="How long an authentication challenge stays valid.",
+    )
+    max_body_size: ByteSize = Field(
+        default=ByteSize(4 * 1024**3), description="Largest streamed upload (blob or document)."
+    )
+    max_json_size: ByteSize = Field(
+        default=ByteSize(1024**2), description="Largest request body on every other route."
+    )
+    auth_rate_limit: int = Field(
+        default=30,
+        ge=1,
+        description="Authentication requests per minute allowed per client address and "
+        "per identity.",
+    )
+    log_level: LogLevel = Field(default="info", description="Log level of the gateway and uvicorn.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get(SETTINGS_FILE_VARIABLE)
+        if settings_file:
+            path = Path(settings_file)
+            if not path.is_file():
+                raise ValueError(f"{SETTINGS_FILE_VARIABLE} names {path}, which is not a file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @field_validator("store_urls", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_lists(cls, value: Any) -> Any:
+        # A JSON list is accepted too, so that a list written by a tool round-trips.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_log_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("token_lifetime", "challenge_lifetime", mode="before")
+    @classmethod
+    def _seconds_as_text(cls, value: Any) -> Any:
+        # Environment variables are text; "900" means seconds, as it would in TOML.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
+    @field_validator("token_lifetime", "challenge_lifetime")
+    @classmethod
+    def _positive_lifetime(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        # The settings object is frozen; derived defaults are filled once, here.
+        data_dir = self.data_dir.expanduser()
+        if self.database_url is None:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'ledger.db'}")
+        if not self.store_urls:
+            object.__setattr__(self, "store_urls", [(data_dir / "blobs").resolve().as_uri()])
+        if self.ledger_key_file is None:
+            object.__setattr__(self, "ledger_key_file", data_dir / "ledger.key")
+        if self.write_quorum is not None and self.write_quorum > len(self.store_urls):
+            raise ValueError(
+                f"write_quorum is {self.write_quorum} but only "
+                f"{len(self.store_urls)} store(s) are configured"
+            )
+        if self.max_json_size > self.max_body_size:
+            raise ValueError("max_json_size cannot exceed max_body_size")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        assert self.database_url is not None  # filled by _fill_defaults
+        return self.database_url
+
+    @property
+    def resolved_ledger_key_file(self) -> Path:
+        assert self.ledger_key_file is not None  # filled by _fill_defaults
+        return self.ledger_key_file
+
+    @property
+    def effective_write_quorum(self) -> int:
+        return self.write_quorum if self.write_quorum is not None else len(self.store_urls)
+
+
+def environment_variables() -> frozenset[str]:
+    """Every `EHRGATE_*` variable the gateway reads (for checking deployment files)."""
+    names = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    return frozenset(names | {SETTINGS_FILE_VARIABLE})

@@ -1,0 +1,66 @@
+"""Forwarding client-signed transactions to the ledger, after the gateway's own checks.
+
+The gateway never signs consent: a grant, revoke, key share, registration, enrollment,
+suspension or record arrives signed by its actor and is passed on as is. The gateway checks
+that the transaction is of the kind the route is for and, for authenticated routes, that
+the caller is its signer; the ledger's rules check the signature and everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.auth import Principal
+from gateway.backends import Backends
+from gateway.errors import Forbidden, ValidationFailed, from_backend_error
+from gateway.metrics import GatewayMetrics
+from gateway.models import SignedTransaction
+from ledger.blocks import Receipt
+from ledger.errors import LedgerError, RuleViolation
+from ledger.transactions import Transaction
+
+log = logging.getLogger("gateway.transactions")
+
+
+def parse_signed(
+    signed: SignedTransaction, *, expected_type: str, principal: Principal | None
+) -> Transaction:
+    """Check the route-level facts of *signed* and build the ledger's Transaction."""
+    if signed.type != expected_type:
+        raise ValidationFailed(
+            f"this route takes a {expected_type} transaction, not {signed.type!r}"
+        )
+    if principal is not None and signed.signer != principal.id:
+        raise Forbidden(
+            f"the transaction is signed by {signed.signer!r}, but the caller is "
+            f"{principal.id!r}: each actor submits its own signed transactions"
+        )
+    try:
+        return Transaction.from_json(signed.model_dump())
+    except RuleViolation as exc:
+        raise from_backend_error(exc) from exc
+
+
+async def submit(
+    backends: Backends,
+    metrics: GatewayMetrics,
+    tx: Transaction,
+    *,
+    capsule: bytes | None = None,
+) -> Receipt:
+    """Append *tx* (group-committed) and return its receipt once durable."""
+    try:
+        return await backends.ledger.submit_async(tx, capsule=capsule)
+    except LedgerError as exc:
+        if isinstance(exc, RuleViolation):
+            metrics.rejected_transactions.labels(tx.type, exc.code).inc()
+            # Refused transactions are not on the ledger; the log keeps the account.
+            log.warning(
+                "refused %s transaction %s signed by %s: %s (%s)",
+                tx.type,
+                tx.body.get("tx_id"),
+                tx.signer,
+                exc.code,
+                exc.message,
+            )
+        raise from_backend_error(exc) from exc
