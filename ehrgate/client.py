@@ -733,7 +733,7 @@ class Client:
                 sink.flush()
                 os.fsync(sink.fileno())
             if target.is_dir():
-                target = target / Path(opened.filename).name
+                target = target / _safe_name(opened.filename, record_id)
             _publish(temporary, target, overwrite=overwrite)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -764,6 +764,14 @@ class Client:
             signer_id=opened.signer_id,
         )
         return fetched, sink.getvalue()
+
+
+def _safe_name(filename: str, record_id: str) -> str:
+    """The uploader's file name, unless it could surprise (hidden, dots, no name at all)."""
+    name = Path(filename).name
+    if not name or name.startswith(".") or name != filename.strip():
+        return f"record-{record_id}"
+    return name
 
 
 def _list(answer: Any, field: str) -> list[Any]:

@@ -321,3 +321,17 @@ def test_fetch_does_not_replace_an_existing_file(cast: Cast, tmp_path: Path) -> 
         doctor.fetch(uploaded.record.record_id, target, overwrite=True)
     assert target.read_bytes() == PDF
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pdf"]
+
+
+@pytest.mark.parametrize("name", [".bashrc", " padded.pdf"])
+def test_a_surprising_file_name_is_not_used_in_a_directory(
+    cast: Cast, tmp_path: Path, name: str
+) -> None:
+    with cast.client(cast.system) as system:
+        uploaded = system.upload(
+            io.BytesIO(PDF), pseudonym=cast.pseudonym, category="lab-results", filename=name
+        )
+    with cast.client(cast.doctor) as doctor:
+        fetched = doctor.fetch(uploaded.record.record_id, tmp_path)
+    assert fetched.path == tmp_path / f"record-{uploaded.record.record_id}"
+    assert fetched.path.read_bytes() == PDF
