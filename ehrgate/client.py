@@ -48,6 +48,7 @@ from ehrgate.models import (
     TreeHead,
     Uploaded,
 )
+from ehrgate.proofs import verify_consistency
 from ehrgate.transactions import LEDGER_ID, Transaction, format_time
 from ehrgate.trust import LedgerPins, parse_ledger_key
 from ehrgate.verification import check_tree_head, record_transaction, verify_receipt
@@ -249,7 +250,43 @@ class Client:
         head = TreeHead.from_json(raw_head) if raw_head is not None else None
         if head is not None:
             check_tree_head(head, key)
+            self._check_consistency(head)
         return LedgerHead(head, b64encode(key.to_bytes()))
+
+    def _check_consistency(self, head: TreeHead) -> None:
+        """A verified *head* must extend the largest head seen before (or be extended by
+        it): otherwise the gateway rewrote or forked its log."""
+        known = self._pins.head(self.url)
+        if known is None:
+            self._pins.advance(self.url, head.tree_size, head.root)
+            return
+        known_size, known_root = known
+        if head.tree_size == known_size:
+            if head.root != known_root:
+                raise VerificationFailed(
+                    f"the gateway shows two different trees of {known_size} entries: its "
+                    "log was rewritten or forked"
+                )
+            return
+        older, newer = sorted(
+            [(known_size, known_root), (head.tree_size, head.root)], key=lambda pair: pair[0]
+        )
+        try:
+            answer = self._get(
+                "/v1/ledger/consistency",
+                {"old_size": older[0], "new_size": newer[0]},
+                authenticated=False,
+            )
+            proof = [bytes.fromhex(node) for node in answer["proof"]]
+            verify_consistency(
+                older[0], newer[0], bytes.fromhex(older[1]), bytes.fromhex(newer[1]), proof
+            )
+        except (UsageError, KeyError, TypeError, ValueError) as exc:
+            raise VerificationFailed(
+                f"the tree of {newer[0]} entries does not extend the tree of {older[0]} "
+                f"entries seen before: the log was rewritten or forked ({exc})"
+            ) from exc
+        self._pins.advance(self.url, head.tree_size, head.root)
 
     def _pages(self, path: str, field: str, start: int) -> Iterator[dict[str, Any]]:
         next_start: int | None = start
@@ -473,6 +510,7 @@ class Client:
             raise VerificationFailed(
                 f"the proof is for entry {receipt.index}, the record is entry {record.entry_index}"
             )
+        self._check_consistency(receipt.tree_head)
         return RecordProof(record, receipt, b64encode(self.ledger_key().to_bytes()))
 
     def upload(

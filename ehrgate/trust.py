@@ -7,9 +7,13 @@ does with host keys). A later answer signed by another key is refused.
 
 `LedgerPins` keeps pins in memory and, given a path, in a small JSON file:
 
-    {"version": 1, "gateways": {"http://host:8000": {"ledger_public_key": B64}}}
+    {"version": 1, "gateways": {"http://host:8000": {"ledger_public_key": B64,
+                                                     "tree_size": N, "root": HEX}}}
 
-written through a temporary file and a rename, so it is never seen half-written.
+`tree_size` and `root` are those of the largest signed tree head seen so far: a later head
+must extend it (a consistency proof), so a gateway that rewrote or forked its log is
+caught. The file is written through a temporary file and a rename, so it is never seen
+half-written.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class LedgerPins:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._heads: dict[str, tuple[int, str]] = {}
         self._keys: dict[str, str] = self._load() if path is not None else {}
 
     def _load(self) -> dict[str, str]:
@@ -72,6 +77,9 @@ class LedgerPins:
             if not isinstance(key, str):
                 raise UsageError(f"{self.path}: the entry for {url} has no ledger_public_key")
             keys[str(url)] = key
+            size, root = entry.get("tree_size"), entry.get("root")
+            if isinstance(size, int) and isinstance(root, str):
+                self._heads[str(url)] = (size, root)
         return keys
 
     def _save(self) -> None:
@@ -79,7 +87,7 @@ class LedgerPins:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "version": PINS_VERSION,
-            "gateways": {url: {"ledger_public_key": key} for url, key in self._keys.items()},
+            "gateways": {url: self._entry(url, key) for url, key in self._keys.items()},
         }
         temporary = self.path.with_name(f".{self.path.name}.{os.urandom(6).hex()}.partial")
         try:
@@ -88,6 +96,28 @@ class LedgerPins:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
+
+    def _entry(self, url: str, key: str) -> dict[str, object]:
+        entry: dict[str, object] = {"ledger_public_key": key}
+        if url in self._heads:
+            entry["tree_size"], entry["root"] = self._heads[url]
+        return entry
+
+    def head(self, url: str) -> tuple[int, str] | None:
+        """(tree size, root hex) of the largest verified tree head seen from *url*."""
+        with self._lock:
+            return self._heads.get(normalise_url(url))
+
+    def advance(self, url: str, tree_size: int, root: str) -> None:
+        """Remember a verified head if it is larger than the one remembered."""
+        url = normalise_url(url)
+        with self._lock:
+            known = self._heads.get(url)
+            if known is not None and known[0] >= tree_size:
+                return
+            self._heads[url] = (tree_size, root)
+            if self.path is not None and url in self._keys:
+                self._save()
 
     def pinned(self, url: str) -> VerifyKey | None:
         with self._lock:

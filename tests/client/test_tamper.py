@@ -362,3 +362,55 @@ def test_an_upload_receipt_with_a_bad_proof_is_refused(cast: Cast) -> None:
     )
     with system, pytest.raises(VerificationFailed, match="inclusion proof"):
         system.upload(io.BytesIO(REPORT), pseudonym=cast.pseudonym, category="lab-results")
+
+
+# --- a rewritten or forked log ------------------------------------------------------------
+
+
+def _forged_head(cast: Cast, head: dict[str, Any], *, grow: int) -> dict[str, Any]:
+    """A tree head signed with the real ledger key (as a compromised gateway could) over a
+    root that is not the log's."""
+    from envelope import IdentityKeys, load_key_file
+
+    ledger_keys = load_key_file(cast.data_dir / "ledger.key")
+    assert isinstance(ledger_keys, IdentityKeys)
+    real = Block.from_json(head)
+    forged = Block.signed(
+        ledger_keys.signing_key,
+        height=real.height + grow,
+        previous_hash=real.previous_hash,
+        tree_size=real.tree_size + grow,
+        root=hashlib.sha256(b"another history").digest(),
+        timestamp=real.timestamp,
+    )
+    return forged.to_json()
+
+
+@pytest.mark.parametrize("grow", [0, 3])
+def test_a_head_that_does_not_extend_the_one_seen_is_refused(cast: Cast, grow: int) -> None:
+    pins = LedgerPins()
+    with cast.client(cast.doctor, pins=pins) as honest:
+        seen = honest.ledger_head()
+    assert seen.tree_head is not None
+    real_head = seen.tree_head.to_json()
+
+    def fork(document: dict[str, Any]) -> None:
+        document["tree_head"] = _forged_head(cast, real_head, grow=grow)
+
+    lying = LyingGateway(on_path("/v1/ledger/head", json_change(fork)))
+    doctor = cast.client(cast.doctor, pins=pins, transport=lying)
+    with doctor, pytest.raises(VerificationFailed, match="rewritten or forked"):
+        doctor.ledger_head()
+
+
+def test_a_growing_log_is_followed_with_consistency_proofs(cast: Cast) -> None:
+    pins = LedgerPins()
+    with cast.client(cast.doctor, pins=pins) as doctor:
+        first = doctor.ledger_head().tree_head
+        with cast.client(cast.system) as system:
+            system.upload(io.BytesIO(REPORT), pseudonym=cast.pseudonym, category="lab-results")
+        second = doctor.ledger_head().tree_head
+    assert first is not None
+    assert second is not None
+    assert second.tree_size > first.tree_size
+    assert pins.head(cast.url) == (second.tree_size, second.root)

@@ -232,3 +232,45 @@ def test_a_tree_head_signature_is_checked() -> None:
         proofs.verify_tree_head({**head, "tree_size": 10}, block.signature, key.verify_key)
     with pytest.raises(InvalidSignature):
         proofs.verify_tree_head(head, block.signature, SigningKey.generate().verify_key)
+
+
+def _consistency_cases() -> list[Any]:
+    files = sorted((VECTORS.parent / "consistency").glob("*/*.json"))
+    assert files
+    return [pytest.param(json.loads(f.read_text()), id=f"{f.parent.name}/{f.stem}") for f in files]
+
+
+@pytest.mark.parametrize("case", _consistency_cases())
+def test_consistency_vector(case: dict[str, Any]) -> None:
+    def run() -> None:
+        proofs.verify_consistency(
+            case["size1"],
+            case["size2"],
+            base64.b64decode(case["root1"] or ""),
+            base64.b64decode(case["root2"] or ""),
+            [base64.b64decode(p) for p in case["proof"] or []],
+        )
+
+    if case["wantErr"]:
+        with pytest.raises(proofs.ProofInvalid):
+            run()
+    else:
+        run()
+
+
+@pytest.mark.parametrize("new_size", [2, 3, 7, 8, 9, 30])
+def test_every_consistency_proof_of_a_tree_verifies(new_size: int) -> None:
+    leaves = [merkle.leaf_hash(os.urandom(8)) for _ in range(new_size)]
+    nodes = merkle.nodes_from_leaf_hashes(leaves)
+
+    def lookup(level: int, i: int) -> bytes:
+        return nodes[(level, i)]
+
+    new_root = merkle.root_from_nodes(new_size, lookup)
+    for old_size in range(1, new_size + 1):
+        old_root = merkle.root_from_nodes(old_size, lookup)
+        proof = merkle.consistency_proof(old_size, new_size, lookup)
+        proofs.verify_consistency(old_size, new_size, old_root, new_root, proof)
+        if old_size < new_size:
+            with pytest.raises(proofs.ProofInvalid):
+                proofs.verify_consistency(old_size, new_size, new_root, new_root, proof)
