@@ -14,6 +14,7 @@ from ehrgate.commands import (
     audit,
     consent,
     demo,
+    gc,
     identities,
     import_aria,
     keys,
@@ -108,6 +109,7 @@ cli.add_command(audit.audit)
 cli.add_command(audit.requests)
 cli.add_command(import_aria.import_aria)
 cli.add_command(serve.serve)
+cli.add_command(gc.gc)
 
 
 def main() -> None:

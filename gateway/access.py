@@ -32,7 +32,7 @@ from fastapi import Depends, Path, Query
 
 from gateway.auth import Principal
 from gateway.backends import Backends
-from gateway.clock import checked_now
+from gateway.clock import Clock, checked_now
 from gateway.deps import Caller, CallerDep, GatewayState
 from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
@@ -85,6 +85,20 @@ class Access:
     async def confirmed(self) -> None:
         """Return once the read's `access` entry is durable (ServiceUnavailable if not)."""
         await _durable(self.audit_entry)
+
+    def still_allowed(self) -> bool:
+        """Whether the caller's read right still holds now (re-checked while a body streams)."""
+        if self.owner or self.category is None:
+            return self.owner
+        ledger = self.backends.ledger
+        at = read_time(self.state.clock, ledger)
+        return ledger.check(self.principal.id, "read", self.pseudonym, self.category, at).allowed
+
+
+def read_time(clock: Clock, ledger: Ledger) -> datetime:
+    """The moment a read is checked at: the gateway's clock, but never behind the ledger's
+    time, so that a clock jumping backwards cannot make an expired right valid again."""
+    return max(checked_now(clock), ledger.now())
 
 
 async def _durable(entry: asyncio.Future[Any]) -> None:
@@ -178,7 +192,7 @@ async def _enforce(
 ) -> Access:
     principal, backends, state = caller.principal, caller.backends, caller.state
     ledger = backends.ledger
-    at = checked_now(state.clock)
+    at = read_time(state.clock, ledger)
     record = None
     if record_id is not None:
         record = ledger.record(record_id)

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from envelope import b64decode
 from envelope.errors import EnvelopeError
-from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit
+from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit, read_time
 from gateway.backends import Backends
 from gateway.deps import CallerDep
 from gateway.errors import (
@@ -167,12 +167,31 @@ async def get_capsule(access: CapsuleAccess) -> Response:
     )
 
 
+# One sealed segment of a body: 64 KiB of plaintext and its 16-byte AES-GCM tag.
+SEGMENT_BYTES = 64 * 1024 + 16
+
+
+async def _right_ended(access: Access) -> None:
+    """Audit that a streaming read was cut short because the caller's right ended."""
+    record_id = access.record["record_id"] if access.record is not None else None
+    await audit(
+        access.backends,
+        access.state.metrics,
+        actor=access.principal.id,
+        action="body",
+        pseudonym=access.pseudonym,
+        allowed=False,
+        reason="the read right ended while the body was streaming; the stream was cut",
+        at=read_time(access.state.clock, access.backends.ledger),
+        record_id=record_id,
+        category=access.category,
+    )
+
+
 def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody, bytes | None]:
     """Open the stored body and read its first verified chunk (one worker-thread hop)."""
     sha256, size = record["body_sha256"], int(record["size"])
-    body = VerifiedBody(
-        backends.store.get(record["locators"], sha256=sha256, size=size), sha256=sha256, size=size
-    )
+    body = VerifiedBody(backends.store.get(record["locators"], sha256=sha256, size=size), size=size)
     try:
         return body, body.next_chunk()
     except BaseException:
@@ -216,8 +235,15 @@ async def get_body(access: BodyAccess) -> Response:
                 if following is None:
                     # No complete body leaves the gateway before its access entry is durable.
                     await access.confirmed()
-                state.metrics.bytes_served.inc(len(chunk))
-                yield chunk
+                # The right is re-checked before each sealed segment's worth of bytes, so a
+                # read never outlives its right by more than one segment.
+                for start in range(0, len(chunk), SEGMENT_BYTES):
+                    if not access.still_allowed():
+                        await _right_ended(access)
+                        return
+                    piece = chunk[start : start + SEGMENT_BYTES]
+                    state.metrics.bytes_served.inc(len(piece))
+                    yield piece
                 chunk = following
         except (StoredBytesMismatch, IntegrityFailure) as exc:
             # Headers are gone: the only honest thing left is to cut the stream short.
