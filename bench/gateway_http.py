@@ -15,6 +15,9 @@ its store), and the baselines in the same run:
   `get_object` bytes/s of the same object, `--clients` reads in flight on each side.
 - P7: authenticated metadata GET (GET /v1/identities/{id} with a bearer token) req/s ÷ a
   bare FastAPI app's JSON GET req/s, same uvicorn settings, 8 keep-alive connections.
+- P1 and P5 rows also give the gateway process's CPU time per request (all threads): on a
+  shared machine it moves far less than the rates do, so it is the figure to compare
+  before and after a change.
 - M1: the gateway process's extra RSS (peak minus its RSS before the upload) while a 1 GiB
   body is uploaded, and while it is fetched.
 """
@@ -74,9 +77,18 @@ def _rate(total_bytes: int, run: Callable[[int], None], count: int, clients: int
     return total_bytes / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process *pid*, all its threads, so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Bench:
-    def __init__(self, gateway: str, world: World, s3: Any, bucket: str, clients: int) -> None:
+    def __init__(
+        self, gateway: str, pid: int, world: World, s3: Any, bucket: str, clients: int
+    ) -> None:
         self.gateway = gateway
+        self.pid = pid
         self.clients = clients
         self.http = urllib3.PoolManager(maxsize=max(10, clients))
         self.world = world
@@ -131,7 +143,16 @@ class Bench:
         response.raise_for_status()
         return str(response.json()["record"]["record_id"])
 
-    def p1(self, size: int, count: int) -> tuple[float, float]:
+    def _gateway_rate(
+        self, total: int, run: Callable[[int], None], count: int
+    ) -> tuple[float, float]:
+        """Bytes/s through the gateway and its CPU time per request (ms): the CPU time
+        moves far less than the rates when the machine is shared."""
+        before = cpu_seconds(self.pid)
+        rate = _rate(total, run, count, self.clients)
+        return rate, (cpu_seconds(self.pid) - before) * 1000 / count
+
+    def p1(self, size: int, count: int) -> tuple[float, float, float]:
         payloads = _payloads(size, count)
         hashes = [hashlib.sha256(p).hexdigest() for p in payloads]
 
@@ -146,12 +167,10 @@ class Bench:
             )
 
         total = size * count
-        return (
-            _rate(total, gateway, count, self.clients),
-            _rate(total, raw, count, self.clients),
-        )
+        ours, cpu_ms = self._gateway_rate(total, gateway, count)
+        return ours, _rate(total, raw, count, self.clients), cpu_ms
 
-    def p5(self, size: int, count: int) -> tuple[float, float]:
+    def p5(self, size: int, count: int) -> tuple[float, float, float]:
         (payload,) = _payloads(size, 1)
         blob = self.upload(payload, hashlib.sha256(payload).hexdigest())
         record_id = self.commit(blob)
@@ -170,10 +189,8 @@ class Bench:
                 raise RuntimeError("short read")
 
         total = size * count
-        return (
-            _rate(total, gateway, count, self.clients),
-            _rate(total, raw, count, self.clients),
-        )
+        ours, cpu_ms = self._gateway_rate(total, gateway, count)
+        return ours, _rate(total, raw, count, self.clients), cpu_ms
 
     def m1(self, pid: int, size: int) -> tuple[int, int, float, float]:
         block = os.urandom(MIB)
@@ -280,20 +297,20 @@ def main(quick: bool, seconds: float, clients: int, only: tuple[str, ...]) -> No
             # A gateway process of its own, so that its RSS says what 1 GiB costs and nothing
             # else (the allocator keeps what earlier measures used).
             with _gateway(weed, bucket) as (server, world):
-                bench = Bench(server.url, world, s3, bucket, clients)
+                bench = Bench(server.url, server.pid, world, s3, bucket, clients)
                 upload_rss, fetch_rss, up_rate, down_rate = bench.m1(server.pid, GIB)
             rows.append(("M1 upload 1 GiB", "extra RSS", f"{upload_rss / MIB:.1f} MiB",
                          _fmt_rate(up_rate).strip()))  # fmt: skip
             rows.append(("M1 fetch 1 GiB", "extra RSS", f"{fetch_rss / MIB:.1f} MiB",
                          _fmt_rate(down_rate).strip()))  # fmt: skip
         with _gateway(weed, bucket) as (server, world):
-            bench = Bench(server.url, world, s3, bucket, clients)
+            bench = Bench(server.url, server.pid, world, s3, bucket, clients)
             for size in sizes if "p1" in wanted else []:
-                ours, raw = bench.p1(size, _count_for(size, quick))
-                rows.append(_ratio_row("P1 upload", size, ours, raw))
+                ours, raw, cpu_ms = bench.p1(size, _count_for(size, quick))
+                rows.append(_ratio_row("P1 upload", size, ours, raw, cpu_ms))
             for size in sizes if "p5" in wanted else []:
-                ours, raw = bench.p5(size, _count_for(size, quick))
-                rows.append(_ratio_row("P5 audited read", size, ours, raw))
+                ours, raw, cpu_ms = bench.p5(size, _count_for(size, quick))
+                rows.append(_ratio_row("P5 audited read", size, ours, raw, cpu_ms))
             if "p7" in wanted:
                 port = int(server.url.rsplit(":", 1)[1])
                 auth = {"Authorization": bench.headers["Authorization"]}
@@ -340,8 +357,11 @@ def _gateway(weed: SeaweedFS, bucket: str) -> Iterator[tuple[Server, World]]:
             yield server, World(client, ManualClock.system(), admin)
 
 
-def _ratio_row(name: str, size: int, ours: float, raw: float) -> tuple[str, str, str, str]:
-    return (name, _size(size), f"{_fmt_rate(ours)} / {_fmt_rate(raw)}", f"{ours / raw:.2f}")
+def _ratio_row(
+    name: str, size: int, ours: float, raw: float, cpu_ms: float
+) -> tuple[str, str, str, str]:
+    rates = f"{_fmt_rate(ours)} / {_fmt_rate(raw)}  gateway CPU {cpu_ms:6.2f} ms/req"
+    return (name, _size(size), rates, f"{ours / raw:.2f}")
 
 
 def _size(size: int) -> str:

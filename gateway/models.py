@@ -281,6 +281,11 @@ class RecordWithProof(StrictModel):
 
     record: RecordOut
     receipt: ReceiptOut
+    transaction: SignedTransaction | None = Field(
+        default=None,
+        description="The record's signed ledger transaction: its leaf hash is the receipt's "
+        "tx_hash, so that a client can tie the proof to this record.",
+    )
 
 
 class RecordList(StrictModel):

@@ -3,13 +3,12 @@
 Uploads: `RequestBody.chunks()` is a plain iterator, used by a store's `put` in a worker
 thread, that pulls the request body from the event loop through a blocking portal in
 batches of about 1 MiB (one hop per batch, not per network read). Downloads:
-`VerifiedBody` hashes what a store yields and holds the last chunk back until the SHA-256
-and size match the ledger, so a client never receives the whole of a body that is wrong.
+`VerifiedBody` passes on what a store's `get` yields; the store checks the SHA-256 and size
+before its last chunk, so a client never receives the whole of a body that is wrong.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator, Iterator
 
 from anyio.from_thread import BlockingPortal
@@ -62,17 +61,19 @@ class RequestBody:
 
 
 class VerifiedBody:
-    """Chunks of a stored body, checked against the ledger's SHA-256 and size as they pass.
+    """Chunks of a stored body, as a store's `get(..., sha256=..., size=...)` yields them.
 
-    The last chunk is released only after the whole body matched; any mismatch raises
-    IntegrityFailure instead.
+    The store is the one place a body is hashed on the way out: it raises its
+    IntegrityError before the last chunk when the SHA-256 or size differ from the ledger's,
+    so every byte is hashed once. This wrapper tells when the last chunk has been handed
+    out, so that a body of one chunk is answered without a stream, and it counts bytes as
+    they pass: a store that ends early or runs on past the ledger's size is refused with
+    IntegrityFailure.
     """
 
-    def __init__(self, chunks: Iterator[bytes], *, sha256: str, size: int) -> None:
+    def __init__(self, chunks: Iterator[bytes], *, size: int) -> None:
         self._chunks = chunks
-        self._sha256 = sha256
         self._size = size
-        self._hash = hashlib.sha256()
         self._seen = 0
         self._held: bytes | None = None
         self._done = False
@@ -86,10 +87,12 @@ class VerifiedBody:
         """The next verified chunk, or None at the end (blocking: call in a worker thread)."""
         if self._done:
             return None
+        # One chunk is held back until the next one (or the end) arrives, so that `done` is
+        # known as soon as the last chunk is handed out: a body of one chunk is then answered
+        # without a stream.
         for chunk in self._chunks:
             if not chunk:
                 continue
-            self._hash.update(chunk)
             self._seen += len(chunk)
             if self._seen > self._size:
                 raise IntegrityFailure("the stored body is longer than the ledger records")
@@ -97,10 +100,8 @@ class VerifiedBody:
             if previous is not None:
                 return previous
         self._done = True
-        if self._seen != self._size or self._hash.hexdigest() != self._sha256:
-            raise IntegrityFailure(
-                "the stored body does not match the SHA-256 and size recorded on the ledger"
-            )
+        if self._seen != self._size:
+            raise IntegrityFailure("the stored body is shorter than the ledger records")
         last, self._held = self._held, None
         return last
 

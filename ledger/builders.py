@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -35,10 +35,21 @@ class Actor(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LedgerSigner:
-    """The ledger's (gateway's) own identity: signs blocks, `access` and on-behalf records."""
+    """The ledger's (gateway's) own identity: signs blocks, `access` and on-behalf records.
+
+    A transaction this signer makes is marked as verified with its public key: the process
+    holding the private key has just produced the signature, so the ledger need not check
+    it again on append. Only the Transaction object `sign` returns carries the mark; the
+    same transaction parsed from JSON (or built by hand) is verified like any other, and
+    offline verification checks every signature regardless.
+    """
 
     signing_key: SigningKey
     id: str = LEDGER_ID
+    public_key: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "public_key", self.signing_key.verify_key.to_bytes())
 
 
 TimeLike = datetime | str | None
@@ -67,7 +78,11 @@ def sign(
     body["tx_id"] = tx_id or new_tx_id()
     body["issued_at"] = coerce_time(issued_at)
     payload = {"type": tx_type, "body": body, "signer": actor.id}
-    return Transaction(tx_type, body, actor.id, actor.signing_key.sign_bytes(canonical(payload)))
+    tx = Transaction(tx_type, body, actor.id, actor.signing_key.sign_bytes(canonical(payload)))
+    if isinstance(actor, LedgerSigner):
+        # Trusted only because this object never left the process that signed it.
+        tx._mark_verified(actor.public_key)
+    return tx
 
 
 def genesis(ledger: Actor, admin: PublicIdentity, *, issued_at: TimeLike = None) -> Transaction:

@@ -28,6 +28,7 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
     Category("history-physical", "34117-2", "History and physical note"),
     Category("lab-results", "11502-2", "Laboratory report"),
     Category("radiation-dose", "73569-6", "Radiation exposure and protection information"),
+    Category("treatment-summary", "74156-1", "Oncology plan of care and summary note"),
 )
 
 

@@ -48,18 +48,26 @@ def parse_time(text: object, what: str = "time") -> datetime:
 
 
 def check_time(text: object, what: str = "time") -> str:
-    """Return *text* if it is a valid ledger time (remembering recent valid values)."""
-    if isinstance(text, str) and text in _VALID:
-        return text
+    """Return *text* if it is a valid ledger time, else raise as `parse_time` does.
+
+    Times differ per entry but dates rarely do: the time of day is range-checked by the
+    pattern and the date (the only part that needs a calendar) is remembered once valid.
+    """
+    if isinstance(text, str):
+        match = _STRICT.fullmatch(text)
+        if match is not None and match[1] in _VALID_DATES:
+            return text
     parse_time(text, what)
     assert isinstance(text, str)
-    if len(_VALID) > 4096:
-        _VALID.clear()
-    _VALID.add(text)
+    if len(_VALID_DATES) > 4096:
+        _VALID_DATES.clear()
+    _VALID_DATES.add(text[:10])
     return text
 
 
-_VALID: set[str] = set()
+# Hours 00-23, minutes and seconds 00-59: exactly what datetime() accepts for those fields.
+_STRICT = re.compile(r"(\d{4}-\d{2}-\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z")
+_VALID_DATES: set[str] = set()
 
 
 def to_micros(moment: datetime | str) -> int:

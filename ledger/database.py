@@ -201,21 +201,30 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     the log's rows are plain ints, strings and bytes, and there are many per batch."""
     if not rows:
         return
-    columns = list(rows[0])
+    columns = tuple(rows[0])
+    insert_tuples(conn, table, columns, [tuple(row[c] for c in columns) for row in rows])
+
+
+def insert_tuples(
+    conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT *rows* (values in the order of *columns*) with one executemany."""
+    if not rows:
+        return
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     statement = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join(marker for _ in columns)})"
     )
-    conn.exec_driver_sql(statement, [tuple(row[c] for c in columns) for row in rows])
+    conn.exec_driver_sql(statement, rows)
 
 
 def write_state_rows(
     conn: Connection, inserts: dict[str, list[Row]], updates: dict[str, list[Row]]
 ) -> None:
     for table, rows in inserts.items():
-        if rows:
-            conn.execute(schema.STATE_TABLES[table].insert(), rows)
+        # The rules write whole rows (every column, plain values), as insert_many needs.
+        insert_many(conn, schema.STATE_TABLES[table], rows)
     for table, rows in updates.items():
         if not rows:
             continue

@@ -52,6 +52,7 @@ from ledger.state import Decision, Overlay, Row, State
 from ledger.transactions import Transaction
 
 _STOP = object()
+_ENTRY_COLUMNS = ("idx", "block_height", "tx_id", "tx_type", "signer", "tx", "leaf_hash")
 _STATE_TABLE_NAMES = {table.name: name for name, table in schema.STATE_TABLES.items()}
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ class _Plan:
     results: list[tuple[_Pending, Receipt | LedgerError]] = field(default_factory=list)
     capsules: dict[str, bytes] = field(default_factory=dict)
     nodes: dict[merkle.Node, bytes] = field(default_factory=dict)
-    node_rows: list[dict[str, Any]] = field(default_factory=list)
-    entry_rows: list[dict[str, Any]] = field(default_factory=list)
+    node_rows: list[tuple[int, int, bytes]] = field(default_factory=list)
+    entry_rows: list[tuple[int, int, str, str, str, bytes, bytes]] = field(default_factory=list)
     frontier: dict[merkle.Node, bytes] = field(default_factory=dict)
     block: Block = field(default=None)  # type: ignore[assignment]
 
@@ -228,7 +229,7 @@ class Ledger:
             key = _enclosed_key(tx)
         else:
             row = self._state.get("identities", tx.signer)
-            key = None if row is None else b64decode(row["signing_key"])
+            key = None if row is None else rules.signing_key_bytes(row["signing_key"])
         if key is not None:
             tx.verify_signature(key)
 
@@ -389,24 +390,18 @@ class Ledger:
             return plan
         height = (last.height + 1) if last is not None else 0
         nodes = plan.nodes = dict(self._frontier)
+        node_rows, entry_rows = plan.node_rows, plan.entry_rows
         for pending, index in plan.accepted:
             tx = pending.tx
-            nodes[(0, index)] = tx.leaf_hash
-            plan.node_rows.append({"level": 0, "idx": index, "hash": tx.leaf_hash})
+            leaf = tx.leaf_hash
+            nodes[(0, index)] = leaf
+            node_rows.append((0, index, leaf))
             for level, i in merkle.completed_nodes(index):
                 value = merkle.node_hash(nodes[(level - 1, 2 * i)], nodes[(level - 1, 2 * i + 1)])
                 nodes[(level, i)] = value
-                plan.node_rows.append({"level": level, "idx": i, "hash": value})
-            plan.entry_rows.append(
-                {
-                    "idx": index,
-                    "block_height": height,
-                    "tx_id": tx.tx_id,
-                    "tx_type": tx.type,
-                    "signer": tx.signer,
-                    "tx": tx.encoded,
-                    "leaf_hash": tx.leaf_hash,
-                }
+                node_rows.append((level, i, value))
+            entry_rows.append(
+                (index, height, tx.body["tx_id"], tx.type, tx.signer, tx.encoded, leaf)
             )
         plan.frontier = {n: nodes[n] for n in merkle.frontier_nodes(next_index)}
         plan.block = Block.signed(
@@ -429,7 +424,7 @@ class Ledger:
                 key = _enclosed_key(tx)
             else:
                 row = self._state.get("identities", tx.signer)
-                key = None if row is None else b64decode(row["signing_key"])
+                key = None if row is None else rules.signing_key_bytes(row["signing_key"])
             if key is not None and not tx.is_verified_with(key):
                 todo.append((tx, key))
         if not todo:
@@ -441,8 +436,8 @@ class Ledger:
 
     def _store(self, conn: Connection, plan: _Plan) -> None:
         block = plan.block
-        database.insert_many(conn, schema.entries, plan.entry_rows)
-        database.insert_many(conn, schema.nodes, plan.node_rows)
+        database.insert_tuples(conn, schema.entries, _ENTRY_COLUMNS, plan.entry_rows)
+        database.insert_tuples(conn, schema.nodes, ("level", "idx", "hash"), plan.node_rows)
         conn.execute(
             schema.blocks.insert(),
             [

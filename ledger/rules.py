@@ -125,10 +125,16 @@ def _categories(state: StateView, body: dict[str, Any]) -> list[str] | str:
     return value
 
 
+_ALWAYS = frozenset({"tx_id", "issued_at"})
+
+
 def _fields(
     body: dict[str, Any], required: set[str], optional: frozenset[str] = frozenset()
 ) -> None:
-    allowed = required | optional | {"tx_id", "issued_at"}
+    keys = body.keys()
+    allowed = required | optional | _ALWAYS
+    if keys >= required and keys <= allowed:
+        return
     missing = required - body.keys()
     if missing:
         raise MalformedTransaction(f"body lacks {', '.join(sorted(missing))}")
@@ -144,6 +150,12 @@ def _join(values: list[str] | str) -> str:
 # --- signer resolution -------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
+def signing_key_bytes(text: str) -> bytes:
+    """The raw key of an identity row's base64 signing_key (cached: a key signs many)."""
+    return b64decode(text)
+
+
 def _signer(state: StateView, tx: Transaction) -> Row:
     """The signer's identity row, after checking it exists, is active and signed tx."""
     row = state.get("identities", tx.signer)
@@ -153,7 +165,7 @@ def _signer(state: StateView, tx: Transaction) -> Row:
         raise _deny(
             "suspended", f"identity {tx.signer!r} is suspended and can do nothing on the ledger"
         )
-    tx.verify_signature(b64decode(row["signing_key"]))
+    tx.verify_signature(signing_key_bytes(row["signing_key"]))
     return row
 
 

@@ -1,4 +1,5 @@
-"""`ehrgate ledger verify|replay`: check a ledger offline, rebuild its state from its log."""
+"""`ehrgate ledger verify|proof|head|replay`: check a ledger (from its database or a
+gateway), show a record's proof, rebuild the state from the log."""
 
 from __future__ import annotations
 
@@ -8,21 +9,23 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ehrgate.commands._session import emit, json_option, session
+
 if TYPE_CHECKING:
     from ledger.verify import LedgerSource, VerifyReport
 
 
 @click.group()
 def ledger() -> None:
-    """Verify a ledger offline or rebuild its state."""
+    """Verify a ledger, show proofs and signed heads, rebuild its state."""
 
 
 def _open_source(db: str | None) -> LedgerSource:
-    """The source named on the command line (a database URL; later also a gateway)."""
+    """The ledger database named on the command line."""
     from ledger.sources import DatabaseSource
 
     if db is None:
-        raise click.UsageError("give --db URL (e.g. sqlite:///data/ledger.db)")
+        raise click.UsageError("give --db URL (e.g. sqlite:///data/ledger.db) or --gateway URL")
     return DatabaseSource(db)
 
 
@@ -33,22 +36,64 @@ def _print_report(report: VerifyReport, as_json: bool) -> None:
         click.echo(report.summary())
 
 
+def _verify_gateway(
+    ctx: click.Context, gateway: str, ledger_key: str | None, replay: bool, as_json: bool
+) -> VerifyReport:
+    current = session(ctx)
+    current.gateway = gateway
+    if ledger_key is not None:
+        current.ledger_key = ledger_key
+    client = current.client()
+    total = None
+    if sys.stderr.isatty() and not as_json:
+        head = client.ledger_head()
+        total = head.tree_head.tree_size if head.tree_head is not None else 0
+    if total:
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+            return client.verify_ledger(replay=replay, progress=bar.update)
+    return client.verify_ledger(replay=replay)
+
+
 @ledger.command()
 @click.option("--db", "db", metavar="URL", help="SQLAlchemy URL of the ledger database.")
+@click.option(
+    "--gateway",
+    "gateway",
+    metavar="URL",
+    help="Mirror the ledger from this gateway (as an auditor or admin: --as KEYFILE).",
+)
 @click.option("--ledger-key", metavar="BASE64", help="Trusted ledger public key (Ed25519).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 @click.option(
     "--no-replay", is_flag=True, help="Check only signatures of blocks, the chain and the tree."
 )
-def verify(db: str | None, ledger_key: str | None, as_json: bool, no_replay: bool) -> None:
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    db: str | None,
+    gateway: str | None,
+    ledger_key: str | None,
+    as_json: bool,
+    no_replay: bool,
+) -> None:
     """Recheck every signature, the block chain, the Merkle tree and the state.
 
-    Exits 0 when everything holds, 1 naming the first damaged entry, block or state row.
+    From a database (--db) or from a gateway's /v1/ledger/entries (--gateway, or the
+    global --gateway when no --db is given). Exits 0 when everything holds, 1 naming the
+    first damaged entry, block or state row.
     """
     from envelope import EnvelopeError, VerifyKey, b64decode
     from ledger.errors import LedgerError
     from ledger.verify import verify as run_verify
 
+    if db is not None and gateway is not None:
+        raise click.UsageError("give either --db or --gateway, not both")
+    if db is None and gateway is None and session(ctx).gateway:
+        gateway = session(ctx).gateway
+    if gateway is not None:
+        report = _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json)
+        _print_report(report, as_json)
+        sys.exit(0 if report.ok else 1)
     trusted = None
     if ledger_key is not None:
         try:
@@ -75,8 +120,59 @@ def verify(db: str | None, ledger_key: str | None, as_json: bool, no_replay: boo
 
 
 @ledger.command()
+@click.argument("record_id", metavar="RECORD_ID")
+@json_option
+@click.pass_context
+def proof(ctx: click.Context, record_id: str, as_json: bool) -> None:
+    """Show a record's inclusion proof, checked against a tree head the ledger signed.
+
+    Exits 1 if the proof, the head's signature or the record's transaction do not verify.
+    """
+    found = session(ctx).client().record(record_id)
+    receipt = found.receipt
+    head = receipt.tree_head
+    emit(
+        as_json,
+        {**found.to_json(), "verified": True},
+        lambda: "\n".join(
+            [
+                f"record {found.record.record_id} is ledger entry {receipt.index}",
+                f"leaf hash   {receipt.tx_hash}",
+                f"tree head   height {head.height}, {head.tree_size} entries, {head.timestamp}",
+                f"root        {head.root}",
+                f"signed by   ledger key {found.ledger_public_key}",
+                "proof       " + ("\n            ".join(receipt.inclusion_proof) or "(empty)"),
+                "verified: the signed transaction's leaf hash leads to the signed root",
+            ]
+        ),
+    )
+
+
+@ledger.command()
+@json_option
+@click.pass_context
+def head(ctx: click.Context, as_json: bool) -> None:
+    """Show the gateway's latest signed tree head (and pin its ledger key)."""
+    found = session(ctx).client(anonymous=True).ledger_head()
+    tree_head = found.tree_head
+    emit(
+        as_json,
+        found.to_json(),
+        lambda: (
+            f"ledger key {found.ledger_public_key}\n"
+            + (
+                f"height {tree_head.height}, {tree_head.tree_size} entries, root "
+                f"{tree_head.root}, {tree_head.timestamp}"
+                if tree_head is not None
+                else "empty ledger"
+            )
+        ),
+    )
+
+
+@ledger.command()
 @click.option("--db", "db", metavar="URL", required=True, help="The ledger database.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option
 def replay(db: str, as_json: bool) -> None:
     """Rebuild the state tables from the log (after verifying the log)."""
     from ledger.errors import LedgerError

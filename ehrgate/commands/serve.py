@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        # C parsing and a libuv event loop: the gateway moves every body byte through
+        # Python twice, and the pure-Python h11 parser and asyncio loop cost it about a
+        # third of its upload and read throughput (docs/gateway.md, Benchmarks).
+        http="httptools",
+        loop="asyncio" if sys.platform == "win32" else "uvloop",
         log_level=settings.log_level,
         proxy_headers=bool(proxies),
         forwarded_allow_ips=",".join(proxies) if proxies else None,

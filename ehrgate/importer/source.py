@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,15 +145,17 @@ def _check_file(
     if path.is_symlink():
         return Skip(relpath, "symbolic link (not followed)")
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        # Checked before opening: opening a FIFO would wait forever for a writer.
+        if not stat.S_ISREG(status.st_mode):
+            return Skip(relpath, "not a regular file")
+        size = status.st_size
         with path.open("rb") as handle:
             head = handle.read(len(PDF_MAGIC))
     except FileNotFoundError:
         return Skip(relpath, "file does not exist")
     except OSError as exc:
         return Skip(relpath, f"unreadable ({exc.strerror or exc})")
-    if not path.is_file():
-        return Skip(relpath, "not a regular file")
     if size == 0:
         return Skip(relpath, "empty file")
     if head != PDF_MAGIC:

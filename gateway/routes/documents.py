@@ -26,7 +26,13 @@ from gateway.errors import (
     ValidationFailed,
     from_backend_error,
 )
-from gateway.models import Category, Pseudonym, RecordWithProof, problem_responses
+from gateway.models import (
+    Category,
+    Pseudonym,
+    RecordWithProof,
+    SignedTransaction,
+    problem_responses,
+)
 from gateway.routes.blobs import require_content_type
 from gateway.streams import RequestBody
 from gateway.transactions import submit
@@ -144,4 +150,8 @@ async def ingest_document(
     state.metrics.bytes_uploaded.inc(blob.size)
     row = ledger.record(str(tx.body["record_id"]))
     assert row is not None
-    return RecordWithProof(record=record_out(row), receipt=receipt_out(receipt))
+    return RecordWithProof(
+        record=record_out(row),
+        receipt=receipt_out(receipt),
+        transaction=SignedTransaction.model_validate(tx.to_json()),
+    )

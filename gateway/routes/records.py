@@ -26,6 +26,7 @@ from gateway.models import (
     ReceiptOut,
     RecordCommit,
     RecordWithProof,
+    SignedTransaction,
     problem_responses,
 )
 from gateway.streams import VerifiedBody
@@ -89,7 +90,11 @@ async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithPr
     receipt = await submit(backends, state.metrics, tx, capsule=capsule)
     row = backends.ledger.record(str(tx.body["record_id"]))
     assert row is not None
-    return RecordWithProof(record=record_out(row), receipt=receipt_out(receipt))
+    return RecordWithProof(
+        record=record_out(row),
+        receipt=receipt_out(receipt),
+        transaction=SignedTransaction.model_validate(tx.to_json()),
+    )
 
 
 async def _receipt(access: Access) -> ReceiptOut:
@@ -103,7 +108,12 @@ async def _receipt(access: Access) -> ReceiptOut:
 async def get_record(access: RecordAccess) -> RecordWithProof:
     """A record's metadata with its inclusion proof and the signed tree head."""
     assert access.record is not None
-    return RecordWithProof(record=record_out(access.record), receipt=await _receipt(access))
+    entry = await run_in_threadpool(access.backends.ledger.entry, access.record["entry_index"])
+    return RecordWithProof(
+        record=record_out(access.record),
+        receipt=await _receipt(access),
+        transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+    )
 
 
 @router.get("/{record_id}/proof", response_model=ReceiptOut)
@@ -181,9 +191,7 @@ async def _right_ended(access: Access) -> None:
 def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody, bytes | None]:
     """Open the stored body and read its first verified chunk (one worker-thread hop)."""
     sha256, size = record["body_sha256"], int(record["size"])
-    body = VerifiedBody(
-        backends.store.get(record["locators"], sha256=sha256, size=size), sha256=sha256, size=size
-    )
+    body = VerifiedBody(backends.store.get(record["locators"], sha256=sha256, size=size), size=size)
     try:
         return body, body.next_chunk()
     except BaseException:

@@ -394,9 +394,9 @@ def test_open_usage_errors(keys: Keys, sealed: tuple[Path, Path]) -> None:
 # --- demo --------------------------------------------------------------------------------
 
 
-def test_demo_tells_the_story_and_exits_zero() -> None:
+def test_offline_demo_tells_the_story_and_exits_zero() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "ehrgate", "demo"],
+        [sys.executable, "-m", "ehrgate", "demo", "--offline"],
         capture_output=True,
         text=True,
         check=False,

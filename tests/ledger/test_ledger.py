@@ -18,6 +18,7 @@ from ledger import (
     Entry,
     Ledger,
     LedgerError,
+    LedgerSigner,
     LedgerUnavailable,
     MalformedTransaction,
     NotFound,
@@ -272,7 +273,8 @@ def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock
     key = SigningKey.generate()
     with Ledger.open(url, key, clock=clock, create_schema=True, verify_workers=1) as ledger:
         world = build_world(ledger, clock)
-        txs = [_access(world, n) for n in range(300)]
+        # Parsed from JSON, as a client's would be: the workers must check every one.
+        txs = [Transaction.from_bytes(_access(world, n).encoded) for n in range(300)]
         txs[150] = _forged(txs[150])
         results = ledger.submit_many(txs)
     refused = [n for n, r in enumerate(results) if isinstance(r, RuleViolation)]
@@ -310,3 +312,67 @@ def test_a_failed_commit_changes_nothing(world: World, database_url: str) -> Non
     assert w.ledger.check(w.auditor.id, "read", w.pseudonym, "lab-results")
     with DatabaseSource(database_url) as source:
         assert verify(source).ok
+
+
+def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Record each signature the ledger checks in this process, one at a time or batched."""
+    from envelope import VerifyKey
+    from ledger import signatures
+
+    checked: list[bytes] = []
+    real_triples = signatures.check_triples
+    real_verify = VerifyKey.verify_bytes
+
+    def counting_triples(triples: Any) -> list[bool]:
+        checked.extend(signature for _, _, signature in triples)
+        return real_triples(triples)
+
+    def counting_verify(self: VerifyKey, message: bytes, signature: bytes) -> None:
+        checked.append(signature)
+        real_verify(self, message, signature)
+
+    monkeypatch.setattr(signatures, "check_triples", counting_triples)
+    monkeypatch.setattr(VerifyKey, "verify_bytes", counting_verify)
+    return checked
+
+
+def test_ledger_authored_transactions_are_not_verified_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world
+    checked = _count_verifications(monkeypatch)
+    own = [_access(w, n) for n in range(5)]
+    results = w.ledger.submit_many(own)
+    assert all(isinstance(r, Receipt) for r in results)
+    assert checked == []
+    # The same entries, once they have been JSON, are anyone's: each is verified.
+    parsed = [Transaction.from_bytes(_access(w, n).encoded) for n in range(5, 10)]
+    results = w.ledger.submit_many(parsed)
+    assert all(isinstance(r, Receipt) for r in results)
+    assert sorted(checked) == sorted(tx.signature for tx in parsed)
+
+
+def test_a_transaction_claiming_the_ledger_as_signer_is_verified(world: World) -> None:
+    from tests.ledger.test_rules import _forged
+
+    w = world
+    genuine = _access(w, 1)
+    assert genuine.signer == "ledger"
+    # Signed by another key but naming the ledger, built in-process or arriving as JSON.
+    forged = _forged(genuine)
+    for tx in (forged, Transaction.from_bytes(forged.encoded)):
+        with pytest.raises(RuleViolation) as failure:
+            w.ledger.submit(tx)
+        assert failure.value.code == "bad-signature"
+    # Another process's LedgerSigner with its own key: its mark is for that key only.
+    impostor = b.access(
+        LedgerSigner(SigningKey.generate()), actor=w.dr.id, action="list",
+        pseudonym=w.pseudonym, decision="allowed", reason="impostor", at=w.clock(),
+        issued_at=w.clock(),
+    )  # fmt: skip
+    with pytest.raises(RuleViolation) as failure:
+        w.ledger.submit(impostor)
+    assert failure.value.code == "bad-signature"
+    # A genuine signature round-tripped through JSON still verifies and is accepted.
+    receipt = w.ledger.submit(Transaction.from_bytes(genuine.encoded))
+    assert receipt.tx_hash == genuine.tx_hash

@@ -82,3 +82,35 @@ def test_signed_bytes_are_the_canonical_payload(
 
     tx = Transaction("grant", {**body, "tx_id": "0" * 32}, signer, signature)
     assert tx.signed_bytes() == canonical(tx.signed_payload())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-02-30T10:00:00.000000Z",  # no such day
+        "2026-03-01T24:00:00.000000Z",
+        "2026-03-01T10:60:00.000000Z",
+        "2026-03-01T10:00:60.000000Z",
+        "2026-03-01T10:00:00.000000+00:00",
+        "2026-03-01 10:00:00.000000Z",
+        "2026-03-01T10:00:00Z",
+    ],
+)
+def test_check_time_refuses_what_parse_time_refuses_even_on_a_known_date(text: str) -> None:
+    from ledger.clock import check_time
+    from ledger.errors import MalformedTransaction
+
+    # A valid time on the same date (or the day before) is remembered first.
+    assert check_time("2026-03-01T09:00:00.000000Z") == "2026-03-01T09:00:00.000000Z"
+    assert check_time("2026-02-28T09:00:00.000000Z") == "2026-02-28T09:00:00.000000Z"
+    with pytest.raises(MalformedTransaction):
+        parse_time(text)
+    with pytest.raises(MalformedTransaction):
+        check_time(text, "body.at")
+
+
+def test_check_time_accepts_every_valid_time_of_a_remembered_date() -> None:
+    from ledger.clock import check_time
+
+    for text in ("2028-02-29T00:00:00.000000Z", "2028-02-29T23:59:59.999999Z"):
+        assert check_time(text) == text == format_time(parse_time(text))

@@ -1,0 +1,90 @@
+"""`ehrgate enroll`, `ehrgate suspend` (admin) and `ehrgate whoami`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ehrgate.commands._session import emit, json_option, session
+from ehrgate.errors import UsageError
+from envelope import EnvelopeError, PatientPublic, PublicIdentity
+from envelope.keyfile import PATIENT_PUBLIC_KIND
+
+
+def read_public_identity(path: Path) -> PublicIdentity:
+    """An identity's public half, as `ehrgate keys public` writes it."""
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError as exc:
+        raise UsageError(f"no public key file at {path}") from exc
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path} is not a JSON public key file") from exc
+    try:
+        if isinstance(document, dict) and document.get("kind") == PATIENT_PUBLIC_KIND:
+            return PatientPublic.from_json(document).identity
+        return PublicIdentity.from_json(document)
+    except EnvelopeError as exc:
+        raise UsageError(
+            f"{path} is not a public identity ({exc}); make one with `ehrgate keys public KEYFILE`"
+        ) from exc
+
+
+@click.command()
+@click.option(
+    "--id", "identity_id", metavar="ID", help="The identity's id (checked against the file)."
+)
+@click.option("--role", metavar="ROLE", help="Its role (checked against the file).")
+@click.argument(
+    "public_file", metavar="PUBLIC.json", type=click.Path(dir_okay=False, path_type=Path)
+)
+@json_option
+@click.pass_context
+def enroll(
+    ctx: click.Context,
+    identity_id: str | None,
+    role: str | None,
+    public_file: Path,
+    as_json: bool,
+) -> None:
+    """Enroll the identity in PUBLIC.json (`ehrgate keys public` output); admin only."""
+    identity = read_public_identity(public_file)
+    if identity_id is not None and identity_id != identity.id:
+        raise UsageError(f"{public_file} is the public key of {identity.id!r}, not {identity_id!r}")
+    if role is not None and role != identity.role:
+        raise UsageError(f"{public_file} is for role {identity.role!r}, not {role!r}")
+    receipt = session(ctx).client().enroll(identity)
+    emit(
+        as_json,
+        {"id": identity.id, "role": identity.role, "receipt": receipt.to_json()},
+        f"enrolled {identity.role} {identity.id} (ledger entry {receipt.index})",
+    )
+
+
+@click.command()
+@click.argument("identity_id", metavar="ID")
+@click.option("--reason", default="suspended by an administrator", show_default=True)
+@json_option
+@click.pass_context
+def suspend(ctx: click.Context, identity_id: str, reason: str, as_json: bool) -> None:
+    """Suspend identity ID at once (its tokens stop working); admin only."""
+    receipt = session(ctx).client().suspend(identity_id, reason)
+    emit(
+        as_json,
+        {"id": identity_id, "reason": reason, "receipt": receipt.to_json()},
+        f"suspended {identity_id} (ledger entry {receipt.index})",
+    )
+
+
+@click.command()
+@json_option
+@click.pass_context
+def whoami(ctx: click.Context, as_json: bool) -> None:
+    """Log in and show the identity the gateway knows you as."""
+    me = session(ctx).client().whoami()
+    emit(
+        as_json,
+        me.to_json(),
+        f"{me.id} ({me.role}{', SUSPENDED' if me.suspended else ''})",
+    )

@@ -1,0 +1,1 @@
+"""The `ehrgate demo` stories: with an embedded gateway (`story`), or offline (`offline`)."""

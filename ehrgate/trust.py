@@ -1,0 +1,147 @@
+"""Which ledger key the client trusts for a gateway: given, or pinned on first use.
+
+A tree head proves something only if its signature is checked against a key the client
+already trusts. The key is either given (`Client(..., ledger_key=...)`, `--ledger-key`)
+or learned from the gateway the first time and remembered ("trust on first use", as SSH
+does with host keys). A later answer signed by another key is refused.
+
+`LedgerPins` keeps pins in memory and, given a path, in a small JSON file:
+
+    {"version": 1, "gateways": {"http://host:8000": {"ledger_public_key": B64,
+                                                     "tree_size": N, "root": HEX}}}
+
+`tree_size` and `root` are those of the largest signed tree head seen so far: a later head
+must extend it (a consistency proof), so a gateway that rewrote or forked its log is
+caught. The file is written through a temporary file and a rename, so it is never seen
+half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from ehrgate.errors import UsageError, VerificationFailed
+from envelope import EnvelopeError, VerifyKey, b64decode, b64encode
+
+PINS_VERSION = 1
+
+
+def default_pins_path() -> Path:
+    """`$EHRGATE_KNOWN_LEDGERS`, else `$XDG_CONFIG_HOME/ehrgate/known_ledgers.json`."""
+    explicit = os.environ.get("EHRGATE_KNOWN_LEDGERS")
+    if explicit:
+        return Path(explicit)
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "ehrgate" / "known_ledgers.json"
+
+
+def parse_ledger_key(text: str) -> VerifyKey:
+    """A ledger public key from its base64 form (as `GET /v1/ledger/head` shows it)."""
+    try:
+        return VerifyKey(b64decode(text.strip(), length=32, what="the ledger key"))
+    except EnvelopeError as exc:
+        raise UsageError(f"{exc} (expected 32 bytes of Ed25519 public key in base64)") from exc
+
+
+def normalise_url(url: str) -> str:
+    return url.strip().rstrip("/")
+
+
+class LedgerPins:
+    """Ledger keys by gateway URL; thread-safe."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._keys: dict[str, str] = self._load() if path is not None else {}
+
+    def _load(self) -> dict[str, str]:
+        assert self.path is not None
+        try:
+            document = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{self.path}: not a readable known-ledgers file ({exc})") from exc
+        gateways = document.get("gateways") if isinstance(document, dict) else None
+        if not isinstance(gateways, dict):
+            raise UsageError(f"{self.path}: not a known-ledgers file (no 'gateways')")
+        keys: dict[str, str] = {}
+        for url, entry in gateways.items():
+            key = entry.get("ledger_public_key") if isinstance(entry, dict) else None
+            if not isinstance(key, str):
+                raise UsageError(f"{self.path}: the entry for {url} has no ledger_public_key")
+            keys[str(url)] = key
+            size, root = entry.get("tree_size"), entry.get("root")
+            if isinstance(size, int) and isinstance(root, str):
+                self._heads[str(url)] = (size, root)
+        return keys
+
+    def _save(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "version": PINS_VERSION,
+            "gateways": {url: self._entry(url, key) for url, key in self._keys.items()},
+        }
+        temporary = self.path.with_name(f".{self.path.name}.{os.urandom(6).hex()}.partial")
+        try:
+            temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+            os.replace(temporary, self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+
+    def _entry(self, url: str, key: str) -> dict[str, object]:
+        entry: dict[str, object] = {"ledger_public_key": key}
+        if url in self._heads:
+            entry["tree_size"], entry["root"] = self._heads[url]
+        return entry
+
+    def head(self, url: str) -> tuple[int, str] | None:
+        """(tree size, root hex) of the largest verified tree head seen from *url*."""
+        with self._lock:
+            return self._heads.get(normalise_url(url))
+
+    def advance(self, url: str, tree_size: int, root: str) -> None:
+        """Remember a verified head if it is larger than the one remembered."""
+        url = normalise_url(url)
+        with self._lock:
+            known = self._heads.get(url)
+            if known is not None and known[0] >= tree_size:
+                return
+            self._heads[url] = (tree_size, root)
+            if self.path is not None and url in self._keys:
+                self._save()
+
+    def pinned(self, url: str) -> VerifyKey | None:
+        with self._lock:
+            key = self._keys.get(normalise_url(url))
+        return parse_ledger_key(key) if key is not None else None
+
+    def check_or_pin(self, url: str, offered: VerifyKey) -> VerifyKey:
+        """The pinned key for *url*; pins *offered* when there is none yet.
+
+        Raises VerificationFailed when *offered* differs from the pinned key.
+        """
+        url = normalise_url(url)
+        text = b64encode(offered.to_bytes())
+        with self._lock:
+            known = self._keys.get(url)
+            if known is None:
+                self._keys[url] = text
+                if self.path is not None:
+                    self._save()
+                return offered
+        if known != text:
+            raise VerificationFailed(
+                f"the gateway at {url} now presents ledger key {text}, but {known} is pinned "
+                f"for it{f' in {self.path}' if self.path else ''}: either the gateway was "
+                "replaced or its ledger was swapped; remove the pin only if you know why"
+            )
+        return offered

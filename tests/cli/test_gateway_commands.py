@@ -1,0 +1,446 @@
+"""The gateway commands as a user runs them: `python -m ehrgate ...` in a subprocess against
+a live gateway on loopback; each command's success path, its --json output, and its exit
+codes for bad input (2), refusals (1) and an unavailable gateway (3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from ehrgate.cli import cli
+from ehrgate.embedded import free_port
+from ehrgate.pdf import text_pdf
+from envelope import IdentityKeys, write_key_file
+from tests.client.live import Cast, live_cast
+
+PDF = text_pdf(["Sodium 140 mmol/L"], title="Lab report")
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cast]:
+    with live_cast(tmp_path_factory.mktemp("gateway")) as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def pins(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pins") / "known_ledgers.json"
+
+
+class Run:
+    """`ehrgate` as a subprocess, with the gateway and a pins file in its environment."""
+
+    def __init__(self, cast: Cast, pins: Path, cwd: Path) -> None:
+        self.cast, self.pins, self.cwd = cast, pins, cwd
+
+    def __call__(
+        self, *args: str | Path, who: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("EHRGATE_")},
+            "EHRGATE_URL": self.cast.url,
+            "EHRGATE_KNOWN_LEDGERS": str(self.pins),
+            **(env or {}),
+        }
+        command = [sys.executable, "-m", "ehrgate"]
+        if who is not None:
+            command += ["--as", str(self.cast.key_file(who))]
+        return subprocess.run(
+            [*command, *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=self.cwd,
+            timeout=120,
+            check=False,
+        )
+
+    def json(self, *args: str | Path, who: str | None = None) -> Any:
+        result = self(*args, "--json", who=who)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture
+def ehrgate(cast: Cast, pins: Path, tmp_path: Path) -> Run:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return Run(cast, pins, cwd)
+
+
+def fails(result: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert message in result.stderr, result.stderr
+
+
+def upload_one(ehrgate: Run, cast: Cast, tmp_path: Path, category: str = "lab-results") -> str:
+    source = tmp_path / "report.pdf"
+    source.write_bytes(PDF)
+    out = ehrgate.json(
+        "upload", "--patient", cast.pseudonym, "--category", category, source, who="system"
+    )
+    record_id: str = out["uploaded"][0]["record"]["record_id"]
+    return record_id
+
+
+# --- help ------------------------------------------------------------------------------
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_has_help() -> None:
+    from click.testing import CliRunner
+
+    runner = CliRunner()
+    for path in _commands(cli):
+        result = runner.invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "Usage:" in result.output
+        assert len(result.output.splitlines()) > 3, path
+
+
+def test_help_names_the_exit_codes(ehrgate: Run) -> None:
+    result = ehrgate("--help")
+    assert result.returncode == 0
+    assert "3 gateway or store" in result.stdout.replace("\n", " ").replace("  ", " ")
+
+
+# --- identities ----------------------------------------------------------------------------
+
+
+def test_enroll_and_suspend(ehrgate: Run, tmp_path: Path) -> None:
+    key_file = tmp_path / "nurse.key"
+    made = ehrgate(
+        "keys", "identity", "--id", "nurse-joy", "--role", "clinician", "--out", key_file
+    )
+    assert made.returncode == 0, made.stderr
+    public = tmp_path / "nurse.pub"
+    public.write_text(ehrgate("keys", "public", key_file).stdout)
+
+    enrolled = ehrgate.json(
+        "enroll", "--id", "nurse-joy", "--role", "clinician", public, who="admin"
+    )
+    assert enrolled["id"] == "nurse-joy"
+    assert enrolled["receipt"]["index"] > 0
+    me = ehrgate("--as", key_file, "whoami")
+    assert me.returncode == 0, me.stderr
+    assert "nurse-joy (clinician)" in me.stdout
+
+    suspended = ehrgate("suspend", "nurse-joy", "--reason", "left", who="admin")
+    assert suspended.returncode == 0, suspended.stderr
+    assert "suspended nurse-joy" in suspended.stdout
+    fails(ehrgate("--as", key_file, "whoami", "--json"), 1, "suspended")
+
+
+def test_enroll_checks_the_public_file(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    public = tmp_path / "doctor.pub"
+    public.write_text(
+        json.dumps({"kind": "ehrgate-identity-public", **cast.doctor.public().to_json()})
+    )
+    fails(ehrgate("enroll", "--id", "someone-else", public, who="admin"), 2, "not 'someone-else'")
+    fails(ehrgate("enroll", tmp_path / "missing.pub", who="admin"), 2, "no public key file")
+    fails(ehrgate("enroll", public, who="admin"), 2, "already")  # dr-grey is enrolled
+
+
+def test_only_an_admin_enrolls(ehrgate: Run, tmp_path: Path) -> None:
+    public = tmp_path / "x.pub"
+    public.write_text(
+        json.dumps(
+            {
+                "kind": "ehrgate-identity-public",
+                **IdentityKeys.generate("x", "system").public().to_json(),
+            }
+        )
+    )
+    fails(ehrgate("enroll", public, who="doctor"), 1, "")
+
+
+# --- patients and consent ------------------------------------------------------------------
+
+
+def test_patient_register(ehrgate: Run, tmp_path: Path) -> None:
+    uii = tmp_path / "uii.json"
+    uii.write_text(json.dumps({"name": "Jo Bloggs", "birth_date": "1980-02-02"}))
+    key_file = tmp_path / "jo.key"
+    pseudonym = ehrgate("keys", "patient", "--uii", uii, "--out", key_file).stdout.strip()
+    registered = ehrgate.json("--as", key_file, "patient", "register")
+    assert registered["patient"]["pseudonym"] == pseudonym
+    fails(ehrgate("--as", key_file, "patient", "register"), 2, "already")
+    shown = ehrgate.json("patient", "show", pseudonym, who="doctor")
+    assert shown["pseudonym"] == pseudonym
+
+
+def test_patient_register_needs_a_patient_key(ehrgate: Run) -> None:
+    fails(ehrgate("patient", "register", who="doctor"), 2, "needs a patient's key file")
+
+
+def test_grant_permissions_and_revoke(ehrgate: Run, cast: Cast) -> None:
+    granted = ehrgate.json(
+        "grant",
+        "--to",
+        cast.auditor.id,
+        "--rights",
+        "read",
+        "--categories",
+        "lab-results,radiation-dose",
+        "--until",
+        "+2h",
+        who="patient",
+    )
+    permission = granted["permission"]
+    assert permission["grantee"] == cast.auditor.id
+    assert permission["categories"] == ["lab-results", "radiation-dose"]
+    listed = ehrgate.json("permissions", who="patient")["permissions"]
+    assert permission["permission_id"] in [p["permission_id"] for p in listed]
+    text = ehrgate("permissions", who="patient")
+    assert permission["permission_id"] in text.stdout
+    revoked = ehrgate.json("revoke", permission["permission_id"], who="patient")
+    assert revoked["permission"]["revoked"] is True
+    fails(ehrgate("revoke", permission["permission_id"], who="patient"), 2, "already")
+
+
+def test_grant_text_output_and_dates(ehrgate: Run, cast: Cast) -> None:
+    result = ehrgate(
+        "grant",
+        "--to",
+        cast.auditor.id,
+        "--rights",
+        "read",
+        "--categories",
+        "all",
+        "--from",
+        "2030-01-01",
+        "--until",
+        "2030-01-02T12:00:00+01:00",
+        who="patient",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2030-01-01T00:00:00.000000Z until 2030-01-02T11:00:00.000000Z" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rights", "read,fly", "--categories", "all", "--until", "+1h"), "unknown right"),
+        (("--rights", "share", "--categories", "all", "--until", "+1h"), "--study"),
+        (("--rights", "read", "--categories", "all", "--until", "soon"), "not a time"),
+        (("--rights", "read", "--categories", "all", "--until", "2020-01-01"), "earlier"),
+        (("--rights", "read", "--categories", "gossip", "--until", "+1h"), "unknown categor"),
+    ],
+)
+def test_grant_refuses_bad_input(
+    ehrgate: Run, cast: Cast, args: tuple[str, ...], message: str
+) -> None:
+    fails(ehrgate("grant", "--to", cast.doctor.id, *args, who="patient"), 2, message)
+
+
+def test_a_share_grant_with_study(ehrgate: Run, cast: Cast) -> None:
+    granted = ehrgate.json(
+        "grant",
+        "--to",
+        cast.auditor.id,
+        "--rights",
+        "share",
+        "--categories",
+        "all",
+        "--until",
+        "+1d",
+        "--study",
+        "onco-2030",
+        "--anonymise",
+        who="patient",
+    )
+    assert granted["permission"]["study_id"] == "onco-2030"
+    assert granted["permission"]["anonymise"] is True
+
+
+def test_share_key(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    shared = ehrgate.json("share-key", "--to", cast.doctor.id, who="patient")
+    assert shared["grantee"] == cast.doctor.id
+    public = tmp_path / "doctor.pub"
+    public.write_text(
+        json.dumps({"kind": "ehrgate-identity-public", **cast.doctor.public().to_json()})
+    )
+    text = ehrgate("share-key", "--to", cast.doctor.id, "--to-key", public, who="patient")
+    assert text.returncode == 0, text.stderr
+    assert f"with {cast.doctor.id}" in text.stdout
+    fails(ehrgate("share-key", "--to", "nobody", who="patient"), 2, "nobody")
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+def test_upload_records_and_fetch(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    first.write_bytes(PDF)
+    second.write_bytes(PDF + b"%second\n")
+    uploaded = ehrgate.json(
+        "upload", "--patient", cast.pseudonym, "--category", "lab-results", first, second,
+        who="system",
+    )["uploaded"]  # fmt: skip
+    assert [u["filename"] for u in uploaded] == ["a.pdf", "b.pdf"]
+    ids = [u["record"]["record_id"] for u in uploaded]
+
+    listed = ehrgate.json(
+        "records", "--patient", cast.pseudonym, "--category", "lab-results", who="doctor"
+    )
+    assert set(ids) <= {r["record_id"] for r in listed["records"]}
+    text = ehrgate("records", "--patient", cast.pseudonym, who="doctor")
+    assert ids[0] in text.stdout
+
+    fetched = ehrgate.json("fetch", ids[1], "-o", tmp_path / "out.pdf", who="doctor")
+    assert (tmp_path / "out.pdf").read_bytes() == PDF + b"%second\n"
+    assert fetched["signer_id"] == cast.system.id
+    assert fetched["receipt"]["index"] == fetched["record"]["entry_index"]
+
+    here = ehrgate("fetch", ids[0], who="doctor")  # default: the uploader's name, here
+    assert here.returncode == 0, here.stderr
+    assert (ehrgate.cwd / "a.pdf").read_bytes() == PDF
+    assert "verified against ledger entry" in here.stdout
+    fails(ehrgate("fetch", ids[0], who="doctor"), 2, "already exists")
+    assert ehrgate("fetch", ids[0], "--force", who="doctor").returncode == 0
+
+
+def test_upload_text_output_and_chosen_id(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    source = tmp_path / "r.pdf"
+    source.write_bytes(PDF)
+    record_id = "cli-" + os.urandom(6).hex()
+    args = ["upload", "--patient", cast.pseudonym, "--category", "lab-results"]
+    result = ehrgate(*args, "--record-id", record_id, source, who="system")
+    assert result.returncode == 0, result.stderr
+    assert f"record {record_id}" in result.stdout
+    fails(ehrgate(*args, "--record-id", record_id, source, who="system"), 2, "already exists")
+    fails(ehrgate(*args, "--record-id", "x", source, source, who="system"), 2, "exactly one FILE")
+    fails(ehrgate(*args, tmp_path / "missing.pdf", who="system"), 2, "no such file")
+
+
+def test_fetch_an_unknown_record(ehrgate: Run) -> None:
+    result = ehrgate("fetch", "no-such-record", "--json", who="doctor")
+    fails(result, 2, "no record")
+    assert json.loads(result.stdout)["error"] == "NotFound"
+
+
+def test_a_write_only_system_is_denied(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    record_id = upload_one(ehrgate, cast, tmp_path)
+    fails(ehrgate("fetch", record_id, who="system"), 1, "")
+    assert not (ehrgate.cwd / "report.pdf").exists()
+
+
+def test_another_category_is_denied(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    record_id = upload_one(ehrgate, cast, tmp_path, category="history-physical")
+    fails(ehrgate("fetch", record_id, who="doctor"), 1, "history-physical")
+
+
+# --- audit and requests --------------------------------------------------------------------
+
+
+def test_audit(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    record_id = upload_one(ehrgate, cast, tmp_path)
+    ehrgate("fetch", record_id, "-o", tmp_path / "x.pdf", who="doctor")
+    events = ehrgate.json("audit", who="patient")["events"]
+    assert {"actor": cast.doctor.id, "action": "body", "decision": "allowed"}.items() <= next(
+        e for e in events if e["record_id"] == record_id and e["action"] == "body"
+    ).items()
+    text = ehrgate("audit", who="patient")
+    assert "allowed" in text.stdout
+    fails(ehrgate("audit", "--patient", cast.pseudonym, who="doctor"), 1, "only the patient")
+    fails(ehrgate("audit", who="doctor"), 2, "--patient")
+
+
+def test_requests_send_and_list(ehrgate: Run, cast: Cast) -> None:
+    sent = ehrgate.json(
+        "requests", "send", "--patient", cast.pseudonym, "--rights", "read",
+        "--categories", "history-physical", "--reason", "second opinion", who="doctor",
+    )  # fmt: skip
+    request_id = sent["access_request"]["request_id"]
+    listed = ehrgate.json("requests", "list", who="patient")["access_requests"]
+    assert request_id in [r["request_id"] for r in listed]
+    assert "second opinion" in ehrgate("requests", "list", who="patient").stdout
+
+
+# --- the ledger ----------------------------------------------------------------------------
+
+
+def test_ledger_verify_from_the_gateway(ehrgate: Run, cast: Cast) -> None:
+    report = ehrgate.json("ledger", "verify", "--gateway", cast.url, who="auditor")
+    assert report["ok"] is True
+    text = ehrgate("ledger", "verify", who="auditor")  # the global --gateway
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith("ok:")
+    fails(ehrgate("ledger", "verify", "--gateway", cast.url, who="doctor"), 1, "")
+
+
+def test_ledger_verify_from_the_database(ehrgate: Run, cast: Cast) -> None:
+    result = ehrgate("ledger", "verify", "--db", f"sqlite:///{cast.data_dir / 'ledger.db'}")
+    assert result.returncode == 0, result.stderr
+
+
+def test_ledger_proof_and_head(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    record_id = upload_one(ehrgate, cast, tmp_path)
+    proof = ehrgate.json("ledger", "proof", record_id, who="doctor")
+    assert proof["verified"] is True
+    assert proof["record"]["record_id"] == record_id
+    text = ehrgate("ledger", "proof", record_id, who="doctor")
+    assert "leads to the signed root" in text.stdout
+    head = ehrgate.json("ledger", "head")
+    assert head["ledger_public_key"] == proof["ledger_public_key"]
+
+
+def test_a_different_ledger_key_than_given_is_refused(
+    ehrgate: Run, cast: Cast, tmp_path: Path
+) -> None:
+    record_id = upload_one(ehrgate, cast, tmp_path)
+    other = IdentityKeys.generate("x", "admin").public().to_json()["signing_public_key"]
+    fails(
+        ehrgate("--ledger-key", other, "ledger", "proof", record_id, who="doctor"), 1, "not signed"
+    )
+
+
+# --- key files and the gateway itself -------------------------------------------------------
+
+
+def test_a_missing_key_file(ehrgate: Run, tmp_path: Path) -> None:
+    fails(ehrgate("--as", tmp_path / "nope.key", "whoami"), 2, "no key file")
+    fails(ehrgate("whoami"), 2, "--as KEYFILE")
+
+
+def test_a_passphrase_protected_key_file(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
+    key_file = tmp_path / "doctor-locked.key"
+    write_key_file(key_file, cast.doctor, passphrase="correct horse")
+    fails(ehrgate("--as", key_file, "whoami"), 2, "EHRGATE_PASSPHRASE")
+    wrong = ehrgate("--as", key_file, "whoami", env={"EHRGATE_PASSPHRASE": "wrong"})
+    fails(wrong, 1, "passphrase")
+    right = ehrgate(
+        "--as",
+        key_file,
+        "--passphrase-env",
+        "MY_SECRET",
+        "whoami",
+        env={"MY_SECRET": "correct horse"},
+    )
+    assert right.returncode == 0, right.stderr
+
+
+def test_a_gateway_that_is_down(ehrgate: Run, tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    result = ehrgate("--gateway", down, "records", "--patient", "0" * 64, "--json", who="doctor")
+    fails(result, 3, "cannot connect")
+    assert json.loads(result.stdout)["error"] == "Unavailable"
+    fails(ehrgate("ledger", "verify", "--gateway", down, who="auditor"), 3, "cannot connect")
+
+
+def test_no_gateway_given(ehrgate: Run) -> None:
+    fails(ehrgate("whoami", who="doctor", env={"EHRGATE_URL": ""}), 2, "--gateway URL")
