@@ -5,12 +5,22 @@
 Prints ``ready`` once the ledger is open, then one line ``<index> <tx_id>`` for every
 append whose receipt it was handed, flushed at once: a line the parent reads is an
 acknowledged append. It runs until it is killed.
+
+Every database commit is delayed by a few milliseconds just before it is sent (a slow
+disk), so that a kill often lands while a batch is committing: if receipts were handed out
+before the commit, appends acknowledged in that window would be lost and the test would
+see it.
 """
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
+import time
+from typing import Any
+
+from sqlalchemy import event
 
 from envelope import SigningKey
 from ledger import Ledger
@@ -41,9 +51,14 @@ def _append_forever(ledger: Ledger, name: str, thread: int) -> None:
         n += 1
 
 
+def _slow_commit(_connection: Any) -> None:
+    time.sleep(random.uniform(0.005, 0.02))
+
+
 def main() -> None:
     url, key_hex, threads, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     ledger = Ledger.open(url, SigningKey(bytes.fromhex(key_hex)))
+    event.listen(ledger.engine, "commit", _slow_commit)
     workers = [
         threading.Thread(target=_append_forever, args=(ledger, name, t), daemon=True)
         for t in range(threads)
