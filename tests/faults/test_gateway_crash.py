@@ -146,6 +146,7 @@ def test_acknowledged_uploads_survive_kill_9_of_the_gateway(
     assert len(rows) >= len(acknowledged)
     assert not [body for body, _ in rows if body not in stored], "a record's body is missing"
     assert not [c for _, c in rows if c not in capsules], "a record's capsule is missing"
+    assert not [c for _, c in rows if c not in stored], "a capsule's stored copy is missing"
 
     # Orphans (stored, never committed) are found and collected; nothing referenced goes.
     referenced = referenced_blobs(db_url)
@@ -155,7 +156,7 @@ def test_acknowledged_uploads_survive_kill_9_of_the_gateway(
     after = {info.sha256 for info in store.list()}
     store.close()
     assert after == stored & referenced
-    assert all(body in after for body, _ in rows)
+    assert all(body in after and capsule in after for body, capsule in rows)
 
     FIGURES["gateway kills survived"] += kills
     FIGURES["gateway acknowledged uploads verified"] += len(acknowledged)
