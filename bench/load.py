@@ -32,7 +32,7 @@ from pathlib import Path
 import click
 import httpx
 
-from envelope import IdentityKeys, PatientKeys, load_key_file
+from envelope import IdentityKeys, PatientKeys
 from tests.faults.gateway_client import (
     Actor,
     Refused,
@@ -129,8 +129,7 @@ def _client_loop(
 
 
 def _set_up(gateway: GatewayProcess, clients: int) -> tuple[list[IdentityKeys], list[PatientKeys]]:
-    admin_keys = load_key_file(gateway.admin_key_file)
-    assert isinstance(admin_keys, IdentityKeys)
+    admin_keys = gateway.admin_keys()
     with httpx.Client(base_url=gateway.url, timeout=60) as client:
         admin = Actor(client, admin_keys)
         clinicians = [enroll(admin, f"dr-load-{n}", "clinician") for n in range(clients)]

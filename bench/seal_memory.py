@@ -18,12 +18,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
 from envelope import (
     IdentityKeys,
     PatientKeys,
+    SealResult,
     load_key_file,
     open_body,
     open_capsule,
@@ -58,35 +60,28 @@ def child(operation: str, workdir: Path) -> dict[str, object]:
     assert isinstance(uploader, IdentityKeys)
     plain, body, capsule = workdir / "plain.bin", workdir / "body.sealed", workdir / "body.capsule"
     record_private = patient.patient_key.record_private_key()
+
+    def seal_file(source: BinaryIO, out: BinaryIO, filename: str) -> SealResult:
+        return seal(
+            source,
+            out,
+            recipients=[(patient.pseudonym, record_private.public_key())],
+            filename=filename,
+            content_type="application/octet-stream",
+            pseudonym=patient.pseudonym,
+            category="bench",
+            created_at="2026-01-31T12:00:00Z",
+            uploader_id=uploader.id,
+            signer=uploader,
+        )
+
     # warm up the code paths once on a small input so that lazy imports are not counted
-    seal(
-        io.BytesIO(b"warm-up"),
-        io.BytesIO(),
-        recipients=[(patient.pseudonym, record_private.public_key())],
-        filename="w",
-        content_type="application/octet-stream",
-        pseudonym=patient.pseudonym,
-        category="bench",
-        created_at="2026-01-31T12:00:00Z",
-        uploader_id=uploader.id,
-        signer=uploader,
-    )
+    seal_file(io.BytesIO(b"warm-up"), io.BytesIO(), "w")
     before = status_kib("VmRSS")
     peak_reset = reset_peak()
     if operation == "seal":
         with plain.open("rb") as source, body.open("wb") as out:
-            result = seal(
-                source,
-                out,
-                recipients=[(patient.pseudonym, record_private.public_key())],
-                filename="plain.bin",
-                content_type="application/octet-stream",
-                pseudonym=patient.pseudonym,
-                category="bench",
-                created_at="2026-01-31T12:00:00Z",
-                uploader_id=uploader.id,
-                signer=uploader,
-            )
+            result = seal_file(source, out, "plain.bin")
         capsule.write_bytes(result.capsule)
     else:
         opened = open_capsule(capsule.read_bytes(), record_private, patient.pseudonym)

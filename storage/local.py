@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage._config import StoreURL, check_store_name, split_locator
+from storage._config import StoreURL, check_store_name
+from storage._keyed import KeyedLocators
 from storage._streams import (
     CHUNK_SIZE,
     BodyStream,
@@ -34,14 +35,12 @@ from storage._streams import (
 )
 from storage.errors import (
     BlobNotFound,
-    InvalidLocator,
     StorageError,
     StoreMisconfigured,
     StoreUnavailable,
 )
 from storage.types import BlobInfo, Source, StoredBlob
 
-SCHEME = "file"
 _PARAMS = ("name", "fsync")
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
@@ -80,8 +79,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class LocalStore:
+class LocalStore(KeyedLocators):
     """Bodies in a directory on this machine."""
+
+    scheme = "file"
 
     def __init__(self, root: str | os.PathLike[str], *, name: str = "local", fsync: bool = True):
         self._root = Path(root).absolute()
@@ -142,26 +143,6 @@ class LocalStore:
                 )
 
     # -- locators -----------------------------------------------------------------------
-
-    def locator(self, sha256: str) -> str:
-        return f"{SCHEME}://{self._name}/{blob_key(sha256)}"
-
-    def owns(self, locator: str) -> bool:
-        try:
-            scheme, authority, path = split_locator(locator)
-        except InvalidLocator:
-            return False
-        return scheme == SCHEME and authority == self._name and sha256_of_key(path) is not None
-
-    def _sha256_of(self, locator: str) -> str:
-        if not self.owns(locator):
-            raise InvalidLocator(
-                f"locator {locator!r} does not name a body in store {self._name!r}",
-                store=self._name,
-            )
-        sha = sha256_of_key(split_locator(locator)[2])
-        assert sha is not None  # owns() checked it
-        return sha
 
     def _path(self, sha256: str) -> Path:
         return self._root / blob_key(sha256)

@@ -31,7 +31,8 @@ import urllib3.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from storage._config import StoreURL, check_store_name, redact, split_locator
+from storage._config import StoreURL, check_store_name, redact
+from storage._keyed import KeyedLocators
 from storage._streams import (
     CHUNK_SIZE,
     BodyStream,
@@ -46,7 +47,6 @@ from storage._streams import (
 from storage.errors import (
     BlobNotFound,
     IntegrityError,
-    InvalidLocator,
     StorageError,
     StoreMisconfigured,
     StoreUnavailable,
@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-SCHEME = "s3"
 MIB = 1024 * 1024
 #: S3 refuses parts under 5 MiB (except the last); we default to 8 MiB.
 MIN_PART_SIZE = 5 * MIB
@@ -180,8 +179,10 @@ def _map_errors(store: str, bucket: str, endpoint: str, what: str) -> Iterator[N
         raise StoreUnavailable(f"store {store!r} failed on {what}: {exc}", store=store) from exc
 
 
-class S3Store:
+class S3Store(KeyedLocators):
     """Bodies in one S3 bucket."""
+
+    scheme = "s3"
 
     def __init__(
         self,
@@ -327,28 +328,6 @@ class S3Store:
                         store=self._name,
                     ) from exc
                 raise
-
-    # -- locators -----------------------------------------------------------------------
-
-    def locator(self, sha256: str) -> str:
-        return f"{SCHEME}://{self._name}/{blob_key(sha256)}"
-
-    def owns(self, locator: str) -> bool:
-        try:
-            scheme, authority, path = split_locator(locator)
-        except InvalidLocator:
-            return False
-        return scheme == SCHEME and authority == self._name and sha256_of_key(path) is not None
-
-    def _sha256_of(self, locator: str) -> str:
-        if not self.owns(locator):
-            raise InvalidLocator(
-                f"locator {locator!r} does not name a body in store {self._name!r}",
-                store=self._name,
-            )
-        sha = sha256_of_key(split_locator(locator)[2])
-        assert sha is not None  # owns() checked it
-        return sha
 
     # -- put ----------------------------------------------------------------------------
 

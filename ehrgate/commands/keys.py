@@ -43,6 +43,14 @@ def _write(
     return passphrase is not None
 
 
+out_option = click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Key file to write.",
+)
+
+
 class RepeatedField(ValueError):
     """A JSON object names one field twice (JSON parsers would silently keep the last)."""
 
@@ -64,12 +72,7 @@ def _refuse_repeated_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="JSON object of the patient's identifying fields (never stored).",
 )
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Key file to write.",
-)
+@out_option
 @passphrase_option
 @force_option
 @json_option
@@ -102,12 +105,7 @@ def patient(
 @keys.command()
 @click.option("--id", "ident", required=True, help="The identity's id, e.g. dr-house.")
 @click.option("--role", required=True, type=click.Choice(USER_ROLES), help="What the identity is.")
-@click.option(
-    "--out",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Key file to write.",
-)
+@out_option
 @passphrase_option
 @force_option
 @json_option

@@ -9,15 +9,16 @@ refusal is kept as a defect for the test to report.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 
 from envelope import IdentityKeys, PatientKeys
 from tests.faults.gateway_client import Actor, Refused, Unavailable, upload
+from tests.faults.workers import Workers
 
 CATEGORIES = ("lab-results", "history-physical", "radiation-dose")
 
@@ -36,7 +37,7 @@ def plaintext(seed: int, size: int) -> bytes:
     return b"%PDF-1.7\n" + random.Random(seed).randbytes(size)
 
 
-class UploadLoad:
+class UploadLoad(Workers):
     def __init__(
         self,
         url: str,
@@ -52,39 +53,24 @@ class UploadLoad:
         self.acknowledged: list[Upload] = []
         self.outcomes: Counter[str] = Counter()
         self.refusals: list[str] = []
-        self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(keys, seed + n), daemon=True)
-            for n, keys in enumerate(uploaders)
-        ]
-
-    def start(self) -> UploadLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-            assert not thread.is_alive(), "an upload thread hangs"
+        super().__init__(
+            (partial(self._run, keys, seed + n) for n, keys in enumerate(uploaders)),
+            "an upload thread",
+        )
 
     def ack_count(self) -> int:
         with self._lock:
             return len(self.acknowledged)
 
     def wait_for_acks(self, count: int, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while len(self.acknowledged) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"only {len(self.acknowledged)} of {count} uploads acknowledged; "
-                        f"outcomes {dict(self.outcomes)}; {self.refusals[-3:]}"
-                    )
-                self._lock.wait(min(left, 0.5))
+        self._wait_until(
+            lambda: len(self.acknowledged) >= count,
+            timeout,
+            lambda: (
+                f"only {len(self.acknowledged)} of {count} uploads acknowledged; "
+                f"outcomes {dict(self.outcomes)}; {self.refusals[-3:]}"
+            ),
+        )
 
     def _run(self, keys: IdentityKeys, seed: int) -> None:
         rng = random.Random(seed)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from envelope import IdentityKeys, load_key_file
 from tests.faults.harness import ROOT
 
 
@@ -88,6 +89,12 @@ class GatewayProcess:
     @property
     def admin_key_file(self) -> Path:
         return self.data_dir / "admin.key"
+
+    def admin_keys(self) -> IdentityKeys:
+        """The first admin's keys, written by the gateway's first start."""
+        keys = load_key_file(self.admin_key_file)
+        assert isinstance(keys, IdentityKeys)
+        return keys
 
     @property
     def store_url(self) -> str:

@@ -6,17 +6,18 @@ afterwards every acknowledged append must be on the ledger at the index its rece
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
+from functools import partial
 
 import sqlalchemy as sa
 
 from ledger import DatabaseSource, Ledger, LedgerError, schema, verify
 from ledger import builders as b
+from tests.faults.workers import Workers
 
 
-class AppendLoad:
+class AppendLoad(Workers):
     """`threads` threads appending `access` entries until `stop()`."""
 
     def __init__(self, ledger: Ledger, threads: int = 4, name: str = "load") -> None:
@@ -24,24 +25,9 @@ class AppendLoad:
         self.acks: dict[int, str] = {}
         self.errors: Counter[str] = Counter()
         self.error_messages: list[str] = []
-        self._lock = threading.Lock()
-        self._progress = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(f"{name}-{n}",), daemon=True)
-            for n in range(threads)
-        ]
-
-    def start(self) -> AppendLoad:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=120)
-            assert not thread.is_alive(), "an appending thread hangs"
+        super().__init__(
+            (partial(self._run, f"{name}-{n}") for n in range(threads)), "an appending thread"
+        )
 
     def _run(self, name: str) -> None:
         n = 0
@@ -70,9 +56,9 @@ class AppendLoad:
                     self.error_messages.append(repr(exc))
                 time.sleep(0.01)
                 continue
-            with self._progress:
+            with self._lock:
                 self.acks[receipt.index] = tx.tx_id
-                self._progress.notify_all()
+                self._lock.notify_all()
 
     def ack_count(self) -> int:
         with self._lock:
@@ -83,16 +69,14 @@ class AppendLoad:
             return sum(self.errors.values())
 
     def wait_for_acks(self, count: int, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        with self._progress:
-            while len(self.acks) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(
-                        f"only {len(self.acks)} of {count} appends acknowledged; errors: "
-                        f"{dict(self.errors)} {self.error_messages[-3:]}"
-                    )
-                self._progress.wait(min(left, 0.5))
+        self._wait_until(
+            lambda: len(self.acks) >= count,
+            timeout,
+            lambda: (
+                f"only {len(self.acks)} of {count} appends acknowledged; errors: "
+                f"{dict(self.errors)} {self.error_messages[-3:]}"
+            ),
+        )
 
     def wait_for_errors(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

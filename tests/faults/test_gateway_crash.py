@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from ehrgate.commands.gc import referenced_blobs
-from envelope import IdentityKeys, load_key_file
+from envelope import IdentityKeys
 from ledger import schema
 from storage import open_store
 from tests.faults.conftest import FIGURES
@@ -97,8 +97,7 @@ def test_acknowledged_uploads_survive_kill_9_of_the_gateway(
     env = {"EHRGATE_DATABASE_URL": gateway_database} if gateway_database else {}
     gateway = GatewayProcess(data_dir, env=env)
     gateway.start()
-    admin_keys = load_key_file(gateway.admin_key_file)
-    assert isinstance(admin_keys, IdentityKeys)
+    admin_keys = gateway.admin_keys()
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         admin = Actor(client, admin_keys)
         uploaders = [enroll(admin, f"uploader-{n}", "clinician") for n in range(UPLOADERS)]

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from envelope import IdentityKeys, PatientKeys, load_key_file
+from envelope import PatientKeys
 from tests.faults.conftest import FIGURES
 from tests.faults.gateway_client import (
     Actor,
@@ -53,9 +53,7 @@ class Site:
         self.gateway = GatewayProcess(data_dir, env=env)
         self.gateway.start()
         self.client = httpx.Client(base_url=self.gateway.url, timeout=30)
-        admin_keys = load_key_file(self.gateway.admin_key_file)
-        assert isinstance(admin_keys, IdentityKeys)
-        self.admin = Actor(self.client, admin_keys)
+        self.admin = Actor(self.client, self.gateway.admin_keys())
         self.uploader_keys = enroll(self.admin, "uploader", "clinician")
         self.uploader = Actor(self.client, self.uploader_keys)
         self.patient: PatientKeys = register_patient(self.admin, "Fault Patient")

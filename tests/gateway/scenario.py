@@ -8,7 +8,7 @@ decrypts it; after T the doctor is denied; the patient's audit shows both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from envelope import (
@@ -20,6 +20,7 @@ from envelope import (
     open_capsule,
     open_key_share,
 )
+from ledger import Transaction, builders
 from tests.gateway.helpers import World
 
 PDF = b"%PDF-1.7\n" + b"lab results: potassium 4.1 mmol/L\n" * 3000 + b"%%EOF\n"
@@ -37,6 +38,27 @@ def set_up(world: World) -> Cast:
     system = world.enroll("aria-export", "system")
     patient = world.register_patient()
     return Cast(patient, doctor, system)
+
+
+def read_grant(
+    cast: Cast,
+    now: datetime,
+    *,
+    lasting: timedelta,
+    categories: list[str] | str = "all",
+    signer: IdentityKeys | None = None,
+) -> Transaction:
+    """The patient's grant of read to the doctor from *now* for *lasting* (signed by *signer*)."""
+    return builders.grant(
+        signer or cast.patient.identity,
+        pseudonym=cast.patient.pseudonym,
+        grantee=cast.doctor.id,
+        rights=["read"],
+        categories=categories,
+        not_before=now,
+        not_after=now + lasting,
+        issued_at=now,
+    )
 
 
 def fetch_and_decrypt(world: World, reader: IdentityKeys, record: dict[str, Any]) -> bytes:

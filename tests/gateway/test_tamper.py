@@ -153,16 +153,7 @@ def test_a_forged_grant_signature_is_refused_and_logged(
 ) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.patient.identity,
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories=["lab-results"],
-        not_before=now,
-        not_after=now + timedelta(days=1),
-        issued_at=now,
-    )
+    tx = scenario.read_grant(cast, now, lasting=timedelta(days=1), categories=["lab-results"])
     forged = tx_json(tx)
     forged["body"]["categories"] = "all"  # widened after the patient signed
     with caplog.at_level(logging.WARNING, logger="gateway.transactions"):
@@ -185,15 +176,8 @@ def test_a_forged_grant_signature_is_refused_and_logged(
 def test_a_grant_signed_by_someone_else_for_the_patient_is_refused(world: World) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.doctor,  # the doctor signs a grant to itself on the patient's pseudonym
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories="all",
-        not_before=now,
-        not_after=now + timedelta(days=1),
-        issued_at=now,
+    tx = scenario.read_grant(  # the doctor signs a grant to itself on the patient's pseudonym
+        cast, now, lasting=timedelta(days=1), signer=cast.doctor
     )
     response = world.client.post(
         "/v1/permissions", json=tx_json(tx), headers=world.headers(cast.doctor)
@@ -205,16 +189,7 @@ def test_a_grant_signed_by_someone_else_for_the_patient_is_refused(world: World)
 def test_a_patient_transaction_submitted_by_another_caller_is_refused(world: World) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.patient.identity,
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories="all",
-        not_before=now,
-        not_after=now + timedelta(days=1),
-        issued_at=now,
-    )
+    tx = scenario.read_grant(cast, now, lasting=timedelta(days=1))
     response = world.client.post(
         "/v1/permissions", json=tx_json(tx), headers=world.headers(cast.doctor)
     )
@@ -225,16 +200,7 @@ def test_a_patient_transaction_submitted_by_another_caller_is_refused(world: Wor
 def test_a_replayed_transaction_is_refused(world: World) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.patient.identity,
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories=["lab-results"],
-        not_before=now,
-        not_after=now + timedelta(days=1),
-        issued_at=now,
-    )
+    tx = scenario.read_grant(cast, now, lasting=timedelta(days=1), categories=["lab-results"])
     headers = world.headers(cast.patient.identity)
     assert (
         world.client.post("/v1/permissions", json=tx_json(tx), headers=headers).status_code == 201

@@ -61,16 +61,7 @@ def test_a_revocation_must_name_the_permission_in_the_path(world: World) -> None
 def test_unknown_fields_in_a_transaction_envelope_are_refused(world: World) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.patient.identity,
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories=["lab-results"],
-        not_before=now,
-        not_after=now + timedelta(hours=1),
-        issued_at=now,
-    )
+    tx = scenario.read_grant(cast, now, lasting=timedelta(hours=1), categories=["lab-results"])
     response = world.client.post(
         "/v1/permissions",
         json={**tx_json(tx), "countersigned_by": "gateway"},
@@ -83,16 +74,7 @@ def test_unknown_fields_in_a_transaction_envelope_are_refused(world: World) -> N
 def test_a_grant_returns_the_permission_and_a_verifiable_receipt(world: World) -> None:
     cast = scenario.set_up(world)
     now = world.clock()
-    tx = builders.grant(
-        cast.patient.identity,
-        pseudonym=cast.patient.pseudonym,
-        grantee=cast.doctor.id,
-        rights=["read"],
-        categories=["lab-results"],
-        not_before=now,
-        not_after=now + timedelta(hours=1),
-        issued_at=now,
-    )
+    tx = scenario.read_grant(cast, now, lasting=timedelta(hours=1), categories=["lab-results"])
     response = world.client.post(
         "/v1/permissions", json=tx_json(tx), headers=world.headers(cast.patient.identity)
     )
