@@ -77,4 +77,4 @@ def test_kubo_runs_a_private_swarm(compose: dict[str, Any]) -> None:
     assert "swarm.key" in script
     assert "Swarm.AddrFilters" in script
     assert '"/ip4/64.0.0.0/ipcidr/2"' in script  # public space is filtered
-    assert "/ip4/10.0.0.0/ipcidr/8" not in script  # private space is not
+    assert "/ip4/10." not in script  # private space is not

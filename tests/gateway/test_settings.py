@@ -68,11 +68,11 @@ def test_a_toml_file_is_read_and_the_environment_wins(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     path = tmp_path / "ehrgate.toml"
-    path.write_text('port = 7000\nhost = "0.0.0.0"\nstore_urls = ["file:///x"]\n')
+    path.write_text('port = 7000\nhost = "127.0.0.2"\nstore_urls = ["file:///x"]\n')
     monkeypatch.setenv("EHRGATE_SETTINGS_FILE", str(path))
     monkeypatch.setenv("EHRGATE_PORT", "7001")
     settings = Settings()
-    assert settings.host == "0.0.0.0"
+    assert settings.host == "127.0.0.2"
     assert settings.port == 7001
     assert settings.store_urls == ["file:///x"]
 
