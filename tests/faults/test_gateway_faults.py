@@ -14,7 +14,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,29 @@ def site_with_stores(tmp_path: Path, urls: list[str], quorum: int | None = None)
     return Site(tmp_path / "gateway", env)
 
 
+@contextmanager
+def proxied_site(
+    server: SeaweedFS,
+    bucket: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    *,
+    replica: bool = False,
+    quorum: int | None = None,
+) -> Iterator[Site]:
+    """A gateway whose S3 store sits behind *proxy* (and, with *replica*, a local disk store
+    after it); the proxy is healed and the gateway stopped afterwards."""
+    urls = [s3_url(server, bucket, proxy.url)]
+    if replica:
+        urls.append(f"file://{tmp_path / 'disk'}?name=disk")
+    site = site_with_stores(tmp_path, urls, quorum)
+    try:
+        yield site
+    finally:
+        proxy.fault = None
+        site.close()
+
+
 # --- store faults -----------------------------------------------------------------------------
 
 
@@ -117,8 +140,7 @@ def test_a_store_that_does_not_answer_is_503_and_leaves_no_record(
     seaweedfs: SeaweedFS, seaweedfs_bucket: str, proxy: FaultProxy, tmp_path: Path,
     rng: random.Random,
 ) -> None:  # fmt: skip
-    site = site_with_stores(tmp_path, [s3_url(seaweedfs, seaweedfs_bucket, proxy.url)])
-    try:
+    with proxied_site(seaweedfs, seaweedfs_bucket, proxy, tmp_path) as site:
         size = site.tree_size()
         proxy.fault = Blackhole()
         with pytest.raises(Unavailable, match="service-unavailable"):
@@ -127,8 +149,6 @@ def test_a_store_that_does_not_answer_is_503_and_leaves_no_record(
         assert site.tree_size() == size, "a failed upload changed the ledger"
         data = plaintext(rng.randrange(2**32), 20_000)
         assert site.read(site.upload(data)) == data
-    finally:
-        site.close()
 
 
 @pytest.mark.seaweedfs
@@ -136,9 +156,7 @@ def test_with_a_replica_and_quorum_one_uploads_and_reads_go_on_while_a_store_is_
     seaweedfs: SeaweedFS, seaweedfs_bucket: str, proxy: FaultProxy, tmp_path: Path,
     rng: random.Random,
 ) -> None:  # fmt: skip
-    urls = [s3_url(seaweedfs, seaweedfs_bucket, proxy.url), f"file://{tmp_path / 'disk'}?name=disk"]
-    site = site_with_stores(tmp_path, urls, quorum=1)
-    try:
+    with proxied_site(seaweedfs, seaweedfs_bucket, proxy, tmp_path, replica=True, quorum=1) as site:
         before = plaintext(rng.randrange(2**32), 50_000)
         first = site.upload(before)
         proxy.fault = Blackhole()
@@ -147,9 +165,6 @@ def test_with_a_replica_and_quorum_one_uploads_and_reads_go_on_while_a_store_is_
         second = site.upload(during)
         assert [loc.split("/")[2] for loc in site.record(second)["locators"]] == ["disk"]
         assert site.read(second) == during
-    finally:
-        proxy.fault = None
-        site.close()
 
 
 @pytest.mark.seaweedfs
@@ -157,18 +172,13 @@ def test_with_quorum_two_a_silent_store_is_503_and_leaves_no_record(
     seaweedfs: SeaweedFS, seaweedfs_bucket: str, proxy: FaultProxy, tmp_path: Path,
     rng: random.Random,
 ) -> None:  # fmt: skip
-    urls = [s3_url(seaweedfs, seaweedfs_bucket, proxy.url), f"file://{tmp_path / 'disk'}?name=disk"]
-    site = site_with_stores(tmp_path, urls, quorum=2)
-    try:
+    with proxied_site(seaweedfs, seaweedfs_bucket, proxy, tmp_path, replica=True, quorum=2) as site:
         size = site.tree_size()
         proxy.fault = Blackhole()
         with pytest.raises(Unavailable, match="service-unavailable"):
             site.upload(plaintext(rng.randrange(2**32), 20_000))
         proxy.fault = None
         assert site.tree_size() == size
-    finally:
-        proxy.fault = None
-        site.close()
 
 
 def _stored_marker(server: SeaweedFS, bucket: str) -> bytes:
@@ -185,8 +195,7 @@ def test_a_body_corrupted_on_the_wire_is_502_or_served_by_the_replica(
     seaweedfs: SeaweedFS, seaweedfs_bucket: str, proxy: FaultProxy, tmp_path: Path,
     rng: random.Random,
 ) -> None:  # fmt: skip
-    site = site_with_stores(tmp_path, [s3_url(seaweedfs, seaweedfs_bucket, proxy.url)])
-    try:
+    with proxied_site(seaweedfs, seaweedfs_bucket, proxy, tmp_path) as site:
         record_id = site.upload(plaintext(rng.randrange(2**32), 200_000))
         proxy.fault = fault = Corrupt(_stored_marker(seaweedfs, seaweedfs_bucket))
         with pytest.raises(Refused) as refused:
@@ -194,9 +203,6 @@ def test_a_body_corrupted_on_the_wire_is_502_or_served_by_the_replica(
         assert fault.hits >= 1
         assert refused.value.status == 502
         assert "integrity-error" in refused.value.problem
-    finally:
-        proxy.fault = None
-        site.close()
 
 
 @pytest.mark.seaweedfs
@@ -204,17 +210,12 @@ def test_a_body_corrupted_on_the_wire_is_served_from_the_healthy_replica(
     seaweedfs: SeaweedFS, seaweedfs_bucket: str, proxy: FaultProxy, tmp_path: Path,
     rng: random.Random,
 ) -> None:  # fmt: skip
-    urls = [s3_url(seaweedfs, seaweedfs_bucket, proxy.url), f"file://{tmp_path / 'disk'}?name=disk"]
-    site = site_with_stores(tmp_path, urls)
-    try:
+    with proxied_site(seaweedfs, seaweedfs_bucket, proxy, tmp_path, replica=True) as site:
         data = plaintext(rng.randrange(2**32), 200_000)
         record_id = site.upload(data)
         proxy.fault = fault = Corrupt(_stored_marker(seaweedfs, seaweedfs_bucket))
         assert site.read(record_id) == data
         assert fault.hits >= 1
-    finally:
-        proxy.fault = None
-        site.close()
 
 
 # --- database faults ---------------------------------------------------------------------------
