@@ -234,7 +234,9 @@ class S3Store(KeyedLocators):
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 max_pool_connections=max(10, 2 * upload_concurrency),
-                retries={"max_attempts": max_attempts, "mode": "standard"},
+                # total_max_attempts counts the first try; botocore's max_attempts would
+                # count retries only, so max_attempts=1 would still make two requests.
+                retries={"total_max_attempts": max_attempts, "mode": "standard"},
                 # We check the SHA-256 of every body ourselves; extra CRCs cost CPU and
                 # trip up some S3-compatible servers.
                 request_checksum_calculation="when_required",
