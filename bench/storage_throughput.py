@@ -10,12 +10,21 @@ data. Reads stream both sides in 1 MiB chunks and discard them; the store's read
 checks the SHA-256 and size. Prints bytes/s and the ratio store ÷ raw (target ≥ 0.95 at
 1 MiB and above); for reads also ÷ (raw + hashlib.sha256), since the store must hash
 every body it serves.
+
+A third table says what bounds a read on this machine. It gives the CPU time per MiB of
+this process (all threads) and of the SeaweedFS process, for raw reads and store reads,
+and the time hashlib.sha256 alone takes per MiB. From these come two ceilings on the
+read ratio: "2 cores", the rate at which the store read's CPU (client plus server) would
+fill both cores, ÷ the raw rate; and "hash after body", raw ÷ (raw + SHA-256 alone), the
+ratio when the bytes arrive all at once with the headers, so that no hashing can overlap
+the transfer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import random
 import sys
 import time
@@ -43,16 +52,34 @@ SIZES = ((4 * KIB, 200), (1 * MIB, 40), (64 * MIB, 3))
 class Timing:
     seconds: float = 0.0
     bytes: int = 0
+    #: CPU seconds of this process (every thread) and of the server process.
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
 
     def rate(self) -> float:
         return self.bytes / self.seconds if self.seconds else 0.0
 
+    def ms_per_mib(self, seconds: float) -> float:
+        return 1000 * seconds * MIB / self.bytes if self.bytes else 0.0
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of proc(5), utime and stime, counted after the ")" of the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextmanager
-def timer(timing: Timing, size: int) -> Iterator[None]:
+def timer(timing: Timing, size: int, server_pid: int) -> Iterator[None]:
+    server = process_cpu(server_pid)
+    client = time.process_time()
     start = time.perf_counter()
     yield
     timing.seconds += time.perf_counter() - start
+    timing.client_cpu += time.process_time() - client
+    timing.server_cpu += process_cpu(server_pid) - server
     timing.bytes += size
 
 
@@ -80,6 +107,7 @@ def _measure_one(
     key: str,
     bodies: tuple[bytes, bytes, bytes],
     digest: str,
+    server_pid: int,
 ) -> StoredBlob:
     """One body of each kind through each path; the order of the paths is shuffled so that
     no path always runs right after another (the server's timing drifts)."""
@@ -116,8 +144,10 @@ def _measure_one(
     ):
         order.shuffle(group)
         for name, action in group:
-            with timer(timings[name], size):
+            with timer(timings[name], size, server_pid):
                 action()
+    with timer(timings["sha256"], size, server_pid):
+        hashlib.sha256(store_body).digest()
     return stored[0]
 
 
@@ -143,7 +173,15 @@ def main(rounds: int, store_params: str, sizes: str) -> None:
                 length=total, label="measuring", file=sys.stderr if show else None
             ) as progress:
                 for size, count in chosen:
-                    names = ("raw put", "put", "put+sha", "raw get", "raw get+sha", "get")
+                    names = (
+                        "raw put",
+                        "put",
+                        "put+sha",
+                        "raw get",
+                        "raw get+sha",
+                        "get",
+                        "sha256",
+                    )
                     timings = {name: Timing() for name in names}
                     # Warm up connections and SeaweedFS volumes for this size.
                     warm = _bodies(size, 2, seed=999)
@@ -171,6 +209,7 @@ def main(rounds: int, store_params: str, sizes: str) -> None:
                                     known_bodies[index],
                                 ),
                                 digest=digests[index],
+                                server_pid=server.process.pid,
                             )
                             progress.update(1)
                     rows.append((size, timings))
@@ -202,6 +241,24 @@ def _print(rows: list[tuple[int, dict[str, Timing]]]) -> None:
         click.echo(
             f"{_label(size):>8} | {_human(raw)} | {_human(hashed)} | {_human(ours)} "
             f"{ours / raw:6.2f} {ours / hashed:9.2f}"
+        )
+    click.echo("")
+    click.echo("what bounds a read here: CPU ms per MiB (this process, SeaweedFS) and ceilings")
+    click.echo(
+        f"{'size':>8} | {'raw: client':>11} {'server':>6} | {'store: client':>13} "
+        f"{'server':>6} | {'sha256':>6} | {'2 cores':>7} {'hash after body':>15}"
+    )
+    for size, t in rows:
+        raw_t, get_t, sha_t = t["raw get"], t["get"], t["sha256"]
+        store_cpu = get_t.ms_per_mib(get_t.client_cpu + get_t.server_cpu)
+        raw_ms = raw_t.ms_per_mib(raw_t.seconds)
+        sha_ms = sha_t.ms_per_mib(sha_t.seconds)
+        two_cores = min(1.0, 2 * 1000 / store_cpu / (raw_t.rate() / MIB)) if store_cpu else 1.0
+        click.echo(
+            f"{_label(size):>8} | {raw_t.ms_per_mib(raw_t.client_cpu):11.2f} "
+            f"{raw_t.ms_per_mib(raw_t.server_cpu):6.2f} | "
+            f"{get_t.ms_per_mib(get_t.client_cpu):13.2f} {get_t.ms_per_mib(get_t.server_cpu):6.2f}"
+            f" | {sha_ms:6.2f} | {two_cores:7.2f} {raw_ms / (raw_ms + sha_ms):15.2f}"
         )
 
 
