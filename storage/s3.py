@@ -65,6 +65,8 @@ DEFAULT_PART_SIZE = 8 * MIB
 #: memory stays near three parts (measured in bench.storage_memory).
 DEFAULT_UPLOAD_CONCURRENCY = 2
 INCOMING_PREFIX = "incoming/"
+#: Aborting a multipart upload is a clean-up: tried this many times, each with its retries.
+ABORT_TRIES = 3
 _PARAMS = (
     "endpoint_url",
     "region",
@@ -410,14 +412,39 @@ class S3Store(KeyedLocators):
         return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(actual),))
 
     def _abort(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload and make sure it is gone.
+
+        The abort is a clean-up after a failure, often over the same bad link, so it is
+        tried up to ABORT_TRIES times whatever ``max_attempts`` says. After each abort the
+        upload is listed: a part that was still on its way can re-create it (the S3 docs say
+        to check with ListParts), and then it is aborted again.
+        """
+        for attempt in range(1, ABORT_TRIES + 1):
+            try:
+                with self._errors("abort of a multipart upload"):
+                    if self._abort_once(key, upload_id):
+                        return
+            except StorageError as exc:
+                if attempt == ABORT_TRIES:
+                    # sweep_partials removes what this could not.
+                    log.warning(
+                        "could not abort multipart upload %s of %s: %s", upload_id, key, exc
+                    )
+                    return
+        log.warning(
+            "multipart upload %s of %s still has parts after %d aborts", upload_id, key, ABORT_TRIES
+        )
+
+    def _abort_once(self, key: str, upload_id: str) -> bool:
+        """One abort, then a look: True when S3 no longer knows the upload."""
         try:
-            with self._errors("abort of a multipart upload"):
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id
-                )
-        except StorageError as exc:
-            # The upload already failed; sweep_partials removes what this could not.
-            log.warning("could not abort multipart upload %s of %s: %s", upload_id, key, exc)
+            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+            self._client.list_parts(Bucket=self._bucket, Key=key, UploadId=upload_id, MaxParts=1)
+        except boto_errors.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return True
+            raise
+        return False
 
     def _move_into_place(self, temp_key: str, sha256: str) -> None:
         try:

@@ -43,7 +43,9 @@ from tests.seaweedfs import SeaweedFS
 
 pytestmark = pytest.mark.faults
 
-FAST = "max_attempts=1&connect_timeout=1&read_timeout=1"
+# Short timeouts, so that a silent store is a 503 within seconds; two attempts, so that the
+# pause of about a second a busy SeaweedFS sometimes takes is retried, not a failed test.
+FAST = "max_attempts=2&connect_timeout=1&read_timeout=1"
 
 
 class Site:

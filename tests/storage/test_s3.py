@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from storage import IntegrityError, open_store
@@ -134,3 +135,47 @@ def test_sweep_partials_spares_uploads_still_in_progress(
         uploads = client.list_multipart_uploads(Bucket=seaweedfs_bucket).get("Uploads", [])
         assert upload["UploadId"] not in [item["UploadId"] for item in uploads]
     store.close()
+
+
+def _stubbed_store() -> tuple[S3Store, Stubber]:
+    """An S3 store whose client answers from a botocore Stubber, in the order expected."""
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        endpoint_url="http://127.0.0.1:9",
+    )
+    return S3Store(BUCKET, client=s3, multipart_threshold=8 * MIB), Stubber(s3)
+
+
+def _eight_mib_then_failure() -> Iterator[bytes]:
+    """Enough to start a multipart upload, then the source fails before any part is cut."""
+    yield from in_chunks(body_of(8 * MIB), MIB)
+    raise ConnectionResetError("client went away")
+
+
+def test_an_upload_a_late_part_re_created_is_aborted_again() -> None:
+    store, stub = _stubbed_store()
+    upload = {"Bucket": BUCKET, "Key": ANY, "UploadId": "u1"}
+    stub.add_response("create_multipart_upload", {"UploadId": "u1"}, {"Bucket": BUCKET, "Key": ANY})
+    stub.add_response("abort_multipart_upload", {}, upload)
+    # A part that was on its way when the abort arrived: the upload is there again.
+    stub.add_response("list_parts", {"Parts": [{"PartNumber": 1}]}, {**upload, "MaxParts": 1})
+    stub.add_response("abort_multipart_upload", {}, upload)
+    stub.add_client_error("list_parts", "NoSuchUpload", expected_params={**upload, "MaxParts": 1})
+    with stub, pytest.raises(ConnectionResetError):
+        store.put(_eight_mib_then_failure())
+    stub.assert_no_pending_responses()
+
+
+def test_an_abort_cut_off_by_the_link_is_tried_again() -> None:
+    store, stub = _stubbed_store()
+    upload = {"Bucket": BUCKET, "Key": ANY, "UploadId": "u1"}
+    stub.add_response("create_multipart_upload", {"UploadId": "u1"}, {"Bucket": BUCKET, "Key": ANY})
+    stub.add_client_error("abort_multipart_upload", "ServiceUnavailable", http_status_code=503)
+    stub.add_response("abort_multipart_upload", {}, upload)
+    stub.add_client_error("list_parts", "NoSuchUpload", expected_params={**upload, "MaxParts": 1})
+    with stub, pytest.raises(ConnectionResetError):
+        store.put(_eight_mib_then_failure())
+    stub.assert_no_pending_responses()
