@@ -49,6 +49,7 @@ from bench._http import (
     rss_bytes,
     run_server,
 )
+from bench._proc import cpu_seconds
 from envelope import IdentityKeys, b64encode, load_key_file
 from ledger import builders
 from tests.gateway.helpers import ManualClock, World, tx_json
@@ -75,12 +76,6 @@ def _rate(total_bytes: int, run: Callable[[int], None], count: int, clients: int
         for _ in pool.map(run, range(count)):
             pass
     return total_bytes / (time.perf_counter() - started)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process *pid*, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Bench:

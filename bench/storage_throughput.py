@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import queue
 import random
 import sys
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bench._proc import cpu_seconds
 from storage import StoredBlob, open_store
 from storage.s3 import S3Store
 from tests.seaweedfs import SeaweedFS
@@ -66,23 +66,15 @@ class Timing:
         return 1000 * seconds * MIB / self.bytes if self.bytes else 0.0
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    # Fields 14 and 15 of proc(5), utime and stime, counted after the ")" of the name.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @contextmanager
 def timer(timing: Timing, size: int, server_pid: int) -> Iterator[None]:
-    server = process_cpu(server_pid)
+    server = cpu_seconds(server_pid)
     client = time.process_time()
     start = time.perf_counter()
     yield
     timing.seconds += time.perf_counter() - start
     timing.client_cpu += time.process_time() - client
-    timing.server_cpu += process_cpu(server_pid) - server
+    timing.server_cpu += cpu_seconds(server_pid) - server
     timing.bytes += size
 
 
