@@ -51,7 +51,7 @@ from bench._http import (
 )
 from bench._proc import cpu_seconds
 from envelope import IdentityKeys, b64encode, load_key_file
-from ledger import builders
+from ledger.wire import builders
 from tests.gateway.helpers import ManualClock, World, tx_json
 from tests.seaweedfs import SeaweedFS
 

@@ -25,9 +25,9 @@ import click
 
 from envelope import IdentityKeys, SigningKey
 from ledger import Ledger, Transaction
-from ledger import builders as b
 from ledger.database import SQLITE_SYNCHRONOUS
 from ledger.migrate import upgrade
+from ledger.wire import builders as b
 
 
 def _transactions(signer: b.Actor, count: int) -> list[Transaction]:

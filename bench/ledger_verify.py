@@ -22,10 +22,12 @@ import click
 import sqlalchemy as sa
 
 from envelope import IdentityKeys, SigningKey
-from ledger import DatabaseSource, Ledger, merkle, verify
-from ledger import builders as b
+from ledger import DatabaseSource, Ledger
 from ledger.migrate import upgrade
 from ledger.schema import entries as entries_table
+from ledger.verify import verify
+from ledger.wire import builders as b
+from ledger.wire.merkle import verify_inclusion
 
 
 def build(url: str, key: SigningKey, count: int) -> None:
@@ -87,7 +89,7 @@ def proofs(url: str, key: SigningKey, samples: int) -> tuple[float, float, float
             proof = ledger.inclusion_proof(index, head.tree_size)
             make.append(time.perf_counter_ns() - started)
             started = time.perf_counter_ns()
-            merkle.verify_inclusion(index, head.tree_size, leaves[index], proof, head.root)
+            verify_inclusion(index, head.tree_size, leaves[index], proof, head.root)
             check.append(time.perf_counter_ns() - started)
     make.sort()
     check.sort()

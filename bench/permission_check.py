@@ -18,8 +18,8 @@ import time
 import click
 
 from ledger.categories import CategoryRegistry
-from ledger.clock import to_micros
 from ledger.state import PermissionIndex
+from ledger.wire.clock import to_micros
 
 NOT_BEFORE = to_micros("2026-01-01T00:00:00.000000Z")
 NOT_AFTER = to_micros("2027-01-01T00:00:00.000000Z")

@@ -30,7 +30,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
-from ehrgate import transactions as builders
 from ehrgate._http import Connection, RetryPolicy
 from ehrgate.errors import UsageError, VerificationFailed, map_transport_errors
 from ehrgate.models import (
@@ -48,8 +47,6 @@ from ehrgate.models import (
     TreeHead,
     Uploaded,
 )
-from ehrgate.proofs import verify_consistency
-from ehrgate.transactions import LEDGER_ID, Transaction, format_time
 from ehrgate.trust import LedgerPins, parse_ledger_key
 from ehrgate.verification import check_tree_head, record_transaction, verify_receipt
 from envelope import (
@@ -71,6 +68,12 @@ from envelope import (
     seal_key_share,
     verify_capsule_signature,
 )
+from ledger.errors import ProofError
+from ledger.wire import builders
+from ledger.wire.clock import format_time
+from ledger.wire.ids import LEDGER_ID
+from ledger.wire.merkle import verify_consistency
+from ledger.wire.transactions import Transaction
 
 if TYPE_CHECKING:
     from ledger.verify import VerifyReport
@@ -281,7 +284,7 @@ class Client:
             verify_consistency(
                 older[0], newer[0], bytes.fromhex(older[1]), bytes.fromhex(newer[1]), proof
             )
-        except (UsageError, KeyError, TypeError, ValueError) as exc:
+        except (UsageError, ProofError, KeyError, TypeError, ValueError) as exc:
             raise VerificationFailed(
                 f"the tree of {newer[0]} entries does not extend the tree of {older[0]} "
                 f"entries seen before: the log was rewritten or forked ({exc})"

@@ -13,9 +13,11 @@ from typing import Any
 
 from ehrgate.errors import VerificationFailed
 from ehrgate.models import Receipt, Record, TreeHead
-from ehrgate.proofs import ProofInvalid, verify_inclusion, verify_tree_head
-from ehrgate.transactions import Transaction
-from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
+from envelope import EnvelopeError, InvalidSignature, VerifyKey
+from ledger.errors import LedgerError, ProofError
+from ledger.wire.blocks import Block
+from ledger.wire.merkle import verify_inclusion
+from ledger.wire.transactions import Transaction
 
 
 def _hex(value: str, what: str) -> bytes:
@@ -28,9 +30,8 @@ def _hex(value: str, what: str) -> bytes:
 def check_tree_head(head: TreeHead, ledger_key: VerifyKey) -> None:
     """Raise VerificationFailed unless the trusted ledger key signed *head*."""
     try:
-        signature = b64decode(head.signature, length=64, what="the tree head's signature")
-        verify_tree_head(head.to_json(), signature, ledger_key)
-    except (InvalidSignature, EnvelopeError) as exc:
+        Block.from_json(head.to_json()).verify_signature(ledger_key)
+    except (InvalidSignature, EnvelopeError, ValueError) as exc:
         raise VerificationFailed(
             f"the tree head at height {head.height} is not signed by the trusted ledger key"
         ) from exc
@@ -51,7 +52,7 @@ def verify_receipt(receipt: Receipt, ledger_key: VerifyKey, *, tx_hash: str | No
             proof,
             _hex(head.root, "the root"),
         )
-    except ProofInvalid as exc:
+    except ProofError as exc:
         raise VerificationFailed(
             f"the inclusion proof of entry {receipt.index} does not lead to the signed root "
             f"of the {head.tree_size}-entry tree: {exc}"
@@ -74,7 +75,7 @@ def record_transaction(data: Any, record: Record) -> Transaction:
     """The signed `record` transaction the gateway returned, checked against *record*."""
     try:
         tx = Transaction.from_json(data)
-    except ValueError as exc:
+    except LedgerError as exc:
         raise VerificationFailed(f"the record's transaction is malformed: {exc}") from exc
     if tx.type != "record":
         raise VerificationFailed(f"the record's transaction is a {tx.type!r}, not a record")

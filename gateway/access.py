@@ -37,8 +37,8 @@ from gateway.deps import Caller, CallerDep, GatewayState
 from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
-from ledger import builders
 from ledger.ledger import Ledger
+from ledger.wire import builders
 
 AccessAction = Literal[
     "list",

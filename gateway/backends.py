@@ -17,8 +17,8 @@ from gateway.bootstrap import FirstStart, open_ledger
 from gateway.clock import Clock, system_clock
 from gateway.directory import LedgerDirectory
 from gateway.settings import Settings
-from ledger.builders import LedgerSigner
 from ledger.ledger import Ledger
+from ledger.wire.builders import LedgerSigner
 from storage import BlobStore, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway.backends")

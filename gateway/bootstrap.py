@@ -16,8 +16,8 @@ from envelope import IdentityKeys, load_key_file, write_key_file
 from envelope.errors import InvalidKeyFile
 from gateway.clock import Clock, system_clock
 from gateway.settings import Settings
-from ledger.builders import LEDGER_ID
 from ledger.ledger import Ledger
+from ledger.wire.ids import LEDGER_ID
 
 FIRST_ADMIN_ID = "admin"
 FIRST_ADMIN_FILE = "admin.key"

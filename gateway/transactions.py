@@ -15,9 +15,9 @@ from gateway.backends import Backends
 from gateway.errors import Forbidden, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
 from gateway.models import SignedTransaction
-from ledger.blocks import Receipt
 from ledger.errors import LedgerError, RuleViolation
-from ledger.transactions import Transaction
+from ledger.wire.blocks import Receipt
+from ledger.wire.transactions import Transaction
 
 log = logging.getLogger("gateway.transactions")
 

@@ -14,7 +14,7 @@ from gateway.models import (
     RecordOut,
     TreeHead,
 )
-from ledger.blocks import Block, Receipt
+from ledger.wire.blocks import Block, Receipt
 
 Row = dict[str, Any]
 

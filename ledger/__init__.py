@@ -1,63 +1,117 @@
 """The signed, tamper-evident metadata ledger: transactions, rules, Merkle log, state.
 
-The public surface: `Ledger` (open a database, submit, proofs, state queries), the
-transaction builders in `ledger.builders`, `Transaction`, `Block` (a signed tree head),
-`Receipt`, `Decision`, the categories, the pure Merkle functions in `ledger.merkle`, and
-`verify` with its sources. Errors are drawn in `ledger.errors`.
+Two layers. `ledger.wire` is the protocol every party shares (transactions and their
+canonical bytes, builders, ids, the time form, Merkle proof checks, tree heads); it loads
+no database code, so a client verifies with it alone. The rest keeps the log in a
+database: `Ledger` (open, submit, proofs, state queries), `verify` and its sources.
+
+Names below are imported on first use, so that `import ledger.wire` (or `ledger.errors`)
+does not load SQLAlchemy. Errors are drawn in `ledger.errors`.
 """
 
-from ledger import builders, merkle
-from ledger.blocks import Block, Entry, Receipt, SignedTreeHead
-from ledger.builders import LEDGER_ID, LedgerSigner
-from ledger.categories import DEFAULT_CATEGORIES, Category, CategoryRegistry
-from ledger.clock import Clock, format_time, parse_time, system_clock
-from ledger.errors import (
-    LedgerConflict,
-    LedgerError,
-    LedgerUnavailable,
-    MalformedTransaction,
-    NotFound,
-    ProofError,
-    RuleViolation,
-    SchemaMissing,
-)
-from ledger.ledger import Ledger
-from ledger.sources import DatabaseSource, ExportSource
-from ledger.state import Decision
-from ledger.transactions import TX_TYPES, Transaction
-from ledger.verify import Damage, VerifyReport, verify
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_CATEGORIES",
-    "LEDGER_ID",
-    "TX_TYPES",
-    "Block",
-    "Category",
-    "CategoryRegistry",
-    "Clock",
-    "Damage",
-    "DatabaseSource",
-    "Decision",
-    "Entry",
-    "ExportSource",
-    "Ledger",
-    "LedgerConflict",
-    "LedgerError",
-    "LedgerSigner",
-    "LedgerUnavailable",
-    "MalformedTransaction",
-    "NotFound",
-    "ProofError",
-    "Receipt",
-    "RuleViolation",
-    "SchemaMissing",
-    "SignedTreeHead",
-    "Transaction",
-    "VerifyReport",
-    "builders",
-    "format_time",
-    "merkle",
-    "parse_time",
-    "system_clock",
-    "verify",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ledger.categories import (
+        DEFAULT_CATEGORIES as DEFAULT_CATEGORIES,
+        Category as Category,
+        CategoryRegistry as CategoryRegistry,
+    )
+    from ledger.errors import (
+        LedgerConflict as LedgerConflict,
+        LedgerError as LedgerError,
+        LedgerUnavailable as LedgerUnavailable,
+        MalformedTransaction as MalformedTransaction,
+        NotFound as NotFound,
+        ProofError as ProofError,
+        RuleViolation as RuleViolation,
+        SchemaMissing as SchemaMissing,
+    )
+    from ledger.ledger import (
+        Ledger as Ledger,
+    )
+    from ledger.sources import (
+        DatabaseSource as DatabaseSource,
+        ExportSource as ExportSource,
+    )
+    from ledger.state import (
+        Decision as Decision,
+    )
+    from ledger.verify import (
+        Damage as Damage,
+        VerifyReport as VerifyReport,
+    )
+    from ledger.wire.blocks import (
+        Block as Block,
+        Entry as Entry,
+        Receipt as Receipt,
+        SignedTreeHead as SignedTreeHead,
+    )
+    from ledger.wire.builders import (
+        LedgerSigner as LedgerSigner,
+    )
+    from ledger.wire.clock import (
+        Clock as Clock,
+        format_time as format_time,
+        parse_time as parse_time,
+        system_clock as system_clock,
+    )
+    from ledger.wire.ids import (
+        LEDGER_ID as LEDGER_ID,
+    )
+    from ledger.wire.transactions import (
+        TX_TYPES as TX_TYPES,
+        Transaction as Transaction,
+    )
+
+# The public surface, once: each name and the module that defines it. The imports above
+# only tell type checkers the same; tests/ledger/test_api.py holds the two equal.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_CATEGORIES": "ledger.categories",
+    "Category": "ledger.categories",
+    "CategoryRegistry": "ledger.categories",
+    "LedgerConflict": "ledger.errors",
+    "LedgerError": "ledger.errors",
+    "LedgerUnavailable": "ledger.errors",
+    "MalformedTransaction": "ledger.errors",
+    "NotFound": "ledger.errors",
+    "ProofError": "ledger.errors",
+    "RuleViolation": "ledger.errors",
+    "SchemaMissing": "ledger.errors",
+    "Ledger": "ledger.ledger",
+    "DatabaseSource": "ledger.sources",
+    "ExportSource": "ledger.sources",
+    "Decision": "ledger.state",
+    "Damage": "ledger.verify",
+    "VerifyReport": "ledger.verify",
+    "Block": "ledger.wire.blocks",
+    "Entry": "ledger.wire.blocks",
+    "Receipt": "ledger.wire.blocks",
+    "SignedTreeHead": "ledger.wire.blocks",
+    "LedgerSigner": "ledger.wire.builders",
+    "Clock": "ledger.wire.clock",
+    "format_time": "ledger.wire.clock",
+    "parse_time": "ledger.wire.clock",
+    "system_clock": "ledger.wire.clock",
+    "LEDGER_ID": "ledger.wire.ids",
+    "TX_TYPES": "ledger.wire.transactions",
+    "Transaction": "ledger.wire.transactions",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

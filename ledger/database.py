@@ -18,11 +18,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import schema
-from ledger.blocks import Block, Entry
 from ledger.errors import SchemaMissing
 from ledger.merkle import Node
 from ledger.state import RESIDENT_TABLES, Row, State
-from ledger.transactions import Transaction
+from ledger.wire.blocks import Block, Entry
+from ledger.wire.transactions import Transaction
 
 SQLITE_SYNCHRONOUS = "FULL"
 

@@ -34,11 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from envelope import EnvelopeError, PublicIdentity, SigningKey, VerifyKey, b64decode
 from ledger import database, merkle, rules, schema
-from ledger.blocks import GENESIS_PREVIOUS_HASH, Block, Entry, Receipt
-from ledger.builders import LEDGER_ID, LedgerSigner
-from ledger.builders import genesis as build_genesis
 from ledger.categories import DEFAULT_CATEGORIES, Category, CategoryRegistry
-from ledger.clock import Clock, format_time, parse_time, system_clock
 from ledger.errors import (
     LedgerConflict,
     LedgerError,
@@ -49,7 +45,12 @@ from ledger.errors import (
 )
 from ledger.signatures import SignatureChecker
 from ledger.state import Decision, Overlay, Row, State
-from ledger.transactions import Transaction
+from ledger.wire.blocks import GENESIS_PREVIOUS_HASH, Block, Entry, Receipt
+from ledger.wire.builders import LedgerSigner, genesis as build_genesis
+from ledger.wire.clock import Clock, format_time, parse_time, system_clock
+from ledger.wire.ids import LEDGER_ID
+from ledger.wire.merkle import node_hash
+from ledger.wire.transactions import Transaction
 
 _STOP = object()
 _ENTRY_COLUMNS = ("idx", "block_height", "tx_id", "tx_type", "signer", "tx", "leaf_hash")
@@ -397,7 +398,7 @@ class Ledger:
             nodes[(0, index)] = leaf
             node_rows.append((0, index, leaf))
             for level, i in merkle.completed_nodes(index):
-                value = merkle.node_hash(nodes[(level - 1, 2 * i)], nodes[(level - 1, 2 * i + 1)])
+                value = node_hash(nodes[(level - 1, 2 * i)], nodes[(level - 1, 2 * i + 1)])
                 nodes[(level, i)] = value
                 node_rows.append((level, i, value))
             entry_rows.append(

@@ -17,10 +17,10 @@ from datetime import timedelta
 from typing import Any
 
 from envelope import EnvelopeError, PublicIdentity, b64decode
-from ledger.clock import check_time, format_time, parse_time
 from ledger.errors import MalformedTransaction, RuleViolation
 from ledger.state import RIGHTS, Changes, Row, StateView
-from ledger.transactions import Transaction
+from ledger.wire.clock import check_time, format_time, parse_time
+from ledger.wire.transactions import Transaction
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 """How far a transaction's issued_at may be ahead of the ledger's clock."""

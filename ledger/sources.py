@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledger import database, schema
-from ledger.blocks import Block
 from ledger.state import Row
 from ledger.verify import MalformedExport, SourceEntry
+from ledger.wire.blocks import Block
 
 
 class DatabaseSource:
@@ -79,7 +79,7 @@ class DatabaseSource:
 class ExportSource:
     """Exported JSON, e.g. pages of a gateway's /v1/ledger/entries and /v1/ledger/blocks.
 
-    *entries* and *blocks* are iterables of the export formats in `ledger.blocks`; they may
+    *entries* and *blocks* are iterables of the export formats in `ledger.wire.blocks`; they may
     be generators that fetch pages lazily.
     """
 

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ledger.categories import CategoryRegistry
-from ledger.clock import to_micros
-from ledger.encoding import canonical
 from ledger.schema import STATE_TABLES, column_names, key_columns
+from ledger.wire.clock import to_micros
+from ledger.wire.encoding import canonical
 
 Row = dict[str, Any]
 Key = Any  # a column value, or a tuple of them for composite keys

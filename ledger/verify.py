@@ -25,12 +25,13 @@ from typing import Any, NamedTuple, Protocol
 
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
 from ledger import merkle, rules
-from ledger.blocks import GENESIS_PREVIOUS_HASH, Block
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
 from ledger.errors import RuleViolation
 from ledger.schema import STATE_TABLES
 from ledger.state import Key, Row, State, row_columns, row_key, state_digest
-from ledger.transactions import Transaction
+from ledger.wire.blocks import GENESIS_PREVIOUS_HASH, Block
+from ledger.wire.merkle import EMPTY_ROOT, node_hash
+from ledger.wire.transactions import Transaction
 
 
 class SourceEntry(NamedTuple):
@@ -78,7 +79,7 @@ class Damage:
 class VerifyReport:
     entries: int = 0
     blocks: int = 0
-    root: str = merkle.EMPTY_ROOT.hex()
+    root: str = EMPTY_ROOT.hex()
     ledger_key: str | None = None
     state_digest: str | None = None
     state_compared: bool = False
@@ -256,7 +257,7 @@ def _walk(
         size, current = 1, leaf
         while stack and stack[-1][0] == size:
             left_size, left = stack.pop()
-            current = merkle.node_hash(left, current)
+            current = node_hash(left, current)
             size += left_size
         stack.append((size, current))
         expected += 1

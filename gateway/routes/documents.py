@@ -37,8 +37,8 @@ from gateway.routes.blobs import require_content_type
 from gateway.streams import RequestBody
 from gateway.transactions import submit
 from gateway.views import receipt_out, record_out
-from ledger import builders
-from ledger.clock import format_time
+from ledger.wire import builders
+from ledger.wire.clock import format_time
 from storage.errors import StorageError
 
 router = APIRouter(

@@ -32,8 +32,7 @@ from gateway.models import (
 from gateway.streams import VerifiedBody
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out, record_out
-from storage.errors import BlobNotFound, StorageError
-from storage.errors import IntegrityError as StoredBytesMismatch
+from storage.errors import BlobNotFound, IntegrityError as StoredBytesMismatch, StorageError
 
 log = logging.getLogger("gateway.records")
 

@@ -25,8 +25,8 @@ from envelope import SigningKey, b64encode
 from envelope.body import DataKey
 from envelope.capsule import build_capsule, encrypt_metadata
 from envelope.sealer import _seal_with_parts
-from ledger import builders
-from ledger.blocks import Block
+from ledger.wire import builders
+from ledger.wire.blocks import Block
 from tests.client.live import Cast
 
 Rewrite = Callable[[httpx.Request, httpx.Response], bytes | None]

@@ -7,8 +7,7 @@ import os
 import threading
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from envelope import EnvelopeError, InvalidEnvelope
 from envelope.body import (

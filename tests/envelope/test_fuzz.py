@@ -7,8 +7,7 @@ import hashlib
 import json
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from envelope import (
     HybridPrivateKey,

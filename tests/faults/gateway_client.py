@@ -16,8 +16,8 @@ import httpx
 
 from envelope import IdentityKeys, PatientKeys, b64encode, open_body, open_capsule, seal
 from ledger import Transaction
-from ledger import builders as b
-from ledger.clock import format_time
+from ledger.wire import builders as b
+from ledger.wire.clock import format_time
 
 
 class Unavailable(Exception):

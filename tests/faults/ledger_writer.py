@@ -24,7 +24,7 @@ from sqlalchemy import event
 
 from envelope import SigningKey
 from ledger import Ledger
-from ledger import builders as b
+from ledger.wire import builders as b
 
 _print_lock = threading.Lock()
 

@@ -12,8 +12,9 @@ from functools import partial
 
 import sqlalchemy as sa
 
-from ledger import DatabaseSource, Ledger, LedgerError, schema, verify
-from ledger import builders as b
+from ledger import DatabaseSource, Ledger, LedgerError, schema
+from ledger.verify import verify
+from ledger.wire import builders as b
 from tests.faults.workers import Workers
 
 

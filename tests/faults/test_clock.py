@@ -16,10 +16,10 @@ from datetime import timedelta
 import pytest
 
 from envelope import SigningKey
-from ledger import DatabaseSource, Ledger, RuleViolation, verify
-from ledger import builders as b
-from tests.gateway import helpers as gateway_helpers
-from tests.gateway import scenario
+from ledger import DatabaseSource, Ledger, RuleViolation
+from ledger.verify import verify
+from ledger.wire import builders as b
+from tests.gateway import helpers as gateway_helpers, scenario
 from tests.ledger.conftest import FakeClock, World, build_world
 
 pytestmark = pytest.mark.faults

@@ -18,8 +18,8 @@ import pytest
 
 from envelope import IdentityKeys, SigningKey
 from ledger import Ledger, LedgerUnavailable
-from ledger import builders as b
 from ledger.migrate import upgrade
+from ledger.wire import builders as b
 from storage import StoreUnavailable, open_store
 from tests.faults.conftest import FIGURES
 from tests.faults.load import AppendLoad, assert_nothing_acknowledged_was_lost

@@ -16,8 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from envelope import IdentityKeys, SigningKey
-from ledger import DatabaseSource, Ledger, schema, verify
-from ledger import builders as b
+from ledger import DatabaseSource, Ledger, schema
+from ledger.verify import verify
+from ledger.wire import builders as b
 from tests.faults.conftest import FIGURES
 from tests.faults.harness import Child
 from tests.faults.settings import fault_kills, rng_for

@@ -15,8 +15,8 @@ import pytest
 
 from envelope import b64encode, seal
 from gateway.routes.records import SEGMENT_BYTES
-from ledger import builders
-from ledger.clock import format_time
+from ledger.wire import builders
+from ledger.wire.clock import format_time
 from tests.gateway import scenario
 from tests.gateway.helpers import World, tx_json
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from envelope import IdentityKeys, PatientKeys, b64encode, seal_key_share
 from gateway.auth import auth_statement
-from ledger import builders
-from ledger.transactions import Transaction
+from ledger.wire import builders
+from ledger.wire.transactions import Transaction
 
 with warnings.catch_warnings():
     # Starlette announces a future switch of its test client's HTTP library on import.

@@ -20,7 +20,8 @@ from envelope import (
     open_capsule,
     open_key_share,
 )
-from ledger import Transaction, builders
+from ledger.wire import builders
+from ledger.wire.transactions import Transaction
 from tests.gateway.helpers import World
 
 PDF = b"%PDF-1.7\n" + b"lab results: potassium 4.1 mmol/L\n" * 3000 + b"%%EOF\n"

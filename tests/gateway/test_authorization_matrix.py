@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from envelope import IdentityKeys, PatientKeys, b64encode
 from gateway import Settings
-from ledger import builders
+from ledger.wire import builders
 from tests.gateway.helpers import World, signed_token_request, tx_json
 from tests.gateway.scenario import PDF
 

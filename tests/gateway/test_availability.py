@@ -9,7 +9,7 @@ import pytest
 
 from envelope import PatientKeys
 from gateway import Settings
-from ledger import builders
+from ledger.wire import builders
 from tests.gateway import scenario
 from tests.gateway.helpers import World, tx_json
 

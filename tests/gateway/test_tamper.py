@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from envelope import b64encode
 from gateway import Settings, create_app
-from ledger import builders
+from ledger.wire import builders
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin
 from tests.gateway.helpers import ManualClock, TestClient, World, signed_token_request, tx_json

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from envelope import VerifyKey, b64decode
-from ledger import builders
-from ledger.blocks import Block, Receipt
-from ledger.transactions import Transaction
+from ledger.wire import builders
+from ledger.wire.blocks import Block, Receipt
+from ledger.wire.transactions import Transaction
 from tests.gateway import scenario
 from tests.gateway.helpers import World, tx_json
 

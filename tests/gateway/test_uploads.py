@@ -14,8 +14,8 @@ import pytest
 
 from envelope import b64encode, seal
 from gateway import Settings, create_app
-from ledger import builders
-from ledger.clock import format_time
+from ledger.wire import builders
+from ledger.wire.clock import format_time
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin
 from tests.gateway.helpers import ManualClock, TestClient, World, tx_json

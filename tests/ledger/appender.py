@@ -12,7 +12,7 @@ import sys
 
 from envelope import SigningKey
 from ledger import Ledger
-from ledger import builders as b
+from ledger.wire import builders as b
 
 
 def main() -> None:

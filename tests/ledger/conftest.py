@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from envelope import IdentityKeys, SigningKey
 from ledger import Ledger, LedgerSigner, Transaction, schema
-from ledger import builders as b
 from ledger.migrate import upgrade
+from ledger.wire import builders as b
 
 T0 = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 

@@ -1,18 +1,35 @@
-"""The package's public surface: every exported name exists and says what it is."""
+"""The package's public surface: kept once, every name resolves, and the protocol layer
+loads no database code."""
 
 from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import ledger
+from tests.public_surface import assert_surface_is_kept_once, modules_loaded_by
 
 
-def test_all_names_are_exported_and_documented() -> None:
-    assert sorted(ledger.__all__) == sorted(set(ledger.__all__))
-    for name in ledger.__all__:
-        value = getattr(ledger, name)
-        if inspect.isclass(value) or inspect.isfunction(value) or inspect.ismodule(value):
-            assert inspect.getdoc(value), f"ledger.{name} has no docstring"
+def test_the_public_surface_is_one_table() -> None:
+    assert_surface_is_kept_once(ledger)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        _ = ledger.Nothing
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["import ledger", "import ledger.wire", "import ledger.errors", "from ledger import Block"],
+)
+def test_the_protocol_layer_loads_no_database_code(statement: str) -> None:
+    assert modules_loaded_by(statement, ("sqlalchemy", "alembic")) == []
+
+
+def test_the_database_layer_is_loaded_when_asked_for() -> None:
+    assert "sqlalchemy" in modules_loaded_by("from ledger import Ledger", ("sqlalchemy",))
 
 
 def test_every_error_derives_from_ledger_error() -> None:

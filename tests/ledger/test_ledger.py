@@ -28,7 +28,8 @@ from ledger import (
     Transaction,
     merkle,
 )
-from ledger import builders as b
+from ledger.wire import builders as b
+from ledger.wire.merkle import verify_consistency, verify_inclusion
 from tests.ledger.conftest import FakeClock, World, build_world
 
 
@@ -70,7 +71,7 @@ def test_concurrent_submits_are_group_committed_and_each_receipt_verifies(world:
         receipt.verify(w.ledger.verify_key, by_hash[receipt.tx_hash])
         # The receipt's tree head is one of the ledger's blocks, and it is consistent with now.
         proof = w.ledger.consistency_proof(receipt.tree_head.tree_size, head.tree_size)
-        merkle.verify_consistency(
+        verify_consistency(
             receipt.tree_head.tree_size, head.tree_size, receipt.tree_head.root, head.root, proof
         )
 
@@ -149,10 +150,10 @@ def test_inclusion_and_consistency_proofs_for_every_entry(world: World) -> None:
     assert merkle.root_from_leaf_hashes([e.tx.leaf_hash for e in entries]) == head.root
     for entry in entries:
         proof = w.ledger.inclusion_proof(entry.index, head.tree_size)
-        merkle.verify_inclusion(entry.index, head.tree_size, entry.tx.leaf_hash, proof, head.root)
+        verify_inclusion(entry.index, head.tree_size, entry.tx.leaf_hash, proof, head.root)
     for block in w.ledger.blocks(0, 1000):
         proof = w.ledger.consistency_proof(block.tree_size, head.tree_size)
-        merkle.verify_consistency(block.tree_size, head.tree_size, block.root, head.root, proof)
+        verify_consistency(block.tree_size, head.tree_size, block.root, head.root, proof)
     with pytest.raises(NotFound):
         w.ledger.inclusion_proof(head.tree_size, head.tree_size)
     with pytest.raises(NotFound):
@@ -287,7 +288,8 @@ def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock
 def test_a_failed_commit_changes_nothing(world: World, database_url: str) -> None:
     import sqlalchemy as sa
 
-    from ledger import DatabaseSource, verify
+    from ledger import DatabaseSource
+    from ledger.verify import verify
 
     w = world
     size = w.ledger.tree_size()

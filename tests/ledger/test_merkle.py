@@ -14,6 +14,7 @@ import pytest
 
 from ledger import merkle
 from ledger.errors import ProofError
+from ledger.wire.merkle import leaf_hash, node_hash, verify_consistency, verify_inclusion
 
 VECTORS = Path(__file__).parent.parent / "vectors" / "transparency-dev-merkle"
 
@@ -35,7 +36,7 @@ def _proof(case: dict[str, Any]) -> list[bytes]:
 @pytest.mark.parametrize("case", _cases("inclusion"))
 def test_inclusion_vector(case: dict[str, Any]) -> None:
     def run() -> None:
-        merkle.verify_inclusion(
+        verify_inclusion(
             case["leafIdx"], case["treeSize"], _b64(case["leafHash"]), _proof(case),
             _b64(case["root"]),
         )  # fmt: skip
@@ -50,7 +51,7 @@ def test_inclusion_vector(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", _cases("consistency"))
 def test_consistency_vector(case: dict[str, Any]) -> None:
     def run() -> None:
-        merkle.verify_consistency(
+        verify_consistency(
             case["size1"], case["size2"], _b64(case["root1"]), _b64(case["root2"]), _proof(case)
         )
 
@@ -69,9 +70,9 @@ def _mth(leaves: list[bytes]) -> bytes:
     if n == 0:
         return hashlib.sha256(b"").digest()
     if n == 1:
-        return merkle.leaf_hash(leaves[0])
+        return leaf_hash(leaves[0])
     k = 1 << ((n - 1).bit_length() - 1)
-    return merkle.node_hash(_mth(leaves[:k]), _mth(leaves[k:]))
+    return node_hash(_mth(leaves[:k]), _mth(leaves[k:]))
 
 
 def _path(m: int, leaves: list[bytes]) -> list[bytes]:
@@ -99,7 +100,7 @@ def _leaves(n: int) -> list[bytes]:
 
 
 def _lookup_for(n: int) -> Callable[[int, int], bytes]:
-    nodes = merkle.nodes_from_leaf_hashes(merkle.leaf_hash(x) for x in _leaves(n))
+    nodes = merkle.nodes_from_leaf_hashes(leaf_hash(x) for x in _leaves(n))
     return lambda level, index: nodes[(level, index)]
 
 
@@ -107,7 +108,7 @@ def _lookup_for(n: int) -> Callable[[int, int], bytes]:
 def test_root_agrees_with_rfc_definition(n: int) -> None:
     leaves = _leaves(n)
     expected = _mth(leaves)
-    assert merkle.root_from_leaf_hashes([merkle.leaf_hash(x) for x in leaves]) == expected
+    assert merkle.root_from_leaf_hashes([leaf_hash(x) for x in leaves]) == expected
     assert merkle.root_from_nodes(n, _lookup_for(n)) == expected
     lookup = _lookup_for(n)
     assert merkle.root_from_frontier([lookup(*f) for f in merkle.frontier_nodes(n)]) == expected
@@ -127,7 +128,7 @@ def test_inclusion_proofs_from_nodes_match_rfc_and_verify(n: int) -> None:
             proof = merkle.inclusion_proof(index, size, lookup)
             assert proof == _path(index, leaves[:size])
             assert len(merkle.proof_nodes_inclusion(index, size)) <= 2 * size.bit_length()
-            merkle.verify_inclusion(index, size, merkle.leaf_hash(leaves[index]), proof, root)
+            verify_inclusion(index, size, leaf_hash(leaves[index]), proof, root)
 
 
 @pytest.mark.parametrize("n", [2, 3, 5, 8, 9, 17, 33])
@@ -138,7 +139,7 @@ def test_consistency_proofs_from_nodes_match_rfc_and_verify(n: int) -> None:
         for old in range(1, new + 1):
             proof = merkle.consistency_proof(old, new, lookup)
             assert proof == _subproof(old, leaves[:new], True)
-            merkle.verify_consistency(old, new, _mth(leaves[:old]), _mth(leaves[:new]), proof)
+            verify_consistency(old, new, _mth(leaves[:old]), _mth(leaves[:new]), proof)
 
 
 # --- corruption generators: every mutation of a valid proof must fail -------------------
@@ -171,8 +172,8 @@ def _inclusion_corruptions(
         yield f"index {delta:+d}", (index + delta, size, leaf, proof, root)
     yield "size x2", (index, size * 2, leaf, proof, root)
     yield "size /2", (index, size // 2, leaf, proof, root)
-    yield "wrong leaf", (index, size, merkle.leaf_hash(b"other"), proof, root)
-    yield "wrong root", (index, size, leaf, proof, merkle.leaf_hash(b"other root"))
+    yield "wrong leaf", (index, size, leaf_hash(b"other"), proof, root)
+    yield "wrong root", (index, size, leaf, proof, leaf_hash(b"other root"))
     for name, mutated in _structural_mutations(proof):
         yield name, (index, size, leaf, mutated, root)
 
@@ -184,12 +185,12 @@ def test_every_inclusion_corruption_fails(size: int) -> None:
     root = _mth(leaves)
     for index in range(size):
         proof = merkle.inclusion_proof(index, size, lookup)
-        leaf = merkle.leaf_hash(leaves[index])
+        leaf = leaf_hash(leaves[index])
         for name, args in _inclusion_corruptions(index, size, leaf, proof, root):
             if name == "elements reversed" and len(set(proof)) < 2:
                 continue
             try:
-                merkle.verify_inclusion(*args)
+                verify_inclusion(*args)
             except ProofError:
                 continue
             pytest.fail(f"corruption {name!r} of leaf {index} of {size} verified")
@@ -201,22 +202,22 @@ def test_every_consistency_corruption_fails(old: int, new: int) -> None:
     lookup = _lookup_for(new)
     old_root, new_root = _mth(leaves[:old]), _mth(leaves[:new])
     proof = merkle.consistency_proof(old, new, lookup)
-    merkle.verify_consistency(old, new, old_root, new_root, proof)
+    verify_consistency(old, new, old_root, new_root, proof)
     mutations: list[tuple[str, tuple[int, int, bytes, bytes, list[bytes]]]] = [
         ("old -1", (old - 1, new, old_root, new_root, proof)),
         ("old +1", (old + 1, new, old_root, new_root, proof)),
         ("new x2", (old, new * 2, old_root, new_root, proof)),
         ("old /2", (old // 2, new, old_root, new_root, proof)),
         ("roots swapped", (old, new, new_root, old_root, proof)),
-        ("old root wrong", (old, new, merkle.leaf_hash(b"x"), new_root, proof)),
-        ("new root wrong", (old, new, old_root, merkle.leaf_hash(b"x"), proof)),
+        ("old root wrong", (old, new, leaf_hash(b"x"), new_root, proof)),
+        ("new root wrong", (old, new, old_root, leaf_hash(b"x"), proof)),
     ]
     mutations += [(n, (old, new, old_root, new_root, p)) for n, p in _structural_mutations(proof)]
     for name, args in mutations:
         if name == "elements reversed" and len(set(proof)) < 2:
             continue
         try:
-            merkle.verify_consistency(*args)
+            verify_consistency(*args)
         except ProofError:
             continue
         pytest.fail(f"corruption {name!r} of {old}->{new} verified")
@@ -225,16 +226,16 @@ def test_every_consistency_corruption_fails(old: int, new: int) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: merkle.verify_inclusion(3, 3, bytes(32), [], bytes(32)), "outside a tree"),
-        (lambda: merkle.verify_inclusion(0, 0, bytes(32), [], bytes(32)), "outside a tree"),
-        (lambda: merkle.verify_inclusion(0, 1, b"short", [], bytes(32)), "leaf hash must be"),
-        (lambda: merkle.verify_inclusion(0, 2, bytes(32), [b"x"], bytes(32)), "element 0"),
-        (lambda: merkle.verify_inclusion(0, 2, bytes(32), [], bytes(32)), "has 1 elements"),
-        (lambda: merkle.verify_consistency(0, 1, bytes(32), bytes(32), []), "0 < old size"),
-        (lambda: merkle.verify_consistency(2, 1, bytes(32), bytes(32), []), "0 < old size"),
-        (lambda: merkle.verify_consistency(1, 2, bytes(32), bytes(32), []), "cannot be empty"),
-        (lambda: merkle.verify_consistency(3, 4, bytes(32), bytes(32), [bytes(32)]), "has 3"),
-        (lambda: merkle.verify_consistency(2, 2, bytes(32), bytes(32), [bytes(32)]), "empty"),
+        (lambda: verify_inclusion(3, 3, bytes(32), [], bytes(32)), "outside a tree"),
+        (lambda: verify_inclusion(0, 0, bytes(32), [], bytes(32)), "outside a tree"),
+        (lambda: verify_inclusion(0, 1, b"short", [], bytes(32)), "leaf hash must be"),
+        (lambda: verify_inclusion(0, 2, bytes(32), [b"x"], bytes(32)), "element 0"),
+        (lambda: verify_inclusion(0, 2, bytes(32), [], bytes(32)), "has 1 elements"),
+        (lambda: verify_consistency(0, 1, bytes(32), bytes(32), []), "0 < old size"),
+        (lambda: verify_consistency(2, 1, bytes(32), bytes(32), []), "0 < old size"),
+        (lambda: verify_consistency(1, 2, bytes(32), bytes(32), []), "cannot be empty"),
+        (lambda: verify_consistency(3, 4, bytes(32), bytes(32), [bytes(32)]), "has 3"),
+        (lambda: verify_consistency(2, 2, bytes(32), bytes(32), [bytes(32)]), "empty"),
     ],
 )
 def test_precondition_messages(call: Callable[[], None], message: str) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from ledger import RuleViolation, format_time
-from ledger import builders as b
+from ledger.wire import builders as b
 from tests.ledger.conftest import World
 
 US = timedelta(microseconds=1)
@@ -37,7 +37,7 @@ def test_not_before_is_inclusive_and_not_after_exclusive(
     bounded: tuple[World, str, str, str],
 ) -> None:
     w, permission_id, start, end = bounded
-    from ledger.clock import parse_time
+    from ledger.wire.clock import parse_time
 
     s, e = parse_time(start), parse_time(end)
     check = w.ledger.check
@@ -57,7 +57,7 @@ def test_a_record_needs_the_write_right_valid_at_commit_time(
     bounded: tuple[World, str, str, str],
 ) -> None:
     w, _, start, end = bounded
-    from ledger.clock import parse_time
+    from ledger.wire.clock import parse_time
 
     s, e = parse_time(start), parse_time(end)
     w.clock.now = s - US

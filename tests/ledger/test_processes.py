@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from envelope import IdentityKeys, SigningKey
-from ledger import DatabaseSource, Ledger, verify
-from ledger import builders as b
+from ledger import DatabaseSource, Ledger
 from ledger.replay import replay_database
+from ledger.verify import verify
+from ledger.wire import builders as b
 from tests.ledger.conftest import FakeClock, World, build_world
 
 ROOT = Path(__file__).resolve().parents[2]

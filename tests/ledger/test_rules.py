@@ -9,7 +9,7 @@ import pytest
 
 from envelope import IdentityKeys, SigningKey
 from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
-from ledger import builders as b
+from ledger.wire import builders as b
 from tests.ledger.conftest import World, pseudonym_for
 
 HOUR = timedelta(hours=1)
@@ -31,7 +31,7 @@ def _grant(w: World, actor: b.Actor | None = None, **overrides: object) -> Trans
 
 def _forged(tx: Transaction) -> Transaction:
     """The same transaction with a signature by a key that is not the signer's."""
-    from ledger.encoding import canonical
+    from ledger.wire.encoding import canonical
 
     other = SigningKey.generate()
     return Transaction(

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from envelope import EnvelopeError, canonical_json
 from ledger.categories import CategoryRegistry
-from ledger.clock import format_time, parse_time, to_micros
-from ledger.encoding import canonical
 from ledger.state import PermissionIndex
+from ledger.wire.clock import format_time, parse_time, to_micros
+from ledger.wire.encoding import canonical
 
 _json = st.recursive(
     st.none()
@@ -97,8 +96,8 @@ def test_signed_bytes_are_the_canonical_payload(
     ],
 )
 def test_check_time_refuses_what_parse_time_refuses_even_on_a_known_date(text: str) -> None:
-    from ledger.clock import check_time
     from ledger.errors import MalformedTransaction
+    from ledger.wire.clock import check_time
 
     # A valid time on the same date (or the day before) is remembered first.
     assert check_time("2026-03-01T09:00:00.000000Z") == "2026-03-01T09:00:00.000000Z"
@@ -110,7 +109,7 @@ def test_check_time_refuses_what_parse_time_refuses_even_on_a_known_date(text: s
 
 
 def test_check_time_accepts_every_valid_time_of_a_remembered_date() -> None:
-    from ledger.clock import check_time
+    from ledger.wire.clock import check_time
 
     for text in ("2028-02-29T00:00:00.000000Z", "2028-02-29T23:59:59.999999Z"):
         assert check_time(text) == text == format_time(parse_time(text))

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from envelope import SigningKey, VerifyKey, b64encode
-from ledger import DatabaseSource, ExportSource, Ledger, Transaction, VerifyReport, verify
-from ledger import builders as b
-from ledger.encoding import canonical
+from ledger import DatabaseSource, ExportSource, Ledger, Transaction, VerifyReport
 from ledger.replay import replay_database
 from ledger.schema import blocks, entries, head, nodes, permissions, records
+from ledger.verify import verify
+from ledger.wire import builders as b
+from ledger.wire.encoding import canonical
 from tests.ledger.conftest import FakeClock, World, build_world
 
 

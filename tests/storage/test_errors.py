@@ -24,8 +24,7 @@ from storage.errors import (
     StoreMisconfigured,
     StoreUnavailable,
 )
-from storage.ipfs import KuboError
-from storage.ipfs import _map_errors as map_ipfs
+from storage.ipfs import KuboError, _map_errors as map_ipfs
 from storage.local import _map_errors as map_local
 from storage.s3 import _map_errors as map_s3
 

@@ -8,13 +8,13 @@ object (signature as standard base64), so the log commits to the signature too.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode, b64encode
-from ledger.encoding import canonical
 from ledger.errors import MalformedTransaction
-from ledger.merkle import leaf_hash
+from ledger.wire.encoding import canonical
+from ledger.wire.ids import ID_PATTERN
+from ledger.wire.merkle import leaf_hash
 
 TX_TYPES = (
     "genesis",
@@ -30,12 +30,11 @@ TX_TYPES = (
     "rekey",
 )
 
-_TX_ID = re.compile(r"[0-9a-f]{32}")
 _MAX_TX_BYTES = 256 * 1024
 
 
 class Transaction:
-    """One signed transaction. Treat it as immutable; build it with `ledger.builders`."""
+    """One signed transaction. Treat it as immutable; build it with `ledger.wire.builders`."""
 
     __slots__ = ("_verified_key", "body", "encoded", "leaf_hash", "signature", "signer", "type")
 
@@ -110,7 +109,7 @@ class Transaction:
         except EnvelopeError as exc:
             raise MalformedTransaction(str(exc)) from exc
         tx_id = body.get("tx_id")
-        if not isinstance(tx_id, str) or not _TX_ID.fullmatch(tx_id):
+        if not isinstance(tx_id, str) or not ID_PATTERN.fullmatch(tx_id):
             raise MalformedTransaction(
                 "body.tx_id must be 32 lowercase hex characters (128 random bits)"
             )

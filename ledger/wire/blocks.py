@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from envelope import EnvelopeError, SigningKey, VerifyKey, b64decode, b64encode
-from ledger.encoding import canonical
 from ledger.errors import ProofError
-from ledger.merkle import verify_inclusion
-from ledger.transactions import Transaction
+from ledger.wire.encoding import canonical
+from ledger.wire.merkle import verify_inclusion
+from ledger.wire.transactions import Transaction
 
 GENESIS_PREVIOUS_HASH = bytes(32)
 

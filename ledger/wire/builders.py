@@ -8,19 +8,16 @@ about the ledger's state: the rules do that when the transaction is submitted.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from envelope import PublicIdentity, SigningKey, b64encode
-from ledger.clock import coerce_time
-from ledger.encoding import canonical
-from ledger.transactions import Transaction
-
-LEDGER_ID = "ledger"
-"""The identity id of the ledger's own key (it signs blocks, genesis and gateway entries)."""
+from ledger.wire.clock import coerce_time
+from ledger.wire.encoding import canonical
+from ledger.wire.ids import LEDGER_ID, new_id
+from ledger.wire.transactions import Transaction
 
 
 class Actor(Protocol):
@@ -55,16 +52,6 @@ class LedgerSigner:
 TimeLike = datetime | str | None
 
 
-def new_tx_id() -> str:
-    """128 random bits as 32 lowercase hex characters."""
-    return secrets.token_hex(16)
-
-
-def new_id() -> str:
-    """A random identifier for a permission or record."""
-    return secrets.token_hex(16)
-
-
 def sign(
     actor: Actor,
     tx_type: str,
@@ -75,7 +62,7 @@ def sign(
 ) -> Transaction:
     """Sign a transaction of *tx_type* whose body is *fields* plus tx_id and issued_at."""
     body = dict(fields)
-    body["tx_id"] = tx_id or new_tx_id()
+    body["tx_id"] = tx_id or new_id()
     body["issued_at"] = coerce_time(issued_at)
     payload = {"type": tx_type, "body": body, "signer": actor.id}
     tx = Transaction(tx_type, body, actor.id, actor.signing_key.sign_bytes(canonical(payload)))
