@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session
+from ehrgate.commands._session import session
+from ehrgate.commands._shared import EXIT_DAMAGED, emit, json_option
+from ehrgate.errors import EXIT_OK, EhrgateError
 
 if TYPE_CHECKING:
     from ledger.verify import LedgerSource, VerifyReport
@@ -34,6 +36,11 @@ def _print_report(report: VerifyReport, as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(report.summary())
+
+
+def _finish(ctx: click.Context, report: VerifyReport, as_json: bool) -> None:
+    _print_report(report, as_json)
+    ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)
 
 
 def _verify_gateway(
@@ -92,8 +99,7 @@ def verify(
         gateway = session(ctx).gateway
     if gateway is not None:
         report = _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json)
-        _print_report(report, as_json)
-        sys.exit(0 if report.ok else 1)
+        _finish(ctx, report, as_json)
     trusted = None
     if ledger_key is not None:
         try:
@@ -114,9 +120,8 @@ def verify(
         finally:
             source.close()
     except LedgerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _print_report(report, as_json)
-    sys.exit(0 if report.ok else 1)
+        raise EhrgateError(str(exc)) from exc
+    _finish(ctx, report, as_json)
 
 
 @ledger.command()
@@ -173,7 +178,8 @@ def head(ctx: click.Context, as_json: bool) -> None:
 @ledger.command()
 @click.option("--db", "db", metavar="URL", required=True, help="The ledger database.")
 @json_option
-def replay(db: str, as_json: bool) -> None:
+@click.pass_context
+def replay(ctx: click.Context, db: str, as_json: bool) -> None:
     """Rebuild the state tables from the log (after verifying the log)."""
     from ledger.errors import LedgerError
     from ledger.replay import replay_database
@@ -181,8 +187,8 @@ def replay(db: str, as_json: bool) -> None:
     try:
         report = replay_database(db)
     except LedgerError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise EhrgateError(str(exc)) from exc
     _print_report(report, as_json)
     if report.ok and not as_json:
         click.echo(f"state rebuilt from {report.entries} entries")
-    sys.exit(0 if report.ok else 1)
+    ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)
