@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -38,7 +38,7 @@ def _print_report(report: VerifyReport, as_json: bool) -> None:
         click.echo(report.summary())
 
 
-def _finish(ctx: click.Context, report: VerifyReport, as_json: bool) -> None:
+def _finish(ctx: click.Context, report: VerifyReport, as_json: bool) -> NoReturn:
     _print_report(report, as_json)
     ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)
 
@@ -89,17 +89,22 @@ def verify(
     global --gateway when no --db is given). Exits 0 when everything holds, 1 naming the
     first damaged entry, block or state row.
     """
-    from envelope import EnvelopeError, VerifyKey, b64decode
-    from ledger.errors import LedgerError
-    from ledger.verify import verify as run_verify
-
     if db is not None and gateway is not None:
         raise click.UsageError("give either --db or --gateway, not both")
     if db is None and gateway is None and session(ctx).gateway:
         gateway = session(ctx).gateway
     if gateway is not None:
-        report = _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json)
-        _finish(ctx, report, as_json)
+        _finish(ctx, _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json), as_json)
+    _finish(ctx, _verify_database(db, ledger_key, not no_replay, as_json), as_json)
+
+
+def _verify_database(
+    db: str | None, ledger_key: str | None, replay: bool, as_json: bool
+) -> VerifyReport:
+    from envelope import EnvelopeError, VerifyKey, b64decode
+    from ledger.errors import LedgerError
+    from ledger.verify import verify as run_verify
+
     trusted = None
     if ledger_key is not None:
         try:
@@ -112,16 +117,14 @@ def verify(
             total = source.entry_count()
             if sys.stderr.isatty() and not as_json and total:
                 with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-                    report = run_verify(
-                        source, ledger_key=trusted, replay=not no_replay, progress=bar.update
+                    return run_verify(
+                        source, ledger_key=trusted, replay=replay, progress=bar.update
                     )
-            else:
-                report = run_verify(source, ledger_key=trusted, replay=not no_replay)
+            return run_verify(source, ledger_key=trusted, replay=replay)
         finally:
             source.close()
     except LedgerError as exc:
         raise EhrgateError(str(exc)) from exc
-    _finish(ctx, report, as_json)
 
 
 @ledger.command()
