@@ -1,7 +1,8 @@
 """The ehrgate client: the `Client` SDK, its exceptions and results, and the command line.
 
-Names are imported on first use, so that `ehrgate keys ...` and other offline commands
-start without loading the HTTP stack.
+Names are imported on first use, so that `import ehrgate` and the offline commands
+(`ehrgate keys ...`) start without loading the HTTP stack. Errors are drawn in
+`ehrgate.errors`.
 """
 
 from __future__ import annotations
@@ -10,122 +11,85 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ehrgate._http import RetryPolicy
-    from ehrgate.client import Client
+    from ehrgate._http import (
+        RetryPolicy as RetryPolicy,
+    )
+    from ehrgate.client import (
+        Client as Client,
+    )
     from ehrgate.errors import (
-        AuthenticationFailed,
-        Conflict,
-        Denied,
-        EhrgateError,
-        IntegrityFailure,
-        InvalidRequest,
-        NotFound,
-        RateLimited,
-        RecordExists,
-        RuleViolation,
-        Suspended,
-        Unavailable,
-        UsageError,
-        VerificationFailed,
+        AuthenticationFailed as AuthenticationFailed,
+        Conflict as Conflict,
+        Denied as Denied,
+        EhrgateError as EhrgateError,
+        IntegrityFailure as IntegrityFailure,
+        InvalidRequest as InvalidRequest,
+        NotFound as NotFound,
+        RateLimited as RateLimited,
+        RecordExists as RecordExists,
+        RuleViolation as RuleViolation,
+        Suspended as Suspended,
+        Unavailable as Unavailable,
+        UsageError as UsageError,
+        VerificationFailed as VerificationFailed,
     )
     from ehrgate.models import (
-        AccessEvent,
-        AccessRequest,
-        Fetched,
-        Identity,
-        LedgerHead,
-        Patient,
-        Permission,
-        Receipt,
-        Record,
-        RecordProof,
-        TreeHead,
-        Uploaded,
+        AccessEvent as AccessEvent,
+        AccessRequest as AccessRequest,
+        Fetched as Fetched,
+        Identity as Identity,
+        LedgerHead as LedgerHead,
+        Patient as Patient,
+        Permission as Permission,
+        Receipt as Receipt,
+        Record as Record,
+        RecordProof as RecordProof,
+        TreeHead as TreeHead,
+        Uploaded as Uploaded,
     )
-    from ehrgate.trust import LedgerPins
+    from ehrgate.trust import (
+        LedgerPins as LedgerPins,
+    )
 
-__all__ = [
-    "AccessEvent",
-    "AccessRequest",
-    "AuthenticationFailed",
-    "Client",
-    "Conflict",
-    "Denied",
-    "EhrgateError",
-    "Fetched",
-    "Identity",
-    "IntegrityFailure",
-    "InvalidRequest",
-    "LedgerHead",
-    "LedgerPins",
-    "NotFound",
-    "Patient",
-    "Permission",
-    "RateLimited",
-    "Receipt",
-    "Record",
-    "RecordExists",
-    "RecordProof",
-    "RetryPolicy",
-    "RuleViolation",
-    "Suspended",
-    "TreeHead",
-    "Unavailable",
-    "Uploaded",
-    "UsageError",
-    "VerificationFailed",
-]
+# The public surface, once: each name and the module that defines it. The imports above
+# only tell type checkers the same; tests/client/test_public_api.py holds the two equal.
+_EXPORTS: dict[str, str] = {
+    "RetryPolicy": "ehrgate._http",
+    "Client": "ehrgate.client",
+    "AuthenticationFailed": "ehrgate.errors",
+    "Conflict": "ehrgate.errors",
+    "Denied": "ehrgate.errors",
+    "EhrgateError": "ehrgate.errors",
+    "IntegrityFailure": "ehrgate.errors",
+    "InvalidRequest": "ehrgate.errors",
+    "NotFound": "ehrgate.errors",
+    "RateLimited": "ehrgate.errors",
+    "RecordExists": "ehrgate.errors",
+    "RuleViolation": "ehrgate.errors",
+    "Suspended": "ehrgate.errors",
+    "Unavailable": "ehrgate.errors",
+    "UsageError": "ehrgate.errors",
+    "VerificationFailed": "ehrgate.errors",
+    "AccessEvent": "ehrgate.models",
+    "AccessRequest": "ehrgate.models",
+    "Fetched": "ehrgate.models",
+    "Identity": "ehrgate.models",
+    "LedgerHead": "ehrgate.models",
+    "Patient": "ehrgate.models",
+    "Permission": "ehrgate.models",
+    "Receipt": "ehrgate.models",
+    "Record": "ehrgate.models",
+    "RecordProof": "ehrgate.models",
+    "TreeHead": "ehrgate.models",
+    "Uploaded": "ehrgate.models",
+    "LedgerPins": "ehrgate.trust",
+}
 
-_ERRORS = frozenset(
-    {
-        "AuthenticationFailed",
-        "Conflict",
-        "Denied",
-        "EhrgateError",
-        "IntegrityFailure",
-        "InvalidRequest",
-        "NotFound",
-        "RateLimited",
-        "RecordExists",
-        "RuleViolation",
-        "Suspended",
-        "Unavailable",
-        "UsageError",
-        "VerificationFailed",
-    }
-)
-_MODELS = frozenset(
-    {
-        "AccessEvent",
-        "AccessRequest",
-        "Fetched",
-        "Identity",
-        "LedgerHead",
-        "Patient",
-        "Permission",
-        "Receipt",
-        "Record",
-        "RecordProof",
-        "TreeHead",
-        "Uploaded",
-    }
-)
-
-
-def _module_of(name: str) -> str | None:
-    if name in _ERRORS:
-        return "ehrgate.errors"
-    if name in _MODELS:
-        return "ehrgate.models"
-    return {
-        "Client": "ehrgate.client",
-        "RetryPolicy": "ehrgate._http",
-        "LedgerPins": "ehrgate.trust",
-    }.get(name)
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    module = _module_of(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'ehrgate' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

@@ -6,9 +6,12 @@ unavailable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from ehrgate.commands import (
     audit,
@@ -24,37 +27,39 @@ from ehrgate.commands import (
     seal,
     serve,
 )
-from ehrgate.commands._session import DEFAULT_PASSPHRASE_VARIABLE, EhrgateGroup, Session
+from ehrgate.commands._keyfiles import DEFAULT_PASSPHRASE_VARIABLE, Passphrase
+from ehrgate.commands._session import Session
+from ehrgate.commands._shared import EhrgateGroup
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _from_environment(flag: str, envvar: str, metavar: str, text: str) -> Callable[[F], F]:
+    """A global option that an environment variable can give instead."""
+    name = {"--as": "identity_file"}.get(flag, flag.removeprefix("--").replace("-", "_"))
+    return click.option(flag, name, envvar=envvar, metavar=metavar, help=f"{text} [env: {envvar}].")
 
 
 @click.group(cls=EhrgateGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ehrgate")
-@click.option(
-    "--gateway",
-    envvar="EHRGATE_URL",
-    metavar="URL",
-    help="The gateway to talk to, e.g. http://127.0.0.1:8000 [env: EHRGATE_URL].",
+@_from_environment(
+    "--gateway", "EHRGATE_URL", "URL", "The gateway to talk to, e.g. http://127.0.0.1:8000"
 )
-@click.option(
-    "--as",
-    "identity_file",
-    envvar="EHRGATE_IDENTITY",
-    metavar="KEYFILE",
-    help="Your key file (identity or patient) [env: EHRGATE_IDENTITY].",
-)
+@_from_environment("--as", "EHRGATE_IDENTITY", "KEYFILE", "Your key file (identity or patient)")
 @click.option(
     "--passphrase-env",
     "passphrase_variable",
     default=DEFAULT_PASSPHRASE_VARIABLE,
     show_default=True,
     metavar="VAR",
-    help="Environment variable holding the key file's passphrase, if it has one.",
+    help="Environment variable holding the key file's passphrase, if it has one (a "
+    "command's own --passphrase-env wins over this one).",
 )
-@click.option(
+@_from_environment(
     "--ledger-key",
-    envvar="EHRGATE_LEDGER_KEY",
-    metavar="BASE64",
-    help="Trust tree heads signed by this ledger key only (default: pinned on first use).",
+    "EHRGATE_LEDGER_KEY",
+    "BASE64",
+    "Trust tree heads signed by this ledger key only (default: pinned on first use)",
 )
 @click.option(
     "--known-ledgers",
@@ -84,32 +89,43 @@ def cli(
     Start with `ehrgate demo`. Exit codes: 0 ok, 1 denied or verification failed,
     2 usage error, 3 gateway or store unavailable.
     """
-    found = Session(gateway, identity_file, passphrase_variable, ledger_key, known_ledgers, timeout)
+    named = ctx.get_parameter_source("passphrase_variable") is not ParameterSource.DEFAULT
+    found = Session(
+        gateway,
+        identity_file,
+        Passphrase(passphrase_variable, named=named),
+        ledger_key,
+        known_ledgers,
+        timeout,
+    )
     ctx.obj = found
     ctx.call_on_close(found.close)
 
 
-cli.add_command(demo.demo)
-cli.add_command(keys.keys)
-cli.add_command(seal.seal_command)
-cli.add_command(seal.open_command)
-cli.add_command(ledger.ledger)
-cli.add_command(identities.enroll)
-cli.add_command(identities.suspend)
-cli.add_command(identities.whoami)
-cli.add_command(patient.patient)
-cli.add_command(consent.grant)
-cli.add_command(consent.revoke)
-cli.add_command(consent.permissions)
-cli.add_command(consent.share_key)
-cli.add_command(records.upload)
-cli.add_command(records.records)
-cli.add_command(records.fetch)
-cli.add_command(audit.audit)
-cli.add_command(audit.requests)
-cli.add_command(import_aria.import_aria)
-cli.add_command(serve.serve)
-cli.add_command(gc.gc)
+for command in (
+    demo.demo,
+    keys.keys,
+    seal.seal_command,
+    seal.open_command,
+    ledger.ledger,
+    identities.enroll,
+    identities.suspend,
+    identities.whoami,
+    patient.patient,
+    consent.grant,
+    consent.revoke,
+    consent.permissions,
+    consent.share_key,
+    records.upload,
+    records.records,
+    records.fetch,
+    audit.audit,
+    audit.requests,
+    import_aria.import_aria,
+    serve.serve,
+    gc.gc,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 PROBLEM_TYPE_PREFIX = "urn:ehrgate:problem:"
 
@@ -219,6 +220,8 @@ def error_for_problem(response: httpx.Response) -> EhrgateError:
 @contextlib.contextmanager
 def map_transport_errors(url: str) -> Iterator[None]:
     """Turn httpx's errors (connection, timeout, protocol) into Unavailable, once."""
+    import httpx  # here, so that the command line starts without the HTTP stack
+
     try:
         yield
     except httpx.TimeoutException as exc:

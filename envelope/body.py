@@ -97,8 +97,17 @@ class BodySealer:
     SHA-256 and size of both the plaintext and the body are kept along the way.
     """
 
-    def __init__(self, dek: DataKey, *, _salt: bytes | None = None) -> None:
-        salt = os.urandom(SALT_LEN) if _salt is None else _salt
+    def __init__(self, dek: DataKey) -> None:
+        self._start(dek, os.urandom(SALT_LEN))
+
+    @classmethod
+    def _with_salt(cls, dek: DataKey, salt: bytes) -> BodySealer:
+        """A body sealer with the salt given: for test vectors only."""
+        sealer = cls.__new__(cls)
+        sealer._start(dek, salt)
+        return sealer
+
+    def _start(self, dek: DataKey, salt: bytes) -> None:
         self._header = encode_header(salt)
         self._aead = AESGCM(segment_key(dek.to_bytes(), salt))
         self._aad = hashlib.sha256(self._header).digest()

@@ -208,10 +208,12 @@ class OpenedCapsule:
         }
 
 
-def encrypt_metadata(
-    dek: DataKey, metadata: dict[str, Any], *, _nonce: bytes | None = None
-) -> bytes:
-    nonce = os.urandom(META_NONCE_LEN) if _nonce is None else _nonce
+def encrypt_metadata(dek: DataKey, metadata: dict[str, Any]) -> bytes:
+    return _encrypt_metadata(dek, metadata, os.urandom(META_NONCE_LEN))
+
+
+def _encrypt_metadata(dek: DataKey, metadata: dict[str, Any], nonce: bytes) -> bytes:
+    """`encrypt_metadata` with the nonce given: for the sealer, which chose it."""
     return nonce + _meta_key(dek).encrypt(nonce, canonical_json(metadata), META_INFO)
 
 

@@ -3,26 +3,29 @@
 `seal` works on two binary streams; `Sealer` is the same thing fed in pieces (an HTTP
 gateway seals while the upload streams in, with no temporary file); `open_body` turns
 body chunks back into plaintext. There are no nonce, salt or key parameters: those are
-made inside. The private `_seal_with_parts` fixes them for test vectors only.
+made inside. The private `Sealer._from_parts` (and `_seal_with_parts` over it) fixes them
+for test vectors only.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, NotRequired, TypedDict, Unpack
 
 from envelope.body import BodySealer, Buffer, DataKey
 from envelope.canonical import b64encode
 from envelope.capsule import (
+    META_NONCE_LEN,
     OpenedCapsule,
     Recipient,
+    _encrypt_metadata,
     build_capsule,
     capsule_sha256,
     check_created_at,
     check_recipients,
     check_text,
-    encrypt_metadata,
     signed_content,
 )
 from envelope.errors import EnvelopeError
@@ -47,6 +50,20 @@ class SealResult:
         return capsule_sha256(self.capsule)
 
 
+class SealArguments(TypedDict):
+    """The keywords of `Sealer` and `seal`: what is sealed, for whom, signed by whom."""
+
+    recipients: Sequence[Recipient]
+    filename: str
+    content_type: str
+    pseudonym: str
+    category: str
+    created_at: str
+    uploader_id: str
+    signer: IdentityKeys | SigningKey
+    signer_id: NotRequired[str | None]
+
+
 class Sealer:
     """Seals a plaintext given in pieces: `update` and `finalize` return the body bytes.
 
@@ -69,9 +86,6 @@ class Sealer:
         uploader_id: str,
         signer: IdentityKeys | SigningKey,
         signer_id: str | None = None,
-        _dek: DataKey | None = None,
-        _salt: bytes | None = None,
-        _meta_nonce: bytes | None = None,
     ) -> None:
         if not is_pseudonym(pseudonym):
             raise EnvelopeError("a pseudonym is 64 lowercase hexadecimal characters")
@@ -101,10 +115,22 @@ class Sealer:
             "signer_id": check_text("signer id", signer_id),
         }
         self._signing_key = signing_key
-        self._dek = DataKey.generate() if _dek is None else _dek
-        self._meta_nonce = _meta_nonce
-        self._body = BodySealer(self._dek, _salt=_salt)
+        self._dek = DataKey.generate()
+        self._meta_nonce = os.urandom(META_NONCE_LEN)
+        self._body = BodySealer(self._dek)
         self._result: SealResult | None = None
+
+    @classmethod
+    def _from_parts(
+        cls, *, dek: DataKey, salt: bytes, meta_nonce: bytes, **arguments: Unpack[SealArguments]
+    ) -> Sealer:
+        """A sealer whose data key, body salt and metadata nonce are given: for test vectors
+        only (reusing them for two plaintexts would break the encryption)."""
+        sealer = cls(**arguments)
+        sealer._body.close()
+        sealer._dek, sealer._meta_nonce = dek, meta_nonce
+        sealer._body = BodySealer._with_salt(dek, salt)
+        return sealer
 
     def update_segments(self, chunk: Buffer) -> list[Buffer]:
         """Like `update` without joining the pieces (one copy fewer for large inputs)."""
@@ -135,7 +161,7 @@ class Sealer:
             "body_size": self._body.body_size,
             "signature": b64encode(signature),
         }
-        meta = encrypt_metadata(self._dek, metadata, _nonce=self._meta_nonce)
+        meta = _encrypt_metadata(self._dek, metadata, self._meta_nonce)
         self._result = SealResult(
             capsule=build_capsule(self._dek, self._recipients, meta),
             body_sha256=body_sha256,
@@ -172,35 +198,14 @@ def _pump(sealer: Sealer, plaintext: IO[bytes], body_out: IO[bytes]) -> SealResu
 
 
 def seal(
-    plaintext: IO[bytes],
-    body_out: IO[bytes],
-    *,
-    recipients: Sequence[Recipient],
-    filename: str,
-    content_type: str,
-    pseudonym: str,
-    category: str,
-    created_at: str,
-    uploader_id: str,
-    signer: IdentityKeys | SigningKey,
-    signer_id: str | None = None,
+    plaintext: IO[bytes], body_out: IO[bytes], **arguments: Unpack[SealArguments]
 ) -> SealResult:
     """Read *plaintext* to its end, write the sealed body to *body_out*, return the capsule.
 
-    Memory use stays at about one read (1 MiB) whatever the size of the file.
+    The keywords are `Sealer`'s. Memory use stays at about one read (1 MiB) whatever the
+    size of the file.
     """
-    sealer = Sealer(
-        recipients=recipients,
-        filename=filename,
-        content_type=content_type,
-        pseudonym=pseudonym,
-        category=category,
-        created_at=created_at,
-        uploader_id=uploader_id,
-        signer=signer,
-        signer_id=signer_id,
-    )
-    return _pump(sealer, plaintext, body_out)
+    return _pump(Sealer(**arguments), plaintext, body_out)
 
 
 def _seal_with_parts(
@@ -210,31 +215,10 @@ def _seal_with_parts(
     dek: DataKey,
     salt: bytes,
     meta_nonce: bytes,
-    recipients: Sequence[Recipient],
-    filename: str,
-    content_type: str,
-    pseudonym: str,
-    category: str,
-    created_at: str,
-    uploader_id: str,
-    signer: IdentityKeys | SigningKey,
-    signer_id: str | None = None,
+    **arguments: Unpack[SealArguments],
 ) -> SealResult:
     """`seal` with the data key, salt and metadata nonce fixed: for test vectors only."""
-    sealer = Sealer(
-        recipients=recipients,
-        filename=filename,
-        content_type=content_type,
-        pseudonym=pseudonym,
-        category=category,
-        created_at=created_at,
-        uploader_id=uploader_id,
-        signer=signer,
-        signer_id=signer_id,
-        _dek=dek,
-        _salt=salt,
-        _meta_nonce=meta_nonce,
-    )
+    sealer = Sealer._from_parts(dek=dek, salt=salt, meta_nonce=meta_nonce, **arguments)
     return _pump(sealer, plaintext, body_out)
 
 

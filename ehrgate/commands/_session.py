@@ -1,41 +1,29 @@
 """What the gateway commands share: the global options, the key file, the SDK client,
-error reporting with the documented exit codes, times, and plain-text tables.
+times, and plain-text tables.
 
 Global options (before the command): `--gateway URL` (`EHRGATE_URL`), `--as KEYFILE`
 (`EHRGATE_IDENTITY`), `--passphrase-env VAR` (the variable holding the key file's
-passphrase, `EHRGATE_PASSPHRASE` unless said otherwise), `--ledger-key BASE64`
-(`EHRGATE_LEDGER_KEY`) and `--known-ledgers FILE` (`EHRGATE_KNOWN_LEDGERS`).
+passphrase, `EHRGATE_PASSPHRASE` unless said otherwise; see `_keyfiles`), `--ledger-key
+BASE64` (`EHRGATE_LEDGER_KEY`) and `--known-ledgers FILE` (`EHRGATE_KNOWN_LEDGERS`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-from ehrgate.errors import EXIT_DENIED, EhrgateError, UsageError
-from envelope import IdentityKeys, InvalidKeyFile, PatientKeys, WrongPassphrase, load_key_file
+from ehrgate.commands._keyfiles import Passphrase
+from ehrgate.errors import UsageError
+from envelope import IdentityKeys, PatientKeys
 
 if TYPE_CHECKING:
     from ehrgate.client import Client
-
-F = TypeVar("F", bound=Callable[..., Any])
-DEFAULT_PASSPHRASE_VARIABLE = "EHRGATE_PASSPHRASE"
-_JSON_FLAG = "ehrgate.json"
-
-
-class KeyFileRefused(EhrgateError):
-    """The key file's passphrase is wrong: exit 1, as for any failed verification."""
-
-    exit_code = EXIT_DENIED
 
 
 @dataclass
@@ -44,7 +32,7 @@ class Session:
 
     gateway: str | None
     identity_file: str | None
-    passphrase_variable: str
+    passphrase: Passphrase
     ledger_key: str | None
     known_ledgers: Path | None
     timeout: float
@@ -60,7 +48,7 @@ class Session:
         if self._keys is None:
             if not self.identity_file:
                 raise UsageError("give your key file with --as KEYFILE or EHRGATE_IDENTITY")
-            self._keys = load_keys(self.identity_file, self.passphrase_variable)
+            self._keys = self.passphrase.load(self.identity_file)
         return self._keys
 
     def patient_keys(self) -> PatientKeys:
@@ -93,18 +81,9 @@ class Session:
             client.close()
 
 
-def load_keys(path: str, passphrase_variable: str) -> IdentityKeys | PatientKeys:
-    passphrase = os.environ.get(passphrase_variable) or None
-    try:
-        return load_key_file(path, passphrase)
-    except WrongPassphrase as exc:
-        raise KeyFileRefused(f"{exc} (from ${passphrase_variable})") from exc
-    except InvalidKeyFile as exc:
-        message = str(exc)
-        if "protected by a passphrase" in message:
-            message += f": put it in ${passphrase_variable} (or name another variable with "
-            message += "--passphrase-env VAR)"
-        raise UsageError(message) from exc
+own_patient_option = click.option(
+    "--patient", "pseudonym", metavar="PSEUDONYM", help="Default: your own."
+)
 
 
 def session(ctx: click.Context) -> Session:
@@ -114,56 +93,13 @@ def session(ctx: click.Context) -> Session:
     return found
 
 
-def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    if value:
-        ctx.find_root().meta[_JSON_FLAG] = True
-    return value
-
-
-json_option = click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    callback=_remember_json,
-    help="Print machine-readable JSON instead of text.",
-)
-
-
-def wants_json(ctx: click.Context) -> bool:
-    return bool(ctx.find_root().meta.get(_JSON_FLAG))
-
-
-def emit(as_json: bool, result: Any, text: str | Callable[[], str]) -> None:
-    """Print *result* as JSON, or *text* for people."""
-    if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
-    else:
-        click.echo(text() if callable(text) else text)
-
-
-def report_error(ctx: click.Context, error: EhrgateError) -> None:
-    """Print an error (also as JSON on stdout under --json) and exit with its code."""
-    if wants_json(ctx):
-        click.echo(json.dumps(error.to_json(), indent=2, sort_keys=True))
-    hint = f" (request id {error.request_id})" if error.request_id else ""
-    click.echo(f"ehrgate: {error.message}{hint}", err=True)
-    ctx.exit(error.exit_code)
-
-
-class EhrgateGroup(click.Group):
-    """A click group whose commands' EhrgateErrors become messages and exit codes."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except EhrgateError as exc:
-            report_error(ctx, exc)
-        except click.UsageError as exc:
-            # click's own usage errors already exit 2; keep that, but let --json see it
-            if wants_json(ctx):
-                click.echo(json.dumps({"error": "UsageError", "message": exc.format_message()}))
-            raise
-        return None
+def passphrase(ctx: click.Context, command_variable: str | None = None) -> Passphrase:
+    """Where the key file's passphrase is: the variable the command's own --passphrase-env
+    names (*command_variable*), else the global option's (see `_keyfiles`)."""
+    if command_variable is not None:
+        return Passphrase(command_variable, named=True)
+    found = ctx.find_object(Session)
+    return found.passphrase if found is not None else Passphrase()
 
 
 # --- times ----------------------------------------------------------------------------
@@ -218,7 +154,3 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def short(value: str, keep: int = 12) -> str:
     return value if len(value) <= keep + 1 else value[:keep] + "…"
-
-
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()

@@ -1,7 +1,10 @@
-"""What the offline commands share: exit codes, output, passphrases, files written whole.
+"""What every command shares: exit codes, errors, options, output, files written whole.
 
-Exit codes follow `ehrgate.cli`: 0 ok, 1 verification failed (a changed or foreign file,
-a wrong passphrase), 2 usage error (bad options, missing or malformed input files).
+Commands raise the client's exceptions (`ehrgate.errors`, and the importer's, which derive
+from them); `EhrgateGroup` turns each into one line on stderr (and a JSON object on stdout
+under --json) and its exit code. Exit codes: 0 ok, 1 denied or verification failed (a
+changed or foreign file, a wrong passphrase, a damaged ledger), 2 usage error (bad options,
+missing or malformed input files), 3 gateway or store unavailable.
 """
 
 from __future__ import annotations
@@ -9,124 +12,102 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
 
-from envelope import (
-    EnvelopeError,
-    HybridPublicKey,
-    IdentityKeys,
-    InvalidKeyFile,
-    PatientKeys,
-    PatientPublic,
-    PublicIdentity,
-    WrongPassphrase,
-    load_key_file,
-)
-from envelope.keyfile import PATIENT_PUBLIC_KIND
+from ehrgate.errors import EXIT_DENIED, EhrgateError, UsageError
 
-IDENTITY_PUBLIC_KIND = "ehrgate-identity-public"
+F = TypeVar("F", bound=Callable[..., Any])
+
+# `ledger verify` and `ledger replay` found a damaged entry, block or state row: exit 1,
+# as for any verification that fails.
+EXIT_DAMAGED = EXIT_DENIED
+
+_JSON_FLAG = "ehrgate.json"
 
 
-class UsageProblem(click.ClickException):
-    """Bad input the user can fix: exit code 2."""
-
-    exit_code = 2
+# --- options ------------------------------------------------------------------------------
 
 
-class VerificationFailed(click.ClickException):
-    """Something did not verify: exit code 1."""
-
-    exit_code = 1
+def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.find_root().meta[_JSON_FLAG] = True
+    return value
 
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
-)
-passphrase_option = click.option(
-    "--passphrase-env",
-    metavar="VAR",
-    help="Name of the environment variable that holds the key file's passphrase.",
+    "--json",
+    "as_json",
+    is_flag=True,
+    callback=_remember_json,
+    help="Print machine-readable JSON instead of text.",
 )
 force_option = click.option("--force", is_flag=True, help="Replace the output if it exists.")
 
 
-def emit(as_json: bool, result: dict[str, Any], text: str) -> None:
+def passphrase_option(
+    help_text: str = "Environment variable holding the key file's passphrase "
+    "(instead of the global --passphrase-env).",
+) -> Callable[[F], F]:
+    """A command's own `--passphrase-env VAR`, which wins over the global one."""
+    return click.option("--passphrase-env", "passphrase_env", metavar="VAR", help=help_text)
+
+
+def file_option(*names: str, metavar: str, help_text: str, **extra: Any) -> Callable[[F], F]:
+    """An option naming a file (not a folder), as a Path."""
+    kind = click.Path(dir_okay=False, path_type=Path)
+    return click.option(*names, type=kind, metavar=metavar, help=help_text, **extra)
+
+
+def wants_json(ctx: click.Context) -> bool:
+    return bool(ctx.find_root().meta.get(_JSON_FLAG))
+
+
+# --- output and errors --------------------------------------------------------------------
+
+
+def emit(as_json: bool, result: Any, text: str | Callable[[], str]) -> None:
+    """Print *result* as JSON, or *text* for people."""
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
     else:
-        click.echo(text)
+        click.echo(text() if callable(text) else text)
 
 
-def passphrase_from_env(variable: str | None) -> str | None:
-    if variable is None:
+def report_error(ctx: click.Context, error: EhrgateError) -> None:
+    """Print an error (also as JSON on stdout under --json) and exit with its code."""
+    if wants_json(ctx):
+        click.echo(json.dumps(error.to_json(), indent=2, sort_keys=True))
+    hint = f" (request id {error.request_id})" if error.request_id else ""
+    click.echo(f"ehrgate: {error.message}{hint}", err=True)
+    ctx.exit(error.exit_code)
+
+
+class EhrgateGroup(click.Group):
+    """The one place where a command's EhrgateError becomes a message and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EhrgateError as exc:
+            report_error(ctx, exc)
+        except click.UsageError as exc:
+            # click's own usage errors already exit 2; keep that, but let --json see it
+            if wants_json(ctx):
+                click.echo(json.dumps({"error": "UsageError", "message": exc.format_message()}))
+            raise
         return None
-    value = os.environ.get(variable)
-    if not value:
-        raise UsageProblem(f"environment variable {variable} is not set or empty")
-    return value
 
 
-def load_keys(path: str, passphrase_env: str | None) -> IdentityKeys | PatientKeys:
-    try:
-        return load_key_file(path, passphrase_from_env(passphrase_env))
-    except WrongPassphrase as exc:
-        raise VerificationFailed(str(exc)) from exc
-    except InvalidKeyFile as exc:
-        message = str(exc)
-        if "protected by a passphrase" in message:
-            message += " with --passphrase-env VAR"
-        raise UsageProblem(message) from exc
-
-
-def public_document(keys: IdentityKeys | PatientKeys) -> dict[str, Any]:
-    """The shareable half of a key file, as written by `ehrgate keys public`."""
-    if isinstance(keys, PatientKeys):
-        return keys.public().to_json()
-    return {"kind": IDENTITY_PUBLIC_KIND, "version": 1, **keys.public().to_json()}
-
-
-def load_recipient(path: str) -> tuple[str, HybridPublicKey, bool]:
-    """(recipient id, key, is the patient's record key) from a public-key JSON file."""
-    try:
-        document = json.loads(Path(path).read_bytes())
-    except FileNotFoundError as exc:
-        raise UsageProblem(f"no public key file at {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise UsageProblem(f"{path} is not a JSON public key file") from exc
-    kind = document.get("kind") if isinstance(document, dict) else None
-    try:
-        if kind == PATIENT_PUBLIC_KIND:
-            patient = PatientPublic.from_json(document)
-            return patient.pseudonym, patient.record_public_key, True
-        if kind == IDENTITY_PUBLIC_KIND:
-            identity = PublicIdentity.from_json(document)
-            return identity.id, identity.encryption_key, False
-    except EnvelopeError as exc:
-        raise UsageProblem(f"{path}: {exc}") from exc
-    raise UsageProblem(
-        f"{path} is not a public key file (make one with `ehrgate keys public KEYFILE`)"
-    )
-
-
-def load_public_identity(path: str) -> PublicIdentity:
-    try:
-        document = json.loads(Path(path).read_bytes())
-        if isinstance(document, dict) and document.get("kind") == PATIENT_PUBLIC_KIND:
-            return PatientPublic.from_json(document).identity
-        return PublicIdentity.from_json(document)
-    except FileNotFoundError as exc:
-        raise UsageProblem(f"no public key file at {path}") from exc
-    except (OSError, ValueError, EnvelopeError) as exc:
-        raise UsageProblem(f"{path} is not a usable public identity: {exc}") from exc
+# --- files written whole ------------------------------------------------------------------
 
 
 def refuse_existing(path: Path, force: bool) -> None:
     if path.exists() and not force:
-        raise UsageProblem(f"{path} already exists (use --force to replace it)")
+        raise UsageError(f"{path} already exists (use --force to replace it)")
 
 
 @contextlib.contextmanager
@@ -137,7 +118,7 @@ def output_file(path: Path, *, force: bool, mode: int = 0o644) -> Iterator[IO[by
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except OSError as exc:
-        raise UsageProblem(f"cannot write next to {path}: {exc.strerror}") from exc
+        raise UsageError(f"cannot write next to {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -157,4 +138,4 @@ def publish(temporary: Path, path: Path, *, force: bool) -> None:
         else:
             os.link(temporary, path)
     except FileExistsError as exc:
-        raise UsageProblem(f"{path} already exists (use --force to replace it)") from exc
+        raise UsageError(f"{path} already exists (use --force to replace it)") from exc

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session, short, split_list, table
+from ehrgate.commands._session import own_patient_option, session, short, split_list, table
+from ehrgate.commands._shared import emit, json_option
 
 
 @click.command()
-@click.option("--patient", "pseudonym", metavar="PSEUDONYM", help="Default: your own.")
+@own_patient_option
 @json_option
 @click.pass_context
 def audit(ctx: click.Context, pseudonym: str | None, as_json: bool) -> None:
@@ -33,7 +34,7 @@ def requests() -> None:
 
 
 @requests.command(name="list")
-@click.option("--patient", "pseudonym", metavar="PSEUDONYM", help="Default: your own.")
+@own_patient_option
 @json_option
 @click.pass_context
 def list_requests(ctx: click.Context, pseudonym: str | None, as_json: bool) -> None:

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import click
 
+from ehrgate.commands._keyfiles import read_public_identity
 from ehrgate.commands._session import (
-    emit,
-    json_option,
+    own_patient_option,
     parse_when,
     session,
     short,
     split_list,
     table,
 )
-from ehrgate.commands.identities import read_public_identity
+from ehrgate.commands._shared import emit, file_option, json_option
 from ehrgate.errors import UsageError
 from ehrgate.models import Permission
 from envelope import PublicIdentity
@@ -119,7 +119,7 @@ def revoke(ctx: click.Context, permission_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--patient", "pseudonym", metavar="PSEUDONYM", help="Default: your own.")
+@own_patient_option
 @json_option
 @click.pass_context
 def permissions(ctx: click.Context, pseudonym: str | None, as_json: bool) -> None:
@@ -148,12 +148,11 @@ def permissions(ctx: click.Context, pseudonym: str | None, as_json: bool) -> Non
 
 @click.command(name="share-key")
 @click.option("--to", "grantee", required=True, metavar="ID", help="Who receives K.")
-@click.option(
+@file_option(
     "--to-key",
     "grantee_file",
-    type=click.Path(dir_okay=False, path_type=Path),
     metavar="PUBLIC.json",
-    help="The grantee's public key file, to not rely on the gateway for its key.",
+    help_text="The grantee's public key file, to not rely on the gateway for its key.",
 )
 @json_option
 @click.pass_context

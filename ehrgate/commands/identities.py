@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session
+from ehrgate.commands._keyfiles import read_public_identity
+from ehrgate.commands._session import session
+from ehrgate.commands._shared import emit, json_option
 from ehrgate.errors import UsageError
-from envelope import EnvelopeError, PatientPublic, PublicIdentity
-from envelope.keyfile import PATIENT_PUBLIC_KIND
-
-
-def read_public_identity(path: Path) -> PublicIdentity:
-    """An identity's public half, as `ehrgate keys public` writes it."""
-    try:
-        document = json.loads(path.read_bytes())
-    except FileNotFoundError as exc:
-        raise UsageError(f"no public key file at {path}") from exc
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path} is not a JSON public key file") from exc
-    try:
-        if isinstance(document, dict) and document.get("kind") == PATIENT_PUBLIC_KIND:
-            return PatientPublic.from_json(document).identity
-        return PublicIdentity.from_json(document)
-    except EnvelopeError as exc:
-        raise UsageError(
-            f"{path} is not a public identity ({exc}); make one with `ehrgate keys public KEYFILE`"
-        ) from exc
 
 
 @click.command()

@@ -15,7 +15,8 @@ from typing import Protocol
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session, table
+from ehrgate.commands._session import session, table
+from ehrgate.commands._shared import emit, file_option, json_option
 from ehrgate.errors import EXIT_DENIED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError
 from ehrgate.importer import (
     CategoryTable,
@@ -27,7 +28,6 @@ from ehrgate.importer import (
     scan_folder,
     scan_manifest,
 )
-from ehrgate.importer.errors import ImportConfigError
 from ehrgate.importer.run import Status
 from ehrgate.importer.source import Candidate, Skip
 
@@ -83,31 +83,24 @@ def _order(outcome: Outcome) -> tuple[str, str]:
 @click.argument(
     "export_dir", metavar="EXPORT_DIR", type=click.Path(file_okay=False, path_type=Path)
 )
-@click.option(
-    "--mapping",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="MRN_MAP.csv",
-    help="CSV with columns mrn,pseudonym.",
+@file_option(
+    "--mapping", required=True, metavar="MRN_MAP.csv", help_text="CSV with columns mrn,pseudonym."
 )
-@click.option(
+@file_option(
     "--manifest",
-    type=click.Path(dir_okay=False, path_type=Path),
     metavar="CSV",
-    help="CSV with mrn,category,path[,document_date] (paths relative to EXPORT_DIR).",
+    help_text="CSV with mrn,category,path[,document_date] (paths relative to EXPORT_DIR).",
 )
-@click.option(
+@file_option(
     "--categories",
     "categories_file",
-    type=click.Path(dir_okay=False, path_type=Path),
     metavar="CSV",
-    help="CSV folder,category adding to (or overriding) the default folder names.",
+    help_text="CSV folder,category adding to (or overriding) the default folder names.",
 )
-@click.option(
+@file_option(
     "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
     metavar="FILE",
-    help=f"Resumable state file [default: EXPORT_DIR/{STATE_FILE}].",
+    help_text=f"Resumable state file [default: EXPORT_DIR/{STATE_FILE}].",
 )
 @click.option(
     "--concurrency",
@@ -140,27 +133,20 @@ def import_aria(
     if not export_dir.is_dir():
         raise UsageError(f"{export_dir}: no such export folder")
     state_file = state if state is not None else export_dir / STATE_FILE
-    try:
-        mrn_map = load_mrn_map(mapping)
-        categories = CategoryTable.from_csv(categories_file) if categories_file else CategoryTable()
-        items: list[Candidate | Skip] = list(
-            scan_manifest(manifest, mrn_map, categories, root=export_dir)
-            if manifest is not None
-            else scan_folder(
-                export_dir, mrn_map, categories, ignore=_state_files(state_file.resolve())
-            )
-        )
-    except ImportConfigError as exc:
-        raise UsageError(str(exc)) from exc
-    current = session(ctx)
-    client = current.client(max_connections=concurrency)
+    mrn_map = load_mrn_map(mapping)
+    categories = CategoryTable.from_csv(categories_file) if categories_file else CategoryTable()
+    items: list[Candidate | Skip] = list(
+        scan_manifest(manifest, mrn_map, categories, root=export_dir)
+        if manifest is not None
+        else scan_folder(export_dir, mrn_map, categories, ignore=_state_files(state_file.resolve()))
+    )
+    client = session(ctx).client(max_connections=concurrency)
     client.whoami()  # log in now: a wrong key or a gateway that is down stops here
     uploader = GatewayUploader(client)
-    try:
-        journal = Journal(state_file)
-    except ImportConfigError as exc:
-        raise UsageError(str(exc)) from exc
-    with journal, _progress(len(items), sys.stderr.isatty() and not as_json) as bar:
+    with (
+        Journal(state_file) as journal,
+        _progress(len(items), sys.stderr.isatty() and not as_json) as bar,
+    ):
         summary = run_import(
             items,
             uploader,

@@ -8,17 +8,16 @@ from typing import Any
 
 import click
 
+from ehrgate.commands._keyfiles import public_document
+from ehrgate.commands._session import passphrase
 from ehrgate.commands._shared import (
-    UsageProblem,
     emit,
     force_option,
     json_option,
-    load_keys,
-    passphrase_from_env,
     passphrase_option,
-    public_document,
     refuse_existing,
 )
+from ehrgate.errors import UsageError
 from envelope import ROLES, IdentityKeys, InvalidUII, PatientKeys, write_key_file
 
 USER_ROLES = tuple(role for role in ROLES if role not in {"patient", "ledger"})
@@ -30,19 +29,27 @@ def keys() -> None:
 
 
 def _write(
-    path: Path, content: IdentityKeys | PatientKeys, passphrase_env: str | None, force: bool
+    ctx: click.Context,
+    path: Path,
+    content: IdentityKeys | PatientKeys,
+    passphrase_env: str | None,
+    force: bool,
 ) -> bool:
-    passphrase = passphrase_from_env(passphrase_env)
+    secret = passphrase(ctx, passphrase_env).for_new_file()
     refuse_existing(path, force)
     try:
-        write_key_file(path, content, passphrase=passphrase, overwrite=force)
+        write_key_file(path, content, passphrase=secret, overwrite=force)
     except FileExistsError as exc:
-        raise UsageProblem(f"{path} already exists (use --force to replace it)") from exc
+        raise UsageError(f"{path} already exists (use --force to replace it)") from exc
     except OSError as exc:
-        raise UsageProblem(f"cannot write {path}: {exc.strerror}") from exc
-    return passphrase is not None
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    return secret is not None
 
 
+protect_option = passphrase_option(
+    "Protect the key file with the passphrase in this environment variable (or in the one "
+    "the global --passphrase-env names; without either it is not protected)."
+)
 out_option = click.option(
     "--out",
     required=True,
@@ -73,28 +80,34 @@ def _refuse_repeated_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     help="JSON object of the patient's identifying fields (never stored).",
 )
 @out_option
-@passphrase_option
+@protect_option
 @force_option
 @json_option
+@click.pass_context
 def patient(
-    uii_path: Path, out: Path, passphrase_env: str | None, force: bool, as_json: bool
+    ctx: click.Context,
+    uii_path: Path,
+    out: Path,
+    passphrase_env: str | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Make a patient key K and print the patient's pseudonym H(K‖UII)."""
     try:
         uii = json.loads(uii_path.read_bytes(), object_pairs_hook=_refuse_repeated_fields)
     except FileNotFoundError as exc:
-        raise UsageProblem(f"no UII file at {uii_path}") from exc
+        raise UsageError(f"no UII file at {uii_path}") from exc
     except RepeatedField as exc:
-        raise UsageProblem(f"{uii_path} names the field {exc} twice") from exc
+        raise UsageError(f"{uii_path} names the field {exc} twice") from exc
     except (OSError, ValueError) as exc:
-        raise UsageProblem(f"{uii_path} is not a JSON file") from exc
+        raise UsageError(f"{uii_path} is not a JSON file") from exc
     if not isinstance(uii, dict):
-        raise UsageProblem(f"{uii_path} must hold a JSON object of identifying fields")
+        raise UsageError(f"{uii_path} must hold a JSON object of identifying fields")
     try:
         content = PatientKeys.generate(uii)
     except InvalidUII as exc:
-        raise UsageProblem(f"{uii_path}: {exc}") from exc
-    protected = _write(out, content, passphrase_env, force)
+        raise UsageError(f"{uii_path}: {exc}") from exc
+    protected = _write(ctx, out, content, passphrase_env, force)
     emit(
         as_json,
         {"pseudonym": content.pseudonym, "key_file": str(out), "passphrase_protected": protected},
@@ -106,17 +119,24 @@ def patient(
 @click.option("--id", "ident", required=True, help="The identity's id, e.g. dr-house.")
 @click.option("--role", required=True, type=click.Choice(USER_ROLES), help="What the identity is.")
 @out_option
-@passphrase_option
+@protect_option
 @force_option
 @json_option
+@click.pass_context
 def identity(
-    ident: str, role: str, out: Path, passphrase_env: str | None, force: bool, as_json: bool
+    ctx: click.Context,
+    ident: str,
+    role: str,
+    out: Path,
+    passphrase_env: str | None,
+    force: bool,
+    as_json: bool,
 ) -> None:
     """Make identity keys (Ed25519 signing + ML-KEM-768/X25519 encryption)."""
     if not ident.strip() or any(ord(c) < 0x20 for c in ident):
-        raise UsageProblem("--id must be printable, non-empty text")
+        raise UsageError("--id must be printable, non-empty text")
     content = IdentityKeys.generate(ident, role)
-    protected = _write(out, content, passphrase_env, force)
+    protected = _write(ctx, out, content, passphrase_env, force)
     emit(
         as_json,
         {"id": ident, "role": role, "key_file": str(out), "passphrase_protected": protected},
@@ -126,11 +146,14 @@ def identity(
 
 @keys.command()
 @click.argument("keyfile", type=click.Path(dir_okay=False))
-@passphrase_option
+@passphrase_option()
 @json_option
-def public(keyfile: str, passphrase_env: str | None, as_json: bool) -> None:
+@click.pass_context
+def public(ctx: click.Context, keyfile: str, passphrase_env: str | None, as_json: bool) -> None:
     """Print the public half of KEYFILE as JSON (share it; it opens nothing)."""
     del as_json  # the public half is JSON either way; the flag is accepted for uniformity
     click.echo(
-        json.dumps(public_document(load_keys(keyfile, passphrase_env)), indent=2, sort_keys=True)
+        json.dumps(
+            public_document(passphrase(ctx, passphrase_env).load(keyfile)), indent=2, sort_keys=True
+        )
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session
+from ehrgate.commands._session import session
+from ehrgate.commands._shared import EXIT_DAMAGED, emit, json_option
+from ehrgate.errors import EXIT_OK, EhrgateError
 
 if TYPE_CHECKING:
     from ledger.verify import LedgerSource, VerifyReport
@@ -34,6 +36,11 @@ def _print_report(report: VerifyReport, as_json: bool) -> None:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         click.echo(report.summary())
+
+
+def _finish(ctx: click.Context, report: VerifyReport, as_json: bool) -> NoReturn:
+    _print_report(report, as_json)
+    ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)
 
 
 def _verify_gateway(
@@ -82,18 +89,22 @@ def verify(
     global --gateway when no --db is given). Exits 0 when everything holds, 1 naming the
     first damaged entry, block or state row.
     """
-    from envelope import EnvelopeError, VerifyKey, b64decode
-    from ledger.errors import LedgerError
-    from ledger.verify import verify as run_verify
-
     if db is not None and gateway is not None:
         raise click.UsageError("give either --db or --gateway, not both")
     if db is None and gateway is None and session(ctx).gateway:
         gateway = session(ctx).gateway
     if gateway is not None:
-        report = _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json)
-        _print_report(report, as_json)
-        sys.exit(0 if report.ok else 1)
+        _finish(ctx, _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json), as_json)
+    _finish(ctx, _verify_database(db, ledger_key, not no_replay, as_json), as_json)
+
+
+def _verify_database(
+    db: str | None, ledger_key: str | None, replay: bool, as_json: bool
+) -> VerifyReport:
+    from envelope import EnvelopeError, VerifyKey, b64decode
+    from ledger.errors import LedgerError
+    from ledger.verify import verify as run_verify
+
     trusted = None
     if ledger_key is not None:
         try:
@@ -106,17 +117,14 @@ def verify(
             total = source.entry_count()
             if sys.stderr.isatty() and not as_json and total:
                 with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-                    report = run_verify(
-                        source, ledger_key=trusted, replay=not no_replay, progress=bar.update
+                    return run_verify(
+                        source, ledger_key=trusted, replay=replay, progress=bar.update
                     )
-            else:
-                report = run_verify(source, ledger_key=trusted, replay=not no_replay)
+            return run_verify(source, ledger_key=trusted, replay=replay)
         finally:
             source.close()
     except LedgerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _print_report(report, as_json)
-    sys.exit(0 if report.ok else 1)
+        raise EhrgateError(str(exc)) from exc
 
 
 @ledger.command()
@@ -173,7 +181,8 @@ def head(ctx: click.Context, as_json: bool) -> None:
 @ledger.command()
 @click.option("--db", "db", metavar="URL", required=True, help="The ledger database.")
 @json_option
-def replay(db: str, as_json: bool) -> None:
+@click.pass_context
+def replay(ctx: click.Context, db: str, as_json: bool) -> None:
     """Rebuild the state tables from the log (after verifying the log)."""
     from ledger.errors import LedgerError
     from ledger.replay import replay_database
@@ -181,8 +190,8 @@ def replay(db: str, as_json: bool) -> None:
     try:
         report = replay_database(db)
     except LedgerError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise EhrgateError(str(exc)) from exc
     _print_report(report, as_json)
     if report.ok and not as_json:
         click.echo(f"state rebuilt from {report.entries} entries")
-    sys.exit(0 if report.ok else 1)
+    ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)

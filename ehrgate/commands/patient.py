@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session
+from ehrgate.commands._session import session
+from ehrgate.commands._shared import emit, json_option
 
 
 @click.group()

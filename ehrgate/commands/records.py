@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ehrgate.commands._session import emit, json_option, session, short, table
+from ehrgate.commands._session import session, short, table
+from ehrgate.commands._shared import emit, json_option
 from ehrgate.errors import UsageError
 from ehrgate.models import Uploaded
 

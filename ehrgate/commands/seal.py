@@ -14,19 +14,17 @@ from pathlib import Path
 
 import click
 
+from ehrgate.commands._keyfiles import load_recipient, read_public_identity
+from ehrgate.commands._session import passphrase
 from ehrgate.commands._shared import (
-    UsageProblem,
-    VerificationFailed,
     emit,
     force_option,
     json_option,
-    load_keys,
-    load_public_identity,
-    load_recipient,
     output_file,
     passphrase_option,
     refuse_existing,
 )
+from ehrgate.errors import UsageError, VerificationFailed
 from envelope import (
     EnvelopeError,
     IdentityKeys,
@@ -72,12 +70,14 @@ def _identity_of(keys: IdentityKeys | PatientKeys) -> IdentityKeys:
 @click.option("--category", default="general", show_default=True, help="The record's category.")
 @click.option("--filename", help="File name stored in the capsule (default: PLAIN's name).")
 @click.option("--content-type", help="Media type stored in the capsule (default: guessed).")
-@passphrase_option
+@passphrase_option()
 @force_option
 @json_option
 @click.argument("plain", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.argument("sealed", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
 def seal_command(
+    ctx: click.Context,
     recipients: tuple[str, ...],
     signer_file: str,
     category: str,
@@ -93,11 +93,11 @@ def seal_command(
     loaded = [load_recipient(path) for path in recipients]
     patients = [recipient_id for recipient_id, _, is_patient in loaded if is_patient]
     if len(patients) != 1:
-        raise UsageProblem(
+        raise UsageError(
             "give exactly one patient public key file with --to "
             f"(got {len(patients)}): the patient's record key must be a recipient"
         )
-    signer = _identity_of(load_keys(signer_file, passphrase_env))
+    signer = _identity_of(passphrase(ctx, passphrase_env).load(signer_file))
     capsule_path = sealed.with_name(sealed.name + CAPSULE_SUFFIX)
     refuse_existing(sealed, force)
     refuse_existing(capsule_path, force)
@@ -125,9 +125,9 @@ def seal_command(
             sealed.unlink(missing_ok=True)
             raise
     except EnvelopeError as exc:
-        raise UsageProblem(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     except OSError as exc:
-        raise UsageProblem(f"cannot seal {plain}: {exc.strerror}") from exc
+        raise UsageError(f"cannot seal {plain}: {exc.strerror}") from exc
     emit(
         as_json,
         {
@@ -172,12 +172,14 @@ def _open_to(sealed: Path, opened: OpenedCapsule, plain: Path, force: bool) -> N
     metavar="PUBLIC.json",
     help="Also check the signature against this signer's public identity.",
 )
-@passphrase_option
+@passphrase_option()
 @force_option
 @json_option
 @click.argument("sealed", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("plain", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
 def open_command(
+    ctx: click.Context,
     key_file: str,
     capsule_path: Path | None,
     signer_file: str | None,
@@ -188,17 +190,17 @@ def open_command(
     plain: Path,
 ) -> None:
     """Verify and decrypt SEALED into PLAIN; PLAIN appears only if everything verified."""
-    keys = load_keys(key_file, passphrase_env)
-    signer = load_public_identity(signer_file) if signer_file else None
+    keys = passphrase(ctx, passphrase_env).load(key_file)
+    signer = read_public_identity(signer_file) if signer_file else None
     capsule_path = capsule_path or sealed.with_name(sealed.name + CAPSULE_SUFFIX)
     refuse_existing(plain, force)
     if not sealed.is_file():
-        raise UsageProblem(f"no sealed file at {sealed}")
+        raise UsageError(f"no sealed file at {sealed}")
     try:
         with capsule_path.open("rb") as handle:
             capsule = handle.read(MAX_CAPSULE_SIZE + 1)
     except FileNotFoundError as exc:
-        raise UsageProblem(f"no capsule at {capsule_path} (give it with --capsule)") from exc
+        raise UsageError(f"no capsule at {capsule_path} (give it with --capsule)") from exc
     if isinstance(keys, PatientKeys):
         private, recipient_id = keys.patient_key.record_private_key(), keys.pseudonym
     else:
@@ -225,7 +227,7 @@ def open_command(
     except InvalidSignature as exc:
         raise VerificationFailed(f"the signature on {sealed} does not verify: {exc}") from exc
     except OSError as exc:
-        raise UsageProblem(f"cannot open {sealed}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot open {sealed}: {exc.strerror or exc}") from exc
     emit(
         as_json,
         {"plain": str(plain), "signature_verified": signer is not None, **opened.metadata()},

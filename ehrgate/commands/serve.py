@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from ehrgate.errors import Unavailable
+
 
 @click.command()
 @click.option("--host", default=None, help="Address to bind [default: 127.0.0.1].")
@@ -41,8 +43,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     try:
         first = ensure_first_start(settings)
     except Exception as exc:  # unreadable key file, unreachable database: say which
-        click.echo(f"ehrgate serve: cannot open the ledger: {exc}", err=True)
-        raise SystemExit(3) from exc
+        raise Unavailable(f"cannot open the ledger: {exc}") from exc
     if first.admin_key_file is not None:
         click.echo(f"created the ledger key {settings.resolved_ledger_key_file}")
         click.echo(f"first admin key file (keep it safe): {first.admin_key_file}")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import click
 
+from ehrgate.errors import VerificationFailed
 from envelope import (
     IdentityKeys,
     InvalidEnvelope,
@@ -100,7 +101,7 @@ def run_offline() -> None:
     )
     plaintext = b"".join(open_body(read_chunks(io.BytesIO(body.getvalue()), 64 * 1024), opened))
     if hashlib.sha256(plaintext).digest() != hashlib.sha256(report).digest():
-        raise click.ClickException("the opened report differs from the original")
+        raise VerificationFailed("the opened report differs from the original")
     step(
         5,
         f"{doctor.id} opened the key share, the capsule and the body: {opened.filename}, "
@@ -114,4 +115,4 @@ def run_offline() -> None:
     except InvalidEnvelope:
         step(6, "one flipped bit in the stored body: opening refused (InvalidEnvelope)")
     else:
-        raise click.ClickException("a tampered body was accepted")
+        raise VerificationFailed("a tampered body was accepted")

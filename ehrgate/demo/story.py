@@ -22,7 +22,7 @@ import click
 
 from ehrgate.client import Client
 from ehrgate.embedded import embedded_gateway
-from ehrgate.errors import Denied
+from ehrgate.errors import Denied, VerificationFailed
 from ehrgate.importer import CategoryTable, Journal, run_import, scan_folder
 from ehrgate.importer.run import Status
 from ehrgate.importer.upload import GatewayUploader
@@ -184,7 +184,7 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             except Denied as exc:
                 story.detail(f"the doctor's read is refused: {exc.message}")
             else:
-                raise click.ClickException("the read after expiry was allowed")
+                raise VerificationFailed("the read after expiry was allowed")
 
             story.step("the patient reads its audit: every read, allowed or denied, is logged")
             events = patient.audit()
@@ -204,7 +204,7 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
                 report_ = auditor.verify_ledger()
             story.detail(report_.summary())
             if not report_.ok:
-                raise click.ClickException("the ledger did not verify")
+                raise VerificationFailed("the ledger did not verify")
 
 
 def _import_export(story: Story, work: Path, system: Client, pseudonym: str) -> None:

@@ -11,16 +11,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ehrgate.errors import RecordExists
 from ehrgate.importer.journal import Journal
 from ehrgate.importer.source import Candidate, Skip
 
 
-class AlreadyCommitted(Exception):
-    """The ledger already holds a record with this id: the file was imported before."""
-
-
 class Uploader(Protocol):
-    """Uploads one file as a record with a caller-chosen id; the SDK client satisfies it."""
+    """Uploads one file as a record with a caller-chosen id; raises RecordExists when the
+    ledger already holds a record with that id (the file was imported before)."""
 
     def upload_candidate(self, candidate: Candidate, record_id: str) -> None: ...
 
@@ -65,6 +63,26 @@ def file_sha256(candidate: Candidate) -> str:
     return digest.hexdigest()
 
 
+def import_one(candidate: Candidate, uploader: Uploader, journal: Journal) -> Outcome:
+    """Upload one file unless the journal says it was; every failure becomes its Outcome."""
+    try:
+        sha256 = file_sha256(candidate)
+    except OSError as exc:
+        return Outcome(candidate.relpath, Status.SKIPPED, f"unreadable ({exc.strerror})")
+    entry = journal.begin(candidate.relpath, sha256)
+    if entry.done:
+        return Outcome(candidate.relpath, Status.ALREADY_IMPORTED, "", entry.record_id)
+    try:
+        uploader.upload_candidate(candidate, entry.record_id)
+    except RecordExists:
+        journal.finish(entry.record_id)
+        return Outcome(candidate.relpath, Status.ALREADY_IMPORTED, "", entry.record_id)
+    except Exception as exc:  # every failure is reported per file; the run goes on
+        return Outcome(candidate.relpath, Status.FAILED, str(exc) or type(exc).__name__)
+    journal.finish(entry.record_id)
+    return Outcome(candidate.relpath, Status.UPLOADED, "", entry.record_id)
+
+
 def run_import(
     items: Iterable[Candidate | Skip],
     uploader: Uploader,
@@ -83,24 +101,6 @@ def run_import(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    def one(candidate: Candidate) -> Outcome:
-        try:
-            sha256 = file_sha256(candidate)
-        except OSError as exc:
-            return Outcome(candidate.relpath, Status.SKIPPED, f"unreadable ({exc.strerror})")
-        entry = journal.begin(candidate.relpath, sha256)
-        if entry.done:
-            return Outcome(candidate.relpath, Status.ALREADY_IMPORTED, "", entry.record_id)
-        try:
-            uploader.upload_candidate(candidate, entry.record_id)
-        except AlreadyCommitted:
-            journal.finish(entry.record_id)
-            return Outcome(candidate.relpath, Status.ALREADY_IMPORTED, "", entry.record_id)
-        except Exception as exc:  # every failure is reported per file; the run goes on
-            return Outcome(candidate.relpath, Status.FAILED, str(exc) or type(exc).__name__)
-        journal.finish(entry.record_id)
-        return Outcome(candidate.relpath, Status.UPLOADED, "", entry.record_id)
-
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="import") as pool:
         pending: set[Future[Outcome]] = set()
         for item in items:
@@ -111,7 +111,7 @@ def run_import(
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     record(future.result())
-            pending.add(pool.submit(one, item))
+            pending.add(pool.submit(import_one, item, uploader, journal))
         for future in pending:
             record(future.result())
     return summary

@@ -1,5 +1,5 @@
 """The importer's uploader over the SDK: each candidate becomes a record with the id the
-journal chose, and the ledger's "record id already exists" becomes AlreadyCommitted."""
+journal chose (the SDK's RecordExists says the ledger has it already)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import threading
 from datetime import UTC, datetime
 
 from ehrgate.client import Client
-from ehrgate.errors import RecordExists, Unavailable
-from ehrgate.importer.run import AlreadyCommitted
+from ehrgate.errors import Unavailable
 from ehrgate.importer.source import Candidate
 
 # After this many uploads in a row failed because the gateway was unavailable, the rest are
@@ -47,8 +46,6 @@ class GatewayUploader:
                 record_id=record_id,
                 created_at=created_at,
             )
-        except RecordExists as exc:
-            raise AlreadyCommitted(record_id) from exc
         except Unavailable:
             with self._lock:
                 self._unavailable_in_a_row += 1

@@ -177,35 +177,6 @@ def test_keys_public_of_a_patient_has_the_record_key(keys: Keys) -> None:
     assert json.loads(run("keys", "public", keys.patient_key, "--json").stdout) == document
 
 
-def test_passphrase_protected_keys(tmp_path: Path) -> None:
-    out = tmp_path / "dr.key"
-    env = {"DR_PASS": "s3cret passphrase"}
-    made = run(
-        "keys",
-        "identity",
-        "--id",
-        "dr-p",
-        "--role",
-        "clinician",
-        "--out",
-        out,
-        "--passphrase-env",
-        "DR_PASS",
-        env=env,
-    )
-    assert made.exit_code == 0, made.output
-    assert run("keys", "public", out, "--passphrase-env", "DR_PASS", env=env).exit_code == 0
-    needed = run("keys", "public", out)
-    assert needed.exit_code == 2
-    assert "--passphrase-env" in needed.stderr
-    wrong = run("keys", "public", out, "--passphrase-env", "DR_PASS", env={"DR_PASS": "guess"})
-    assert wrong.exit_code == 1
-    assert "passphrase does not open" in wrong.stderr
-    unset = run("keys", "public", out, "--passphrase-env", "NOPE_NOT_SET")
-    assert unset.exit_code == 2
-    assert "NOPE_NOT_SET" in unset.stderr
-
-
 def test_keys_public_of_a_non_key_file(tmp_path: Path, keys: Keys) -> None:
     result = run("keys", "public", keys.doctor_pub)
     assert result.exit_code == 2
@@ -264,7 +235,7 @@ def test_seal_needs_exactly_one_patient(keys: Keys, tmp_path: Path, problem: str
         arguments += ["--to", recipient]
     result = run(*arguments, plain, tmp_path / "a.sealed")
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: ")
+    assert result.stderr.startswith("ehrgate: ")
     assert listing(tmp_path) == ["a.txt", "bogus.json"]
 
 
@@ -357,7 +328,7 @@ def test_tampered_input_fails_and_leaves_no_output(
     before = listing(target.parent)
     result = run(*arguments, target, target.parent / "out.pdf")
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: ")
+    assert result.stderr.startswith("ehrgate: ")
     assert result.stderr.count("\n") == 1
     assert listing(target.parent) == before
 

@@ -76,7 +76,10 @@ def test_round_trip_in_any_chunking(size: int, seal_chunk: int, open_chunk: int)
 
 def test_chunking_does_not_change_the_body() -> None:
     plaintext = pattern(2 * SEGMENT_SIZE + 5)
-    sealer_a, sealer_b = BodySealer(DEK, _salt=bytes(16)), BodySealer(DEK, _salt=bytes(16))
+    sealer_a, sealer_b = (
+        BodySealer._with_salt(DEK, bytes(16)),
+        BodySealer._with_salt(DEK, bytes(16)),
+    )
     whole = sealer_a.update(plaintext) + sealer_a.finalize()
     pieces = b"".join(
         sealer_b.update(plaintext[i : i + 1000]) for i in range(0, len(plaintext), 1000)
@@ -234,7 +237,7 @@ def test_appended_garbage_fails() -> None:
 
 def test_trailing_empty_segment_is_refused() -> None:
     """An empty last segment after data would be a second encoding of the same plaintext."""
-    sealer = BodySealer(DEK, _salt=bytes(16))
+    sealer = BodySealer._with_salt(DEK, bytes(16))
     body = sealer.update(pattern(10)) + sealer.finalize()
     assert open_bytes(body) == pattern(10)
     # rebuild as segment 0 (not last) + an empty last segment, with the same key

@@ -21,7 +21,7 @@ from envelope import (
     verify_capsule_signature,
 )
 from envelope.body import BodyOpener, BodySealer, DataKey, encode_header, segment_key
-from envelope.capsule import encrypt_metadata
+from envelope.capsule import _encrypt_metadata
 from envelope.identity import SigningKey
 from envelope.keyshare import key_share_info
 from envelope.sealer import _seal_with_parts
@@ -85,7 +85,7 @@ def test_body_vector_seals_to_the_stored_bytes(case: dict[str, Any]) -> None:
     dek, salt = DataKey(bytes.fromhex(case["dek"])), bytes.fromhex(case["salt"])
     assert encode_header(salt).hex() == case["header"]
     assert segment_key(dek.to_bytes(), salt).hex() == case["segment_key"]
-    sealer = BodySealer(dek, _salt=salt)
+    sealer = BodySealer._with_salt(dek, salt)
     body = sealer.update(pattern(case["plaintext_length"])) + sealer.finalize()
     assert len(body) == case["body_size"]
     assert hashlib.sha256(body).hexdigest() == case["body_sha256"]
@@ -98,7 +98,7 @@ def test_body_vector_seals_to_the_stored_bytes(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", BODIES, ids=ids(BODIES, "plaintext_length"))
 def test_body_vector_opens(case: dict[str, Any]) -> None:
     dek = DataKey(bytes.fromhex(case["dek"]))
-    sealer = BodySealer(dek, _salt=bytes.fromhex(case["salt"]))
+    sealer = BodySealer._with_salt(dek, bytes.fromhex(case["salt"]))
     body = sealer.update(pattern(case["plaintext_length"])) + sealer.finalize()
     opener = BodyOpener(dek, expected_sha256=case["plaintext_sha256"])
     assert opener.update(body) + opener.finalize() == pattern(case["plaintext_length"])
@@ -163,8 +163,8 @@ def test_capsule_vector_deterministic_parts_are_reproduced() -> None:
     )
     remade = open_capsule(result.capsule, patient_key.record_private_key(), fields["pseudonym"])
     assert remade == stored
-    meta = encrypt_metadata(
-        stored.data_key, stored.metadata(), _nonce=bytes.fromhex(CAPSULE["meta_nonce"])
+    meta = _encrypt_metadata(
+        stored.data_key, stored.metadata(), bytes.fromhex(CAPSULE["meta_nonce"])
     )
     assert base64.b64encode(meta).decode() == json.loads(CAPSULE["capsule"])["meta"]
     opened_plaintext = b"".join(open_body([body.getvalue()], stored))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ehrgate.errors import RecordExists
 from ehrgate.importer import Candidate
-from ehrgate.importer.run import AlreadyCommitted
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer\n%%EOF\n"
 PSEUDONYM_A = "a" * 64
@@ -27,7 +27,7 @@ class LedgerLikeUploader:
         with self._lock:
             self.attempts += 1
             if record_id in self.records:
-                raise AlreadyCommitted(record_id)
+                raise RecordExists(record_id)
             self.records[record_id] = candidate
 
 
