@@ -30,7 +30,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -113,9 +113,11 @@ def _human(rate: float) -> str:
     return f"{rate / MIB:8.1f} MiB/s"
 
 
-def _measure_one(
-    timings: dict[str, Timing],
-    order: random.Random,
+#: A named way through the store or around it, timed as one operation.
+Path = tuple[str, Callable[[], None]]
+
+
+def _paths(
     *,
     client: S3Client,
     store: S3Store,
@@ -123,12 +125,10 @@ def _measure_one(
     key: str,
     bodies: tuple[bytes, bytes, bytes],
     digest: str,
-    server_pid: int,
-) -> StoredBlob:
-    """One body of each kind through each path; the order of the paths is shuffled so that
-    no path always runs right after another (the server's timing drifts)."""
+) -> tuple[list[Path], list[Path], list[StoredBlob]]:
+    """The upload paths and the download paths, by name; the list fills with what ``put``
+    stored (the download paths read the first of it)."""
     raw_body, store_body, known_body = bodies
-    size = len(raw_body)
     stored: list[StoredBlob] = []
 
     def raw_put() -> None:
@@ -157,21 +157,41 @@ def _measure_one(
         for _ in store.get(blob.locators, sha256=blob.sha256, size=blob.size):
             pass
 
-    for group in (
-        [("raw put", raw_put), ("put", put), ("put+sha", put_sha)],
-        [
-            ("raw get", raw_get),
-            ("raw get+sha", raw_get_sha),
-            ("raw get+sha thread", raw_get_sha_thread),
-            ("get", get),
-        ],
-    ):
+    uploads: list[Path] = [("raw put", raw_put), ("put", put), ("put+sha", put_sha)]
+    downloads: list[Path] = [
+        ("raw get", raw_get),
+        ("raw get+sha", raw_get_sha),
+        ("raw get+sha thread", raw_get_sha_thread),
+        ("get", get),
+    ]
+    return uploads, downloads, stored
+
+
+def _measure_one(
+    timings: dict[str, Timing],
+    order: random.Random,
+    *,
+    client: S3Client,
+    store: S3Store,
+    bucket: str,
+    key: str,
+    bodies: tuple[bytes, bytes, bytes],
+    digest: str,
+    server_pid: int,
+) -> StoredBlob:
+    """One body of each kind through each path; the order of the paths is shuffled so that
+    no path always runs right after another (the server's timing drifts)."""
+    size = len(bodies[0])
+    uploads, downloads, stored = _paths(
+        client=client, store=store, bucket=bucket, key=key, bodies=bodies, digest=digest
+    )
+    for group in (uploads, downloads):
         order.shuffle(group)
         for name, action in group:
             with timer(timings[name], size, server_pid):
                 action()
     with timer(timings["sha256"], size, server_pid):
-        hashlib.sha256(store_body).digest()
+        hashlib.sha256(bodies[1]).digest()
     return stored[0]
 
 
