@@ -1,4 +1,4 @@
-"""Gateway benchmarks at the HTTP level on loopback (DESIGN §8: P1, P5, P7, M1).
+"""Gateway benchmarks at the HTTP level on loopback: the targets P1, P5, P7 and M1.
 
     ./dev python -m bench.gateway_http            # about two minutes
     ./dev python -m bench.gateway_http --quick    # a smoke run, smaller sizes, no 1 GiB

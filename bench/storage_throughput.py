@@ -30,7 +30,7 @@ import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -113,9 +113,11 @@ def _human(rate: float) -> str:
     return f"{rate / MIB:8.1f} MiB/s"
 
 
-def _measure_one(
-    timings: dict[str, Timing],
-    order: random.Random,
+#: A named way through the store or around it, timed as one operation.
+TimedPath = tuple[str, Callable[[], None]]
+
+
+def _paths(
     *,
     client: S3Client,
     store: S3Store,
@@ -123,12 +125,10 @@ def _measure_one(
     key: str,
     bodies: tuple[bytes, bytes, bytes],
     digest: str,
-    server_pid: int,
-) -> StoredBlob:
-    """One body of each kind through each path; the order of the paths is shuffled so that
-    no path always runs right after another (the server's timing drifts)."""
+) -> list[list[TimedPath]]:
+    """The paths one round times, in groups run one after the other: the uploads, the
+    downloads (``get`` reads what ``put`` stored), and the bare SHA-256 of the body."""
     raw_body, store_body, known_body = bodies
-    size = len(raw_body)
     stored: list[StoredBlob] = []
 
     def raw_put() -> None:
@@ -157,22 +157,34 @@ def _measure_one(
         for _ in store.get(blob.locators, sha256=blob.sha256, size=blob.size):
             pass
 
-    for group in (
-        [("raw put", raw_put), ("put", put), ("put+sha", put_sha)],
-        [
-            ("raw get", raw_get),
-            ("raw get+sha", raw_get_sha),
-            ("raw get+sha thread", raw_get_sha_thread),
-            ("get", get),
-        ],
-    ):
+    def sha256() -> None:
+        hashlib.sha256(store_body).digest()
+
+    uploads: list[TimedPath] = [("raw put", raw_put), ("put", put), ("put+sha", put_sha)]
+    downloads: list[TimedPath] = [
+        ("raw get", raw_get),
+        ("raw get+sha", raw_get_sha),
+        ("raw get+sha thread", raw_get_sha_thread),
+        ("get", get),
+    ]
+    return [uploads, downloads, [("sha256", sha256)]]
+
+
+def _measure_one(
+    timings: dict[str, Timing],
+    order: random.Random,
+    groups: list[list[TimedPath]],
+    *,
+    size: int,
+    server_pid: int,
+) -> None:
+    """Each path once; the order within a group is shuffled so that no path always runs
+    right after another (the server's timing drifts)."""
+    for group in groups:
         order.shuffle(group)
         for name, action in group:
             with timer(timings[name], size, server_pid):
                 action()
-    with timer(timings["sha256"], size, server_pid):
-        hashlib.sha256(store_body).digest()
-    return stored[0]
 
 
 @click.command()
@@ -221,9 +233,7 @@ def main(rounds: int, store_params: str, sizes: str) -> None:
                         digests = [hashlib.sha256(body).hexdigest() for body in known_bodies]
                         for index in range(count):
                             key = f"raw/{size}/{round_number}/{index}"
-                            _measure_one(
-                                timings,
-                                order,
+                            groups = _paths(
                                 client=client,
                                 store=store,
                                 bucket=bucket,
@@ -234,7 +244,9 @@ def main(rounds: int, store_params: str, sizes: str) -> None:
                                     known_bodies[index],
                                 ),
                                 digest=digests[index],
-                                server_pid=server.process.pid,
+                            )
+                            _measure_one(
+                                timings, order, groups, size=size, server_pid=server.process.pid
                             )
                             progress.update(1)
                     rows.append((size, timings))

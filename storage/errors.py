@@ -12,7 +12,9 @@ StorageError                 root; ``store`` names the store involved (or None),
 └── InvalidLocator           a locator or SHA-256 is malformed (also a ValueError)
 
 Errors of boto3/botocore and httpx never leave this package: each backend translates them
-in exactly one ``_map_errors()`` with ``raise ... from exc``.
+in exactly one place (``_map_errors()`` of local and s3, ``map_errors()`` of the Kubo RPC
+client) with ``raise ... from exc``. How the failures of several member stores add up to
+one error is decided here too (``read_failure``, ``write_failure``).
 """
 
 from __future__ import annotations
@@ -62,3 +64,30 @@ class StoreMisconfigured(StorageError, ValueError):
 
 class InvalidLocator(StorageError, ValueError):
     """A locator or SHA-256 given to the store is malformed."""
+
+
+#: (store name, its error) for each member store that failed, as in ``StorageError.failures``.
+Failures = Sequence[tuple[str, StorageError]]
+
+
+def write_failure(message: str, failures: Failures, *, store: str) -> StorageError:
+    """The error of a replicated write that reached too few members: IntegrityError when
+    every member that failed found a body other than the one announced (the upload is at
+    fault, not the stores), else QuorumNotReached with ``message``."""
+    if failures and all(isinstance(error, IntegrityError) for _, error in failures):
+        return IntegrityError(str(failures[0][1]), store=failures[0][0], failures=failures)
+    return QuorumNotReached(message, store=store, failures=failures)
+
+
+def read_failure(message: str, failures: Failures, *, store: str) -> StorageError:
+    """The error of a replicated read that no member could serve, of the kind a caller acts
+    on first: StoreUnavailable if any member was (a retry may succeed), else IntegrityError
+    naming the members whose copy was bad, else StoreMisconfigured, else BlobNotFound."""
+    bad = [name for name, error in failures if isinstance(error, IntegrityError)]
+    if any(isinstance(error, StoreUnavailable) for _, error in failures):
+        return StoreUnavailable(message, store=store, failures=failures)
+    if bad:
+        return IntegrityError(message, store=", ".join(bad), failures=failures)
+    if any(isinstance(error, StoreMisconfigured) for _, error in failures):
+        return StoreMisconfigured(message, store=store, failures=failures)
+    return BlobNotFound(message, store=store, failures=failures)

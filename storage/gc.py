@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence, Set
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from storage.errors import BlobNotFound, StorageError
 from storage.types import BlobStore, GcReport
@@ -50,7 +51,13 @@ def collect_garbage(
             failed=tuple(item for r in reports for item in r.failed),
             dry_run=dry_run,
         )
-    cutoff = moment - grace
+    return _collect_one(store, referenced, cutoff=moment - grace, dry_run=dry_run)
+
+
+def _collect_one(
+    store: BlobStore, referenced: Set[str], *, cutoff: datetime, dry_run: bool
+) -> GcReport:
+    """``collect_garbage`` for one store that is not made of others."""
     examined = kept_referenced = kept_young = 0
     deleted: list[str] = []
     failed: list[tuple[str, str]] = []
@@ -58,33 +65,22 @@ def collect_garbage(
         examined += 1
         if info.sha256 in referenced:
             kept_referenced += 1
-            continue
-        if info.modified >= cutoff:
+        elif info.modified >= cutoff:
             kept_young += 1
-            continue
-        if dry_run:
+        elif dry_run:
             deleted.append(info.locator)
-            continue
-        try:
-            if store.head(info.locator).modified >= cutoff:
+        else:
+            outcome = _remove_orphan(store, info.locator, cutoff)
+            if outcome == "deleted":
+                deleted.append(info.locator)
+            elif outcome == "young":
                 kept_young += 1  # written again since the listing
-                continue
-            store.delete(info.locator)
-        except BlobNotFound:
-            continue
-        except StorageError as exc:
-            log.warning("could not remove orphan %s: %s", info.locator, exc)
-            failed.append((info.locator, str(exc)))
-            continue
-        deleted.append(info.locator)
+            elif isinstance(outcome, StorageError):
+                failed.append((info.locator, str(outcome)))
     if not dry_run:
-        sweep = getattr(store, "sweep_partials", None)
-        if callable(sweep):
-            try:
-                sweep(cutoff)
-            except StorageError as exc:
-                log.warning("could not sweep partial uploads of %s: %s", store.name, exc)
-                failed.append((store.name, str(exc)))
+        failure = _sweep_partials(store, cutoff)
+        if failure is not None:
+            failed.append((store.name, failure))
     return GcReport(
         examined=examined,
         kept_referenced=kept_referenced,
@@ -93,3 +89,33 @@ def collect_garbage(
         failed=tuple(failed),
         dry_run=dry_run,
     )
+
+
+def _remove_orphan(
+    store: BlobStore, locator: str, cutoff: datetime
+) -> Literal["deleted", "young", "gone"] | StorageError:
+    """Look at an orphan once more and remove it: "deleted", "young" (written again since
+    the listing), "gone" (removed by someone else), or the error that stopped it."""
+    try:
+        if store.head(locator).modified >= cutoff:
+            return "young"
+        store.delete(locator)
+    except BlobNotFound:
+        return "gone"
+    except StorageError as exc:
+        log.warning("could not remove orphan %s: %s", locator, exc)
+        return exc
+    return "deleted"
+
+
+def _sweep_partials(store: BlobStore, cutoff: datetime) -> str | None:
+    """Sweep the partial uploads of a store that has them; the error message if that failed."""
+    sweep = getattr(store, "sweep_partials", None)
+    if not callable(sweep):
+        return None
+    try:
+        sweep(cutoff)
+    except StorageError as exc:
+        log.warning("could not sweep partial uploads of %s: %s", store.name, exc)
+        return str(exc)
+    return None

@@ -13,9 +13,8 @@ Only the documented RPC endpoints are used, always with POST (Kubo answers 405 t
   them (unpin, then drop the root block so the node cannot serve the body any more).
 - ``/api/v0/version``: the start-up check.
 
-Errors come back as HTTP 500 (400 for a malformed call) with a JSON body
-``{"Message": ..., "Code": ..., "Type": "error"}``; an error after streaming has begun comes
-as such an object in the stream. ``cat`` and ``pin`` calls pass ``offline=true`` by default
+Errors come back as JSON objects, also in the middle of a stream (``storage._kubo`` maps
+them with httpx's own errors). ``cat`` and ``pin`` calls pass ``offline=true`` by default
 so a body this node does not hold is "not found" at once instead of being searched for in
 the swarm; ``?offline=false`` lets the node fetch from its (private) swarm peers.
 
@@ -31,25 +30,18 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
+from storage._backend import Backend
 from storage._config import StoreURL, check_store_name, redact, split_locator
-from storage._streams import (
-    BodyStream,
-    Digest,
-    check_put_digest,
-    check_sha256,
-    iter_source,
-    verified,
-)
+from storage._kubo import Kubo, KuboError, map_errors
+from storage._streams import check_sha256
 from storage.errors import (
     BlobNotFound,
     IntegrityError,
@@ -60,100 +52,23 @@ from storage.errors import (
 )
 from storage.types import BlobInfo, Source, StoredBlob
 
+__all__ = [
+    "PIN_PREFIX",
+    "SCHEME",
+    "IpfsStore",
+    "KuboError",
+    "parse_pin_name",
+    "pin_name",
+    "raw_cid_sha256",
+]
+
 SCHEME = "ipfs"
 PIN_PREFIX = "ehrgate "
 _PARAMS = ("name", "timeout", "connect_timeout", "offline")
 _CID = re.compile(r"(b[a-z2-7]{20,}|Qm[1-9A-HJ-NP-Za-km-z]{44})")
 _PIN_NAME = re.compile(r"ehrgate sha256=([0-9a-f]{64}) size=(\d+) stored=(\d+)")
-_NOT_FOUND = ("not found", "could not find", "not pinned", "no link named", "is not pinned")
 log = logging.getLogger(__name__)
 _RAW_SHA256_PREFIX = bytes([0x01, 0x55, 0x12, 0x20])  # CIDv1, raw codec, sha2-256, 32 bytes
-
-
-class KuboError(Exception):
-    """An error answer of the Kubo RPC API (internal: mapped by ``_map_errors``)."""
-
-    def __init__(self, status: int, message: str, endpoint: str) -> None:
-        super().__init__(f"{endpoint}: HTTP {status}: {message}")
-        self.status = status
-        self.message = message
-        self.endpoint = endpoint
-
-
-@contextlib.contextmanager
-def _map_errors(store: str, api: str, what: str) -> Iterator[None]:
-    """Translate httpx errors and Kubo error answers into the storage tree (the one place)."""
-    try:
-        yield
-    except StorageError:
-        raise
-    except KuboError as exc:
-        lowered = exc.message.lower()
-        if exc.status == 500 and any(marker in lowered for marker in _NOT_FOUND):
-            raise BlobNotFound(f"store {store!r} has no {what}", store=store) from exc
-        if exc.status in (400, 500) and ("invalid cid" in lowered or "invalid path" in lowered):
-            raise InvalidLocator(
-                f"store {store!r} rejected the CID of {what}: {exc.message}", store=store
-            ) from exc
-        if exc.status in (401, 403):
-            raise StoreMisconfigured(
-                f"store {store!r}: the Kubo RPC API at {api} refused access ({exc.message}); "
-                "check the user:password in the URL or API.HTTPHeaders/Origin settings",
-                store=store,
-            ) from exc
-        if exc.status in (400, 404, 405):
-            raise StoreMisconfigured(
-                f"store {store!r}: {api} does not answer like a Kubo RPC API "
-                f"({exc}); check the host and port (the RPC port, usually 5001, "
-                "not the gateway port 8080)",
-                store=store,
-            ) from exc
-        raise StoreUnavailable(
-            f"store {store!r}: Kubo failed on {what}: {exc.message}", store=store
-        ) from exc
-    except httpx.TimeoutException as exc:
-        raise StoreUnavailable(
-            f"store {store!r}: Kubo at {api} did not answer in time during {what}", store=store
-        ) from exc
-    except httpx.TransportError as exc:
-        raise StoreUnavailable(
-            f"store {store!r}: cannot reach Kubo at {api} during {what} ({exc}); "
-            "check that the daemon is running and the URL's host and port",
-            store=store,
-        ) from exc
-    except httpx.HTTPError as exc:
-        raise StoreUnavailable(f"store {store!r}: {what} failed: {exc}", store=store) from exc
-    except json.JSONDecodeError as exc:
-        raise StoreMisconfigured(
-            f"store {store!r}: {api} answered {what} with something that is not JSON; "
-            "is it really a Kubo RPC API?",
-            store=store,
-        ) from exc
-
-
-def _raise_for_answer(response: httpx.Response, endpoint: str) -> None:
-    if response.status_code == 200:
-        return
-    body = response.read()
-    message = body.decode("utf-8", "replace").strip() or response.reason_phrase
-    with contextlib.suppress(ValueError):
-        decoded = json.loads(body)
-        if isinstance(decoded, dict) and isinstance(decoded.get("Message"), str):
-            message = decoded["Message"]
-    raise KuboError(response.status_code, message, endpoint)
-
-
-def _json_lines(lines: Iterator[str], endpoint: str) -> Iterator[dict[str, Any]]:
-    """Objects of a newline-delimited JSON answer; an error object raises KuboError."""
-    for line in lines:
-        if not line.strip():
-            continue
-        item = json.loads(line)
-        if not isinstance(item, dict):
-            raise json.JSONDecodeError("expected a JSON object", line, 0)
-        if item.get("Type") == "error" and "Message" in item:
-            raise KuboError(500, str(item["Message"]), endpoint)
-        yield item
 
 
 def pin_name(sha256: str, size: int, stored: datetime) -> str:
@@ -192,7 +107,7 @@ def raw_cid_sha256(cid: str) -> str | None:
     return raw[4:].hex()
 
 
-class IpfsStore:
+class IpfsStore(Backend):
     """Bodies pinned on one Kubo node."""
 
     def __init__(
@@ -209,10 +124,11 @@ class IpfsStore:
         self._api = api_url.rstrip("/")
         self._name = check_store_name(name)
         self._offline = offline
-        self._client = httpx.Client(
-            base_url=f"{self._api}/api/v0/",
+        self._kubo = Kubo(
+            self._api,
             transport=transport,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
             auth=auth,
         )
 
@@ -245,24 +161,11 @@ class IpfsStore:
         parsed.finish(_PARAMS)
         return store
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
         return f"IpfsStore(name={self._name!r}, api={self._api!r})"
 
     def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
-        return _map_errors(self._name, self._api, what)
-
-    def _call(self, endpoint: str, **params: str) -> dict[str, Any]:
-        """A non-streaming RPC call; returns the decoded JSON answer."""
-        response = self._client.post(endpoint, params=params)
-        _raise_for_answer(response, endpoint)
-        answer = response.json()
-        if not isinstance(answer, dict):
-            raise json.JSONDecodeError("expected a JSON object", response.text, 0)
-        return answer
+        return map_errors(self._name, self._api, what)
 
     def _flags(self) -> dict[str, str]:
         return {"offline": "true"} if self._offline else {}
@@ -271,7 +174,7 @@ class IpfsStore:
 
     def check(self) -> None:
         with self._errors("a version check"):
-            answer = self._call("version")
+            answer = self._kubo.call("version")
         if not isinstance(answer.get("Version"), str):
             raise StoreMisconfigured(
                 f"store {self._name!r}: {self._api}/api/v0/version did not report a Kubo "
@@ -309,45 +212,10 @@ class IpfsStore:
     # -- put ----------------------------------------------------------------------------
 
     def put(self, source: Source, *, sha256: str | None = None) -> StoredBlob:
-        if sha256 is not None:
-            check_sha256(sha256)
-        digest = Digest()
-        boundary = uuid.uuid4().hex
-
-        def multipart() -> Iterator[bytes]:
-            yield (
-                f"--{boundary}\r\n"
-                'Content-Disposition: form-data; name="file"; filename="body"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            for chunk in iter_source(source):
-                yield digest.update(chunk)
-            yield f"\r\n--{boundary}--\r\n".encode()
-
-        params = {"cid-version": "1", "raw-leaves": "true", "pin": "true", "progress": "false"}
-        request = self._client.build_request(
-            "POST",
-            "add",
-            params=params,
-            content=multipart(),
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        cid: str | None = None
-        with self._errors("upload"):
-            response = self._client.send(request, stream=True)
-            try:
-                _raise_for_answer(response, "add")
-                for item in _json_lines(response.iter_lines(), "add"):
-                    if isinstance(item.get("Hash"), str):
-                        cid = item["Hash"]
-            finally:
-                response.close()
-        if cid is None or not _CID.fullmatch(cid):
-            raise StoreUnavailable(
-                f"store {self._name!r}: Kubo's answer to add named no CID", store=self._name
-            )
+        digest, chunks = self._hashing(source, sha256)
+        cid = self._add(chunks)
         try:
-            actual = check_put_digest(digest, sha256, self._name)
+            actual = self._hashed(digest, sha256)
             inner = raw_cid_sha256(cid)
             if inner is not None and inner != actual:
                 raise IntegrityError(
@@ -356,7 +224,7 @@ class IpfsStore:
                     store=self._name,
                 )
             with self._errors(f"naming the pin of {cid}"):
-                self._call(
+                self._kubo.call(
                     "pin/add",
                     arg=cid,
                     name=pin_name(actual, digest.size, datetime.now(UTC)),
@@ -365,9 +233,34 @@ class IpfsStore:
         except BaseException:
             # The body was pinned by add; leave nothing behind that list() cannot see.
             with contextlib.suppress(StorageError), self._errors(f"unpinning {cid}"):
-                self._call("pin/rm", arg=cid)
+                self._kubo.call("pin/rm", arg=cid)
             raise
         return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(cid),))
+
+    def _add(self, chunks: Iterator[bytes]) -> str:
+        """Stream ``chunks`` to ``add`` as one multipart/form-data file; the CID Kubo names."""
+        boundary = uuid.uuid4().hex
+
+        def multipart() -> Iterator[bytes]:
+            yield (
+                f"--{boundary}\r\n"
+                'Content-Disposition: form-data; name="file"; filename="body"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            yield from chunks
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        params = {"cid-version": "1", "raw-leaves": "true", "pin": "true", "progress": "false"}
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        with self._errors("upload"):
+            items = self._kubo.lines("add", params, content=multipart(), headers=headers)
+        names = [item["Hash"] for item in items if isinstance(item.get("Hash"), str)]
+        if not names or not _CID.fullmatch(names[-1]):
+            raise StoreUnavailable(
+                f"store {self._name!r}: Kubo's answer to add named no CID", store=self._name
+            )
+        cid: str = names[-1]
+        return cid
 
     # -- get, head, delete, list -------------------------------------------------------
 
@@ -391,39 +284,19 @@ class IpfsStore:
         raise last
 
     def _cat(self, cid: str, sha256: str, size: int | None) -> Iterator[bytes]:
-        request = self._client.build_request("POST", "cat", params={"arg": cid, **self._flags()})
         with self._errors(f"body {cid}"):
-            response = self._client.send(request, stream=True)
-            try:
-                _raise_for_answer(response, "cat")
-            except BaseException:
-                response.close()
-                raise
-        return BodyStream(
-            verified(
-                self._read(response, cid),
-                sha256=sha256,
-                size=size,
-                store=self._name,
-                where=f"{sha256} ({cid})",
-            ),
-            response.close,
+            response = self._kubo.open("cat", {"arg": cid, **self._flags()})
+        chunks = (chunk for chunk in response.iter_bytes() if chunk)
+        return self._body(
+            chunks, response.close, sha256=sha256, size=size, where=f"{sha256} ({cid})"
         )
-
-    def _read(self, response: httpx.Response, cid: str) -> Iterator[bytes]:
-        chunks = response.iter_bytes()
-        while True:
-            with self._errors(f"body {cid}"):
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            if chunk:
-                yield chunk
 
     def head(self, locator: str) -> BlobInfo:
         cid = self._require_cid(locator)
         with self._errors(f"body {cid}"):
-            answer = self._call("pin/ls", arg=cid, type="recursive", names="true", **self._flags())
+            answer = self._kubo.call(
+                "pin/ls", arg=cid, type="recursive", names="true", **self._flags()
+            )
         keys = answer.get("Keys")
         entry = keys.get(cid) if isinstance(keys, dict) else None
         parsed = parse_pin_name(entry.get("Name") if isinstance(entry, dict) else None)
@@ -438,38 +311,21 @@ class IpfsStore:
     def delete(self, locator: str) -> None:
         cid = self._require_cid(locator)
         with contextlib.suppress(BlobNotFound), self._errors(f"body {cid}"):
-            self._call("pin/rm", arg=cid)
+            self._kubo.call("pin/rm", arg=cid)
         # Unpinning alone leaves the blocks readable until Kubo's next repository GC;
         # removing the root block makes the body unreadable from this node at once.
         # Failures per block (e.g. still pinned through another pin) come back as "Error"
         # fields and are not ours to override.
-        request = self._client.build_request(
-            "POST", "block/rm", params={"arg": cid, "force": "true"}
-        )
         with self._errors(f"removal of {cid}"):
-            response = self._client.send(request, stream=True)
-            try:
-                _raise_for_answer(response, "block/rm")
-                for item in _json_lines(response.iter_lines(), "block/rm"):
-                    if item.get("Error"):
-                        log.info("Kubo kept block %s: %s", item.get("Hash"), item["Error"])
-            finally:
-                response.close()
+            items = self._kubo.lines("block/rm", {"arg": cid, "force": "true"})
+        for item in items:
+            if item.get("Error"):
+                log.info("Kubo kept block %s: %s", item.get("Hash"), item["Error"])
 
     def list(self) -> Iterator[BlobInfo]:
-        request = self._client.build_request(
-            "POST",
-            "pin/ls",
-            params={"type": "recursive", "names": "true", "stream": "true"},
-        )
+        params = {"type": "recursive", "names": "true", "stream": "true"}
         with self._errors("listing of pins"):
-            response = self._client.send(request, stream=True)
-        try:
-            with self._errors("listing of pins"):
-                _raise_for_answer(response, "pin/ls")
-                items = list(_json_lines(response.iter_lines(), "pin/ls"))
-        finally:
-            response.close()
+            items = self._kubo.lines("pin/ls", params)
         for item in items:
             parsed = parse_pin_name(item.get("Name"))
             cid = item.get("Cid")
@@ -479,4 +335,4 @@ class IpfsStore:
             yield BlobInfo(sha, size, self.locator(cid), stored)
 
     def close(self) -> None:
-        self._client.close()
+        self._kubo.close()

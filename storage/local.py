@@ -13,32 +13,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
 
 from storage._config import StoreURL, check_store_name
-from storage._keyed import KeyedLocators
-from storage._streams import (
-    CHUNK_SIZE,
-    BodyStream,
-    Digest,
-    blob_key,
-    check_put_digest,
-    check_sha256,
-    iter_source,
-    sha256_of_key,
-    verified,
-)
-from storage.errors import (
-    BlobNotFound,
-    StorageError,
-    StoreMisconfigured,
-    StoreUnavailable,
-)
+from storage._keyed import KeyedStore, Opened
+from storage._streams import CHUNK_SIZE, blob_key, sha256_of_key
+from storage.errors import BlobNotFound, StorageError, StoreMisconfigured, StoreUnavailable
 from storage.types import BlobInfo, Source, StoredBlob
 
 _PARAMS = ("name", "fsync")
@@ -79,7 +64,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class LocalStore(KeyedLocators):
+class LocalStore(KeyedStore):
     """Bodies in a directory on this machine."""
 
     scheme = "file"
@@ -106,17 +91,16 @@ class LocalStore(KeyedLocators):
         parsed.finish(_PARAMS)
         return cls(parsed.path, name=name, fsync=fsync)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
     def __repr__(self) -> str:
         return f"LocalStore(name={self._name!r}, root={str(self._root)!r})"
+
+    def _errors(self, what: str) -> contextlib.AbstractContextManager[None]:
+        return _map_errors(self._name, what)
 
     # -- checks -------------------------------------------------------------------------
 
     def check(self) -> None:
-        with _map_errors(self._name, "its directory"):
+        with self._errors("its directory"):
             if self._root.exists() and not self._root.is_dir():
                 raise StoreMisconfigured(
                     f"store {self._name!r}: {self._root} exists and is not a directory",
@@ -150,25 +134,23 @@ class LocalStore(KeyedLocators):
     # -- operations ---------------------------------------------------------------------
 
     def put(self, source: Source, *, sha256: str | None = None) -> StoredBlob:
-        if sha256 is not None:
-            check_sha256(sha256)
-        with _map_errors(self._name, "upload directory"):
+        digest, chunks = self._hashing(source, sha256)
+        with self._errors("upload directory"):
             self._incoming.mkdir(parents=True, exist_ok=True)
             fd, temp_name = tempfile.mkstemp(dir=self._incoming, prefix="put-")
         temp = Path(temp_name)
-        digest = Digest()
         try:
             with os.fdopen(fd, "wb") as out:
-                for chunk in iter_source(source):
-                    with _map_errors(self._name, "upload"):
-                        out.write(digest.update(chunk))
-                with _map_errors(self._name, "upload"):
+                for chunk in chunks:
+                    with self._errors("upload"):
+                        out.write(chunk)
+                with self._errors("upload"):
                     out.flush()
                     if self._fsync:
                         os.fsync(out.fileno())
-            actual = check_put_digest(digest, sha256, self._name)
+            actual = self._hashed(digest, sha256)
             target = self._path(actual)
-            with _map_errors(self._name, f"body {actual}"):
+            with self._errors(f"body {actual}"):
                 if not target.parent.is_dir():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     if self._fsync:
@@ -181,37 +163,21 @@ class LocalStore(KeyedLocators):
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(actual),))
+        return self._stored(actual, digest.size)
 
-    def get(
-        self, locators: Sequence[str], *, sha256: str, size: int | None = None
-    ) -> Iterator[bytes]:
-        check_sha256(sha256)
-        # Opened now, so that a missing body raises here rather than mid-response.
-        with _map_errors(self._name, f"body {sha256}"):
-            file = self._path(sha256).open("rb")
-        chunks = verified(
-            self._read(file, sha256), sha256=sha256, size=size, store=self._name, where=sha256
-        )
-        return BodyStream(chunks, file.close)
-
-    def _read(self, file: BinaryIO, sha256: str) -> Iterator[bytes]:
-        while True:
-            with _map_errors(self._name, f"body {sha256}"):
-                chunk = file.read(CHUNK_SIZE)
-            if not chunk:
-                return
-            yield chunk
+    def _open(self, sha256: str) -> Opened:
+        file = self._path(sha256).open("rb")
+        return iter(functools.partial(file.read, CHUNK_SIZE), b""), file.close, None
 
     def head(self, locator: str) -> BlobInfo:
         sha = self._sha256_of(locator)
-        with _map_errors(self._name, f"body {sha}"):
+        with self._errors(f"body {sha}"):
             stat = self._path(sha).stat()
         return BlobInfo(sha, stat.st_size, locator, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def delete(self, locator: str) -> None:
         path = self._path(self._sha256_of(locator))
-        with _map_errors(self._name, f"body at {locator}"):
+        with self._errors(f"body at {locator}"):
             try:
                 path.unlink()
             except FileNotFoundError:
@@ -220,12 +186,12 @@ class LocalStore(KeyedLocators):
                 _fsync_dir(path.parent)
 
     def list(self) -> Iterator[BlobInfo]:
-        with _map_errors(self._name, "blob directory"):
+        with self._errors("blob directory"):
             if not self._blobs.is_dir():
                 return
             prefixes = sorted(self._blobs.iterdir())
         for prefix in prefixes:
-            with _map_errors(self._name, "blob directory"):
+            with self._errors("blob directory"):
                 entries = sorted(prefix.iterdir()) if prefix.is_dir() else []
             for entry in entries:
                 sha = sha256_of_key(f"blobs/{prefix.name}/{entry.name}")
@@ -245,7 +211,7 @@ class LocalStore(KeyedLocators):
     def sweep_partials(self, older_than: datetime) -> int:
         """Remove temporary upload files last written before ``older_than``; return how many."""
         removed = 0
-        with _map_errors(self._name, "upload directory"):
+        with self._errors("upload directory"):
             if not self._incoming.is_dir():
                 return 0
             for entry in self._incoming.iterdir():

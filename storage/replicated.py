@@ -31,13 +31,13 @@ from typing import IO, Final
 from storage._config import check_store_name
 from storage._streams import CHUNK_SIZE, BodyStream, check_sha256, iter_source
 from storage.errors import (
-    BlobNotFound,
     IntegrityError,
     InvalidLocator,
-    QuorumNotReached,
     StorageError,
     StoreMisconfigured,
     StoreUnavailable,
+    read_failure,
+    write_failure,
 )
 from storage.types import BlobInfo, BlobStore, Source, StoredBlob
 
@@ -244,14 +244,12 @@ class ReplicatedStore:
                 size=stored[0].size,
                 locators=tuple(loc for blob in stored for loc in blob.locators),
             )
-        if failures and all(isinstance(error, IntegrityError) for _, error in failures):
-            raise IntegrityError(str(failures[0][1]), store=failures[0][0], failures=failures)
         detail = "; ".join(f"{name}: {error}" for name, error in failures)
-        raise QuorumNotReached(
+        raise write_failure(
             f"the body reached {len(stored)} of {len(feeds)} stores, fewer than the write "
             f"quorum of {self._quorum}, so it is not stored: {detail}",
+            failures,
             store=self._name,
-            failures=failures,
         )
 
     # -- get ----------------------------------------------------------------------------
@@ -280,19 +278,12 @@ class ReplicatedStore:
                 raise
             spool.seek(0)
             return BodyStream(_read_spool(spool), spool.close)
-        raise self._read_failure(sha256, failures)
-
-    def _read_failure(self, sha256: str, failures: list[tuple[str, StorageError]]) -> StorageError:
         detail = "; ".join(f"{name}: {error}" for name, error in failures)
-        message = f"no member of store {self._name!r} could serve {sha256}: {detail}"
-        bad = [name for name, error in failures if isinstance(error, IntegrityError)]
-        if any(isinstance(error, StoreUnavailable) for _, error in failures):
-            return StoreUnavailable(message, store=self._name, failures=failures)
-        if bad:
-            return IntegrityError(message, store=", ".join(bad), failures=failures)
-        if any(isinstance(error, StoreMisconfigured) for _, error in failures):
-            return StoreMisconfigured(message, store=self._name, failures=failures)
-        return BlobNotFound(message, store=self._name, failures=failures)
+        raise read_failure(
+            f"no member of store {self._name!r} could serve {sha256}: {detail}",
+            failures,
+            store=self._name,
+        )
 
     # -- head, delete, list -------------------------------------------------------------
 

@@ -17,36 +17,22 @@ usual S3 URI, with no endpoint or credentials in it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 import botocore.exceptions as boto_errors
 import urllib3.exceptions
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from storage._config import StoreURL, check_store_name, redact
-from storage._keyed import KeyedLocators
-from storage._streams import (
-    CHUNK_SIZE,
-    BodyStream,
-    Digest,
-    blob_key,
-    check_put_digest,
-    check_sha256,
-    iter_source,
-    sha256_of_key,
-    verified,
-)
+from storage._keyed import KeyedStore, Opened
+from storage._s3_multipart import ABORT_TRIES, MIB, Multipart
+from storage._streams import CHUNK_SIZE, Digest, blob_key, sha256_of_key
 from storage.errors import (
     BlobNotFound,
-    IntegrityError,
     StorageError,
     StoreMisconfigured,
     StoreUnavailable,
@@ -55,9 +41,17 @@ from storage.types import BlobInfo, Source, StoredBlob
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-MIB = 1024 * 1024
+__all__ = [
+    "ABORT_TRIES",
+    "DEFAULT_PART_SIZE",
+    "DEFAULT_UPLOAD_CONCURRENCY",
+    "INCOMING_PREFIX",
+    "MIB",
+    "MIN_PART_SIZE",
+    "S3Store",
+]
+
 #: S3 refuses parts under 5 MiB (except the last); we default to 8 MiB.
 MIN_PART_SIZE = 5 * MIB
 DEFAULT_PART_SIZE = 8 * MIB
@@ -65,8 +59,6 @@ DEFAULT_PART_SIZE = 8 * MIB
 #: memory stays near three parts (measured in bench.storage_memory).
 DEFAULT_UPLOAD_CONCURRENCY = 2
 INCOMING_PREFIX = "incoming/"
-#: Aborting a multipart upload is a clean-up: tried this many times, each with its retries.
-ABORT_TRIES = 3
 _PARAMS = (
     "endpoint_url",
     "region",
@@ -103,8 +95,6 @@ _BUSY = {
     "NoSuchUpload",
     "OperationAborted",
 }
-
-log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -184,7 +174,7 @@ def _map_errors(store: str, bucket: str, endpoint: str, what: str) -> Iterator[N
         raise StoreUnavailable(f"store {store!r} failed on {what}: {exc}", store=store) from exc
 
 
-class S3Store(KeyedLocators):
+class S3Store(KeyedStore):
     """Bodies in one S3 bucket."""
 
     scheme = "s3"
@@ -265,6 +255,13 @@ class S3Store(KeyedLocators):
                         store=self._name,
                     ) from exc
         self._client: S3Client = client
+        self._multipart = Multipart(
+            client,
+            bucket,
+            self._errors,
+            part_size=part_size,
+            concurrency=upload_concurrency,
+        )
 
     @classmethod
     def from_url(cls, url: str) -> S3Store:
@@ -308,10 +305,6 @@ class S3Store(KeyedLocators):
         return store
 
     @property
-    def name(self) -> str:
-        return self._name
-
-    @property
     def bucket(self) -> str:
         return self._bucket
 
@@ -341,158 +334,32 @@ class S3Store(KeyedLocators):
     # -- put ----------------------------------------------------------------------------
 
     def put(self, source: Source, *, sha256: str | None = None) -> StoredBlob:
-        if sha256 is not None:
-            check_sha256(sha256)
-        digest = Digest()
-        chunks = iter_source(source)
+        digest, chunks = self._hashing(source, sha256)
         buffer = bytearray()
         for chunk in chunks:
-            buffer += digest.update(chunk)
+            buffer += chunk
             if len(buffer) >= self._threshold:
                 return self._put_multipart(buffer, chunks, digest, sha256)
-        actual = check_put_digest(digest, sha256, self._name)
+        actual = self._hashed(digest, sha256)
         with self._errors(f"upload of body {actual}"):
             self._client.put_object(Bucket=self._bucket, Key=blob_key(actual), Body=bytes(buffer))
-        return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(actual),))
+        return self._stored(actual, digest.size)
 
     def _put_multipart(
         self, buffer: bytearray, chunks: Iterator[bytes], digest: Digest, expected: str | None
     ) -> StoredBlob:
         key = blob_key(expected) if expected else f"{INCOMING_PREFIX}{uuid.uuid4().hex}"
-        with self._errors("start of a multipart upload"):
-            upload_id = self._client.create_multipart_upload(Bucket=self._bucket, Key=key)[
-                "UploadId"
-            ]
-        parts: list[CompletedPartTypeDef] = []
-        in_flight: deque[Future[CompletedPartTypeDef]] = deque()
-
-        def send(number: int, part: bytes) -> CompletedPartTypeDef:
-            with self._errors(f"upload of part {number}"):
-                answer = self._client.upload_part(
-                    Bucket=self._bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=part
-                )
-            return {"PartNumber": number, "ETag": answer["ETag"]}
-
-        # Parts go up in parallel, but never more than `concurrency` at a time: memory stays
-        # at about (concurrency + 1) parts however large the body is.
-        with ThreadPoolExecutor(self._concurrency, thread_name_prefix="s3-part") as pool:
-
-            def submit(size: int) -> None:
-                # Wait for a free slot before cutting the next part out of the buffer.
-                if len(in_flight) >= self._concurrency:
-                    parts.append(in_flight.popleft().result())
-                number = len(parts) + len(in_flight) + 1
-                in_flight.append(pool.submit(send, number, _take(buffer, size)))
-
-            try:
-                for chunk in chunks:
-                    buffer += digest.update(chunk)
-                    while len(buffer) >= self._part_size:
-                        submit(self._part_size)
-                if buffer or not (parts or in_flight):
-                    submit(len(buffer))
-                while in_flight:
-                    parts.append(in_flight.popleft().result())
-                actual = check_put_digest(digest, expected, self._name)
-                with self._errors("completion of a multipart upload"):
-                    self._client.complete_multipart_upload(
-                        Bucket=self._bucket,
-                        Key=key,
-                        UploadId=upload_id,
-                        MultipartUpload={"Parts": parts},
-                    )
-            except BaseException:
-                for future in in_flight:
-                    future.cancel()
-                wait(in_flight)
-                self._abort(key, upload_id)
-                raise
+        actual = self._multipart.upload(key, buffer, chunks, lambda: self._hashed(digest, expected))
         if key != blob_key(actual):
-            self._move_into_place(key, actual)
-        return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(actual),))
-
-    def _abort(self, key: str, upload_id: str) -> None:
-        """Abort a multipart upload and make sure it is gone.
-
-        The abort is a clean-up after a failure, often over the same bad link, so it is
-        tried up to ABORT_TRIES times whatever ``max_attempts`` says. After each abort the
-        upload is listed: a part that was still on its way can re-create it (the S3 docs say
-        to check with ListParts), and then it is aborted again.
-        """
-        for attempt in range(1, ABORT_TRIES + 1):
-            try:
-                with self._errors("abort of a multipart upload"):
-                    if self._abort_once(key, upload_id):
-                        return
-            except StorageError as exc:
-                if attempt == ABORT_TRIES:
-                    # sweep_partials removes what this could not.
-                    log.warning(
-                        "could not abort multipart upload %s of %s: %s", upload_id, key, exc
-                    )
-                    return
-        log.warning(
-            "multipart upload %s of %s still has parts after %d aborts", upload_id, key, ABORT_TRIES
-        )
-
-    def _abort_once(self, key: str, upload_id: str) -> bool:
-        """One abort, then a look: True when S3 no longer knows the upload."""
-        try:
-            self._client.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
-            self._client.list_parts(Bucket=self._bucket, Key=key, UploadId=upload_id, MaxParts=1)
-        except boto_errors.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "NoSuchUpload":
-                return True
-            raise
-        return False
-
-    def _move_into_place(self, temp_key: str, sha256: str) -> None:
-        try:
-            with self._errors(f"copy of body {sha256} into place"):
-                self._client.copy(
-                    {"Bucket": self._bucket, "Key": temp_key},
-                    self._bucket,
-                    blob_key(sha256),
-                    Config=TransferConfig(multipart_threshold=5 * 1024 * MIB),
-                )
-        finally:
-            try:
-                with self._errors("removal of a temporary upload"):
-                    self._client.delete_object(Bucket=self._bucket, Key=temp_key)
-            except StorageError as exc:
-                log.warning("could not remove temporary upload %s: %s", temp_key, exc)
+            self._multipart.move_into_place(key, actual)
+        return self._stored(actual, digest.size)
 
     # -- get, head, delete, list -------------------------------------------------------
 
-    def get(
-        self, locators: Sequence[str], *, sha256: str, size: int | None = None
-    ) -> Iterator[bytes]:
-        check_sha256(sha256)
-        with self._errors(f"body {sha256}"):
-            answer = self._client.get_object(Bucket=self._bucket, Key=blob_key(sha256))
+    def _open(self, sha256: str) -> Opened:
+        answer = self._client.get_object(Bucket=self._bucket, Key=blob_key(sha256))
         body = answer["Body"]
-        length = answer.get("ContentLength")
-        if size is not None and length is not None and length != size:
-            body.close()
-            raise IntegrityError(
-                f"store {self._name!r} holds {length} bytes for {sha256}, expected {size}",
-                store=self._name,
-            )
-        return BodyStream(
-            verified(
-                self._read(body, sha256), sha256=sha256, size=size, store=self._name, where=sha256
-            ),
-            body.close,
-        )
-
-    def _read(self, body: Any, sha256: str) -> Iterator[bytes]:
-        chunks = body.iter_chunks(CHUNK_SIZE)
-        while True:
-            with self._errors(f"body {sha256}"):
-                chunk = next(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
+        return body.iter_chunks(CHUNK_SIZE), body.close, answer.get("ContentLength")
 
     def head(self, locator: str) -> BlobInfo:
         sha = self._sha256_of(locator)
@@ -509,11 +376,7 @@ class S3Store(KeyedLocators):
         paginator = self._client.get_paginator("list_objects_v2")
         with self._errors("listing of the bucket"):
             pages = iter(paginator.paginate(Bucket=self._bucket, Prefix="blobs/"))
-        while True:
-            with self._errors("listing of the bucket"):
-                page = next(pages, None)
-            if page is None:
-                return
+        for page in self._guarded(pages, "listing of the bucket"):
             for entry in page.get("Contents", []):
                 sha = sha256_of_key(entry["Key"])
                 if sha is not None:
@@ -532,7 +395,7 @@ class S3Store(KeyedLocators):
             if not key.startswith(("blobs/", INCOMING_PREFIX)):
                 continue
             if _utc(upload["Initiated"]) < older_than:
-                self._abort(key, upload["UploadId"])
+                self._multipart.abort(key, upload["UploadId"])
                 removed += 1
         paginator = self._client.get_paginator("list_objects_v2")
         with self._errors("listing of temporary uploads"):
@@ -545,14 +408,6 @@ class S3Store(KeyedLocators):
 
     def close(self) -> None:
         self._client.close()
-
-
-def _take(buffer: bytearray, size: int) -> bytes:
-    """Remove and return the first ``size`` bytes of ``buffer``, copying them once."""
-    with memoryview(buffer) as view:
-        part = bytes(view[:size])
-    del buffer[:size]
-    return part
 
 
 def _utc(moment: datetime) -> datetime:

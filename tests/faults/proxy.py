@@ -161,69 +161,98 @@ class FaultProxy(_Listener):
         upstream.settimeout(None)
         with self._lock:
             self._connections.append(upstream)
-        selector = selectors.DefaultSelector()
-        selector.register(client, selectors.EVENT_READ, "up")
-        selector.register(upstream, selectors.EVENT_READ, "down")
-        held = b""  # tail of an answer that may be the start of a corruption marker
-        sent_here = 0  # bytes this connection sent upstream under a CutUpload fault
-        open_sides = 2
+        relay = _Relay(self, client, upstream)
         try:
-            while open_sides and not self._closed.is_set():
-                events = selector.select(timeout=_FLUSH_AFTER)
-                if not events and held:
-                    client.sendall(held)
-                    held = b""
-                for key, _ in events:
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
-                    data = sock.recv(65536)
-                    fault = self.fault
-                    if key.data == "up":
-                        if not data:
-                            selector.unregister(client)
-                            with suppress(OSError):
-                                upstream.shutdown(socket.SHUT_WR)
-                            open_sides -= 1
-                            continue
-                        if isinstance(fault, Blackhole):
-                            continue
-                        if isinstance(fault, CutUpload):
-                            fault.sent += len(data)
-                            sent_here += len(data)
-                            if fault.sent > fault.after_bytes and (
-                                not fault.done or sent_here > fault.small_request
-                            ):
-                                fault.cuts += 1
-                                _reset(client)
-                                _reset(upstream)
-                                return
-                        upstream.sendall(data)
-                    else:
-                        if not data:
-                            if held:
-                                client.sendall(held)
-                                held = b""
-                            selector.unregister(upstream)
-                            with suppress(OSError):
-                                client.shutdown(socket.SHUT_WR)
-                            open_sides -= 1
-                            continue
-                        if isinstance(fault, Blackhole):
-                            continue
-                        if isinstance(fault, Corrupt):
-                            data, held = _corrupt(held + data, fault)
-                        elif held:
-                            data, held = held + data, b""
-                        client.sendall(data)
+            relay.run(self._closed)
         except OSError:
             _reset(client)
             _reset(upstream)
         finally:
-            selector.close()
-            with suppress(OSError):
-                client.close()
-            with suppress(OSError):
-                upstream.close()
+            relay.close()
+
+
+class _Relay:
+    """One proxied connection: bytes both ways, each chunk under the proxy's current fault."""
+
+    def __init__(self, proxy: FaultProxy, client: socket.socket, upstream: socket.socket) -> None:
+        self.proxy = proxy
+        self.client = client
+        self.upstream = upstream
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(client, selectors.EVENT_READ, "up")
+        self.selector.register(upstream, selectors.EVENT_READ, "down")
+        self.held = b""  # tail of an answer that may be the start of a corruption marker
+        self.sent_here = 0  # bytes this connection sent upstream under a CutUpload fault
+        self.open_sides = 2
+
+    def run(self, closed: threading.Event) -> None:
+        while self.open_sides and not closed.is_set():
+            events = self.selector.select(timeout=_FLUSH_AFTER)
+            if not events:
+                self._flush()
+            for key, _ in events:
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                data = sock.recv(65536)
+                if key.data == "down":
+                    self._downward(data, self.proxy.fault)
+                elif not self._upward(data, self.proxy.fault):
+                    return
+
+    def _upward(self, data: bytes, fault: Fault) -> bool:
+        """Client to server; False once the fault has cut the connection."""
+        if not data:
+            self._half_close(self.client, self.upstream)
+        elif isinstance(fault, CutUpload) and self._cut(fault, len(data)):
+            _reset(self.client)
+            _reset(self.upstream)
+            return False
+        elif not isinstance(fault, Blackhole):
+            self.upstream.sendall(data)
+        return True
+
+    def _cut(self, fault: CutUpload, size: int) -> bool:
+        fault.sent += size
+        self.sent_here += size
+        if fault.sent > fault.after_bytes and (
+            not fault.done or self.sent_here > fault.small_request
+        ):
+            fault.cuts += 1
+            return True
+        return False
+
+    def _downward(self, data: bytes, fault: Fault) -> None:
+        """Server to client."""
+        if not data:
+            self._flush()
+            self._half_close(self.upstream, self.client)
+            return
+        if isinstance(fault, Blackhole):
+            return
+        if isinstance(fault, Corrupt):
+            data, self.held = _corrupt(self.held + data, fault)
+        elif self.held:
+            data, self.held = self.held + data, b""
+        self.client.sendall(data)
+
+    def _flush(self) -> None:
+        if self.held:
+            self.client.sendall(self.held)
+            self.held = b""
+
+    def _half_close(self, ended: socket.socket, other: socket.socket) -> None:
+        """``ended`` sends no more: stop reading it and pass the end on to ``other``."""
+        self.selector.unregister(ended)
+        with suppress(OSError):
+            other.shutdown(socket.SHUT_WR)
+        self.open_sides -= 1
+
+    def close(self) -> None:
+        self.selector.close()
+        with suppress(OSError):
+            self.client.close()
+        with suppress(OSError):
+            self.upstream.close()
 
 
 def _corrupt(data: bytes, fault: Corrupt) -> tuple[bytes, bytes]:

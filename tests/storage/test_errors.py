@@ -15,6 +15,8 @@ import urllib3.exceptions
 
 import storage
 from storage import errors as storage_errors
+from storage._kubo import KuboError
+from storage._kubo import map_errors as map_ipfs
 from storage.errors import (
     BlobNotFound,
     IntegrityError,
@@ -24,7 +26,6 @@ from storage.errors import (
     StoreMisconfigured,
     StoreUnavailable,
 )
-from storage.ipfs import KuboError, _map_errors as map_ipfs
 from storage.local import _map_errors as map_local
 from storage.s3 import _map_errors as map_s3
 
