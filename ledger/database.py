@@ -102,13 +102,6 @@ def read_block(conn: Connection, height: int) -> Block | None:
     return None if row is None else block_from_row(row)
 
 
-def read_block_for_size(conn: Connection, tree_size: int) -> Block | None:
-    row = conn.execute(
-        sa.select(schema.blocks).where(schema.blocks.c.tree_size == tree_size)
-    ).first()
-    return None if row is None else block_from_row(row)
-
-
 def read_nodes(conn: Connection, wanted: Sequence[Node]) -> dict[Node, bytes]:
     if not wanted:
         return {}

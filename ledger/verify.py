@@ -28,7 +28,7 @@ from ledger import merkle, rules
 from ledger.blocks import GENESIS_PREVIOUS_HASH, Block
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
 from ledger.errors import RuleViolation
-from ledger.schema import STATE_TABLES
+from ledger.state_tables import STATE_TABLES
 from ledger.state import Key, Row, State, row_columns, row_key, state_digest
 from ledger.transactions import Transaction
 
@@ -344,7 +344,7 @@ def _compare_state(stored: Mapping[str, Iterable[Row]], replayed: State) -> None
     for table in STATE_TABLES:
         expected: dict[Key, Row] = replayed.tables[table]
         seen: set[Key] = set()
-        name = STATE_TABLES[table].name
+        name = STATE_TABLES[table].table
         for row in stored[table]:
             key = row_key(table, row)
             seen.add(key)
