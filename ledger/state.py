@@ -299,4 +299,3 @@ def state_digest(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
         for row in tables[name]:
             digest.update(canonical_row(name, row))
     return digest.hexdigest()
-

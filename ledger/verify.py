@@ -28,8 +28,8 @@ from ledger import merkle, rules
 from ledger.blocks import GENESIS_PREVIOUS_HASH, Block
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
 from ledger.errors import RuleViolation
-from ledger.state_tables import STATE_TABLES
 from ledger.state import Key, Row, State, row_columns, row_key, state_digest
+from ledger.state_tables import STATE_TABLES
 from ledger.transactions import Transaction
 
 

@@ -171,20 +171,22 @@ def test_export_formats_round_trip(world: World) -> None:
 
 def test_state_queries(world: World) -> None:
     w = world
-    records = w.ledger.records(w.pseudonym)
-    assert [r["record_id"] for r in records] == [w.record_id]
-    assert w.ledger.records(w.pseudonym, "radiation-dose") == []
-    record = w.ledger.record(w.record_id)
+    records = w.ledger.records_of(w.pseudonym)
+    assert [r.record_id for r in records] == [w.record_id]
+    assert w.ledger.records_of(w.pseudonym, "radiation-dose") == []
+    record = w.ledger.cached_record(w.record_id)
     assert record is not None
-    assert record["locators"][0].startswith("local:")
-    assert record["uploader"] == w.dr.id
+    assert record == records[0]
+    assert record.locators[0].startswith("local:")
+    assert record.uploader == w.dr.id
     identity = w.ledger.identity(w.dr.id)
     assert identity is not None
-    assert identity["role"] == "clinician"
+    assert identity.role == "clinician"
+    assert not identity.suspended
     patient = w.ledger.patient(w.pseudonym)
     assert patient is not None
-    assert patient["identity_id"] == w.patient.id
-    assert [p["pseudonym"] for p in w.ledger.patients_of(w.patient.id)] == [w.pseudonym]
+    assert patient.identity_id == w.patient.id
+    assert w.ledger.patients_of(w.patient.id) == [patient]
     w.ledger.submit(
         b.key_share(w.patient, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"K1",
                     issued_at=w.clock())
@@ -195,16 +197,20 @@ def test_state_queries(world: World) -> None:
     )  # fmt: skip
     share = w.ledger.key_share(w.pseudonym, w.dr.id)
     assert share is not None
-    assert share["sealed_key"] == "SzI="
+    assert share.sealed_key == "SzI="
     w.ledger.submit(_access(w, 7))
     history = w.ledger.access_history(w.pseudonym)
-    assert history[-1]["reason"] == "request 7"
-    assert history[-1]["actor"] == w.dr.id
+    assert history[-1].reason == "request 7"
+    assert history[-1].actor == w.dr.id
+    assert history[-1].allowed
     w.ledger.submit(
         b.access_request(w.dr_other, pseudonym=w.pseudonym, rights=["read"], categories="all",
                          reason="second opinion", issued_at=w.clock())
     )  # fmt: skip
-    assert [r["reason"] for r in w.ledger.access_requests(w.pseudonym)] == ["second opinion"]
+    requests = w.ledger.access_requests(w.pseudonym)
+    assert [(r.reason, r.rights, r.categories) for r in requests] == [
+        ("second opinion", ("read",), "all")
+    ]
 
 
 def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -> None:
