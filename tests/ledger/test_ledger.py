@@ -29,6 +29,7 @@ from ledger import (
     merkle,
 )
 from ledger import builders as b
+from ledger.queries import open_read_only
 from tests.ledger.conftest import FakeClock, World, build_world
 
 
@@ -224,6 +225,33 @@ def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -
     assert w.ledger.delete_capsule(sha)
     assert w.ledger.capsule(sha) is None
     assert not w.ledger.delete_capsule(sha)
+
+
+def test_referenced_blobs_are_every_records_body_and_capsule_and_every_kept_capsule(
+    world: World, database_url: str
+) -> None:
+    w = world
+    old, new = b"first capsule", b"capsule after rekey"
+    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    record = w.record_tx(w.dr, body_sha256="12" * 32, capsule_sha256=old_sha)
+    w.ledger.submit(record, capsule=old)
+    rekey = b.rekey(w.patient, record_id=record.body["record_id"], capsule_sha256=new_sha,
+                    issued_at=w.clock())  # fmt: skip
+    w.ledger.submit(rekey, capsule=new)
+    bodies = {r.body_sha256 for r in w.ledger.records_of(w.pseudonym)}
+    capsules = {r.capsule_sha256 for r in w.ledger.records_of(w.pseudonym)}
+    referenced = w.ledger.referenced_blobs()
+    assert referenced == bodies | capsules | {old_sha}
+    assert {"12" * 32, new_sha} <= referenced
+    reader = open_read_only(database_url)
+    try:
+        assert reader.referenced_blobs() == referenced
+        assert reader.records_of(w.pseudonym) == w.ledger.records_of(w.pseudonym)
+        assert reader.head() == w.ledger.head()
+    finally:
+        reader.close()
+    w.ledger.delete_capsule(old_sha)
+    assert old_sha not in w.ledger.referenced_blobs()
 
 
 def test_a_capsule_of_a_rejected_record_is_not_stored(world: World) -> None:
