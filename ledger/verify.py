@@ -221,16 +221,8 @@ def _walk(
     expected = 0
     for entry in entries:
         index = entry.position
-        if index != expected:
-            if index > expected:
-                raise _entry_damage(expected, f"is missing (the next stored entry is {index})")
-            raise _entry_damage(index, f"is out of order or repeated (expected {expected})")
-        if block is None:
-            raise _entry_damage(index, "is not covered by any block (inserted after the head?)")
-        if entry.block != block.height:
-            raise _entry_damage(
-                index, f"claims block {entry.block} but lies in block {block.height}"
-            )
+        if index != expected or block is None or entry.block != block.height:
+            raise _misplaced(entry, expected, block)
         if replay or index == 0 or not isinstance(entry.tx, bytes):
             tx = _parse(entry)
             leaf = tx.leaf_hash
@@ -268,12 +260,7 @@ def _walk(
             report.blocks += 1
             report.root = block.root.hex()
             previous, block_start = block, block.tree_size
-            block = next(blocks, None)
-            if block is not None and block.tree_size <= expected:
-                raise _block_damage(
-                    block.height,
-                    f"claims tree size {block.tree_size}, not more than the previous block's",
-                )
+            block = _next_block(blocks, expected)
     report.entries = expected
     if block is not None:
         raise _block_damage(
@@ -281,6 +268,29 @@ def _walk(
             f"claims tree size {block.tree_size} but the log ends after {expected} entries "
             "(entries were removed from the end)",
         )
+
+
+def _misplaced(entry: SourceEntry, expected: int, block: Block | None) -> _Found:
+    """The damage of an entry not at the next index or not in the block being read."""
+    index = entry.position
+    if index > expected:
+        return _entry_damage(expected, f"is missing (the next stored entry is {index})")
+    if index < expected:
+        return _entry_damage(index, f"is out of order or repeated (expected {expected})")
+    if block is None:
+        return _entry_damage(index, "is not covered by any block (inserted after the head?)")
+    return _entry_damage(index, f"claims block {entry.block} but lies in block {block.height}")
+
+
+def _next_block(blocks: Iterator[Block], covered: int) -> Block | None:
+    """The next block, which must cover more than the *covered* entries before it."""
+    block = next(blocks, None)
+    if block is not None and block.tree_size <= covered:
+        raise _block_damage(
+            block.height,
+            f"claims tree size {block.tree_size}, not more than the previous block's",
+        )
+    return block
 
 
 def _parse(entry: SourceEntry) -> Transaction:
