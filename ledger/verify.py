@@ -28,7 +28,7 @@ from ledger import merkle, rules
 from ledger.blocks import GENESIS_PREVIOUS_HASH, Block
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
 from ledger.errors import RuleViolation
-from ledger.state import Key, Row, State, row_columns, row_key, state_digest
+from ledger.state import Changes, Key, Row, State, row_columns, row_key, state_digest
 from ledger.state_tables import STATE_TABLES
 from ledger.transactions import Transaction
 
@@ -230,20 +230,12 @@ def _walk(
             # Tree-only mode: the leaf hash of the stored bytes is all the tree needs.
             leaf = hashlib.sha256(b"\x00" + entry.tx).digest()
         if entry.stored_leaf_hash is not None and entry.stored_leaf_hash != leaf:
-            raise _entry_damage(
-                index,
-                "its transaction does not hash to the tree's leaf at this index "
-                "(the entry was changed, moved or replaced)",
-            )
+            raise _entry_damage(index, _LEAF_MISMATCH)
         if index == 0:
             key = _genesis_key(tx, key)
             report.ledger_key = _b64(key)
         if replay:
-            try:
-                changes = rules.apply(state, tx, block.timestamp, index)
-            except RuleViolation as exc:
-                raise _entry_damage(index, f"breaks the rules [{exc.code}]: {exc}") from exc
-            state.absorb([changes])
+            state.absorb([_apply(state, tx, block.timestamp, index)])
         # Fold the leaf into the compact range of complete subtrees.
         size, current = 1, leaf
         while stack and stack[-1][0] == size:
@@ -268,6 +260,20 @@ def _walk(
             f"claims tree size {block.tree_size} but the log ends after {expected} entries "
             "(entries were removed from the end)",
         )
+
+
+_LEAF_MISMATCH = (
+    "its transaction does not hash to the tree's leaf at this index "
+    "(the entry was changed, moved or replaced)"
+)
+
+
+def _apply(state: State, tx: Transaction, now: str, index: int) -> Changes:
+    """The replay of one entry: its changes, or the damage of breaking the rules."""
+    try:
+        return rules.apply(state, tx, now, index)
+    except RuleViolation as exc:
+        raise _entry_damage(index, f"breaks the rules [{exc.code}]: {exc}") from exc
 
 
 def _misplaced(entry: SourceEntry, expected: int, block: Block | None) -> _Found:
