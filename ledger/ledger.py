@@ -101,12 +101,7 @@ class Ledger(LedgerQueries):
             from ledger.migrate import upgrade
 
             upgrade(url)
-        engine = database.create_engine(url)
-        try:
-            database.check_schema(engine)
-        except LedgerError:
-            engine.dispose()
-            raise
+        engine = database.open_engine(url)
         registry = (
             categories
             if isinstance(categories, CategoryRegistry)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import database, merkle, schema
 from ledger.blocks import Block, Entry, Receipt
-from ledger.errors import LedgerError, NotFound
+from ledger.errors import NotFound
 from ledger.results import AccessEvent, AccessRequest, Patient, Permission, Record
 from ledger.state import Row
 
@@ -23,13 +23,7 @@ _STATE_TABLE_NAMES = {table.name: name for name, table in schema.STATE_TABLES.it
 
 def open_read_only(url: str) -> LedgerQueries:
     """Reads of the ledger at database *url*, without its key; `close()` them when done."""
-    engine = database.create_engine(url)
-    try:
-        database.check_schema(engine)
-    except LedgerError:
-        engine.dispose()
-        raise
-    return LedgerQueries(engine)
+    return LedgerQueries(database.open_engine(url))
 
 
 class LedgerQueries:

@@ -17,8 +17,7 @@ class DatabaseSource:
     """Reads a ledger database directly (read-only), with its stored state and leaf hashes."""
 
     def __init__(self, url: str, *, page: int = 5000) -> None:
-        self.engine = database.create_engine(url)
-        database.check_schema(self.engine)
+        self.engine = database.open_engine(url)
         self.page = page
         e, n = schema.entries.name, schema.nodes.name
         self._page_query = sa.text(
