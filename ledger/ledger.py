@@ -34,7 +34,7 @@ from ledger.clock import Clock, parse_time, system_clock
 from ledger.committer import Committer, Pending
 from ledger.errors import LedgerError, LedgerUnavailable, MalformedTransaction, RuleViolation
 from ledger.queries import LedgerQueries
-from ledger.results import Identity, KeyShare, Patient, Permission, Record
+from ledger.results import Converted, Identity, KeyShare, Patient, Permission, Record
 from ledger.signatures import SignatureChecker
 from ledger.state import Decision
 from ledger.transactions import Transaction
@@ -59,6 +59,11 @@ class Ledger(LedgerQueries):
         self.categories = categories or CategoryRegistry(DEFAULT_CATEGORIES)
         self.max_batch = max_batch
         self._closed = False
+        self._identities = Converted(Identity.from_row)
+        self._patients = Converted(Patient.from_row)
+        self._permissions = Converted(Permission.from_row)
+        self._records = Converted(Record.from_row)
+        self._key_shares = Converted(KeyShare.from_row)
         checker = SignatureChecker(verify_workers)
         try:
             self._committer = Committer(
@@ -250,7 +255,7 @@ class Ledger(LedgerQueries):
 
     def identity(self, identity_id: str) -> Identity | None:
         row = self._committer.state.get("identities", identity_id)
-        return None if row is None else Identity.from_row(row)
+        return self._identities.get(identity_id, row)
 
     def is_suspended(self, identity_id: str) -> bool:
         row = self._committer.state.get("identities", identity_id)
@@ -258,20 +263,20 @@ class Ledger(LedgerQueries):
 
     def patient(self, pseudonym: str) -> Patient | None:
         row = self._committer.state.get("patients", pseudonym)
-        return None if row is None else Patient.from_row(row)
+        return self._patients.get(pseudonym, row)
 
     def permission(self, permission_id: str) -> Permission | None:
         row = self._committer.state.get("permissions", permission_id)
-        return None if row is None else Permission.from_row(row)
+        return self._permissions.get(permission_id, row)
 
     def cached_record(self, record_id: str) -> Record | None:
         """A record from the in-memory state (`records_of` queries the database)."""
         row = self._committer.state.get("records", record_id)
-        return None if row is None else Record.from_row(row)
+        return self._records.get(record_id, row)
 
     def key_share(self, pseudonym: str, grantee: str) -> KeyShare | None:
-        row = self._committer.state.get("key_shares", (pseudonym, grantee))
-        return None if row is None else KeyShare.from_row(row)
+        key = (pseudonym, grantee)
+        return self._key_shares.get(key, self._committer.state.get("key_shares", key))
 
 
 def _check_capsule(tx: Transaction, capsule: bytes) -> None:

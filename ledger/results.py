@@ -12,9 +12,11 @@ are the index of the log entry that made the change.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
 
 Categories = tuple[str, ...] | Literal["all"]
 """Category names, or "all" (every category, present and future)."""
@@ -221,10 +223,40 @@ class AccessRequest:
         )
 
 
+class Converted(Generic[T]):
+    """The result made from each state row, reused while that row is the current one.
+
+    The state never changes a row in place (a change puts a new row), so a result made from
+    the very row object the state holds now is still right; an in-memory lookup then costs
+    a dict probe instead of building a frozen dataclass. At most *limit* results are kept.
+    """
+
+    __slots__ = ("_limit", "_made", "_make")
+
+    def __init__(self, make: Callable[[Mapping[str, Any]], T], limit: int = 65_536) -> None:
+        self._make = make
+        self._limit = limit
+        self._made: dict[Hashable, tuple[Mapping[str, Any], T]] = {}
+
+    def get(self, key: Hashable, row: Mapping[str, Any] | None) -> T | None:
+        """The result of *row*, the state's current row for *key* (None: no such row)."""
+        if row is None:
+            return None
+        made = self._made.get(key)
+        if made is not None and made[0] is row:
+            return made[1]
+        if len(self._made) >= self._limit:
+            self._made.clear()
+        result = self._make(row)
+        self._made[key] = (row, result)
+        return result
+
+
 __all__ = [
     "AccessEvent",
     "AccessRequest",
     "Categories",
+    "Converted",
     "Identity",
     "KeyShare",
     "Patient",

@@ -214,6 +214,28 @@ def test_state_queries(world: World) -> None:
     ]
 
 
+def test_in_memory_lookups_follow_each_change_of_their_row(world: World) -> None:
+    w = world
+    before = w.ledger.identity(w.dr_other.id)
+    assert before is not None
+    assert w.ledger.identity(w.dr_other.id) is before  # the same row: the same result
+    w.ledger.submit(b.suspend(w.admin, w.dr_other.id, "left", issued_at=w.clock()))
+    after = w.ledger.identity(w.dr_other.id)
+    assert after is not None
+    assert not before.suspended
+    assert after.suspended
+    assert after.suspended_reason == "left"
+    record = w.ledger.cached_record(w.record_id)
+    assert record is not None
+    rekey = b.rekey(w.patient, record_id=w.record_id, capsule_sha256="ef" * 32,
+                    issued_at=w.clock())  # fmt: skip
+    w.ledger.submit(rekey)
+    rekeyed = w.ledger.cached_record(w.record_id)
+    assert rekeyed is not None
+    assert (record.capsule_sha256, rekeyed.capsule_sha256) == ("cd" * 32, "ef" * 32)
+    assert rekeyed.rekeyed_at is not None
+
+
 def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -> None:
     w = world
     capsule = b"capsule bytes"
