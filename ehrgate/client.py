@@ -322,7 +322,7 @@ class Client:
         Rechecks every signature, the rules, the hash chain and the Merkle tree; the tree
         heads must be signed by the trusted (given or pinned) ledger key.
         """
-        from ledger.sources import ExportSource
+        from ledger.exported import ExportSource
         from ledger.verify import verify
 
         head = self.ledger_head()

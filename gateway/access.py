@@ -38,6 +38,7 @@ from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backen
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
 from ledger.ledger import Ledger
+from ledger.results import Record
 from ledger.wire import builders
 
 AccessAction = Literal[
@@ -66,7 +67,7 @@ class Access:
     reason: str
     owner: bool
     audit_entry: asyncio.Future[Any]
-    record: dict[str, Any] | None = None
+    record: Record | None = None
     category: str | None = None
     readable_categories: tuple[str, ...] = ()
 
@@ -195,10 +196,10 @@ async def _enforce(
     at = read_time(state.clock, ledger)
     record = None
     if record_id is not None:
-        record = ledger.record(record_id)
+        record = ledger.cached_record(record_id)
         if record is None:
             raise NotFound(f"there is no record {record_id}")
-        pseudonym, category = record["pseudonym"], record["category"]
+        pseudonym, category = record.pseudonym, record.category
     assert pseudonym is not None
     patient = ledger.patient(pseudonym)
     if patient is None:
@@ -206,7 +207,7 @@ async def _enforce(
     if category is not None and category not in ledger.categories:
         known = ", ".join(ledger.categories.names())
         raise ValidationFailed(f"unknown category {category!r}; known: {known}")
-    owner = patient["identity_id"] == principal.id
+    owner = patient.identity_id == principal.id
     allowed, reason, readable = _decide(ledger, principal, action, pseudonym, category, at, owner)
     entry = submit_audit(
         backends,

@@ -19,21 +19,21 @@ class LedgerDirectory:
         self._parsed: dict[str, tuple[tuple[str, str, str], PublicIdentity]] = {}
 
     def identity(self, identity_id: str) -> PublicIdentity | None:
-        row = self._ledger.identity(identity_id)
+        found = self._ledger.identity(identity_id)
         # The ledger's own identity has no encryption key and never logs in.
-        if row is None or row.get("encryption_key") is None:
+        if found is None or found.encryption_key is None:
             return None
-        fingerprint = (row["role"], row["signing_key"], row["encryption_key"])
+        fingerprint = (found.role, found.signing_key, found.encryption_key)
         cached = self._parsed.get(identity_id)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
         try:
             identity = PublicIdentity.from_json(
                 {
-                    "id": row["id"],
-                    "role": row["role"],
-                    "signing_public_key": row["signing_key"],
-                    "encryption_public_key": row["encryption_key"],
+                    "id": found.id,
+                    "role": found.role,
+                    "signing_public_key": found.signing_key,
+                    "encryption_public_key": found.encryption_key,
                 }
             )
         except EnvelopeError:

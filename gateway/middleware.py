@@ -140,64 +140,84 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         streaming = self.is_streaming_path(scope["path"])
         limit = self.max_body_size if streaming else self.max_json_size
-        declared = headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await send_problem(scope, send, BadRequest, "Content-Length is not a number")
-                return
-            if int(declared) > limit:
-                await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
-                return
-        has_body = (declared is not None and int(declared) > 0) or ("transfer-encoding" in headers)
-        if not streaming and has_body and scope["method"] in _BODY_METHODS:
-            content_type = headers.get("content-type", "")
-            if not is_json_media_type(content_type):
-                await send_problem(
-                    scope,
-                    send,
-                    UnsupportedMediaType,
-                    f"this route takes application/json, not {content_type or 'no content type'}",
-                )
-                return
+        refusal = _refusal(scope, Headers(scope=scope), streaming, limit)
+        if refusal is not None:
+            await send_problem(scope, send, *refusal)
+            return
+        await _LimitedRequest(scope, receive, send, limit).run(self.app)
 
-        received = 0
-        exceeded = False
-        response_started = False
 
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise _BodyTooLarge
-            return message
+def _refusal(
+    scope: Scope, headers: Headers, streaming: bool, limit: int
+) -> tuple[type[GatewayError], str] | None:
+    """What the headers alone show to be wrong with a request, before a byte is read."""
+    declared = headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            return BadRequest, "Content-Length is not a number"
+        if int(declared) > limit:
+            return PayloadTooLarge, _too_large(limit)
+    has_body = (declared is not None and int(declared) > 0) or ("transfer-encoding" in headers)
+    if streaming or not has_body or scope["method"] not in _BODY_METHODS:
+        return None
+    content_type = headers.get("content-type", "")
+    if is_json_media_type(content_type):
+        return None
+    return (
+        UnsupportedMediaType,
+        f"this route takes application/json, not {content_type or 'no content type'}",
+    )
 
-        async def guarded_send(message: Message) -> None:
-            nonlocal response_started
-            if exceeded:
-                # Whatever the application made of the broken body (FastAPI turns a failed
-                # read into a 400), the client is told the real reason, once.
-                if message["type"] == "http.response.start" and not response_started:
-                    response_started = True
-                    await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
-                return
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
 
+class _LimitedRequest:
+    """One request passed on to the application with its body counted against *limit*."""
+
+    __slots__ = ("_receive", "_send", "exceeded", "limit", "received", "response_started", "scope")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.limit = limit
+        self.received = 0
+        self.exceeded = False
+        self.response_started = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                self.exceeded = True
+                raise _BodyTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.exceeded:
+            # Whatever the application made of the broken body (FastAPI turns a failed
+            # read into a 400), the client is told the real reason, once.
+            if message["type"] == "http.response.start" and not self.response_started:
+                self.response_started = True
+                await self._too_large()
+            return
+        if message["type"] == "http.response.start":
+            self.response_started = True
+        await self._send(message)
+
+    async def run(self, app: ASGIApp) -> None:
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await app(self.scope, self.receive, self.send)
         except Exception:
             # The handler may have wrapped the limit's exception in one of its own.
-            if not exceeded or response_started:
+            if not self.exceeded or self.response_started:
                 raise
-            response_started = True
-            await send_problem(scope, send, PayloadTooLarge, _too_large(limit))
+            self.response_started = True
+            await self._too_large()
+
+    async def _too_large(self) -> None:
+        await send_problem(self.scope, self._send, PayloadTooLarge, _too_large(self.limit))
 
 
 def _too_large(limit: int) -> str:

@@ -1,8 +1,6 @@
-"""Ledger rows and objects as the gateway's response models."""
+"""Ledger results and objects as the gateway's response models."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from gateway.models import (
     AccessEventOut,
@@ -14,13 +12,20 @@ from gateway.models import (
     RecordOut,
     TreeHead,
 )
+from ledger.results import (
+    AccessEvent,
+    AccessRequest,
+    Categories,
+    Identity,
+    Patient,
+    Permission,
+    Record,
+)
 from ledger.wire.blocks import Block, Receipt
 
-Row = dict[str, Any]
 
-
-def _names(joined: str) -> list[str] | str:
-    return "all" if joined == "all" else joined.split(",")
+def _names(categories: Categories) -> list[str] | str:
+    return categories if isinstance(categories, str) else list(categories)
 
 
 def tree_head_out(block: Block) -> TreeHead:
@@ -31,75 +36,75 @@ def receipt_out(receipt: Receipt) -> ReceiptOut:
     return ReceiptOut.model_validate(receipt.to_json())
 
 
-def identity_out(row: Row) -> IdentityOut:
+def identity_out(identity: Identity) -> IdentityOut:
     return IdentityOut(
-        id=row["id"],
-        role=row["role"],
-        signing_public_key=row["signing_key"],
-        encryption_public_key=row["encryption_key"] or "",
-        suspended=row["suspended_at"] is not None,
+        id=identity.id,
+        role=identity.role,
+        signing_public_key=identity.signing_key,
+        encryption_public_key=identity.encryption_key or "",
+        suspended=identity.suspended,
     )
 
 
-def patient_out(row: Row) -> PatientOut:
+def patient_out(patient: Patient) -> PatientOut:
     return PatientOut(
-        pseudonym=row["pseudonym"],
-        identity_id=row["identity_id"],
-        record_public_key=row["record_public_key"],
+        pseudonym=patient.pseudonym,
+        identity_id=patient.identity_id,
+        record_public_key=patient.record_public_key,
     )
 
 
-def permission_out(row: Row) -> PermissionOut:
+def permission_out(permission: Permission) -> PermissionOut:
     return PermissionOut(
-        permission_id=row["permission_id"],
-        pseudonym=row["pseudonym"],
-        grantee=row["grantee"],
-        rights=row["rights"].split(","),
-        categories=_names(row["categories"]),
-        not_before=row["not_before"],
-        not_after=row["not_after"],
-        study_id=row.get("study_id"),
-        anonymise=row.get("anonymise"),
-        revoked=row["revoked_at"] is not None,
+        permission_id=permission.permission_id,
+        pseudonym=permission.pseudonym,
+        grantee=permission.grantee,
+        rights=list(permission.rights),
+        categories=_names(permission.categories),
+        not_before=permission.not_before,
+        not_after=permission.not_after,
+        study_id=permission.study_id,
+        anonymise=permission.anonymise,
+        revoked=permission.revoked,
     )
 
 
-def record_out(row: Row) -> RecordOut:
+def record_out(record: Record) -> RecordOut:
     return RecordOut(
-        record_id=row["record_id"],
-        pseudonym=row["pseudonym"],
-        category=row["category"],
-        body_sha256=row["body_sha256"],
-        size=row["size"],
-        locators=list(row["locators"]),
-        capsule_sha256=row["capsule_sha256"],
-        content_type=row["content_type"],
-        created_at=row["created_at"],
-        uploader=row["uploader"],
-        on_behalf_of=row.get("on_behalf_of"),
-        entry_index=row["entry_index"],
+        record_id=record.record_id,
+        pseudonym=record.pseudonym,
+        category=record.category,
+        body_sha256=record.body_sha256,
+        size=record.size,
+        locators=list(record.locators),
+        capsule_sha256=record.capsule_sha256,
+        content_type=record.content_type,
+        created_at=record.created_at,
+        uploader=record.uploader,
+        on_behalf_of=record.on_behalf_of,
+        entry_index=record.entry_index,
     )
 
 
-def access_request_out(row: Row) -> AccessRequestOut:
+def access_request_out(request: AccessRequest) -> AccessRequestOut:
     return AccessRequestOut(
-        request_id=row["request_id"],
-        requester=row["requester"],
-        pseudonym=row["pseudonym"],
-        rights=row["rights"].split(","),
-        categories=_names(row["categories"]),
-        reason=row["reason"],
+        request_id=request.request_id,
+        requester=request.requester,
+        pseudonym=request.pseudonym,
+        rights=list(request.rights),
+        categories=_names(request.categories),
+        reason=request.reason,
     )
 
 
-def access_event_out(row: Row) -> AccessEventOut:
+def access_event_out(event: AccessEvent) -> AccessEventOut:
     return AccessEventOut(
-        entry_index=row["entry_index"],
-        actor=row["actor"],
-        action=row["action"],
-        record_id=row.get("record_id"),
-        category=row.get("category"),
-        decision=row["decision"],
-        reason=row["reason"],
-        at=row["at"],
+        entry_index=event.entry_index,
+        actor=event.actor,
+        action=event.action,
+        record_id=event.record_id,
+        category=event.category,
+        decision=event.decision,
+        reason=event.reason,
+        at=event.at,
     )

@@ -3,7 +3,8 @@
 Two layers. `ledger.wire` is the protocol every party shares (transactions and their
 canonical bytes, builders, ids, the time form, Merkle proof checks, tree heads); it loads
 no database code, so a client verifies with it alone. The rest keeps the log in a
-database: `Ledger` (open, submit, proofs, state queries), `verify` and its sources.
+database: `Ledger` (open, submit, proofs, state queries and their typed results), and
+`ledger.verify` with its sources.
 
 Names below are imported on first use, so that `import ledger.wire` (or `ledger.errors`)
 does not load SQLAlchemy. Errors are drawn in `ledger.errors`.
@@ -24,19 +25,27 @@ if TYPE_CHECKING:
         LedgerConflict as LedgerConflict,
         LedgerError as LedgerError,
         LedgerUnavailable as LedgerUnavailable,
+        MalformedExport as MalformedExport,
         MalformedTransaction as MalformedTransaction,
         NotFound as NotFound,
         ProofError as ProofError,
         RuleViolation as RuleViolation,
         SchemaMissing as SchemaMissing,
     )
+    from ledger.exported import ExportSource as ExportSource
     from ledger.ledger import (
         Ledger as Ledger,
     )
-    from ledger.sources import (
-        DatabaseSource as DatabaseSource,
-        ExportSource as ExportSource,
+    from ledger.results import (
+        AccessEvent as AccessEvent,
+        AccessRequest as AccessRequest,
+        Identity as Identity,
+        KeyShare as KeyShare,
+        Patient as Patient,
+        Permission as Permission,
+        Record as Record,
     )
+    from ledger.sources import DatabaseSource as DatabaseSource
     from ledger.state import (
         Decision as Decision,
     )
@@ -76,14 +85,22 @@ _EXPORTS: dict[str, str] = {
     "LedgerConflict": "ledger.errors",
     "LedgerError": "ledger.errors",
     "LedgerUnavailable": "ledger.errors",
+    "MalformedExport": "ledger.errors",
     "MalformedTransaction": "ledger.errors",
     "NotFound": "ledger.errors",
     "ProofError": "ledger.errors",
     "RuleViolation": "ledger.errors",
     "SchemaMissing": "ledger.errors",
     "Ledger": "ledger.ledger",
+    "AccessEvent": "ledger.results",
+    "AccessRequest": "ledger.results",
+    "Identity": "ledger.results",
+    "KeyShare": "ledger.results",
+    "Patient": "ledger.results",
+    "Permission": "ledger.results",
+    "Record": "ledger.results",
     "DatabaseSource": "ledger.sources",
-    "ExportSource": "ledger.sources",
+    "ExportSource": "ledger.exported",
     "Decision": "ledger.state",
     "Damage": "ledger.verify",
     "VerifyReport": "ledger.verify",

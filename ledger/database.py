@@ -56,6 +56,17 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def open_engine(url: str) -> Engine:
+    """`create_engine`, after checking that the database has the ledger's schema."""
+    engine = create_engine(url)
+    try:
+        check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
 def check_schema(engine: Engine) -> None:
     inspector = sa.inspect(engine)
     missing = [t.name for t in schema.metadata.sorted_tables if not inspector.has_table(t.name)]
@@ -99,13 +110,6 @@ def block_from_row(row: Any) -> Block:
 
 def read_block(conn: Connection, height: int) -> Block | None:
     row = conn.execute(sa.select(schema.blocks).where(schema.blocks.c.height == height)).first()
-    return None if row is None else block_from_row(row)
-
-
-def read_block_for_size(conn: Connection, tree_size: int) -> Block | None:
-    row = conn.execute(
-        sa.select(schema.blocks).where(schema.blocks.c.tree_size == tree_size)
-    ).first()
     return None if row is None else block_from_row(row)
 
 

@@ -6,6 +6,8 @@ LedgerError
 │   │                      says what to change
 │   └── MalformedTransaction   the transaction is not well formed (shape, types, signature)
 ├── ProofError             a Merkle proof is malformed or does not verify
+├── MalformedExport        exported entries or blocks to verify are not entries or blocks
+│                          at all (also ValueError)
 ├── NotFound               an entry, block, proof size or row that does not exist (also KeyError)
 ├── LedgerConflict         another writer appended first and this one could not catch up
 └── LedgerUnavailable      the database failed or the ledger is closed
@@ -50,6 +52,10 @@ class MalformedTransaction(RuleViolation):
 
 class ProofError(LedgerError):
     """A Merkle inclusion or consistency proof is malformed or wrong."""
+
+
+class MalformedExport(LedgerError, ValueError):
+    """A verification source yielded something that is not an entry or a block at all."""
 
 
 class NotFound(LedgerError, KeyError):

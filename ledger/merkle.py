@@ -156,10 +156,6 @@ def proof_nodes_consistency(old: int, new: int) -> list[Node]:
     return [n for s, e in _consistency_ranges(old, new) for n in _range_nodes(s, e)]
 
 
-def proof_nodes_root(size: int) -> list[Node]:
-    return frontier_nodes(size)
-
-
 def inclusion_proof(
     index: int,
     size: int,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ledger import state_tables
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -166,23 +168,7 @@ capsules = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
-LOG_TABLES = (entries, blocks, nodes)
-
 STATE_TABLES: dict[str, sa.Table] = {
-    "identities": identities,
-    "patients": patients,
-    "permissions": permissions,
-    "records": records,
-    "key_shares": key_shares,
-    "access_events": access_events,
-    "access_requests": access_requests,
+    name: metadata.tables[table.table] for name, table in state_tables.STATE_TABLES.items()
 }
-"""Tables derived from the log, by the short name the rules and the digest use."""
-
-
-def key_columns(table: sa.Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.primary_key.columns)
-
-
-def column_names(table: sa.Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns)
+"""The state tables by the short name the rules and the digest use (ledger.state_tables)."""

@@ -1,15 +1,15 @@
-"""Verification sources: a ledger database, or exported entry and block JSON."""
+"""The verification source that reads a ledger database (read-only); the one for exported
+JSON, which needs no database, is `ledger.exported.ExportSource`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
 
 import sqlalchemy as sa
 
 from ledger import database, schema
 from ledger.state import Row
-from ledger.verify import MalformedExport, SourceEntry
+from ledger.verify import SourceEntry
 from ledger.wire.blocks import Block
 
 
@@ -17,8 +17,7 @@ class DatabaseSource:
     """Reads a ledger database directly (read-only), with its stored state and leaf hashes."""
 
     def __init__(self, url: str, *, page: int = 5000) -> None:
-        self.engine = database.create_engine(url)
-        database.check_schema(self.engine)
+        self.engine = database.open_engine(url)
         self.page = page
         e, n = schema.entries.name, schema.nodes.name
         self._page_query = sa.text(
@@ -74,50 +73,3 @@ class DatabaseSource:
             return {
                 table: list(database.iter_state_rows(conn, table)) for table in schema.STATE_TABLES
             }
-
-
-class ExportSource:
-    """Exported JSON, e.g. pages of a gateway's /v1/ledger/entries and /v1/ledger/blocks.
-
-    *entries* and *blocks* are iterables of the export formats in `ledger.wire.blocks`; they may
-    be generators that fetch pages lazily.
-    """
-
-    def __init__(
-        self,
-        entries: Iterable[Mapping[str, Any]],
-        blocks: Iterable[Mapping[str, Any]],
-        *,
-        count: int | None = None,
-    ) -> None:
-        self._entries = entries
-        self._blocks = blocks
-        self._count = count
-
-    def entry_count(self) -> int | None:
-        return self._count
-
-    def head(self) -> tuple[int, int] | None:
-        return None
-
-    def entries(self) -> Iterator[SourceEntry]:
-        for position, data in enumerate(self._entries):
-            try:
-                yield SourceEntry(int(data["index"]), int(data["block"]), dict(data["tx"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise MalformedExport(
-                    f"exported entry #{position} is not {{index, block, tx}}: {exc!r}"
-                ) from exc
-
-    def blocks(self) -> Iterator[Block]:
-        for position, data in enumerate(self._blocks):
-            try:
-                yield Block.from_json(dict(data))
-            except (TypeError, ValueError) as exc:
-                raise MalformedExport(f"exported block #{position} is malformed: {exc}") from exc
-
-    def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
-        return None
-
-    def close(self) -> None:
-        """Nothing to release: the iterables belong to the caller."""

@@ -6,20 +6,20 @@ A batch is validated against an `Overlay` — the base state plus the batch's pe
 so that a later transaction sees the effects of an earlier one in the same batch, and the
 base is changed only once the batch is durable (`State.absorb`).
 
-Rows have exactly the columns of the state tables in `ledger.schema`, so the same
+Rows have exactly the columns of the state tables in `ledger.state_tables`, so the same
 canonical digest can be taken over the database and over a replayed state.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from ledger.categories import CategoryRegistry
-from ledger.schema import STATE_TABLES, column_names, key_columns
+from ledger.state_tables import STATE_TABLES
 from ledger.wire.clock import to_micros
 from ledger.wire.encoding import canonical
 
@@ -33,8 +33,8 @@ _ALL_CATEGORIES = 1
 RESIDENT_TABLES = frozenset({"identities", "patients", "permissions", "records", "key_shares"})
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
 
-_KEYS = {name: key_columns(table) for name, table in STATE_TABLES.items()}
-_COLUMNS = {name: column_names(table) for name, table in STATE_TABLES.items()}
+_KEYS = {name: table.key for name, table in STATE_TABLES.items()}
+_COLUMNS = {name: table.columns for name, table in STATE_TABLES.items()}
 
 
 def row_key(table: str, row: Mapping[str, Any]) -> Key:
@@ -299,8 +299,3 @@ def state_digest(tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
         for row in tables[name]:
             digest.update(canonical_row(name, row))
     return digest.hexdigest()
-
-
-def iter_sorted(rows: Mapping[Key, Row]) -> Iterator[Row]:
-    for key in sorted(rows, key=_sort_key):
-        yield rows[key]

@@ -26,9 +26,9 @@ from typing import Any, NamedTuple, Protocol
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
 from ledger import merkle, rules
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
-from ledger.errors import RuleViolation
-from ledger.schema import STATE_TABLES
-from ledger.state import Key, Row, State, row_columns, row_key, state_digest
+from ledger.errors import MalformedExport, RuleViolation
+from ledger.state import Changes, Key, Row, State, row_columns, row_key, state_digest
+from ledger.state_tables import STATE_TABLES
 from ledger.wire.blocks import GENESIS_PREVIOUS_HASH, Block
 from ledger.wire.merkle import EMPTY_ROOT, node_hash
 from ledger.wire.transactions import Transaction
@@ -118,10 +118,6 @@ class VerifyReport:
             },
             "seconds": round(self.seconds, 3),
         }
-
-
-class MalformedExport(ValueError):
-    """A source yielded something that is not an entry or a block at all."""
 
 
 class _Found(Exception):
@@ -222,16 +218,8 @@ def _walk(
     expected = 0
     for entry in entries:
         index = entry.position
-        if index != expected:
-            if index > expected:
-                raise _entry_damage(expected, f"is missing (the next stored entry is {index})")
-            raise _entry_damage(index, f"is out of order or repeated (expected {expected})")
-        if block is None:
-            raise _entry_damage(index, "is not covered by any block (inserted after the head?)")
-        if entry.block != block.height:
-            raise _entry_damage(
-                index, f"claims block {entry.block} but lies in block {block.height}"
-            )
+        if index != expected or block is None or entry.block != block.height:
+            raise _misplaced(entry, expected, block)
         if replay or index == 0 or not isinstance(entry.tx, bytes):
             tx = _parse(entry)
             leaf = tx.leaf_hash
@@ -239,20 +227,12 @@ def _walk(
             # Tree-only mode: the leaf hash of the stored bytes is all the tree needs.
             leaf = hashlib.sha256(b"\x00" + entry.tx).digest()
         if entry.stored_leaf_hash is not None and entry.stored_leaf_hash != leaf:
-            raise _entry_damage(
-                index,
-                "its transaction does not hash to the tree's leaf at this index "
-                "(the entry was changed, moved or replaced)",
-            )
+            raise _entry_damage(index, _LEAF_MISMATCH)
         if index == 0:
             key = _genesis_key(tx, key)
             report.ledger_key = _b64(key)
         if replay:
-            try:
-                changes = rules.apply(state, tx, block.timestamp, index)
-            except RuleViolation as exc:
-                raise _entry_damage(index, f"breaks the rules [{exc.code}]: {exc}") from exc
-            state.absorb([changes])
+            state.absorb([_apply(state, tx, block.timestamp, index)])
         # Fold the leaf into the compact range of complete subtrees.
         size, current = 1, leaf
         while stack and stack[-1][0] == size:
@@ -269,12 +249,7 @@ def _walk(
             report.blocks += 1
             report.root = block.root.hex()
             previous, block_start = block, block.tree_size
-            block = next(blocks, None)
-            if block is not None and block.tree_size <= expected:
-                raise _block_damage(
-                    block.height,
-                    f"claims tree size {block.tree_size}, not more than the previous block's",
-                )
+            block = _next_block(blocks, expected)
     report.entries = expected
     if block is not None:
         raise _block_damage(
@@ -282,6 +257,43 @@ def _walk(
             f"claims tree size {block.tree_size} but the log ends after {expected} entries "
             "(entries were removed from the end)",
         )
+
+
+_LEAF_MISMATCH = (
+    "its transaction does not hash to the tree's leaf at this index "
+    "(the entry was changed, moved or replaced)"
+)
+
+
+def _apply(state: State, tx: Transaction, now: str, index: int) -> Changes:
+    """The replay of one entry: its changes, or the damage of breaking the rules."""
+    try:
+        return rules.apply(state, tx, now, index)
+    except RuleViolation as exc:
+        raise _entry_damage(index, f"breaks the rules [{exc.code}]: {exc}") from exc
+
+
+def _misplaced(entry: SourceEntry, expected: int, block: Block | None) -> _Found:
+    """The damage of an entry not at the next index or not in the block being read."""
+    index = entry.position
+    if index > expected:
+        return _entry_damage(expected, f"is missing (the next stored entry is {index})")
+    if index < expected:
+        return _entry_damage(index, f"is out of order or repeated (expected {expected})")
+    if block is None:
+        return _entry_damage(index, "is not covered by any block (inserted after the head?)")
+    return _entry_damage(index, f"claims block {entry.block} but lies in block {block.height}")
+
+
+def _next_block(blocks: Iterator[Block], covered: int) -> Block | None:
+    """The next block, which must cover more than the *covered* entries before it."""
+    block = next(blocks, None)
+    if block is not None and block.tree_size <= covered:
+        raise _block_damage(
+            block.height,
+            f"claims tree size {block.tree_size}, not more than the previous block's",
+        )
+    return block
 
 
 def _parse(entry: SourceEntry) -> Transaction:
@@ -345,7 +357,7 @@ def _compare_state(stored: Mapping[str, Iterable[Row]], replayed: State) -> None
     for table in STATE_TABLES:
         expected: dict[Key, Row] = replayed.tables[table]
         seen: set[Key] = set()
-        name = STATE_TABLES[table].name
+        name = STATE_TABLES[table].table
         for row in stored[table]:
             key = row_key(table, row)
             seen.add(key)
@@ -372,7 +384,6 @@ def _compare_state(stored: Mapping[str, Iterable[Row]], replayed: State) -> None
 __all__ = [
     "Damage",
     "LedgerSource",
-    "MalformedExport",
     "SourceEntry",
     "VerifyReport",
     "state_digest",

@@ -26,8 +26,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 PLANTED = {
     "envelope/_probe_storage.py": ("import storage\n", "envelope._probe_storage -> storage"),
     "storage/_probe_ledger.py": (
-        "import ledger.blocks\n",
-        "storage._probe_ledger -> ledger.blocks",
+        "import ledger.wire.blocks\n",
+        "storage._probe_ledger -> ledger.wire.blocks",
     ),
     "storage/_probe_ehrgate.py": (
         "import ehrgate.trust\n",

@@ -1,9 +1,10 @@
 """`ehrgate gc`: remove orphan bodies, stored in the blob stores but referenced by no record.
 
 An upload stores the sealed body first and commits its `record` second, so a crash or a
-refused commit in between leaves an orphan. This command reads from the ledger database
-which blobs are referenced (every record's body and capsule, and every capsule the ledger
-still keeps) and removes the other blobs that are older than the grace period.
+refused commit in between leaves an orphan. This command has the gateway (`gateway.gc`) read
+from the ledger database which blobs are referenced (every record's body and capsule, and
+every capsule the ledger still keeps) and remove the other blobs that are older than the
+grace period.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from storage import GcReport
+    from gateway.gc import GcReport
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -32,29 +33,6 @@ def parse_grace(text: str) -> timedelta:
             param_hint="--grace",
         )
     return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
-
-
-def referenced_blobs(database_url: str) -> set[str]:
-    """SHA-256 of every blob the ledger at *database_url* still needs."""
-    import sqlalchemy as sa
-
-    from ledger import schema
-
-    engine = sa.create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            records = schema.records
-            referenced: set[str] = set()
-            for body, capsule in conn.execute(
-                sa.select(records.c.body_sha256, records.c.capsule_sha256)
-            ):
-                referenced.update((str(body), str(capsule)))
-            referenced.update(
-                str(sha) for (sha,) in conn.execute(sa.select(schema.capsules.c.sha256))
-            )
-    finally:
-        engine.dispose()
-    return referenced
 
 
 def _summary(report: GcReport) -> str:
@@ -91,26 +69,15 @@ def gc(db: str, stores: tuple[str, ...], grace: str, dry_run: bool, as_json: boo
     Exits 0 when done, 1 if some blob could not be deleted, 3 if a store or the database
     cannot be reached.
     """
-    import sqlalchemy as sa
-
-    from storage import StorageError, StoreMisconfigured, collect_garbage, open_store
+    from gateway.gc import GcFailed, GcMisconfigured, collect_orphans
 
     period = parse_grace(grace)
-    try:
-        referenced = referenced_blobs(db)
-    except sa.exc.SQLAlchemyError as exc:
-        click.echo(f"ehrgate gc: cannot read the ledger at {db}: {exc}", err=True)
-        sys.exit(3)
     urls = [part for url in stores for part in url.replace(",", " ").split() if part]
     try:
-        store = open_store(urls, write_quorum=1)
-        try:
-            report = collect_garbage(store, referenced, grace=period, dry_run=dry_run)
-        finally:
-            store.close()
-    except StoreMisconfigured as exc:
+        report = collect_orphans(db, urls, grace=period, dry_run=dry_run)
+    except GcMisconfigured as exc:
         raise click.UsageError(str(exc)) from exc
-    except StorageError as exc:
+    except GcFailed as exc:
         click.echo(f"ehrgate gc: {exc}", err=True)
         sys.exit(3)
     if as_json:

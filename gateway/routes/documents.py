@@ -110,7 +110,7 @@ async def ingest_document(
     created_at = format_time(now)
     try:
         sealer = Sealer(
-            recipients=[(pseudonym, HybridPublicKey(b64decode(patient["record_public_key"])))],
+            recipients=[(pseudonym, HybridPublicKey(b64decode(patient.record_public_key)))],
             filename=filename,
             content_type="application/pdf",
             pseudonym=pseudonym,
@@ -148,10 +148,10 @@ async def ingest_document(
     )
     receipt = await submit(backends, state.metrics, tx, capsule=capsule)
     state.metrics.bytes_uploaded.inc(blob.size)
-    row = ledger.record(str(tx.body["record_id"]))
-    assert row is not None
+    record = ledger.cached_record(str(tx.body["record_id"]))
+    assert record is not None
     return RecordWithProof(
-        record=record_out(row),
+        record=record_out(record),
         receipt=receipt_out(receipt),
         transaction=SignedTransaction.model_validate(tx.to_json()),
     )

@@ -22,10 +22,10 @@ AdminDep = Annotated[Caller, Depends(require_role("admin"))]
 @router.get("/me", response_model=IdentityOut)
 async def me(caller: CallerDep) -> IdentityOut:
     """The authenticated caller's own identity."""
-    row = caller.backends.ledger.identity(caller.principal.id)
-    if row is None:
+    identity = caller.backends.ledger.identity(caller.principal.id)
+    if identity is None:
         raise NotFound(f"identity {caller.principal.id} is not enrolled")
-    return identity_out(row)
+    return identity_out(identity)
 
 
 @router.post("", response_model=Accepted, status_code=201, responses=problem_responses(409))
@@ -41,10 +41,10 @@ async def get_identity(
     identity_id: Annotated[str, Path(min_length=1, max_length=200)], caller: CallerDep
 ) -> IdentityOut:
     """An identity's role and public keys (to verify its signatures or seal to it)."""
-    row = caller.backends.ledger.identity(identity_id)
-    if row is None or row["role"] == "ledger":
+    identity = caller.backends.ledger.identity(identity_id)
+    if identity is None or identity.role == "ledger":
         raise NotFound(f"there is no identity {identity_id}")
-    return identity_out(row)
+    return identity_out(identity)
 
 
 @router.post(

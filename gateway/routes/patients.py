@@ -56,32 +56,32 @@ async def register(
     state.authenticator.limiter.hit(f"client:{client_address(request) or 'unknown'}")
     tx = parse_signed(transaction, expected_type="register_patient", principal=None)
     receipt = await submit(backends, state.metrics, tx)
-    row = backends.ledger.patient(str(tx.body["pseudonym"]))
-    assert row is not None  # committed just now
-    return PatientRegistered(patient=patient_out(row), receipt=receipt_out(receipt))
+    patient = backends.ledger.patient(str(tx.body["pseudonym"]))
+    assert patient is not None  # committed just now
+    return PatientRegistered(patient=patient_out(patient), receipt=receipt_out(receipt))
 
 
 @router.get("/{pseudonym}", response_model=PatientOut, responses=_READ)
 async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
     """A registered patient's record public key, to seal documents to it."""
-    row = caller.backends.ledger.patient(pseudonym)
-    if row is None:
+    patient = caller.backends.ledger.patient(pseudonym)
+    if patient is None:
         raise NotFound(f"pseudonym {pseudonym} is not registered")
-    return patient_out(row)
+    return patient_out(patient)
 
 
 @router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
 async def list_records(access: ListAccess) -> RecordList:
     """A patient's records, of one category or of every category the caller may read."""
     ledger = access.backends.ledger
-    rows = await run_in_threadpool(ledger.records, access.pseudonym, access.category)
+    records = await run_in_threadpool(ledger.records_of, access.pseudonym, access.category)
     if access.category is None:
         readable = set(access.readable_categories)
-        rows = [row for row in rows if row["category"] in readable]
+        records = [record for record in records if record.category in readable]
     head = await run_in_threadpool(ledger.head)
     return RecordList(
         pseudonym=access.pseudonym,
-        records=[record_out(row) for row in rows],
+        records=[record_out(record) for record in records],
         tree_head=tree_head_out(head) if head is not None else None,
     )
 
@@ -90,12 +90,12 @@ async def list_records(access: ListAccess) -> RecordList:
 async def list_permissions(access: PermissionsAccess) -> PermissionList:
     """Permissions on a patient: all of them for the patient, a grantee's own otherwise."""
     grantee = None if access.owner else access.principal.id
-    rows = await run_in_threadpool(
+    permissions = await run_in_threadpool(
         lambda: access.backends.ledger.permissions_for(
             access.pseudonym, grantee, include_revoked=True
         )
     )
-    return PermissionList(permissions=[permission_out(row) for row in rows])
+    return PermissionList(permissions=[permission_out(p) for p in permissions])
 
 
 @router.get("/{pseudonym}/key-share", response_model=KeyShareOut, responses=_READ)
@@ -109,20 +109,22 @@ async def get_key_share(access: KeyShareAccess) -> KeyShareOut:
     return KeyShareOut(
         pseudonym=access.pseudonym,
         grantee=access.principal.id,
-        sealed_key=share["sealed_key"],
-        record_public_key=patient["record_public_key"],
+        sealed_key=share.sealed_key,
+        record_public_key=patient.record_public_key,
     )
 
 
 @router.get("/{pseudonym}/audit", response_model=AuditLog, responses=_READ)
 async def audit_log(access: HistoryAccess) -> AuditLog:
     """The patient's access history: who read what, when, allowed or denied, and why."""
-    rows = await run_in_threadpool(access.backends.ledger.access_history, access.pseudonym, 10_000)
-    return AuditLog(pseudonym=access.pseudonym, events=[access_event_out(r) for r in rows])
+    events = await run_in_threadpool(
+        access.backends.ledger.access_history, access.pseudonym, 10_000
+    )
+    return AuditLog(pseudonym=access.pseudonym, events=[access_event_out(e) for e in events])
 
 
 @router.get("/{pseudonym}/access-requests", response_model=AccessRequestList, responses=_READ)
 async def list_access_requests(access: RequestsAccess) -> AccessRequestList:
     """Requests for rights that clinicians have made to the patient."""
-    rows = await run_in_threadpool(access.backends.ledger.access_requests, access.pseudonym)
-    return AccessRequestList(access_requests=[access_request_out(r) for r in rows])
+    requests = await run_in_threadpool(access.backends.ledger.access_requests, access.pseudonym)
+    return AccessRequestList(access_requests=[access_request_out(r) for r in requests])

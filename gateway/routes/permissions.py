@@ -33,9 +33,9 @@ async def grant(transaction: SignedTransaction, caller: CallerDep) -> Permission
     """Grant a time-bounded permission (a `grant` signed by the patient)."""
     tx = parse_signed(transaction, expected_type="grant", principal=caller.principal)
     receipt = await submit(caller.backends, caller.state.metrics, tx)
-    row = caller.backends.ledger.permission(str(tx.body["permission_id"]))
-    assert row is not None
-    return PermissionGranted(permission=permission_out(row), receipt=receipt_out(receipt))
+    permission = caller.backends.ledger.permission(str(tx.body["permission_id"]))
+    assert permission is not None
+    return PermissionGranted(permission=permission_out(permission), receipt=receipt_out(receipt))
 
 
 @router.post("/permissions/{permission_id}/revoke", response_model=PermissionGranted)
@@ -49,9 +49,9 @@ async def revoke(
     if tx.body.get("permission_id") != permission_id:
         raise ValidationFailed("the transaction revokes another permission than the path names")
     receipt = await submit(caller.backends, caller.state.metrics, tx)
-    row = caller.backends.ledger.permission(permission_id)
-    assert row is not None
-    return PermissionGranted(permission=permission_out(row), receipt=receipt_out(receipt))
+    permission = caller.backends.ledger.permission(permission_id)
+    assert permission is not None
+    return PermissionGranted(permission=permission_out(permission), receipt=receipt_out(receipt))
 
 
 @router.post("/key-shares", response_model=Accepted, status_code=201)
@@ -67,8 +67,8 @@ async def request_access(transaction: SignedTransaction, caller: CallerDep) -> A
     """Ask a patient for rights (an `access_request` signed by a clinician or system)."""
     tx = parse_signed(transaction, expected_type="access_request", principal=caller.principal)
     receipt = await submit(caller.backends, caller.state.metrics, tx)
-    rows = await run_in_threadpool(
+    requests = await run_in_threadpool(
         caller.backends.ledger.access_requests, str(tx.body["pseudonym"])
     )
-    row = next(r for r in rows if r["request_id"] == tx.tx_id)
-    return AccessRequested(access_request=access_request_out(row), receipt=receipt_out(receipt))
+    request = next(r for r in requests if r.request_id == tx.tx_id)
+    return AccessRequested(access_request=access_request_out(request), receipt=receipt_out(receipt))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
@@ -32,6 +31,7 @@ from gateway.models import (
 from gateway.streams import VerifiedBody
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out, record_out
+from ledger.results import Record
 from storage.errors import BlobNotFound, IntegrityError as StoredBytesMismatch, StorageError
 
 log = logging.getLogger("gateway.records")
@@ -87,10 +87,10 @@ async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithPr
     except StorageError as exc:
         raise from_backend_error(exc) from exc
     receipt = await submit(backends, state.metrics, tx, capsule=capsule)
-    row = backends.ledger.record(str(tx.body["record_id"]))
-    assert row is not None
+    record = backends.ledger.cached_record(str(tx.body["record_id"]))
+    assert record is not None
     return RecordWithProof(
-        record=record_out(row),
+        record=record_out(record),
         receipt=receipt_out(receipt),
         transaction=SignedTransaction.model_validate(tx.to_json()),
     )
@@ -99,7 +99,7 @@ async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithPr
 async def _receipt(access: Access) -> ReceiptOut:
     assert access.record is not None
     ledger = access.backends.ledger
-    receipt = await run_in_threadpool(ledger.receipt, access.record["entry_index"])
+    receipt = await run_in_threadpool(ledger.receipt, access.record.entry_index)
     return receipt_out(receipt)
 
 
@@ -107,7 +107,7 @@ async def _receipt(access: Access) -> ReceiptOut:
 async def get_record(access: RecordAccess) -> RecordWithProof:
     """A record's metadata with its inclusion proof and the signed tree head."""
     assert access.record is not None
-    entry = await run_in_threadpool(access.backends.ledger.entry, access.record["entry_index"])
+    entry = await run_in_threadpool(access.backends.ledger.entry, access.record.entry_index)
     return RecordWithProof(
         record=record_out(access.record),
         receipt=await _receipt(access),
@@ -125,7 +125,7 @@ async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure
     assert access.record is not None
     backends, state = access.backends, access.state
     state.metrics.integrity_failures.inc()
-    log.error("integrity failure on record %s: %s", access.record["record_id"], exc)
+    log.error("integrity failure on record %s: %s", access.record.record_id, exc)
     await audit(
         backends,
         state.metrics,
@@ -135,7 +135,7 @@ async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure
         allowed=False,
         reason=f"integrity: {exc}",
         at=access.at,
-        record_id=access.record["record_id"],
+        record_id=access.record.record_id,
         category=access.category,
     )
     return IntegrityFailure(
@@ -151,7 +151,7 @@ async def _integrity_failure(access: Access, exc: Exception) -> IntegrityFailure
 async def get_capsule(access: CapsuleAccess) -> Response:
     """A record's capsule (its wrapped data keys), checked against the ledger's hash."""
     assert access.record is not None
-    expected = access.record["capsule_sha256"]
+    expected = access.record.capsule_sha256
     capsule = await run_in_threadpool(access.backends.ledger.capsule, expected)
     if capsule is None:
         raise NotFound("the record's capsule has been erased")
@@ -172,7 +172,7 @@ SEGMENT_BYTES = 64 * 1024 + 16
 
 async def _right_ended(access: Access) -> None:
     """Audit that a streaming read was cut short because the caller's right ended."""
-    record_id = access.record["record_id"] if access.record is not None else None
+    record_id = access.record.record_id if access.record is not None else None
     await audit(
         access.backends,
         access.state.metrics,
@@ -187,10 +187,10 @@ async def _right_ended(access: Access) -> None:
     )
 
 
-def _open_body(backends: Backends, record: dict[str, Any]) -> tuple[VerifiedBody, bytes | None]:
+def _open_body(backends: Backends, record: Record) -> tuple[VerifiedBody, bytes | None]:
     """Open the stored body and read its first verified chunk (one worker-thread hop)."""
-    sha256, size = record["body_sha256"], int(record["size"])
-    body = VerifiedBody(backends.store.get(record["locators"], sha256=sha256, size=size), size=size)
+    sha256, size = record.body_sha256, record.size
+    body = VerifiedBody(backends.store.get(record.locators, sha256=sha256, size=size), size=size)
     try:
         return body, body.next_chunk()
     except BaseException:
@@ -207,7 +207,7 @@ async def get_body(access: BodyAccess) -> Response:
     """A record's sealed body, streamed and checked against the ledger's SHA-256."""
     backends, state, record = access.backends, access.state, access.record
     assert record is not None
-    headers = {"X-Body-SHA256": record["body_sha256"]}
+    headers = {"X-Body-SHA256": record.body_sha256}
     # The store is read while the access entry commits; the first chunk is read before the
     # response starts, so that a body that is wrong from the start (or a store that is down)
     # is answered with a problem, not a cut stream.
@@ -251,5 +251,5 @@ async def get_body(access: BodyAccess) -> Response:
         finally:
             await run_in_threadpool(body.close)
 
-    headers["Content-Length"] = str(record["size"])
+    headers["Content-Length"] = str(record.size)
     return StreamingResponse(stream(), media_type="application/octet-stream", headers=headers)

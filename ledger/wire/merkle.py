@@ -114,23 +114,36 @@ def verify_consistency(
     _check_hash(old_root, "the old root hash")
     _check_hash(new_root, "the new root hash")
     _check_proof_hashes(proof, "consistency")
-    if not proof:
-        raise ProofError(f"a consistency proof from {old} to {new} cannot be empty")
-    # Exact length: the inclusion path of leaf old-1 in new, less the levels where old-1
-    # sits in a complete left subtree shared by both trees, plus the seed when old is
-    # not a power of two (when it is, the old root itself is the seed).
-    inner = ((old - 1) ^ (new - 1)).bit_length()
-    border = bin((old - 1) >> inner).count("1")
-    shift = (old & -old).bit_length() - 1
-    expected = (0 if old & (old - 1) == 0 else 1) + inner - shift + border
-    if len(proof) != expected:
-        raise ProofError(
-            f"a consistency proof from {old} to {new} has {expected} elements, got {len(proof)}"
-        )
+    _check_consistency_length(old, new, len(proof))
     path = list(proof)
     # If old is an exact power of two, the old root itself starts the path.
     if old & (old - 1) == 0:
         path.insert(0, old_root)
+    old_hash, new_hash = _consistency_roots(old, new, path)
+    if old_hash != old_root:
+        raise ProofError(f"consistency proof does not lead to the old root of {old} leaves")
+    if new_hash != new_root:
+        raise ProofError(f"consistency proof does not lead to the new root of {new} leaves")
+
+
+def _check_consistency_length(old: int, new: int, length: int) -> None:
+    """The exact length: the inclusion path of leaf old-1 in new, less the levels where
+    old-1 sits in a complete left subtree shared by both trees, plus the seed when old is
+    not a power of two (when it is, the old root itself is the seed)."""
+    if length == 0:
+        raise ProofError(f"a consistency proof from {old} to {new} cannot be empty")
+    inner = ((old - 1) ^ (new - 1)).bit_length()
+    border = bin((old - 1) >> inner).count("1")
+    shift = (old & -old).bit_length() - 1
+    expected = (0 if old & (old - 1) == 0 else 1) + inner - shift + border
+    if length != expected:
+        raise ProofError(
+            f"a consistency proof from {old} to {new} has {expected} elements, got {length}"
+        )
+
+
+def _consistency_roots(old: int, new: int, path: Sequence[bytes]) -> tuple[bytes, bytes]:
+    """The old and new roots that the seeded *path* leads to (RFC 9162 §2.1.4.2, steps 4-7)."""
     fn, sn = old - 1, new - 1
     while fn & 1:
         fn >>= 1
@@ -152,7 +165,4 @@ def verify_consistency(
         sn >>= 1
     if sn != 0:
         raise ProofError("consistency proof is shorter than the path to the new root")
-    if fr != old_root:
-        raise ProofError(f"consistency proof does not lead to the old root of {old} leaves")
-    if sr != new_root:
-        raise ProofError(f"consistency proof does not lead to the new root of {new} leaves")
+    return fr, sr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ehrgate.cli import cli
+from ehrgate.commands import gc as gc_command
 from envelope import SigningKey
 from ledger import Ledger
 from ledger.migrate import upgrade
@@ -100,3 +102,25 @@ def test_gc_with_an_unreachable_store_exits_3_and_deletes_nothing(setup: Setup) 
     )  # fmt: skip
     assert result.exit_code == 3, result.output
     assert setup.stored() == setup.all()
+
+
+def test_gc_with_a_database_without_the_ledger_exits_3_and_deletes_nothing(
+    setup: Setup, tmp_path: Path
+) -> None:
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = run("gc", "--db", empty, "--store", setup.store_url, "--grace", "0")
+    assert result.exit_code == 3, result.output
+    assert f"cannot read the ledger at {empty}" in result.output
+    assert setup.stored() == setup.all()
+
+
+def test_the_command_leaves_the_ledger_database_and_the_stores_to_the_gateway() -> None:
+    source = Path(gc_command.__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert {"gateway.gc"} <= imported
+    assert not [m for m in imported if m.split(".")[0] in ("storage", "ledger", "sqlalchemy")]

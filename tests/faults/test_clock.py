@@ -4,7 +4,7 @@ Defined behaviour: block timestamps never decrease (a block made while the clock
 gets the previous block's time, in this process and after a restart), the rules judge a
 commit at that ledger time, `Ledger.check` without an explicit time uses
 `Ledger.now()` = max(clock, latest block time), and the gateway checks reads at
-max(its clock, ledger time). Pins the clamp in `Ledger._plan`, `Ledger.now()` and
+max(its clock, ledger time). Pins the clamp in `Committer._plan`, `Ledger.now()` and
 `gateway.access.read_time`.
 """
 

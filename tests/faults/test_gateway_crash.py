@@ -24,8 +24,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from ehrgate.commands.gc import referenced_blobs
 from envelope import IdentityKeys
+from gateway.gc import referenced_blobs
 from ledger import schema
 from storage import open_store
 from tests.faults.conftest import FIGURES

@@ -4,7 +4,7 @@ Several threads of a child process append continuously (so a kill nearly always 
 a batch being built, written or committed) and report every receipt through a pipe. After
 each kill: the ledger verifies, every append the child acknowledged is at the index its
 receipt named, and a new writer goes on appending. Pins: receipts only after the commit
-(`Ledger._write`), one database transaction per batch, the conditional head update, SQLite
+(`Committer._write`), one database transaction per batch, the conditional head update, SQLite
 `synchronous=FULL` in WAL mode.
 """
 

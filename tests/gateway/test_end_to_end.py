@@ -12,7 +12,7 @@ import pytest
 
 from envelope import IdentityKeys
 from gateway import Settings, create_app
-from ledger.sources import ExportSource
+from ledger.exported import ExportSource
 from ledger.verify import verify
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin

@@ -45,9 +45,9 @@ def test_first_start_writes_owner_only_key_files_and_the_genesis(tmp_path: Path)
     assert ledger_keys.public() == first.ledger_keys.public()
     with Ledger.open(settings.resolved_database_url, ledger_keys.signing_key) as ledger:
         assert ledger.tree_size() == 1
-        row = ledger.identity(admin.id)
-        assert row is not None
-        assert row["role"] == "admin"
+        identity = ledger.identity(admin.id)
+        assert identity is not None
+        assert identity.role == "admin"
 
 
 def test_a_second_start_keeps_the_keys_and_the_ledger(tmp_path: Path) -> None:

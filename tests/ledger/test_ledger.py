@@ -28,6 +28,7 @@ from ledger import (
     Transaction,
     merkle,
 )
+from ledger.queries import open_read_only
 from ledger.wire import builders as b
 from ledger.wire.merkle import verify_consistency, verify_inclusion
 from tests.ledger.conftest import FakeClock, World, build_world
@@ -172,20 +173,22 @@ def test_export_formats_round_trip(world: World) -> None:
 
 def test_state_queries(world: World) -> None:
     w = world
-    records = w.ledger.records(w.pseudonym)
-    assert [r["record_id"] for r in records] == [w.record_id]
-    assert w.ledger.records(w.pseudonym, "radiation-dose") == []
-    record = w.ledger.record(w.record_id)
+    records = w.ledger.records_of(w.pseudonym)
+    assert [r.record_id for r in records] == [w.record_id]
+    assert w.ledger.records_of(w.pseudonym, "radiation-dose") == []
+    record = w.ledger.cached_record(w.record_id)
     assert record is not None
-    assert record["locators"][0].startswith("local:")
-    assert record["uploader"] == w.dr.id
+    assert record == records[0]
+    assert record.locators[0].startswith("local:")
+    assert record.uploader == w.dr.id
     identity = w.ledger.identity(w.dr.id)
     assert identity is not None
-    assert identity["role"] == "clinician"
+    assert identity.role == "clinician"
+    assert not identity.suspended
     patient = w.ledger.patient(w.pseudonym)
     assert patient is not None
-    assert patient["identity_id"] == w.patient.id
-    assert [p["pseudonym"] for p in w.ledger.patients_of(w.patient.id)] == [w.pseudonym]
+    assert patient.identity_id == w.patient.id
+    assert w.ledger.patients_of(w.patient.id) == [patient]
     w.ledger.submit(
         b.key_share(w.patient, pseudonym=w.pseudonym, grantee=w.dr.id, sealed_key=b"K1",
                     issued_at=w.clock())
@@ -196,16 +199,42 @@ def test_state_queries(world: World) -> None:
     )  # fmt: skip
     share = w.ledger.key_share(w.pseudonym, w.dr.id)
     assert share is not None
-    assert share["sealed_key"] == "SzI="
+    assert share.sealed_key == "SzI="
     w.ledger.submit(_access(w, 7))
     history = w.ledger.access_history(w.pseudonym)
-    assert history[-1]["reason"] == "request 7"
-    assert history[-1]["actor"] == w.dr.id
+    assert history[-1].reason == "request 7"
+    assert history[-1].actor == w.dr.id
+    assert history[-1].allowed
     w.ledger.submit(
         b.access_request(w.dr_other, pseudonym=w.pseudonym, rights=["read"], categories="all",
                          reason="second opinion", issued_at=w.clock())
     )  # fmt: skip
-    assert [r["reason"] for r in w.ledger.access_requests(w.pseudonym)] == ["second opinion"]
+    requests = w.ledger.access_requests(w.pseudonym)
+    assert [(r.reason, r.rights, r.categories) for r in requests] == [
+        ("second opinion", ("read",), "all")
+    ]
+
+
+def test_in_memory_lookups_follow_each_change_of_their_row(world: World) -> None:
+    w = world
+    before = w.ledger.identity(w.dr_other.id)
+    assert before is not None
+    assert w.ledger.identity(w.dr_other.id) is before  # the same row: the same result
+    w.ledger.submit(b.suspend(w.admin, w.dr_other.id, "left", issued_at=w.clock()))
+    after = w.ledger.identity(w.dr_other.id)
+    assert after is not None
+    assert not before.suspended
+    assert after.suspended
+    assert after.suspended_reason == "left"
+    record = w.ledger.cached_record(w.record_id)
+    assert record is not None
+    rekey = b.rekey(w.patient, record_id=w.record_id, capsule_sha256="ef" * 32,
+                    issued_at=w.clock())  # fmt: skip
+    w.ledger.submit(rekey)
+    rekeyed = w.ledger.cached_record(w.record_id)
+    assert rekeyed is not None
+    assert (record.capsule_sha256, rekeyed.capsule_sha256) == ("cd" * 32, "ef" * 32)
+    assert rekeyed.rekeyed_at is not None
 
 
 def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -> None:
@@ -219,6 +248,33 @@ def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -
     assert w.ledger.delete_capsule(sha)
     assert w.ledger.capsule(sha) is None
     assert not w.ledger.delete_capsule(sha)
+
+
+def test_referenced_blobs_are_every_records_body_and_capsule_and_every_kept_capsule(
+    world: World, database_url: str
+) -> None:
+    w = world
+    old, new = b"first capsule", b"capsule after rekey"
+    old_sha, new_sha = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    record = w.record_tx(w.dr, body_sha256="12" * 32, capsule_sha256=old_sha)
+    w.ledger.submit(record, capsule=old)
+    rekey = b.rekey(w.patient, record_id=record.body["record_id"], capsule_sha256=new_sha,
+                    issued_at=w.clock())  # fmt: skip
+    w.ledger.submit(rekey, capsule=new)
+    bodies = {r.body_sha256 for r in w.ledger.records_of(w.pseudonym)}
+    capsules = {r.capsule_sha256 for r in w.ledger.records_of(w.pseudonym)}
+    referenced = w.ledger.referenced_blobs()
+    assert referenced == bodies | capsules | {old_sha}
+    assert {"12" * 32, new_sha} <= referenced
+    reader = open_read_only(database_url)
+    try:
+        assert reader.referenced_blobs() == referenced
+        assert reader.records_of(w.pseudonym) == w.ledger.records_of(w.pseudonym)
+        assert reader.head() == w.ledger.head()
+    finally:
+        reader.close()
+    w.ledger.delete_capsule(old_sha)
+    assert old_sha not in w.ledger.referenced_blobs()
 
 
 def test_a_capsule_of_a_rejected_record_is_not_stored(world: World) -> None:

@@ -91,7 +91,8 @@ def test_a_revoked_grant_allows_nothing(world: World) -> None:
     assert again.value.code == "already-revoked"
     assert w.ledger.permissions_for(w.pseudonym, w.dr.id) == []
     revoked = w.ledger.permissions_for(w.pseudonym, w.dr.id, include_revoked=True)
-    assert [p["permission_id"] for p in revoked] == [w.grant_id]
+    assert [p.permission_id for p in revoked] == [w.grant_id]
+    assert revoked[0].revoked
 
 
 def test_rights_and_categories_are_checked_separately(world: World) -> None:
@@ -138,4 +139,4 @@ def test_a_grant_and_its_revocation_in_one_batch(world: World) -> None:
     assert not w.ledger.check(w.auditor.id, "read", w.pseudonym, "lab-results")
     row = w.ledger.permission(grant.body["permission_id"])
     assert row is not None
-    assert row["revoked_at"] is not None
+    assert row.revoked_at is not None

@@ -62,3 +62,17 @@ def test_log_tables_have_no_update_or_delete_in_the_code() -> None:
         for table in ("entries", "blocks", "nodes"):
             for verb in ("update", "delete"):
                 assert f"schema.{table}.{verb}(" not in text, f"{source.name}: {table}.{verb}"
+
+
+def test_the_pure_state_tables_match_the_database_schema() -> None:
+    from ledger import state_tables
+
+    assert list(schema.STATE_TABLES) == list(state_tables.STATE_TABLES)
+    for name, table in schema.STATE_TABLES.items():
+        pure = state_tables.STATE_TABLES[name]
+        assert table.name == pure.table, name
+        assert tuple(c.name for c in table.columns) == pure.columns, name
+        assert tuple(c.name for c in table.primary_key.columns) == pure.key, name
+    state_names = {t.table for t in state_tables.STATE_TABLES.values()}
+    declared = {t.name for t in schema.metadata.sorted_tables if t.name.startswith("state_")}
+    assert declared == state_names

@@ -15,8 +15,7 @@ import urllib3.exceptions
 
 import storage
 from storage import errors as storage_errors
-from storage._kubo import KuboError
-from storage._kubo import map_errors as map_ipfs
+from storage._kubo import KuboError, map_errors as map_ipfs
 from storage.errors import (
     BlobNotFound,
     IntegrityError,

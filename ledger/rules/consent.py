@@ -1,0 +1,136 @@
+"""Rules of the patient's consent transactions: grant, revoke, key_share, access_request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.errors import MalformedTransaction
+from ledger.rules.actors import known_identity, owned_patient, require_role, signer_row
+from ledger.rules.validators import (
+    b64_field,
+    categories_field,
+    check_fields,
+    deny,
+    hex64_field,
+    ident_field,
+    joined,
+    rights_field,
+    text_field,
+    time_field,
+)
+from ledger.state import Changes, StateView
+from ledger.wire.transactions import Transaction
+
+_GRANT_FIELDS = {
+    "permission_id", "pseudonym", "grantee", "rights", "categories", "not_before", "not_after",
+}  # fmt: skip
+
+
+def _check_study(body: dict[str, Any], rights: list[str]) -> tuple[Any, Any]:
+    """(study_id, anonymise): both given with a share right, neither without one."""
+    study_id, anonymise = body.get("study_id"), body.get("anonymise")
+    if "share" in rights:
+        if study_id is None or anonymise is None:
+            raise deny(
+                "share-needs-study", "a share right needs study_id and anonymise (true/false)"
+            )
+        ident_field(body, "study_id")
+        if not isinstance(anonymise, bool):
+            raise MalformedTransaction("body.anonymise must be true or false")
+    elif study_id is not None or anonymise is not None:
+        raise deny("study-without-share", "study_id and anonymise belong to a share right only")
+    return study_id, anonymise
+
+
+def grant(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, _GRANT_FIELDS, frozenset({"study_id", "anonymise"}))
+    signer_row(state, tx)
+    pseudonym = hex64_field(body, "pseudonym")
+    permission_id = ident_field(body, "permission_id")
+    grantee = ident_field(body, "grantee")
+    rights = rights_field(body)
+    categories = categories_field(state, body)
+    not_before, not_after = time_field(body, "not_before"), time_field(body, "not_after")
+    patient = owned_patient(state, tx, pseudonym)
+    if not_before >= not_after:
+        raise deny("empty-interval", "not_before must be earlier than not_after")
+    study_id, anonymise = _check_study(body, rights)
+    if grantee == patient["identity_id"]:
+        raise deny("self-grant", "a patient always has every right on its own records")
+    known_identity(state, grantee, "grantee")
+    if state.get("permissions", permission_id) is not None:
+        raise deny("duplicate-permission", f"permission {permission_id} already exists")
+    out.put(
+        "permissions",
+        {
+            "permission_id": permission_id,
+            "pseudonym": pseudonym,
+            "grantee": grantee,
+            "rights": joined(rights),
+            "categories": joined(categories),
+            "not_before": not_before,
+            "not_after": not_after,
+            "study_id": study_id,
+            "anonymise": anonymise,
+            "granted_at": index,
+            "revoked_at": None,
+        },
+    )
+
+
+def revoke(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"pseudonym", "permission_id"})
+    signer_row(state, tx)
+    pseudonym = hex64_field(body, "pseudonym")
+    permission_id = ident_field(body, "permission_id")
+    owned_patient(state, tx, pseudonym)
+    permission = state.get("permissions", permission_id)
+    if permission is None or permission["pseudonym"] != pseudonym:
+        raise deny(
+            "unknown-permission", f"permission {permission_id} does not exist on {pseudonym}"
+        )
+    if permission["revoked_at"] is not None:
+        raise deny("already-revoked", f"permission {permission_id} is already revoked")
+    out.put("permissions", {**permission, "revoked_at": index})
+
+
+def key_share(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"pseudonym", "grantee", "sealed_key"})
+    signer_row(state, tx)
+    pseudonym = hex64_field(body, "pseudonym")
+    grantee = ident_field(body, "grantee")
+    sealed_key = b64_field(body, "sealed_key")
+    owned_patient(state, tx, pseudonym)
+    known_identity(state, grantee, "grantee")
+    out.put(
+        "key_shares",
+        {"pseudonym": pseudonym, "grantee": grantee, "sealed_key": sealed_key,
+         "entry_index": index},
+    )  # fmt: skip
+
+
+def access_request(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"pseudonym", "rights", "categories", "reason"})
+    require_role(signer_row(state, tx), "clinician", "system", "auditor")
+    pseudonym = hex64_field(body, "pseudonym")
+    rights = rights_field(body)
+    categories = categories_field(state, body)
+    reason = text_field(body, "reason")
+    if state.get("patients", pseudonym) is None:
+        raise deny("unknown-pseudonym", f"pseudonym {pseudonym} is not registered")
+    out.put(
+        "access_requests",
+        {
+            "request_id": tx.tx_id,
+            "requester": tx.signer,
+            "pseudonym": pseudonym,
+            "rights": joined(rights),
+            "categories": joined(categories),
+            "reason": reason,
+            "entry_index": index,
+        },
+    )

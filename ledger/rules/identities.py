@@ -1,0 +1,126 @@
+"""Rules of the identity transactions: genesis, enroll, suspend, register_patient."""
+
+from __future__ import annotations
+
+from envelope import EnvelopeError, b64decode
+from ledger.errors import MalformedTransaction
+from ledger.rules.actors import (
+    identity_row,
+    known_identity,
+    public_identity,
+    require_role,
+    signer_row,
+)
+from ledger.rules.validators import (
+    b64_field,
+    check_fields,
+    deny,
+    hex64_field,
+    ident_field,
+    text_field,
+)
+from ledger.state import Changes, StateView
+from ledger.wire.transactions import Transaction
+
+
+def genesis(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"ledger", "admin"})
+    if not state.is_empty() or index != 0:
+        raise deny("genesis-exists", "this ledger already has a genesis entry")
+    ledger = body["ledger"]
+    if not isinstance(ledger, dict) or set(ledger) != {"id", "signing_public_key"}:
+        raise MalformedTransaction("body.ledger must be {id, signing_public_key}")
+    ledger_id = ident_field(ledger, "id")
+    key = ledger["signing_public_key"]
+    if not isinstance(key, str):
+        raise MalformedTransaction("body.ledger.signing_public_key must be base64")
+    try:
+        raw_key = b64decode(key, length=32, what="body.ledger.signing_public_key")
+    except EnvelopeError as exc:
+        raise MalformedTransaction(str(exc)) from exc
+    if tx.signer != ledger_id:
+        raise deny("wrong-signer", "the genesis entry is signed by the ledger key it names")
+    tx.verify_signature(raw_key)
+    admin = public_identity(body["admin"], "body.admin")
+    if admin.role != "admin":
+        raise deny("wrong-role", "the genesis entry names an identity with the admin role")
+    if admin.id == ledger_id:
+        raise deny("duplicate-identity", "the first admin needs an id other than the ledger's")
+    out.put(
+        "identities",
+        {
+            "id": ledger_id,
+            "role": "ledger",
+            "signing_key": key,
+            "encryption_key": None,
+            "enrolled_at": index,
+            "suspended_at": None,
+            "suspended_reason": None,
+        },
+    )
+    out.put("identities", identity_row(admin, index))
+
+
+def enroll(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    check_fields(tx.body, {"identity"})
+    require_role(signer_row(state, tx), "admin")
+    identity = public_identity(tx.body["identity"], "body.identity")
+    if identity.role == "patient":
+        raise deny("wrong-role", "patients are not enrolled: they register with register_patient")
+    if state.get("identities", identity.id) is not None:
+        raise deny("duplicate-identity", f"identity {identity.id!r} is already enrolled")
+    out.put("identities", identity_row(identity, index))
+
+
+def suspend(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"identity_id", "reason"})
+    require_role(signer_row(state, tx), "admin")
+    target_id = ident_field(body, "identity_id")
+    reason = text_field(body, "reason")
+    target = known_identity(state, target_id, "identity")
+    if target_id == tx.signer:
+        raise deny("self-suspend", "an admin cannot suspend itself; ask another admin")
+    if target["role"] == "ledger":
+        raise deny("wrong-role", "the ledger's own identity cannot be suspended")
+    if target["suspended_at"] is not None:
+        raise deny("already-suspended", f"identity {target_id!r} is already suspended")
+    out.put("identities", {**target, "suspended_at": index, "suspended_reason": reason})
+
+
+def register_patient(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    body = tx.body
+    check_fields(body, {"pseudonym", "identity", "record_public_key"})
+    pseudonym = hex64_field(body, "pseudonym")
+    identity = public_identity(body["identity"], "body.identity")
+    record_key = b64_field(body, "record_public_key")
+    if identity.role != "patient":
+        raise deny("wrong-role", "register_patient carries an identity with the patient role")
+    if identity.id != tx.signer:
+        raise deny("wrong-signer", "register_patient is signed by the identity it registers")
+    # Proof of possession: the enclosed key itself must have signed the transaction.
+    tx.verify_signature(identity.verify_key.to_bytes())
+    existing = state.get("identities", identity.id)
+    row = identity_row(identity, index)
+    if existing is not None:
+        if existing["role"] != "patient" or existing["signing_key"] != row["signing_key"]:
+            raise deny(
+                "duplicate-identity",
+                f"identity {identity.id!r} is already enrolled with other keys or role",
+            )
+        if existing["suspended_at"] is not None:
+            raise deny("suspended", f"identity {identity.id!r} is suspended")
+    if state.get("patients", pseudonym) is not None:
+        raise deny("duplicate-pseudonym", f"pseudonym {pseudonym} is already registered")
+    if existing is None:
+        out.put("identities", row)
+    out.put(
+        "patients",
+        {
+            "pseudonym": pseudonym,
+            "identity_id": identity.id,
+            "record_public_key": record_key,
+            "registered_at": index,
+        },
+    )

@@ -1,0 +1,66 @@
+"""The state model's tables as plain data: names, columns and keys, without SQLAlchemy.
+
+The rules, the in-memory state, the state digest and offline verification need only these
+names; `ledger.schema` declares the same tables for the database, and
+tests/ledger/test_schema.py fails if the two disagree. The order of `STATE_TABLES` and of
+each table's columns is the order the state digest hashes them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class StateTable:
+    """One state table: its database name, its columns in order, and its key columns."""
+
+    table: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+STATE_TABLES: dict[str, StateTable] = {
+    "identities": StateTable(
+        "state_identities",
+        ("id", "role", "signing_key", "encryption_key", "enrolled_at", "suspended_at",
+         "suspended_reason"),
+        ("id",),
+    ),
+    "patients": StateTable(
+        "state_patients",
+        ("pseudonym", "identity_id", "record_public_key", "registered_at"),
+        ("pseudonym",),
+    ),
+    "permissions": StateTable(
+        "state_permissions",
+        ("permission_id", "pseudonym", "grantee", "rights", "categories", "not_before",
+         "not_after", "study_id", "anonymise", "granted_at", "revoked_at"),
+        ("permission_id",),
+    ),
+    "records": StateTable(
+        "state_records",
+        ("record_id", "pseudonym", "category", "body_sha256", "size", "locators",
+         "capsule_sha256", "content_type", "created_at", "uploader", "on_behalf_of",
+         "entry_index", "rekeyed_at"),
+        ("record_id",),
+    ),
+    "key_shares": StateTable(
+        "state_key_shares",
+        ("pseudonym", "grantee", "sealed_key", "entry_index"),
+        ("pseudonym", "grantee"),
+    ),
+    "access_events": StateTable(
+        "state_access_events",
+        ("entry_index", "actor", "action", "pseudonym", "record_id", "category", "decision",
+         "reason", "at"),
+        ("entry_index",),
+    ),
+    "access_requests": StateTable(
+        "state_access_requests",
+        ("request_id", "requester", "pseudonym", "rights", "categories", "reason",
+         "entry_index"),
+        ("request_id",),
+    ),
+}  # fmt: skip
+"""Tables derived from the log, by the short name the rules and the digest use."""
