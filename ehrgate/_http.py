@@ -33,9 +33,9 @@ from ehrgate.errors import (
     UsageError,
     error_for_problem,
     map_transport_errors,
-    problem_slug,
 )
 from envelope import IdentityKeys, b64encode
+from ledger.wire import problems
 
 AUTH_PURPOSE = "ehrgate/auth/v1"
 # Renew a token this long before the gateway says it expires (clock skew, slow calls).
@@ -297,7 +297,7 @@ class Connection:
                 and not renewed
                 and replayable
                 and response.status_code == 401
-                and problem_slug(error.problem_type) == "invalid-token"
+                and error.problem_type == problems.INVALID_TOKEN.uri
             ):
                 # Expired early, or the gateway restarted and forgot it: log in once more.
                 renewed = True
