@@ -13,6 +13,7 @@ from ehrgate.verification import check_tree_head, record_transaction
 from envelope import IdentityKeys, SigningKey
 from ledger.wire import builders
 from ledger.wire.blocks import Block
+from tests.public_surface import modules_loaded_by
 
 T1 = "2030-01-01T00:00:00.000000Z"
 UPLOADER = IdentityKeys.generate("hospital", "system")
@@ -86,3 +87,14 @@ def test_a_malformed_record_transaction_is_refused_with_the_reason() -> None:
         record_transaction({**data, "extra": 1}, record)
     with pytest.raises(VerificationFailed, match=r"malformed: .*signature"):
         record_transaction({**data, "signature": "AAAA"}, record)
+
+
+def test_the_sdk_loads_of_the_ledger_only_its_protocol_layer() -> None:
+    loaded = modules_loaded_by(
+        "import ehrgate.client, ehrgate.models, ehrgate.verification, ehrgate.errors",
+        ("ledger", "gateway", "storage", "sqlalchemy"),
+    )
+    assert loaded, "the probe saw nothing"
+    assert all(
+        name in ("ledger", "ledger.errors") or name.startswith("ledger.wire") for name in loaded
+    ), loaded
