@@ -42,14 +42,17 @@ class Consent:
         return answer, self._trust.receipt(answer, tx)
 
     def enroll(self, identity: PublicIdentity) -> Receipt:
+        """Enroll a clinician, system, auditor or admin (the caller is an admin)."""
         tx = builders.enroll(self._session.signer(), identity)
         return self._submit("/v1/identities", tx)[1]
 
     def suspend(self, identity_id: str, reason: str) -> Receipt:
+        """Suspend an identity at once (the caller is an admin)."""
         tx = builders.suspend(self._session.signer(), identity_id, reason)
         return self._submit(f"/v1/identities/{identity_id}/suspend", tx)[1]
 
     def register_patient(self) -> tuple[Patient, Receipt]:
+        """Register the patient whose keys this client holds (needs no login)."""
         patient = self._session.patient_keys("register")
         tx = builders.register_patient(
             patient.identity,
@@ -66,11 +69,13 @@ class Consent:
         rights: Iterable[str],
         categories: Iterable[str] | str,
         not_after: TimeLike,
-        not_before: TimeLike | None,
-        study_id: str | None,
-        anonymise: bool | None,
-        permission_id: str | None,
+        not_before: TimeLike | None = None,
+        study_id: str | None = None,
+        anonymise: bool | None = None,
+        permission_id: str | None = None,
     ) -> tuple[Permission, Receipt]:
+        """Grant *grantee* rights on categories from *not_before* (default now) until
+        *not_after* (exclusive). A share right needs *study_id* and *anonymise*."""
         patient = self._session.patient_keys("grant")
         tx = builders.grant(
             patient.identity,
@@ -88,6 +93,7 @@ class Consent:
         return Permission.from_json(answer.get("permission")), receipt
 
     def revoke(self, permission_id: str) -> tuple[Permission, Receipt]:
+        """Revoke one of the patient's permissions, at once."""
         patient = self._session.patient_keys("revoke")
         tx = builders.revoke(
             patient.identity, pseudonym=patient.pseudonym, permission_id=permission_id
@@ -95,12 +101,18 @@ class Consent:
         answer, receipt = self._submit(f"/v1/permissions/{permission_id}/revoke", tx)
         return Permission.from_json(answer.get("permission")), receipt
 
-    def permissions(self, pseudonym: str | None) -> list[Permission]:
+    def permissions(self, pseudonym: str | None = None) -> list[Permission]:
+        """Permissions on a patient: all of them for the patient, the caller's own else."""
         pseudonym = self._session.pseudonym(pseudonym)
         answer = self._session.get(f"/v1/patients/{pseudonym}/permissions")
         return [Permission.from_json(item) for item in items(answer, "permissions")]
 
     def share_key(self, grantee: str | PublicIdentity) -> Receipt:
+        """Seal K to *grantee*'s encryption key and deposit it on the ledger.
+
+        Give a `PublicIdentity` obtained out of band to avoid trusting the gateway for the
+        grantee's key; with an id, the key enrolled on the ledger is used.
+        """
         patient = self._session.patient_keys("share its key")
         if isinstance(grantee, PublicIdentity):
             grantee_id, grantee_key = grantee.id, grantee.encryption_key
@@ -132,6 +144,7 @@ class Consent:
         categories: Iterable[str] | str,
         reason: str,
     ) -> tuple[AccessRequest, Receipt]:
+        """Ask a patient for rights (clinician, system or auditor)."""
         tx = builders.access_request(
             self._session.signer(),
             pseudonym=pseudonym,
@@ -142,12 +155,14 @@ class Consent:
         answer, receipt = self._submit("/v1/access-requests", tx)
         return AccessRequest.from_json(answer.get("access_request")), receipt
 
-    def access_requests(self, pseudonym: str | None) -> list[AccessRequest]:
+    def access_requests(self, pseudonym: str | None = None) -> list[AccessRequest]:
+        """Requests for rights made to the patient (the patient only)."""
         pseudonym = self._session.pseudonym(pseudonym)
         answer = self._session.get(f"/v1/patients/{pseudonym}/access-requests")
         return [AccessRequest.from_json(item) for item in items(answer, "access_requests")]
 
-    def audit(self, pseudonym: str | None) -> list[AccessEvent]:
+    def audit(self, pseudonym: str | None = None) -> list[AccessEvent]:
+        """Who read what of the patient's, when, allowed or denied, and why (the patient)."""
         pseudonym = self._session.pseudonym(pseudonym)
         answer = self._session.get(f"/v1/patients/{pseudonym}/audit")
         return [AccessEvent.from_json(item) for item in items(answer, "events")]

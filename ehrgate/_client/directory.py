@@ -27,6 +27,7 @@ class Directory:
         self._lock = threading.Lock()
 
     def whoami(self) -> Identity:
+        """The caller's own identity, as enrolled."""
         return Identity.from_json(self._session.get("/v1/identities/me"))
 
     def identity_of(self, identity_id: str) -> Identity:

@@ -50,12 +50,15 @@ class Fetcher:
         self._directory = directory
         self._patient_keys = _PatientKeys(session, directory)
 
-    def records(self, pseudonym: str, category: str | None) -> list[Record]:
+    def records(self, pseudonym: str, category: str | None = None) -> list[Record]:
+        """A patient's records of *category*, or of every category the caller may read."""
         params = {"category": category} if category is not None else None
         answer = self._session.get(f"/v1/patients/{pseudonym}/records", params)
         return [Record.from_json(item) for item in items(answer, "records")]
 
     def record(self, record_id: str) -> RecordProof:
+        """A record's metadata, proved to be on the ledger: its signed transaction is the
+        leaf the inclusion proof leads from, under a tree head the ledger key signed."""
         answer = self._session.get(f"/v1/records/{record_id}")
         record = Record.from_json(answer.get("record") if isinstance(answer, dict) else None)
         if record.record_id != record_id:
@@ -74,8 +77,21 @@ class Fetcher:
         self._trust.check_consistency(receipt.tree_head)
         return RecordProof(record, receipt, b64encode(self._trust.ledger_key().to_bytes()))
 
-    def fetch(self, record_id: str, destination: Path, *, overwrite: bool) -> Fetched:
-        directory = destination if destination.is_dir() else destination.parent
+    def fetch(
+        self,
+        record_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> Fetched:
+        """Fetch, verify and decrypt a record to *destination* (a file, or a directory to
+        put it in under the file name the uploader gave).
+
+        The plaintext goes to a temporary file next to the destination, which is renamed
+        into place only after every check passed; on any failure nothing is left.
+        """
+        target = Path(destination)
+        directory = target if target.is_dir() else target.parent
         temporary = directory / f".ehrgate-{record_id[:40]}.{os.urandom(6).hex()}.partial"
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -86,7 +102,6 @@ class Fetcher:
                 proof, opened = self._fetch_into(record_id, sink)
                 sink.flush()
                 os.fsync(sink.fileno())
-            target = destination
             if target.is_dir():
                 target = target / _safe_name(opened.filename, record_id)
             _publish(temporary, target, overwrite=overwrite)
@@ -96,6 +111,7 @@ class Fetcher:
         return _fetched(proof, opened, target)
 
     def fetch_bytes(self, record_id: str) -> tuple[Fetched, bytes]:
+        """Like `fetch`, into memory (for small records)."""
         sink = io.BytesIO()
         proof, opened = self._fetch_into(record_id, sink)
         return _fetched(proof, opened, Path(opened.filename)), sink.getvalue()

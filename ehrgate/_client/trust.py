@@ -136,8 +136,12 @@ class Trust:
     def verify_ledger(
         self, *, replay: bool = True, progress: Callable[[int], None] | None = None
     ) -> VerifyReport:
-        """Mirror the whole ledger and verify it offline with the ledger's own verifier
-        (imported only here: it is the ledger's, for `ehrgate ledger verify`)."""
+        """Mirror the whole ledger from the gateway and verify it offline (auditor, admin).
+
+        Rechecks every signature, the rules, the hash chain and the Merkle tree; the tree
+        heads must be signed by the trusted (given or pinned) ledger key. The verifier is
+        the ledger's own (imported here only, for `ehrgate ledger verify`).
+        """
         from ledger.sources import ExportSource
         from ledger.verify import verify
 

@@ -53,11 +53,18 @@ class Uploads:
         *,
         pseudonym: str,
         category: str,
-        filename: str | None,
-        content_type: str | None,
-        record_id: str | None,
-        created_at: TimeLike | None,
+        filename: str | None = None,
+        content_type: str | None = None,
+        record_id: str | None = None,
+        created_at: TimeLike | None = None,
     ) -> Uploaded:
+        """Seal *source* (a path or a binary stream) to the patient and commit it as a record.
+
+        One call: the sealed body is streamed to `POST /v1/blobs`, then a `record` signed
+        here is committed with the capsule; its receipt is verified before returning.
+        *record_id* may be chosen by the caller (the importer does, to be idempotent);
+        `RecordExists` is raised when the ledger already has it.
+        """
         signer = self._session.signer()
         with contextlib.ExitStack() as cleanup:
             stream, name = _open(source, filename, cleanup)
