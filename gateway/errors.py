@@ -57,6 +57,8 @@ class GatewayError(Exception):
     slug: ClassVar[str]
     title: ClassVar[str]
     status, slug, title = problems.INTERNAL
+    # Headers every answer of this kind carries unless the raiser gives its own.
+    default_headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -66,7 +68,7 @@ class GatewayError(Exception):
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.title
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **(headers or {})}
         self.extensions = dict(extensions or {})
         super().__init__(self.detail)
 
@@ -89,10 +91,7 @@ class UnsupportedMediaType(BadRequest):
 
 class Unauthenticated(GatewayError):
     status, slug, title = problems.UNAUTHENTICATED
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="ehrgate"')
+    default_headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": 'Bearer realm="ehrgate"'}
 
 
 class InvalidToken(Unauthenticated):
@@ -154,10 +153,7 @@ class IntegrityFailure(GatewayError):
 
 class ServiceUnavailable(GatewayError):
     status, slug, title = problems.SERVICE_UNAVAILABLE
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.headers.setdefault("Retry-After", "5")
+    default_headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
 
 
 _BY_STATUS: dict[int, type[GatewayError]] = {

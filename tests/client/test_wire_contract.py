@@ -35,6 +35,7 @@ from envelope import IdentityKeys, SigningKey
 from gateway import Settings, create_app
 from ledger.wire import builders, problems, shapes
 from ledger.wire.blocks import Block, Receipt as WireReceipt
+from tests.client.samples import T1, record_tx
 
 Schema = dict[str, Any]
 STRINGS = tuple[str, ...]
@@ -224,17 +225,7 @@ def _body_members(tx_body: dict[str, Any]) -> set[str]:
 
 def test_the_builders_fill_the_bodies_the_shapes_name() -> None:
     signer = IdentityKeys.generate("hospital", "system")
-    record = builders.record(
-        signer,
-        pseudonym="ab" * 32,
-        category="lab-results",
-        body_sha256="cd" * 32,
-        size=1,
-        locators=["file://x"],
-        capsule_sha256="ef" * 32,
-        content_type="application/pdf",
-        on_behalf_of="lab",
-    )
+    record = record_tx(signer, on_behalf_of="lab")
     assert _body_members(record.body) == set(shapes.RECORD_TX.names)
     grant = builders.grant(
         signer,
@@ -242,7 +233,7 @@ def test_the_builders_fill_the_bodies_the_shapes_name() -> None:
         grantee="dr",
         rights=["read"],
         categories="all",
-        not_before="2030-01-01T00:00:00.000000Z",
+        not_before=T1,
         not_after="2031-01-01T00:00:00.000000Z",
         study_id="s",
         anonymise=True,
@@ -257,7 +248,7 @@ def test_blocks_and_receipts_write_the_shapes_members() -> None:
         previous_hash=bytes(32),
         tree_size=1,
         root=bytes(32),
-        timestamp="2030-01-01T00:00:00.000000Z",
+        timestamp=T1,
     )
     assert tuple(block.to_json()) == shapes.BLOCK.names
     assert tuple(WireReceipt(0, "00" * 32, block, []).to_json()) == shapes.RECEIPT.names
