@@ -130,14 +130,33 @@ def answer(shape: shapes.Shape | None = None) -> Callable[[AnswerClass], AnswerC
 
     def finish(cls: AnswerClass) -> AnswerClass:
         fields = dataclasses.fields(cls)
-        if shape is not None and {field.name for field in fields} != set(shape.names):
-            raise TypeError(f"{cls.__name__} does not have the members of its wire shape")
         hints = typing.get_type_hints(cls)
+        if shape is not None:
+            _check_shape(cls.__name__, fields, hints, shape)
         cls._readers = {field.name: _reader(hints[field.name], field.default) for field in fields}
         cls._where = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
         return cls
 
     return finish
+
+
+def _check_shape(
+    name: str,
+    fields: tuple[dataclasses.Field[Any], ...],
+    hints: dict[str, Any],
+    shape: shapes.Shape,
+) -> None:
+    """Raise TypeError unless the fields are the shape's members, optional where it says."""
+    if {field.name for field in fields} != set(shape.names):
+        raise TypeError(f"{name} does not have the members of its wire shape")
+    may_lack = {
+        field.name
+        for field in fields
+        if field.default is not dataclasses.MISSING
+        or type(None) in typing.get_args(hints[field.name])
+    }
+    if not set(shape.optional) <= may_lack:
+        raise TypeError(f"{name} needs members its wire shape makes optional")
 
 
 @answer(shapes.BLOCK)
