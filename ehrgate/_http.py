@@ -33,9 +33,9 @@ from ehrgate.errors import (
     UsageError,
     error_for_problem,
     map_transport_errors,
-    problem_slug,
 )
 from envelope import IdentityKeys, b64encode
+from ledger.wire import problems
 
 AUTH_PURPOSE = "ehrgate/auth/v1"
 # Renew a token this long before the gateway says it expires (clock skew, slow calls).
@@ -256,7 +256,7 @@ class Connection:
         idempotent = method in ("GET", "HEAD")
         tracked = None if content is None or isinstance(content, bytes) else _TrackedBody(content)
         body = content if tracked is None else tracked
-        attempt = 0
+        retries = _Retries(self.retry, self._sleep)
         renewed = False
         while True:
             token = self.token() if authenticated else None
@@ -266,48 +266,75 @@ class Connection:
             request = self._http.build_request(
                 method, path, json=json, params=params, content=body, headers=request_headers
             )
-            with map_transport_errors(self.url):
-                try:
-                    response = self._http.send(request, stream=stream)
-                except (httpx.ConnectError, httpx.ConnectTimeout):
-                    # Nothing reached the gateway: safe to repeat unless a one-shot body
-                    # had already been handed over.
-                    unsent = tracked is None or not tracked.started
-                    if attempt + 1 < self.retry.attempts and unsent:
-                        self._sleep(self.retry.delay(attempt))
-                        attempt += 1
-                        continue
-                    raise
-                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
-                    if idempotent and attempt + 1 < self.retry.attempts:
-                        self._sleep(self.retry.delay(attempt))
-                        attempt += 1
-                        continue
-                    raise
+            response = self._deliver(request, stream, idempotent, tracked, retries)
+            if response is None:
+                continue
             if response.is_success:
                 return response
-            if stream:
-                with map_transport_errors(self.url):
-                    response.read()
-                response.close()
-            error = error_for_problem(response)
+            error = self._failure(response, stream)
             replayable = tracked is None or not tracked.started
-            if (
-                token is not None
-                and not renewed
-                and replayable
-                and response.status_code == 401
-                and problem_slug(error.problem_type) == "invalid-token"
-            ):
+            if token is not None and not renewed and replayable and _forgotten(response, error):
                 # Expired early, or the gateway restarted and forgot it: log in once more.
                 renewed = True
                 self.token(stale=token.generation)
                 continue
-            if idempotent and response.status_code == 503 and attempt + 1 < self.retry.attempts:
-                self._sleep(self.retry.delay(attempt, _retry_after(response)))
-                attempt += 1
+            if idempotent and response.status_code == 503 and retries.again(_retry_after(response)):
                 continue
             raise _with_context(error, path)
+
+    def _deliver(
+        self,
+        request: httpx.Request,
+        stream: bool,
+        idempotent: bool,
+        tracked: _TrackedBody | None,
+        retries: _Retries,
+    ) -> httpx.Response | None:
+        """The gateway's response, or None when the request failed on the way and may be
+        sent again (after the retry policy's pause)."""
+        with map_transport_errors(self.url):
+            try:
+                return self._http.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                # Nothing reached the gateway: safe to repeat unless a one-shot body
+                # had already been handed over.
+                if (tracked is None or not tracked.started) and retries.again():
+                    return None
+                raise
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError):
+                if idempotent and retries.again():
+                    return None
+                raise
+
+    def _failure(self, response: httpx.Response, stream: bool) -> EhrgateError:
+        """The client error for an unsuccessful *response* (read and closed if streamed)."""
+        if stream:
+            with map_transport_errors(self.url):
+                response.read()
+            response.close()
+        return error_for_problem(response)
+
+
+class _Retries:
+    """The attempts left to one request under a retry policy."""
+
+    def __init__(self, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
+        self._policy = policy
+        self._sleep = sleep
+        self._attempt = 0
+
+    def again(self, retry_after: float | None = None) -> bool:
+        """Whether another attempt is left; if so, wait before it."""
+        if self._attempt + 1 >= self._policy.attempts:
+            return False
+        self._sleep(self._policy.delay(self._attempt, retry_after))
+        self._attempt += 1
+        return True
+
+
+def _forgotten(response: httpx.Response, error: EhrgateError) -> bool:
+    """Whether the gateway refused the token as unknown or expired."""
+    return response.status_code == 401 and error.problem_type == problems.INVALID_TOKEN.uri
 
 
 def _retry_after(response: httpx.Response) -> float | None:

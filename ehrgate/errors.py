@@ -16,11 +16,15 @@ EhrgateError                        exit 1 unless said otherwise
 │   └── IntegrityFailure                    gateway 502: it found its stored bytes wrong
 └── Unavailable                     exit 3  the gateway (or its database or stores) cannot
     │                                       serve: connection refused or timed out, 5xx
-    └── RateLimited                         gateway 429 (`retry_after` seconds)
+    ├── RateLimited                         gateway 429 (`retry_after` seconds)
+    └── MalformedAnswer                     the gateway answered with JSON that is not what
+                                            its API promises
 
 Gateway answers are RFC 9457 problem+json with a stable `type`
-(`urn:ehrgate:problem:<slug>`); `error_for_problem` maps each one to its class here, and
-`map_transport_errors` maps httpx's errors, so no foreign exception leaves the SDK.
+(`urn:ehrgate:problem:<slug>`, the slugs kept once in `ledger.wire.problems`);
+`error_for_problem` maps each one to its class here, and `map_transport_errors` maps
+httpx's errors, so no foreign exception leaves the SDK. Every exception the SDK raises is
+one of these.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 if TYPE_CHECKING:
     import httpx
 
-PROBLEM_TYPE_PREFIX = "urn:ehrgate:problem:"
+from ledger.wire import problems
+from ledger.wire.problems import slug_of
 
 EXIT_OK = 0
 EXIT_DENIED = 1
@@ -139,27 +144,34 @@ class RateLimited(Unavailable):
         self.retry_after = retry_after
 
 
-_BY_SLUG: dict[str, type[EhrgateError]] = {
-    "bad-request": InvalidRequest,
-    "validation-failed": InvalidRequest,
-    "unsupported-media-type": InvalidRequest,
-    "payload-too-large": InvalidRequest,
-    "method-not-allowed": InvalidRequest,
-    "rule-violation": RuleViolation,
-    "not-found": NotFound,
-    "conflict": Conflict,
-    "unauthenticated": AuthenticationFailed,
-    "invalid-token": AuthenticationFailed,
-    "invalid-challenge": AuthenticationFailed,
-    "authentication-failed": AuthenticationFailed,
-    "forbidden": Denied,
-    "access-denied": Denied,
-    "identity-suspended": Suspended,
-    "integrity-error": IntegrityFailure,
-    "rate-limited": RateLimited,
-    "service-unavailable": Unavailable,
-    "internal": Unavailable,
+class MalformedAnswer(Unavailable):
+    """The gateway answered with JSON that is not what its API promises."""
+
+
+ERROR_FOR_PROBLEM: dict[problems.ProblemType, type[EhrgateError]] = {
+    problems.BAD_REQUEST: InvalidRequest,
+    problems.VALIDATION_FAILED: InvalidRequest,
+    problems.UNSUPPORTED_MEDIA_TYPE: InvalidRequest,
+    problems.PAYLOAD_TOO_LARGE: InvalidRequest,
+    problems.METHOD_NOT_ALLOWED: InvalidRequest,
+    problems.RULE_VIOLATION: RuleViolation,
+    problems.NOT_FOUND: NotFound,
+    problems.CONFLICT: Conflict,
+    problems.UNAUTHENTICATED: AuthenticationFailed,
+    problems.INVALID_TOKEN: AuthenticationFailed,
+    problems.INVALID_CHALLENGE: AuthenticationFailed,
+    problems.AUTHENTICATION_FAILED: AuthenticationFailed,
+    problems.FORBIDDEN: Denied,
+    problems.ACCESS_DENIED: Denied,
+    problems.IDENTITY_SUSPENDED: Suspended,
+    problems.INTEGRITY_ERROR: IntegrityFailure,
+    problems.RATE_LIMITED: RateLimited,
+    problems.SERVICE_UNAVAILABLE: Unavailable,
+    problems.INTERNAL: Unavailable,
 }
+"""The client error for each of the gateway's problem types."""
+
+_BY_SLUG = {problem.slug: error for problem, error in ERROR_FOR_PROBLEM.items()}
 
 _BY_STATUS: dict[int, type[EhrgateError]] = {
     400: InvalidRequest,
@@ -176,12 +188,6 @@ _BY_STATUS: dict[int, type[EhrgateError]] = {
 }
 
 
-def problem_slug(problem_type: str | None) -> str | None:
-    if problem_type is None or not problem_type.startswith(PROBLEM_TYPE_PREFIX):
-        return None
-    return problem_type.removeprefix(PROBLEM_TYPE_PREFIX)
-
-
 def error_for_problem(response: httpx.Response) -> EhrgateError:
     """The client error for a gateway's error *response* (problem+json or not)."""
     status = response.status_code
@@ -191,7 +197,7 @@ def error_for_problem(response: httpx.Response) -> EhrgateError:
         if isinstance(body, dict):
             problem = body
     problem_type = problem.get("type") if isinstance(problem.get("type"), str) else None
-    slug = problem_slug(problem_type)
+    slug = slug_of(problem_type)
     code = problem.get("code") if isinstance(problem.get("code"), str) else None
     error_class = _BY_SLUG.get(slug or "") or _BY_STATUS.get(status)
     if error_class is None:

@@ -1,31 +1,35 @@
 """What the SDK returns: small frozen dataclasses read from the gateway's JSON answers.
 
-Each has `from_json` (which raises `MalformedAnswer` on anything unexpected) and
-`to_json` (the form the command line prints with --json).
+Each model read from an answer has `from_json`, one reader for all of them that follows
+the dataclass's fields and types and raises `MalformedAnswer` on anything unexpected; a
+model whose members the ledger defines is declared with its `ledger.wire.shapes` shape,
+and must have exactly its members. Each has `to_json` (the form the command line prints
+with --json).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from ehrgate.errors import Unavailable
+from ehrgate.errors import MalformedAnswer
+from ledger.wire import shapes
+from ledger.wire.blocks import Block
 
 T = TypeVar("T")
-
-
-class MalformedAnswer(Unavailable):
-    """The gateway answered with JSON that is not what its API promises."""
+Reader = Callable[[Any, str, str], Any]
+"""Reads member *name* of an answer (called *where* in errors) or raises MalformedAnswer."""
 
 
 def _get(data: Any, name: str, kind: type[T], where: str) -> T:
     if not isinstance(data, dict) or name not in data:
         raise MalformedAnswer(f"the gateway's {where} has no {name!r}")
     value = data[name]
-    if kind is float and isinstance(value, int):
-        value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise MalformedAnswer(f"the gateway's {where} has a malformed {name!r}")
     return value
@@ -44,10 +48,42 @@ def _strings(data: Any, name: str, where: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _categories(data: Any, where: str) -> tuple[str, ...] | str:
-    if isinstance(data, dict) and data.get("categories") == "all":
+def _categories(data: Any, name: str, where: str) -> tuple[str, ...] | str:
+    if isinstance(data, dict) and data.get(name) == "all":
         return "all"
-    return _strings(data, "categories", where)
+    return _strings(data, name, where)
+
+
+def _one_of(kind: type[Any]) -> Reader:
+    return lambda data, name, where: _get(data, name, kind, where)
+
+
+def _maybe(kind: type[Any]) -> Reader:
+    return lambda data, name, where: _optional(data, name, kind, where)
+
+
+_READERS: dict[Any, Reader] = {
+    str: _one_of(str),
+    int: _one_of(int),
+    bool: _one_of(bool),
+    str | None: _maybe(str),
+    bool | None: _maybe(bool),
+    tuple[str, ...]: _strings,
+    tuple[str, ...] | str: _categories,
+}
+
+
+def _reader(annotation: Any, default: Any) -> Reader:
+    if isinstance(annotation, type) and issubclass(annotation, Answer):
+        nested = annotation
+        return lambda data, name, where: nested.from_json(_get(data, name, dict, where))
+    read = _READERS[annotation]
+    if default is dataclasses.MISSING:
+        return read
+    absent = _maybe(annotation)
+    return lambda data, name, where: (
+        default if absent(data, name, where) is None else read(data, name, where)
+    )
 
 
 def to_jsonable(value: Any) -> Any:
@@ -71,8 +107,61 @@ class _Jsonable:
         return result
 
 
+class Answer(_Jsonable):
+    """A model read from the gateway's JSON: `from_json` reads each of its fields."""
+
+    _readers: ClassVar[dict[str, Reader]]
+    _where: ClassVar[str]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        """The model of *data*; MalformedAnswer when a member is missing or mistyped."""
+        return cls(**{name: read(data, name, cls._where) for name, read in cls._readers.items()})
+
+
+AnswerClass = TypeVar("AnswerClass", bound=type[Any])
+
+
+def answer(shape: shapes.Shape | None = None) -> Callable[[AnswerClass], AnswerClass]:
+    """Finish a dataclass model of an answer: one reader per field, from the field's type.
+
+    With *shape*, the model must have exactly the members the wire layer gives it.
+    """
+
+    def finish(cls: AnswerClass) -> AnswerClass:
+        fields = dataclasses.fields(cls)
+        hints = typing.get_type_hints(cls)
+        if shape is not None:
+            _check_shape(cls.__name__, fields, hints, shape)
+        cls._readers = {field.name: _reader(hints[field.name], field.default) for field in fields}
+        cls._where = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()
+        return cls
+
+    return finish
+
+
+def _check_shape(
+    name: str,
+    fields: tuple[dataclasses.Field[Any], ...],
+    hints: dict[str, Any],
+    shape: shapes.Shape,
+) -> None:
+    """Raise TypeError unless the fields are the shape's members, optional where it says."""
+    if {field.name for field in fields} != set(shape.names):
+        raise TypeError(f"{name} does not have the members of its wire shape")
+    may_lack = {
+        field.name
+        for field in fields
+        if field.default is not dataclasses.MISSING
+        or type(None) in typing.get_args(hints[field.name])
+    }
+    if not set(shape.optional) <= may_lack:
+        raise TypeError(f"{name} needs members its wire shape makes optional")
+
+
+@answer(shapes.BLOCK)
 @dataclass(frozen=True, slots=True)
-class TreeHead(_Jsonable):
+class TreeHead(Answer):
     """A signed tree head: the ledger's block at `height`, covering `tree_size` entries."""
 
     height: int
@@ -82,21 +171,15 @@ class TreeHead(_Jsonable):
     timestamp: str
     signature: str
 
-    @classmethod
-    def from_json(cls, data: Any) -> TreeHead:
-        where = "tree head"
-        return cls(
-            _get(data, "height", int, where),
-            _get(data, "previous_hash", str, where),
-            _get(data, "tree_size", int, where),
-            _get(data, "root", str, where),
-            _get(data, "timestamp", str, where),
-            _get(data, "signature", str, where),
-        )
+    def block(self) -> Block:
+        """The ledger's own form of this head; ValueError when a hash or the signature is
+        not well formed."""
+        return Block.from_json(self.to_json())
 
 
+@answer(shapes.RECEIPT)
 @dataclass(frozen=True, slots=True)
-class Receipt(_Jsonable):
+class Receipt(Answer):
     """Where a transaction is on the log: its index, leaf hash, and proof under a head."""
 
     index: int
@@ -104,59 +187,32 @@ class Receipt(_Jsonable):
     tree_head: TreeHead
     inclusion_proof: tuple[str, ...]
 
-    @classmethod
-    def from_json(cls, data: Any) -> Receipt:
-        where = "receipt"
-        return cls(
-            _get(data, "index", int, where),
-            _get(data, "tx_hash", str, where),
-            TreeHead.from_json(_get(data, "tree_head", dict, where)),
-            _strings(data, "inclusion_proof", where),
-        )
 
-
+@answer()
 @dataclass(frozen=True, slots=True)
-class Identity(_Jsonable):
+class Identity(Answer):
     """An enrolled identity's role and public keys."""
 
     id: str
     role: str
     signing_public_key: str
     encryption_public_key: str
-    suspended: bool
-
-    @classmethod
-    def from_json(cls, data: Any) -> Identity:
-        where = "identity"
-        return cls(
-            _get(data, "id", str, where),
-            _get(data, "role", str, where),
-            _get(data, "signing_public_key", str, where),
-            _get(data, "encryption_public_key", str, where),
-            bool(_optional(data, "suspended", bool, where)),
-        )
+    suspended: bool = False
 
 
+@answer()
 @dataclass(frozen=True, slots=True)
-class Patient(_Jsonable):
+class Patient(Answer):
     """A registered patient: pseudonym, its identity and the record public key."""
 
     pseudonym: str
     identity_id: str
     record_public_key: str
 
-    @classmethod
-    def from_json(cls, data: Any) -> Patient:
-        where = "patient"
-        return cls(
-            _get(data, "pseudonym", str, where),
-            _get(data, "identity_id", str, where),
-            _get(data, "record_public_key", str, where),
-        )
 
-
+@answer(shapes.PERMISSION)
 @dataclass(frozen=True, slots=True)
-class Permission(_Jsonable):
+class Permission(Answer):
     """A time-bounded permission a patient granted."""
 
     permission_id: str
@@ -170,25 +226,10 @@ class Permission(_Jsonable):
     anonymise: bool | None
     revoked: bool
 
-    @classmethod
-    def from_json(cls, data: Any) -> Permission:
-        where = "permission"
-        return cls(
-            _get(data, "permission_id", str, where),
-            _get(data, "pseudonym", str, where),
-            _get(data, "grantee", str, where),
-            _strings(data, "rights", where),
-            _categories(data, where),
-            _get(data, "not_before", str, where),
-            _get(data, "not_after", str, where),
-            _optional(data, "study_id", str, where),
-            _optional(data, "anonymise", bool, where),
-            _get(data, "revoked", bool, where),
-        )
 
-
+@answer(shapes.RECORD)
 @dataclass(frozen=True, slots=True)
-class Record(_Jsonable):
+class Record(Answer):
     """A record's ledger metadata (the body and capsule themselves are fetched apart)."""
 
     record_id: str
@@ -208,24 +249,6 @@ class Record(_Jsonable):
     def writer(self) -> str:
         """Who wrote it: the system a gateway sealed for, or the uploader itself."""
         return self.on_behalf_of or self.uploader
-
-    @classmethod
-    def from_json(cls, data: Any) -> Record:
-        where = "record"
-        return cls(
-            _get(data, "record_id", str, where),
-            _get(data, "pseudonym", str, where),
-            _get(data, "category", str, where),
-            _get(data, "body_sha256", str, where),
-            _get(data, "size", int, where),
-            _strings(data, "locators", where),
-            _get(data, "capsule_sha256", str, where),
-            _get(data, "content_type", str, where),
-            _get(data, "created_at", str, where),
-            _get(data, "uploader", str, where),
-            _optional(data, "on_behalf_of", str, where),
-            _get(data, "entry_index", int, where),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,8 +276,9 @@ class Fetched(_Jsonable):
     signer_id: str
 
 
+@answer()
 @dataclass(frozen=True, slots=True)
-class AccessEvent(_Jsonable):
+class AccessEvent(Answer):
     """One audited access: who did what to which record, when, allowed or denied, why."""
 
     entry_index: int
@@ -266,23 +290,10 @@ class AccessEvent(_Jsonable):
     reason: str
     at: str
 
-    @classmethod
-    def from_json(cls, data: Any) -> AccessEvent:
-        where = "access event"
-        return cls(
-            _get(data, "entry_index", int, where),
-            _get(data, "actor", str, where),
-            _get(data, "action", str, where),
-            _optional(data, "record_id", str, where),
-            _optional(data, "category", str, where),
-            _get(data, "decision", str, where),
-            _get(data, "reason", str, where),
-            _get(data, "at", str, where),
-        )
 
-
+@answer()
 @dataclass(frozen=True, slots=True)
-class AccessRequest(_Jsonable):
+class AccessRequest(Answer):
     """A clinician's or system's request to a patient for rights."""
 
     request_id: str
@@ -291,18 +302,6 @@ class AccessRequest(_Jsonable):
     rights: tuple[str, ...]
     categories: tuple[str, ...] | str
     reason: str
-
-    @classmethod
-    def from_json(cls, data: Any) -> AccessRequest:
-        where = "access request"
-        return cls(
-            _get(data, "request_id", str, where),
-            _get(data, "requester", str, where),
-            _get(data, "pseudonym", str, where),
-            _strings(data, "rights", where),
-            _categories(data, where),
-            _get(data, "reason", str, where),
-        )
 
 
 @dataclass(frozen=True, slots=True)

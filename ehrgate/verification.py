@@ -4,7 +4,8 @@ A receipt (an inclusion proof under a signed tree head) proves a transaction is 
 ledger only when (1) the tree head's signature verifies with the trusted ledger key,
 (2) the proof leads from the transaction's leaf hash at its index to the head's root, and
 (3) that leaf hash is the hash of the transaction the client looks at. Each failure raises
-`VerificationFailed` naming which.
+`VerificationFailed` naming which. A record is checked member by member against its signed
+transaction, over the members `ledger.wire.shapes.RECORD_TX` gives a record's body.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ehrgate.errors import VerificationFailed
 from ehrgate.models import Receipt, Record, TreeHead
 from envelope import EnvelopeError, InvalidSignature, VerifyKey
 from ledger.errors import LedgerError, ProofError
-from ledger.wire.blocks import Block
 from ledger.wire.merkle import verify_inclusion
+from ledger.wire.shapes import RECORD_TX
 from ledger.wire.transactions import Transaction
 
 
@@ -30,7 +31,7 @@ def _hex(value: str, what: str) -> bytes:
 def check_tree_head(head: TreeHead, ledger_key: VerifyKey) -> None:
     """Raise VerificationFailed unless the trusted ledger key signed *head*."""
     try:
-        Block.from_json(head.to_json()).verify_signature(ledger_key)
+        head.block().verify_signature(ledger_key)
     except (InvalidSignature, EnvelopeError, ValueError) as exc:
         raise VerificationFailed(
             f"the tree head at height {head.height} is not signed by the trusted ledger key"
@@ -59,18 +60,6 @@ def verify_receipt(receipt: Receipt, ledger_key: VerifyKey, *, tx_hash: str | No
         ) from exc
 
 
-_RECORD_FIELDS = (
-    "record_id",
-    "pseudonym",
-    "category",
-    "body_sha256",
-    "size",
-    "capsule_sha256",
-    "content_type",
-    "created_at",
-)
-
-
 def record_transaction(data: Any, record: Record) -> Transaction:
     """The signed `record` transaction the gateway returned, checked against *record*."""
     try:
@@ -79,13 +68,12 @@ def record_transaction(data: Any, record: Record) -> Transaction:
         raise VerificationFailed(f"the record's transaction is malformed: {exc}") from exc
     if tx.type != "record":
         raise VerificationFailed(f"the record's transaction is a {tx.type!r}, not a record")
-    for name in _RECORD_FIELDS:
-        if tx.body.get(name) != getattr(record, name):
+    for name in RECORD_TX.names:
+        shown = getattr(record, name)
+        if tx.body.get(name) != (list(shown) if isinstance(shown, tuple) else shown):
             raise VerificationFailed(
                 f"the record's {name} differs from the one in its signed ledger transaction"
             )
-    if list(record.locators) != tx.body.get("locators"):
-        raise VerificationFailed("the record's locators differ from its ledger transaction")
-    if tx.signer != record.uploader or tx.body.get("on_behalf_of") != record.on_behalf_of:
+    if tx.signer != record.uploader:
         raise VerificationFailed("the record's uploader differs from its ledger transaction")
     return tx

@@ -23,8 +23,10 @@ GatewayError                      500 internal
 Every error leaves the gateway as `application/problem+json` with a stable `type` of the
 form `urn:ehrgate:problem:<slug>` (a URN, so that no client is tempted to fetch it), the
 HTTP `status`, a short `title`, a `detail` a user can act on, the request path as
-`instance` and the `request_id` that also appears in the gateway's log. Errors of the ledger
-and the stores are translated in one place, `from_backend_error`.
+`instance` and the `request_id` that also appears in the gateway's log. Each class takes its
+status, slug and title from the one table of problem types, `ledger.wire.problems`, which
+clients map from too. Errors of the ledger and the stores are translated in one place,
+`from_backend_error`.
 """
 
 from __future__ import annotations
@@ -40,9 +42,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ledger.errors as ledger_errors
 import storage.errors as storage_errors
+from ledger.wire import problems
+from ledger.wire.problems import PROBLEM_TYPE_PREFIX
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:ehrgate:problem:"
 
 log = logging.getLogger("gateway.errors")
 
@@ -50,9 +53,12 @@ log = logging.getLogger("gateway.errors")
 class GatewayError(Exception):
     """Root of every error the gateway turns into a problem response."""
 
-    status: ClassVar[int] = 500
-    slug: ClassVar[str] = "internal"
-    title: ClassVar[str] = "Internal error"
+    status: ClassVar[int]
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    status, slug, title = problems.INTERNAL
+    # Headers every answer of this kind carries unless the raiser gives its own.
+    default_headers: ClassVar[Mapping[str, str]] = {}
 
     def __init__(
         self,
@@ -62,7 +68,7 @@ class GatewayError(Exception):
         extensions: Mapping[str, Any] | None = None,
     ) -> None:
         self.detail = detail or self.title
-        self.headers = dict(headers or {})
+        self.headers = {**self.default_headers, **(headers or {})}
         self.extensions = dict(extensions or {})
         super().__init__(self.detail)
 
@@ -72,72 +78,69 @@ class GatewayError(Exception):
 
 
 class BadRequest(GatewayError):
-    status, slug, title = 400, "bad-request", "Bad request"
+    status, slug, title = problems.BAD_REQUEST
 
 
 class ValidationFailed(BadRequest):
-    status, slug, title = 422, "validation-failed", "The request is not valid"
+    status, slug, title = problems.VALIDATION_FAILED
 
 
 class UnsupportedMediaType(BadRequest):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+    status, slug, title = problems.UNSUPPORTED_MEDIA_TYPE
 
 
 class Unauthenticated(GatewayError):
-    status, slug, title = 401, "unauthenticated", "Authentication required"
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="ehrgate"')
+    status, slug, title = problems.UNAUTHENTICATED
+    default_headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": 'Bearer realm="ehrgate"'}
 
 
 class InvalidToken(Unauthenticated):
-    status, slug, title = 401, "invalid-token", "The bearer token is not valid"
+    status, slug, title = problems.INVALID_TOKEN
 
 
 class InvalidChallenge(Unauthenticated):
-    status, slug, title = 401, "invalid-challenge", "The challenge is not valid"
+    status, slug, title = problems.INVALID_CHALLENGE
 
 
 class AuthenticationFailed(Unauthenticated):
-    status, slug, title = 401, "authentication-failed", "Authentication failed"
+    status, slug, title = problems.AUTHENTICATION_FAILED
 
 
 class Forbidden(GatewayError):
-    status, slug, title = 403, "forbidden", "Forbidden"
+    status, slug, title = problems.FORBIDDEN
 
 
 class IdentitySuspended(Forbidden):
-    status, slug, title = 403, "identity-suspended", "The identity is suspended"
+    status, slug, title = problems.IDENTITY_SUSPENDED
 
 
 class AccessDenied(Forbidden):
-    status, slug, title = 403, "access-denied", "Access denied"
+    status, slug, title = problems.ACCESS_DENIED
 
 
 class NotFound(GatewayError):
-    status, slug, title = 404, "not-found", "Not found"
+    status, slug, title = problems.NOT_FOUND
 
 
 class MethodNotAllowed(GatewayError):
-    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+    status, slug, title = problems.METHOD_NOT_ALLOWED
 
 
 class Conflict(GatewayError):
-    status, slug, title = 409, "conflict", "Conflict"
+    status, slug, title = problems.CONFLICT
 
 
 class PayloadTooLarge(GatewayError):
-    status, slug, title = 413, "payload-too-large", "The request body is too large"
+    status, slug, title = problems.PAYLOAD_TOO_LARGE
 
 
 class RuleViolation(GatewayError):
-    status, slug, title = 422, "rule-violation", "The ledger refused the transaction"
+    status, slug, title = problems.RULE_VIOLATION
     # `code` (an extension member) is the ledger's stable reason, e.g. "bad-signature".
 
 
 class RateLimited(GatewayError):
-    status, slug, title = 429, "rate-limited", "Too many requests"
+    status, slug, title = problems.RATE_LIMITED
 
     def __init__(self, detail: str | None = None, *, retry_after: int, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
@@ -145,15 +148,12 @@ class RateLimited(GatewayError):
 
 
 class IntegrityFailure(GatewayError):
-    status, slug, title = 502, "integrity-error", "Stored data failed its integrity check"
+    status, slug, title = problems.INTEGRITY_ERROR
 
 
 class ServiceUnavailable(GatewayError):
-    status, slug, title = 503, "service-unavailable", "A backing service is unavailable"
-
-    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
-        super().__init__(detail, **kwargs)
-        self.headers.setdefault("Retry-After", "5")
+    status, slug, title = problems.SERVICE_UNAVAILABLE
+    default_headers: ClassVar[Mapping[str, str]] = {"Retry-After": "5"}
 
 
 _BY_STATUS: dict[int, type[GatewayError]] = {

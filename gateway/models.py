@@ -6,25 +6,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+_IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+
+
+def _text(pattern: str, max_length: int, description: str, **more: Any) -> Any:
+    """A string field: not empty, at most *max_length* characters, matching *pattern*."""
+    return Field(
+        min_length=1, max_length=max_length, pattern=pattern, description=description, **more
+    )
+
+
 IdentityId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
-        description="An enrolled identity's id.",
-        examples=["dr-house"],
-    ),
+    str, _text(_IDENTIFIER, 128, "An enrolled identity's id.", examples=["dr-house"])
 ]
-Base64 = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=65_536,
-        pattern=r"^[A-Za-z0-9+/]+={0,2}$",
-        description="Standard base64 with padding.",
-    ),
-]
+Base64 = Annotated[str, _text(r"^[A-Za-z0-9+/]+={0,2}$", 65_536, "Standard base64 with padding.")]
 
 
 class StrictModel(BaseModel):
@@ -122,24 +117,8 @@ Pseudonym = Annotated[
         description="A patient pseudonym: 64 lowercase hex characters.",
     ),
 ]
-RecordId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$",
-        description="A record's id on the ledger.",
-    ),
-]
-Category = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=63,
-        pattern=r"^[a-z][a-z0-9-]*$",
-        description="A record category, e.g. lab-results.",
-    ),
-]
+RecordId = Annotated[str, _text(_IDENTIFIER, 200, "A record's id on the ledger.")]
+Category = Annotated[str, _text(r"^[a-z][a-z0-9-]*$", 63, "A record category, e.g. lab-results.")]
 
 
 class SignedTransaction(StrictModel):

@@ -19,11 +19,11 @@ from ledger.rules.validators import (
     time_field,
 )
 from ledger.state import Changes, StateView
+from ledger.wire.shapes import GRANT_TX
 from ledger.wire.transactions import Transaction
 
-_GRANT_FIELDS = {
-    "permission_id", "pseudonym", "grantee", "rights", "categories", "not_before", "not_after",
-}  # fmt: skip
+_GRANT_FIELDS = set(GRANT_TX.required)
+_GRANT_OPTIONAL = frozenset(GRANT_TX.optional)
 
 
 def _check_study(body: dict[str, Any], rights: list[str]) -> tuple[Any, Any]:
@@ -44,7 +44,7 @@ def _check_study(body: dict[str, Any], rights: list[str]) -> tuple[Any, Any]:
 
 def grant(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(body, _GRANT_FIELDS, frozenset({"study_id", "anonymise"}))
+    check_fields(body, _GRANT_FIELDS, _GRANT_OPTIONAL)
     signer_row(state, tx)
     pseudonym = hex64_field(body, "pseudonym")
     permission_id = ident_field(body, "permission_id")

@@ -16,12 +16,11 @@ from ledger.rules.validators import (
     time_field,
 )
 from ledger.state import Changes, Row, StateView
+from ledger.wire.shapes import RECORD_TX
 from ledger.wire.transactions import Transaction
 
-_RECORD_FIELDS = {
-    "record_id", "pseudonym", "category", "body_sha256", "size", "locators", "capsule_sha256",
-    "content_type", "created_at",
-}  # fmt: skip
+_RECORD_FIELDS = set(RECORD_TX.required)
+_RECORD_OPTIONAL = frozenset(RECORD_TX.optional)
 
 
 def _size(body: dict[str, Any]) -> int:
@@ -71,7 +70,7 @@ def _check_write_right(
 
 def record(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(body, _RECORD_FIELDS, frozenset({"on_behalf_of"}))
+    check_fields(body, _RECORD_FIELDS, _RECORD_OPTIONAL)
     signer = signer_row(state, tx)
     record_id = ident_field(body, "record_id")
     pseudonym = hex64_field(body, "pseudonym")

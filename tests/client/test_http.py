@@ -10,23 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ehrgate import (
-    AuthenticationFailed,
-    Client,
-    Conflict,
-    Denied,
-    EhrgateError,
-    IntegrityFailure,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    RecordExists,
-    RetryPolicy,
-    RuleViolation,
-    Suspended,
-    Unavailable,
-)
-from ehrgate.errors import EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE
+from ehrgate import Client, RetryPolicy, errors
 from envelope import IdentityKeys
 
 URL = "http://gateway.test"
@@ -85,25 +69,25 @@ def client_for(gateway: ScriptedGateway, attempts: int = 3) -> Client:
 @pytest.mark.parametrize(
     ("status", "slug", "error", "exit_code"),
     [
-        (400, "bad-request", InvalidRequest, EXIT_USAGE),
-        (422, "validation-failed", InvalidRequest, EXIT_USAGE),
-        (415, "unsupported-media-type", InvalidRequest, EXIT_USAGE),
-        (413, "payload-too-large", InvalidRequest, EXIT_USAGE),
-        (422, "rule-violation", RuleViolation, EXIT_USAGE),
-        (404, "not-found", NotFound, EXIT_USAGE),
-        (409, "conflict", Conflict, EXIT_USAGE),
-        (401, "invalid-challenge", AuthenticationFailed, EXIT_DENIED),
-        (401, "authentication-failed", AuthenticationFailed, EXIT_DENIED),
-        (403, "forbidden", Denied, EXIT_DENIED),
-        (403, "access-denied", Denied, EXIT_DENIED),
-        (403, "identity-suspended", Suspended, EXIT_DENIED),
-        (502, "integrity-error", IntegrityFailure, EXIT_DENIED),
-        (503, "service-unavailable", Unavailable, EXIT_UNAVAILABLE),
-        (500, "internal", Unavailable, EXIT_UNAVAILABLE),
+        (400, "bad-request", errors.InvalidRequest, errors.EXIT_USAGE),
+        (422, "validation-failed", errors.InvalidRequest, errors.EXIT_USAGE),
+        (415, "unsupported-media-type", errors.InvalidRequest, errors.EXIT_USAGE),
+        (413, "payload-too-large", errors.InvalidRequest, errors.EXIT_USAGE),
+        (422, "rule-violation", errors.RuleViolation, errors.EXIT_USAGE),
+        (404, "not-found", errors.NotFound, errors.EXIT_USAGE),
+        (409, "conflict", errors.Conflict, errors.EXIT_USAGE),
+        (401, "invalid-challenge", errors.AuthenticationFailed, errors.EXIT_DENIED),
+        (401, "authentication-failed", errors.AuthenticationFailed, errors.EXIT_DENIED),
+        (403, "forbidden", errors.Denied, errors.EXIT_DENIED),
+        (403, "access-denied", errors.Denied, errors.EXIT_DENIED),
+        (403, "identity-suspended", errors.Suspended, errors.EXIT_DENIED),
+        (502, "integrity-error", errors.IntegrityFailure, errors.EXIT_DENIED),
+        (503, "service-unavailable", errors.Unavailable, errors.EXIT_UNAVAILABLE),
+        (500, "internal", errors.Unavailable, errors.EXIT_UNAVAILABLE),
     ],
 )
 def test_each_problem_type_has_its_exception(
-    status: int, slug: str, error: type[EhrgateError], exit_code: int
+    status: int, slug: str, error: type[errors.EhrgateError], exit_code: int
 ) -> None:
     gateway = ScriptedGateway(problem(status, slug, request_id="r-1"), *[problem(status, slug)] * 3)
     with client_for(gateway) as client, pytest.raises(error) as raised:
@@ -116,7 +100,7 @@ def test_each_problem_type_has_its_exception(
 
 def test_a_duplicate_record_is_record_exists() -> None:
     gateway = ScriptedGateway(problem(409, "conflict", code="duplicate-record"))
-    with client_for(gateway) as client, pytest.raises(RecordExists) as raised:
+    with client_for(gateway) as client, pytest.raises(errors.RecordExists) as raised:
         client.whoami()
     assert raised.value.code == "duplicate-record"
 
@@ -124,22 +108,25 @@ def test_a_duplicate_record_is_record_exists() -> None:
 def test_rate_limiting_says_when_to_retry() -> None:
     limited = problem(429, "rate-limited")
     limited.headers["Retry-After"] = "7"
-    with client_for(ScriptedGateway(limited)) as client, pytest.raises(RateLimited) as raised:
+    with (
+        client_for(ScriptedGateway(limited)) as client,
+        pytest.raises(errors.RateLimited) as raised,
+    ):
         client.whoami()
     assert raised.value.retry_after == 7
-    assert raised.value.exit_code == EXIT_UNAVAILABLE
+    assert raised.value.exit_code == errors.EXIT_UNAVAILABLE
 
 
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (httpx.Response(502, text="<html>bad gateway</html>"), IntegrityFailure),
-        (httpx.Response(504, text="timeout"), Unavailable),
-        (httpx.Response(418, text="teapot"), InvalidRequest),
+        (httpx.Response(502, text="<html>bad gateway</html>"), errors.IntegrityFailure),
+        (httpx.Response(504, text="timeout"), errors.Unavailable),
+        (httpx.Response(418, text="teapot"), errors.InvalidRequest),
     ],
 )
 def test_answers_that_are_not_problems_map_by_status(
-    answer: httpx.Response, error: type[EhrgateError]
+    answer: httpx.Response, error: type[errors.EhrgateError]
 ) -> None:
     with client_for(ScriptedGateway(answer), attempts=1) as client, pytest.raises(error):
         client.whoami()
@@ -159,7 +146,7 @@ def test_a_get_is_repeated_after_a_refused_connection_and_a_503() -> None:
 
 def test_a_get_gives_up_after_its_attempts() -> None:
     gateway = ScriptedGateway(*[httpx.ConnectError("refused")] * 3)
-    with client_for(gateway) as client, pytest.raises(Unavailable, match="cannot connect"):
+    with client_for(gateway) as client, pytest.raises(errors.Unavailable, match="cannot connect"):
         client.whoami()
     assert len(gateway.requests) == 3
 
@@ -172,12 +159,12 @@ def test_a_post_is_repeated_only_when_nothing_was_sent() -> None:
     assert len(gateway.requests) == 2
 
     gateway = ScriptedGateway(httpx.ReadTimeout("slow"), accepted)
-    with client_for(gateway) as client, pytest.raises(Unavailable, match="in time"):
+    with client_for(gateway) as client, pytest.raises(errors.Unavailable, match="in time"):
         client._connection.request("POST", "/v1/access-requests", json={})
     assert len(gateway.requests) == 1
 
     gateway = ScriptedGateway(problem(503, "service-unavailable"), accepted)
-    with client_for(gateway) as client, pytest.raises(Unavailable):
+    with client_for(gateway) as client, pytest.raises(errors.Unavailable):
         client._connection.request("POST", "/v1/access-requests", json={})
     assert len(gateway.requests) == 1
 
@@ -185,7 +172,7 @@ def test_a_post_is_repeated_only_when_nothing_was_sent() -> None:
 def test_a_streamed_body_that_started_is_not_repeated() -> None:
     gateway = ScriptedGateway(httpx.ConnectError("refused"), httpx.Response(201, json={}))
     chunks = iter([b"one", b"two"])
-    with client_for(gateway) as client, pytest.raises(Unavailable):
+    with client_for(gateway) as client, pytest.raises(errors.Unavailable):
         client._connection.request("POST", "/v1/blobs", content=chunks)
     assert len(gateway.requests) == 1
 
@@ -202,17 +189,17 @@ def test_an_invalid_token_is_renewed_once() -> None:
     ]
 
     gateway = ScriptedGateway(problem(401, "invalid-token"), problem(401, "invalid-token"))
-    with client_for(gateway) as client, pytest.raises(AuthenticationFailed):
+    with client_for(gateway) as client, pytest.raises(errors.AuthenticationFailed):
         client.whoami()
     assert gateway.logins == 2
 
 
 def test_a_malformed_answer_is_unavailable() -> None:
     gateway = ScriptedGateway(httpx.Response(200, json={"id": 5}))
-    with client_for(gateway) as client, pytest.raises(Unavailable, match="malformed"):
+    with client_for(gateway) as client, pytest.raises(errors.Unavailable, match="malformed"):
         client.whoami()
 
 
 def test_a_url_without_scheme_is_a_usage_error() -> None:
-    with pytest.raises(EhrgateError, match="http://"):
+    with pytest.raises(errors.EhrgateError, match="http://"):
         Client("gateway.test:8000")

@@ -11,10 +11,10 @@ from ehrgate.errors import VerificationFailed
 from ehrgate.models import Record, TreeHead
 from ehrgate.verification import check_tree_head, record_transaction
 from envelope import IdentityKeys, SigningKey
-from ledger.wire import builders
 from ledger.wire.blocks import Block
+from tests.client.samples import T1, record_tx
+from tests.public_surface import modules_loaded_by
 
-T1 = "2030-01-01T00:00:00.000000Z"
 UPLOADER = IdentityKeys.generate("hospital", "system")
 
 
@@ -52,18 +52,7 @@ def test_a_tree_head_with_a_garbled_signature_is_refused() -> None:
 
 
 def _record_tx() -> dict[str, object]:
-    tx = builders.record(
-        UPLOADER,
-        pseudonym="ab" * 32,
-        category="lab-results",
-        body_sha256="cd" * 32,
-        size=10,
-        locators=["file://blobs/cd"],
-        capsule_sha256="ef" * 32,
-        content_type="application/pdf",
-        created_at=T1,
-    )
-    data: dict[str, object] = json.loads(json.dumps(tx.to_json()))
+    data: dict[str, object] = json.loads(json.dumps(record_tx(UPLOADER).to_json()))
     return data
 
 
@@ -86,3 +75,14 @@ def test_a_malformed_record_transaction_is_refused_with_the_reason() -> None:
         record_transaction({**data, "extra": 1}, record)
     with pytest.raises(VerificationFailed, match=r"malformed: .*signature"):
         record_transaction({**data, "signature": "AAAA"}, record)
+
+
+def test_the_sdk_loads_of_the_ledger_only_its_protocol_layer() -> None:
+    loaded = modules_loaded_by(
+        "import ehrgate.client, ehrgate.models, ehrgate.verification, ehrgate.errors",
+        ("ledger", "gateway", "storage", "sqlalchemy"),
+    )
+    assert loaded, "the probe saw nothing"
+    assert all(
+        name in ("ledger", "ledger.errors") or name.startswith("ledger.wire") for name in loaded
+    ), loaded

@@ -1,0 +1,168 @@
+"""Identities, patients and consent: transactions signed here, and what they left behind.
+
+Each call builds its ledger transaction with `ledger.wire.builders`, signed with the
+caller's own key (the patient's for grants, revocations and key shares), submits it, and
+returns only after the receipt proves that very transaction is on the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ehrgate._client.directory import Directory
+from ehrgate._client.session import Session, TimeLike, items, ledger_now, ledger_time
+from ehrgate._client.trust import Trust
+from ehrgate.errors import MalformedAnswer
+from ehrgate.models import AccessEvent, AccessRequest, Patient, Permission, Receipt
+from envelope import (
+    EnvelopeError,
+    HybridPublicKey,
+    PublicIdentity,
+    b64decode,
+    seal_key_share,
+)
+from ledger.wire import builders
+from ledger.wire.transactions import Transaction
+
+
+def _categories(categories: Iterable[str] | str) -> list[str] | str:
+    return categories if categories == "all" else list(categories)
+
+
+class Consent:
+    """The calls that sign and submit transactions about identities and consent."""
+
+    def __init__(self, session: Session, trust: Trust, directory: Directory) -> None:
+        self._session = session
+        self._trust = trust
+        self._directory = directory
+
+    def _submit(self, path: str, tx: Transaction) -> tuple[dict[str, object], Receipt]:
+        answer = self._session.post(path, tx.to_json())
+        return answer, self._trust.receipt(answer, tx)
+
+    def enroll(self, identity: PublicIdentity) -> Receipt:
+        """Enroll a clinician, system, auditor or admin (the caller is an admin)."""
+        tx = builders.enroll(self._session.signer(), identity)
+        return self._submit("/v1/identities", tx)[1]
+
+    def suspend(self, identity_id: str, reason: str) -> Receipt:
+        """Suspend an identity at once (the caller is an admin)."""
+        tx = builders.suspend(self._session.signer(), identity_id, reason)
+        return self._submit(f"/v1/identities/{identity_id}/suspend", tx)[1]
+
+    def register_patient(self) -> tuple[Patient, Receipt]:
+        """Register the patient whose keys this client holds (needs no login)."""
+        patient = self._session.patient_keys("register")
+        tx = builders.register_patient(
+            patient.identity,
+            patient.pseudonym,
+            patient.patient_key.record_public_key().to_bytes(),
+        )
+        answer = self._session.post("/v1/patients", tx.to_json(), authenticated=False)
+        return Patient.from_json(answer.get("patient")), self._trust.receipt(answer, tx)
+
+    def grant(
+        self,
+        grantee: str,
+        *,
+        rights: Iterable[str],
+        categories: Iterable[str] | str,
+        not_after: TimeLike,
+        not_before: TimeLike | None = None,
+        study_id: str | None = None,
+        anonymise: bool | None = None,
+        permission_id: str | None = None,
+    ) -> tuple[Permission, Receipt]:
+        """Grant *grantee* rights on categories from *not_before* (default now) until
+        *not_after* (exclusive). A share right needs *study_id* and *anonymise*."""
+        patient = self._session.patient_keys("grant")
+        tx = builders.grant(
+            patient.identity,
+            pseudonym=patient.pseudonym,
+            grantee=grantee,
+            rights=list(rights),
+            categories=_categories(categories),
+            not_before=ledger_time(not_before) if not_before is not None else ledger_now(),
+            not_after=ledger_time(not_after),
+            study_id=study_id,
+            anonymise=anonymise,
+            permission_id=permission_id,
+        )
+        answer, receipt = self._submit("/v1/permissions", tx)
+        return Permission.from_json(answer.get("permission")), receipt
+
+    def revoke(self, permission_id: str) -> tuple[Permission, Receipt]:
+        """Revoke one of the patient's permissions, at once."""
+        patient = self._session.patient_keys("revoke")
+        tx = builders.revoke(
+            patient.identity, pseudonym=patient.pseudonym, permission_id=permission_id
+        )
+        answer, receipt = self._submit(f"/v1/permissions/{permission_id}/revoke", tx)
+        return Permission.from_json(answer.get("permission")), receipt
+
+    def permissions(self, pseudonym: str | None = None) -> list[Permission]:
+        """Permissions on a patient: all of them for the patient, the caller's own else."""
+        pseudonym = self._session.pseudonym(pseudonym)
+        answer = self._session.get(f"/v1/patients/{pseudonym}/permissions")
+        return [Permission.from_json(item) for item in items(answer, "permissions")]
+
+    def share_key(self, grantee: str | PublicIdentity) -> Receipt:
+        """Seal K to *grantee*'s encryption key and deposit it on the ledger.
+
+        Give a `PublicIdentity` obtained out of band to avoid trusting the gateway for the
+        grantee's key; with an id, the key enrolled on the ledger is used.
+        """
+        patient = self._session.patient_keys("share its key")
+        if isinstance(grantee, PublicIdentity):
+            grantee_id, grantee_key = grantee.id, grantee.encryption_key
+        else:
+            grantee_id, grantee_key = self._enrolled_encryption_key(grantee)
+        sealed = seal_key_share(
+            patient.patient_key,
+            pseudonym=patient.pseudonym,
+            grantee_id=grantee_id,
+            grantee_key=grantee_key,
+        )
+        tx = builders.key_share(
+            patient.identity, pseudonym=patient.pseudonym, grantee=grantee_id, sealed_key=sealed
+        )
+        return self._submit("/v1/key-shares", tx)[1]
+
+    def _enrolled_encryption_key(self, identity_id: str) -> tuple[str, HybridPublicKey]:
+        enrolled = self._directory.identity_of(identity_id)
+        try:
+            return enrolled.id, HybridPublicKey(b64decode(enrolled.encryption_public_key))
+        except EnvelopeError as exc:
+            raise MalformedAnswer(f"{identity_id}'s enrolled encryption key: {exc}") from exc
+
+    def request_access(
+        self,
+        pseudonym: str,
+        *,
+        rights: Iterable[str],
+        categories: Iterable[str] | str,
+        reason: str,
+    ) -> tuple[AccessRequest, Receipt]:
+        """Ask a patient for rights (clinician, system or auditor)."""
+        tx = builders.access_request(
+            self._session.signer(),
+            pseudonym=pseudonym,
+            rights=list(rights),
+            categories=_categories(categories),
+            reason=reason,
+        )
+        answer, receipt = self._submit("/v1/access-requests", tx)
+        return AccessRequest.from_json(answer.get("access_request")), receipt
+
+    def access_requests(self, pseudonym: str | None = None) -> list[AccessRequest]:
+        """Requests for rights made to the patient (the patient only)."""
+        pseudonym = self._session.pseudonym(pseudonym)
+        answer = self._session.get(f"/v1/patients/{pseudonym}/access-requests")
+        return [AccessRequest.from_json(item) for item in items(answer, "access_requests")]
+
+    def audit(self, pseudonym: str | None = None) -> list[AccessEvent]:
+        """Who read what of the patient's, when, allowed or denied, and why (the patient)."""
+        pseudonym = self._session.pseudonym(pseudonym)
+        answer = self._session.get(f"/v1/patients/{pseudonym}/audit")
+        return [AccessEvent.from_json(item) for item in items(answer, "events")]

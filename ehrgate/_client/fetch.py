@@ -1,0 +1,275 @@
+"""Reading records: each proved on the ledger, opened with the patient's key, checked whole.
+
+A record's metadata is believed once its signed transaction is the leaf its inclusion proof
+leads from; its capsule once its hash is the ledger's and the uploader's signature in it
+verifies; its body once every segment opens and its hash and size are the ledger's. The
+plaintext goes to a temporary file that is put in place only after all of that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import threading
+from pathlib import Path
+from typing import IO
+
+from ehrgate._client.directory import Directory
+from ehrgate._client.session import Session, items
+from ehrgate._client.trust import Trust
+from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed, map_transport_errors
+from ehrgate.models import Fetched, Record, RecordProof
+from ehrgate.verification import record_transaction
+from envelope import (
+    EnvelopeError,
+    HybridPublicKey,
+    InvalidEnvelope,
+    InvalidSignature,
+    OpenedCapsule,
+    PatientKey,
+    VerifyKey,
+    b64decode,
+    b64encode,
+    open_capsule,
+    open_key_share,
+    verify_capsule_signature,
+)
+from ledger.wire.ids import LEDGER_ID
+
+READ_SIZE = 1024 * 1024
+
+
+class Fetcher:
+    """Finds, proves and opens records for one client."""
+
+    def __init__(self, session: Session, trust: Trust, directory: Directory) -> None:
+        self._session = session
+        self._trust = trust
+        self._directory = directory
+        self._patient_keys = _PatientKeys(session, directory)
+
+    def records(self, pseudonym: str, category: str | None = None) -> list[Record]:
+        """A patient's records of *category*, or of every category the caller may read."""
+        params = {"category": category} if category is not None else None
+        answer = self._session.get(f"/v1/patients/{pseudonym}/records", params)
+        return [Record.from_json(item) for item in items(answer, "records")]
+
+    def record(self, record_id: str) -> RecordProof:
+        """A record's metadata, proved to be on the ledger: its signed transaction is the
+        leaf the inclusion proof leads from, under a tree head the ledger key signed."""
+        answer = self._session.get(f"/v1/records/{record_id}")
+        record = Record.from_json(answer.get("record") if isinstance(answer, dict) else None)
+        if record.record_id != record_id:
+            raise VerificationFailed(f"asked for record {record_id}, got {record.record_id}")
+        raw_tx = answer.get("transaction")
+        if raw_tx is None:
+            raise VerificationFailed(
+                "the gateway did not send the record's signed transaction, so its inclusion "
+                "proof cannot be tied to the record"
+            )
+        receipt = self._trust.receipt(answer, record_transaction(raw_tx, record))
+        if receipt.index != record.entry_index:
+            raise VerificationFailed(
+                f"the proof is for entry {receipt.index}, the record is entry {record.entry_index}"
+            )
+        self._trust.check_consistency(receipt.tree_head)
+        return RecordProof(record, receipt, b64encode(self._trust.ledger_key().to_bytes()))
+
+    def fetch(
+        self,
+        record_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+    ) -> Fetched:
+        """Fetch, verify and decrypt a record to *destination* (a file, or a directory to
+        put it in under the file name the uploader gave).
+
+        The plaintext goes to a temporary file next to the destination, which is renamed
+        into place only after every check passed; on any failure nothing is left.
+        """
+        target = Path(destination)
+        directory = target if target.is_dir() else target.parent
+        temporary = directory / f".ehrgate-{record_id[:40]}.{os.urandom(6).hex()}.partial"
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise UsageError(f"cannot write in {directory}: {exc.strerror}") from exc
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                proof, opened = self._fetch_into(record_id, sink)
+                sink.flush()
+                os.fsync(sink.fileno())
+            if target.is_dir():
+                target = target / _safe_name(opened.filename, record_id)
+            _publish(temporary, target, overwrite=overwrite)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temporary.unlink()
+        return _fetched(proof, opened, target)
+
+    def fetch_bytes(self, record_id: str) -> tuple[Fetched, bytes]:
+        """Like `fetch`, into memory (for small records)."""
+        sink = io.BytesIO()
+        proof, opened = self._fetch_into(record_id, sink)
+        return _fetched(proof, opened, Path(opened.filename)), sink.getvalue()
+
+    def _fetch_into(self, record_id: str, sink: IO[bytes]) -> tuple[RecordProof, OpenedCapsule]:
+        """Write the verified plaintext to *sink*; on any failure its content is garbage
+        and must be discarded (the callers do)."""
+        proof = self.record(record_id)
+        record = proof.record
+        opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        opener = opened.body_opener()
+        digest = hashlib.sha256()
+        received = 0
+        try:
+            with (
+                self._session.connection.stream("GET", f"/v1/records/{record_id}/body") as body,
+                map_transport_errors(self._session.url),
+            ):
+                for chunk in body.iter_bytes(READ_SIZE):
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if received > record.size:
+                        raise VerificationFailed("the body is longer than the ledger records")
+                    for piece in opener.update_pieces(chunk):
+                        sink.write(piece)
+            if received != record.size or digest.hexdigest() != record.body_sha256:
+                raise VerificationFailed(
+                    f"the body's SHA-256 or size ({received} bytes) is not the ledger's"
+                )
+            sink.write(opener.finalize())
+        except InvalidEnvelope as exc:
+            raise VerificationFailed(
+                "a segment of the body failed to decrypt and verify; nothing was kept"
+            ) from exc
+        return proof, opened
+
+    def _capsule(self, record: Record, patient_key: PatientKey) -> OpenedCapsule:
+        """The record's capsule, opened and checked against the ledger's record."""
+        capsule = self._session.connection.request(
+            "GET", f"/v1/records/{record.record_id}/capsule"
+        ).content
+        if hashlib.sha256(capsule).hexdigest() != record.capsule_sha256:
+            raise VerificationFailed("the capsule's SHA-256 is not the one on the ledger")
+        try:
+            opened = open_capsule(capsule, patient_key.record_private_key(), record.pseudonym)
+        except InvalidEnvelope as exc:
+            raise VerificationFailed("the capsule does not open with the patient's key") from exc
+        if opened.body_sha256 != record.body_sha256 or opened.body_size != record.size:
+            raise VerificationFailed("the capsule describes another body than the ledger's")
+        if opened.signer_id != record.uploader or opened.uploader_id != record.writer:
+            raise VerificationFailed("the capsule names another uploader than the ledger")
+        try:
+            verify_capsule_signature(
+                opened,
+                self._signing_key(opened.signer_id),
+                pseudonym=record.pseudonym,
+                category=record.category,
+                created_at=record.created_at,
+            )
+        except InvalidSignature as exc:
+            raise VerificationFailed(
+                f"the uploader's signature in the capsule does not verify: {exc}"
+            ) from exc
+        return opened
+
+    def _signing_key(self, signer_id: str) -> VerifyKey:
+        """The key an uploader signs capsules with: enrolled, or the ledger's own."""
+        if signer_id == LEDGER_ID:
+            return self._trust.ledger_key()
+        enrolled = self._directory.identity_of(signer_id).signing_public_key
+        try:
+            return VerifyKey(b64decode(enrolled, length=32))
+        except EnvelopeError as exc:
+            raise MalformedAnswer(f"{signer_id}'s enrolled signing key") from exc
+
+
+class _PatientKeys:
+    """K for each patient whose records the client reads: its own, or opened from the key
+    share the patient deposited for the caller (checked against the registered key)."""
+
+    def __init__(self, session: Session, directory: Directory) -> None:
+        self._session = session
+        self._directory = directory
+        self._kept: dict[str, PatientKey] = {}
+        self._lock = threading.Lock()
+        own = session.patient
+        if own is not None and session.patient_key is not None:
+            self._kept[own.pseudonym] = session.patient_key
+
+    def of(self, pseudonym: str) -> PatientKey:
+        with self._lock:
+            known = self._kept.get(pseudonym)
+        if known is not None:
+            return known
+        record_key = self._directory.patient(pseudonym).record_public_key
+        held = self._session.patient_key
+        if held is not None and b64encode(held.record_public_key().to_bytes()) == record_key:
+            return held
+        patient_key = self._open_share(pseudonym, record_key)
+        with self._lock:
+            self._kept[pseudonym] = patient_key
+        return patient_key
+
+    def _open_share(self, pseudonym: str, record_key: str) -> PatientKey:
+        reader = self._session.signer()
+        share = self._session.get(f"/v1/patients/{pseudonym}/key-share")
+        try:
+            record_public_key = HybridPublicKey(b64decode(share["record_public_key"]))
+            sealed = b64decode(share["sealed_key"])
+        except (KeyError, TypeError, EnvelopeError) as exc:
+            raise MalformedAnswer("the gateway's key share answer is malformed") from exc
+        if b64encode(record_public_key.to_bytes()) != record_key:
+            raise VerificationFailed("the key share names another record key than the patient's")
+        try:
+            return open_key_share(
+                sealed,
+                reader.encryption_key,
+                pseudonym=pseudonym,
+                grantee_id=reader.id,
+                record_public_key=record_public_key,
+            )
+        except InvalidEnvelope as exc:
+            raise VerificationFailed(
+                "the key share does not open with this identity's key, or does not give the "
+                "patient's key"
+            ) from exc
+
+
+def _fetched(proof: RecordProof, opened: OpenedCapsule, path: Path) -> Fetched:
+    return Fetched(
+        record=proof.record,
+        receipt=proof.receipt,
+        path=path,
+        filename=opened.filename,
+        content_type=opened.content_type,
+        plaintext_sha256=opened.plaintext_sha256,
+        plaintext_size=opened.plaintext_size,
+        signer_id=opened.signer_id,
+    )
+
+
+def _safe_name(filename: str, record_id: str) -> str:
+    """The uploader's file name, unless it could surprise (hidden, dots, no name at all)."""
+    name = Path(filename).name
+    if not name or name.startswith(".") or name != filename.strip():
+        return f"record-{record_id}"
+    return name
+
+
+def _publish(temporary: Path, target: Path, *, overwrite: bool) -> None:
+    try:
+        if overwrite:
+            os.replace(temporary, target)
+        else:
+            os.link(temporary, target)
+    except FileExistsError as exc:
+        raise UsageError(
+            f"{target} already exists; choose another name or allow replacing it (--force)"
+        ) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from exc

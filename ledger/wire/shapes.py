@@ -1,0 +1,78 @@
+"""The members of the JSON objects the ledger signs and the gateway answers with, kept once.
+
+A `Shape` names the members an object must have and those it may leave out (or null).
+The builders fill transaction bodies with these members, the gateway answers with them and
+a client reads and checks them against what was signed; tests/client/test_wire_contract
+holds the builders, blocks, receipts, the gateway's OpenAPI document and the SDK's models
+to this module.
+
+- `BLOCK`: a signed tree head, as `Block.to_json` writes it.
+- `RECEIPT`: where a transaction is on the log, as `Receipt.to_json` writes it.
+- `RECORD_TX` and `GRANT_TX`: the bodies of `record` and `grant` transactions (besides
+  `tx_id` and `issued_at`, which every body has).
+- `RECORD` and `PERMISSION`: what the gateway answers for a record and a permission: the
+  signed body's members and what the ledger adds (who signed, the entry, the revocation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMON_TX_FIELDS = ("tx_id", "issued_at")
+"""Members of every transaction body, filled in when it is signed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The members of one JSON object: those it must have, then those it may lack."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every member, the required ones first."""
+        return self.required + self.optional
+
+    def extended(self, *required: str) -> Shape:
+        """This shape with more required members."""
+        return Shape(self.required + required, self.optional)
+
+
+BLOCK = Shape(("height", "previous_hash", "tree_size", "root", "timestamp", "signature"))
+
+RECEIPT = Shape(("index", "tx_hash", "tree_head", "inclusion_proof"))
+
+RECORD_TX = Shape(
+    (
+        "record_id",
+        "pseudonym",
+        "category",
+        "body_sha256",
+        "size",
+        "locators",
+        "capsule_sha256",
+        "content_type",
+        "created_at",
+    ),
+    ("on_behalf_of",),
+)
+
+GRANT_TX = Shape(
+    (
+        "permission_id",
+        "pseudonym",
+        "grantee",
+        "rights",
+        "categories",
+        "not_before",
+        "not_after",
+    ),
+    ("study_id", "anonymise"),
+)
+
+RECORD = RECORD_TX.extended("uploader", "entry_index")
+"""A record as the gateway shows it: its `record` body, its signer and its log entry."""
+
+PERMISSION = GRANT_TX.extended("revoked")
+"""A permission as the gateway shows it: its `grant` body and whether it was revoked."""
