@@ -26,7 +26,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
 
@@ -40,17 +40,8 @@ from gateway.models import Category, Pseudonym, RecordId
 from ledger.ledger import Ledger
 from ledger.results import Record
 from ledger.wire import builders
+from ledger.wire.shapes import AccessAction
 
-AccessAction = Literal[
-    "list",
-    "record",
-    "capsule",
-    "body",
-    "key_share",
-    "access_history",
-    "access_requests",
-    "permissions",
-]
 RECORD_ACTIONS = frozenset({"record", "capsule", "body"})
 _OWNER_ONLY = frozenset({"access_history", "access_requests"})
 _MAX_REASON = 1000

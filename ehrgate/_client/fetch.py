@@ -20,6 +20,7 @@ from ehrgate._client.directory import Directory
 from ehrgate._client.session import Session, items
 from ehrgate._client.trust import Trust
 from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed, map_transport_errors
+from ehrgate.files import publish
 from ehrgate.models import Fetched, Record, RecordProof
 from ehrgate.verification import record_transaction
 from envelope import (
@@ -104,7 +105,7 @@ class Fetcher:
                 os.fsync(sink.fileno())
             if target.is_dir():
                 target = target / _safe_name(opened.filename, record_id)
-            _publish(temporary, target, overwrite=overwrite)
+            publish(temporary, target, replace=overwrite)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
@@ -259,17 +260,3 @@ def _safe_name(filename: str, record_id: str) -> str:
     if not name or name.startswith(".") or name != filename.strip():
         return f"record-{record_id}"
     return name
-
-
-def _publish(temporary: Path, target: Path, *, overwrite: bool) -> None:
-    try:
-        if overwrite:
-            os.replace(temporary, target)
-        else:
-            os.link(temporary, target)
-    except FileExistsError as exc:
-        raise UsageError(
-            f"{target} already exists; choose another name or allow replacing it (--force)"
-        ) from exc
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from exc

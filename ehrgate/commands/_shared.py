@@ -19,6 +19,7 @@ from typing import IO, Any, TypeVar
 import click
 
 from ehrgate.errors import EXIT_DENIED, EhrgateError, UsageError
+from ehrgate.files import publish
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,18 +125,7 @@ def output_file(path: Path, *, force: bool, mode: int = 0o644) -> Iterator[IO[by
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        publish(temporary, path, force=force)
+        publish(temporary, path, replace=force)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-
-
-def publish(temporary: Path, path: Path, *, force: bool) -> None:
-    """Move a finished temporary file into place; without *force* never replace a file."""
-    try:
-        if force:
-            os.replace(temporary, path)
-        else:
-            os.link(temporary, path)
-    except FileExistsError as exc:
-        raise UsageError(f"{path} already exists (use --force to replace it)") from exc

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from ledger.rules import access, consent, identities, records
-from ledger.rules.access import ACCESS_ACTIONS
 from ledger.rules.actors import signing_key_bytes
 from ledger.rules.validators import deny
 from ledger.state import Changes, StateView
@@ -80,4 +79,4 @@ def apply(
     return changes
 
 
-__all__ = ["ACCESS_ACTIONS", "MAX_CLOCK_SKEW", "RULES", "Rule", "apply", "signing_key_bytes"]
+__all__ = ["MAX_CLOCK_SKEW", "RULES", "Rule", "apply", "signing_key_bytes"]

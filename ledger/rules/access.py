@@ -12,18 +12,8 @@ from ledger.rules.validators import (
     time_field,
 )
 from ledger.state import Changes, StateView
+from ledger.wire.shapes import ACCESS_ACTIONS
 from ledger.wire.transactions import Transaction
-
-ACCESS_ACTIONS = (
-    "list",
-    "record",
-    "capsule",
-    "body",
-    "key_share",
-    "access_history",
-    "access_requests",
-    "permissions",
-)
 
 
 def access(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:

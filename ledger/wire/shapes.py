@@ -12,11 +12,13 @@ to this module.
   `tx_id` and `issued_at`, which every body has).
 - `RECORD` and `PERMISSION`: what the gateway answers for a record and a permission: the
   signed body's members and what the ledger adds (who signed, the entry, the revocation).
+- `AccessAction`: what an `access` entry says was attempted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 COMMON_TX_FIELDS = ("tx_id", "issued_at")
 """Members of every transaction body, filled in when it is signed."""
@@ -76,3 +78,18 @@ RECORD = RECORD_TX.extended("uploader", "entry_index")
 
 PERMISSION = GRANT_TX.extended("revoked")
 """A permission as the gateway shows it: its `grant` body and whether it was revoked."""
+
+AccessAction = Literal[
+    "list",
+    "record",
+    "capsule",
+    "body",
+    "key_share",
+    "access_history",
+    "access_requests",
+    "permissions",
+]
+"""What an `access` entry says was attempted: a listing, a record's metadata, capsule or
+body, a key share, or the patient's audit, requests or permissions."""
+
+ACCESS_ACTIONS: tuple[str, ...] = get_args(AccessAction)
