@@ -19,6 +19,8 @@ GatewayError                      500 internal
 ├── RateLimited                   429 rate-limited         (Retry-After)
 ├── IntegrityFailure              502 integrity-error      (stored bytes do not match the ledger)
 └── ServiceUnavailable            503 service-unavailable  (database or blob store down)
+    └── GcFailed                  (gateway.gc) orphan collection could not read the ledger
+        └── GcMisconfigured       or a store; or a store URL is wrong
 
 Every error leaves the gateway as `application/problem+json` with a stable `type` of the
 form `urn:ehrgate:problem:<slug>` (a URN, so that no client is tempted to fetch it), the

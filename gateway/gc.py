@@ -16,12 +16,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from gateway.errors import ServiceUnavailable
 from ledger.errors import LedgerError
 from ledger.queries import open_read_only
 from storage import GcReport, StorageError, StoreMisconfigured, collect_garbage, open_store
 
 
-class GcFailed(Exception):
+class GcFailed(ServiceUnavailable):
     """The ledger or a store could not be read; nothing was deleted."""
 
 

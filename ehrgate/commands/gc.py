@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ehrgate.errors import EXIT_DENIED, EXIT_OK, EXIT_UNAVAILABLE
+
 if TYPE_CHECKING:
     from gateway.gc import GcReport
+
+EXIT_SOME_FAILED = EXIT_DENIED
+"""Some blob could not be deleted (the rest were): 1, as for any refusal."""
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -79,7 +84,7 @@ def gc(db: str, stores: tuple[str, ...], grace: str, dry_run: bool, as_json: boo
         raise click.UsageError(str(exc)) from exc
     except GcFailed as exc:
         click.echo(f"ehrgate gc: {exc}", err=True)
-        sys.exit(3)
+        sys.exit(EXIT_UNAVAILABLE)
     if as_json:
         click.echo(
             json.dumps(
@@ -100,4 +105,4 @@ def gc(db: str, stores: tuple[str, ...], grace: str, dry_run: bool, as_json: boo
             click.echo(f"  {'would delete' if dry_run else 'deleted'} {locator}")
         for locator, reason in report.failed:
             click.echo(f"  failed {locator}: {reason}", err=True)
-    sys.exit(1 if report.failed else 0)
+    sys.exit(EXIT_SOME_FAILED if report.failed else EXIT_OK)
