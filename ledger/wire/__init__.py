@@ -9,6 +9,9 @@ alone, and importing it loads no SQLAlchemy (a test proves it in a subprocess).
 - `ids`: `LEDGER_ID` and random 128-bit ids; `clock`: the one text form of a time.
 - `merkle`: RFC 9162 leaf and node hashes, inclusion and consistency proof checks.
 - `blocks`: signed tree heads (blocks), receipts and the export shape of entries.
+- `shapes`: the members of each JSON object the ledger signs and the gateway answers with,
+  and the access actions; `problems`: the RFC 9457 problem types the gateway answers with
+  and clients map from.
 """
 
 from ledger.wire.blocks import Block, Entry, Receipt, SignedTreeHead
