@@ -16,6 +16,7 @@ make() {
     printf '%s\n' "$2" >"$dir/$1"
     echo "created $dir/$1"
   fi
+  chmod 0644 "$dir/$1"
 }
 
 # Hexadecimal, so that the values need no quoting in URLs or shell words.

@@ -131,8 +131,8 @@ def test_the_built_image_is_tagged_with_the_project_version(compose: dict[str, A
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     built = {name: svc["image"] for name, svc in compose["services"].items() if "build" in svc}
-    assert "gateway" in built
-    assert set(built.values()) == {f"ehrgate:{version}"}
+    assert built["gateway"] == f"ehrgate:{version}"
+    assert all(image.endswith(f":{version}") for image in built.values()), built
 
 
 def test_every_dockerfile_base_image_is_pinned() -> None:
@@ -412,5 +412,7 @@ def test_make_secrets_creates_each_secret_once(tmp_path: Path) -> None:
     assert set(first) == {"postgres_password", "minio_root_user", "minio_root_password"}
     assert re.fullmatch(r"[0-9a-f]{48}\n", first["postgres_password"])
     assert first["postgres_password"] != first["minio_root_password"]
+    (directory / "postgres_password").chmod(0o600)  # as a stricter umask would leave it
     subprocess.run(run, env={"PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
     assert {path.name: path.read_text() for path in directory.iterdir()} == first
+    assert all(path.stat().st_mode & 0o777 == 0o644 for path in directory.iterdir())
