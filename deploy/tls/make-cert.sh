@@ -9,7 +9,7 @@
 set -eu
 in=${TLS_IN:-/supplied}
 out=${TLS_OUT:-/tls}
-names=${TLS_SERVER_NAMES:-localhost}
+names=${TLS_SERVER_NAMES:-localhost,127.0.0.1}
 days=${TLS_DAYS:-397}
 umask 077
 

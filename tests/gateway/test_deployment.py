@@ -209,15 +209,13 @@ def test_the_backends_are_on_an_internal_network_only(compose: dict[str, Any]) -
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command")
 
 
-def _make_cert(supplied: Path, out: Path, names: str = "localhost,127.0.0.1") -> str:
+def _make_cert(supplied: Path, out: Path, names: str | None = None) -> str:
+    environment = {"PATH": "/usr/bin:/bin", "TLS_IN": str(supplied), "TLS_OUT": str(out)}
+    if names is not None:
+        environment["TLS_SERVER_NAMES"] = names
     result = subprocess.run(
         ["/bin/sh", str(MAKE_CERT)],
-        env={
-            "PATH": "/usr/bin:/bin",
-            "TLS_IN": str(supplied),
-            "TLS_OUT": str(out),
-            "TLS_SERVER_NAMES": names,
-        },
+        env=environment,
         capture_output=True,
         text=True,
         check=False,
@@ -254,6 +252,13 @@ def _handshake(cert: Path, key: Path, hostname: str) -> None:
     finally:
         thread.join(timeout=10)
     assert not errors, errors
+
+
+def test_make_cert_and_compose_default_to_the_same_names(compose: dict[str, Any]) -> None:
+    in_compose = compose["services"]["tls-cert"]["environment"]["TLS_SERVER_NAMES"]
+    default = re.fullmatch(r"\$\{TLS_SERVER_NAMES:-([^}]+)\}", in_compose)
+    assert default is not None
+    assert f"names=${{TLS_SERVER_NAMES:-{default.group(1)}}}" in MAKE_CERT.read_text()
 
 
 @needs_openssl
