@@ -1,5 +1,7 @@
-# The ehrgate gateway. Build: docker build -t ehrgate .   Run: see docker-compose.yml.
-FROM python:3.11-slim AS build
+# The ehrgate gateway. Build: docker build -t ehrgate:0.1.0 .   Run: see docker-compose.yml.
+# The base is pinned to an exact Python release on Debian 12 (bookworm); its ca-certificates
+# package brings the openssl command, which deploy/tls/make-cert.sh uses.
+FROM python:3.11.10-slim-bookworm AS build
 WORKDIR /src
 # The dependencies first, exactly as pinned and hashed in the lock (a layer of their own,
 # rebuilt only when the lock changes), then ehrgate itself without resolving anything.
@@ -14,7 +16,7 @@ COPY ehrgate ehrgate
 COPY migrations migrations
 RUN pip install --no-cache-dir --prefix=/install --no-deps .
 
-FROM python:3.11-slim
+FROM python:3.11.10-slim-bookworm
 RUN useradd --system --uid 10001 --home-dir /var/lib/ehrgate --create-home ehrgate
 COPY --from=build /install /usr/local
 USER ehrgate
