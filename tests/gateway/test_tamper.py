@@ -17,7 +17,14 @@ from gateway import Settings, create_app
 from ledger.wire import builders
 from tests.gateway import scenario
 from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, TestClient, World, signed_token_request, tx_json
+from tests.gateway.helpers import (
+    ManualClock,
+    TestClient,
+    World,
+    metrics_text,
+    signed_token_request,
+    tx_json,
+)
 from tests.gateway.live import serve_in_thread
 
 INTEGRITY = "urn:ehrgate:problem:integrity-error"
@@ -55,7 +62,7 @@ def _assert_integrity_audited(world: World, cast: scenario.Cast, record_id: str)
         "denied",
     )
     assert last["reason"].startswith("integrity")
-    metrics = world.client.get("/metrics").text
+    metrics = metrics_text(world.client)
     assert "ehrgate_integrity_failures_total 1.0" in metrics
 
 
@@ -164,7 +171,7 @@ def test_a_forged_grant_signature_is_refused_and_logged(
     assert response.json()["type"] == "urn:ehrgate:problem:rule-violation"
     assert response.json()["code"] == "bad-signature"
     assert "bad-signature" in caplog.text
-    metrics = world.client.get("/metrics").text
+    metrics = metrics_text(world.client)
     assert 'ehrgate_rejected_transactions_total{code="bad-signature",type="grant"} 1.0' in metrics
     listing = world.client.get(
         f"/v1/patients/{cast.patient.pseudonym}/permissions",
@@ -222,9 +229,7 @@ def test_a_replayed_token_after_expiry_is_refused_and_counted(
     assert headers["Authorization"].split()[1] not in caplog.text
     assert response.status_code == 401
     assert response.json()["type"] == "urn:ehrgate:problem:invalid-token"
-    assert 'ehrgate_auth_failures_total{reason="invalid-token"} 1.0' in (
-        world.client.get("/metrics").text
-    )
+    assert 'ehrgate_auth_failures_total{reason="invalid-token"} 1.0' in (metrics_text(world.client))
 
 
 def test_a_replayed_challenge_is_refused_and_counted(
@@ -239,9 +244,7 @@ def test_a_replayed_challenge_is_refused_and_counted(
     assert f"authentication refused (invalid-challenge) for identity {admin.id}" in caplog.text
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:ehrgate:problem:invalid-challenge"
-    assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in (
-        client.get("/metrics").text
-    )
+    assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in (metrics_text(client))
 
 
 def test_a_record_for_a_body_that_was_never_stored_is_refused(world: World) -> None:
