@@ -11,11 +11,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway import Settings, create_app
+from gateway import Settings
 from tests.gateway import scenario
-from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, World, metrics_text
-from tests.gateway.live import serve_in_thread
+from tests.gateway.helpers import ManualClock, metrics_text
+from tests.gateway.live import live_world
 
 DECLARED = 8 * 1024 * 1024
 SENT = 3 * 1024 * 1024 + 17
@@ -56,11 +55,8 @@ def test_an_upload_cut_short_by_the_client_is_counted_as_closed_not_as_an_error(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data")
-    with (
-        serve_in_thread(create_app(settings, clock=clock)) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
-    ):
-        world = World(client, clock, first_admin(settings))
+    with live_world(settings, clock) as (url, world):
+        client = world.client
         cast = scenario.set_up(world)
         world.grant(cast.patient, cast.system, ["write"], ["lab-results"])
         token = world.headers(cast.system)["Authorization"].split()[1]

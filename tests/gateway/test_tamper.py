@@ -13,10 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from envelope import b64encode
-from gateway import Settings, create_app
+from gateway import Settings
 from ledger.wire import builders
 from tests.gateway import scenario
-from tests.gateway.conftest import first_admin
 from tests.gateway.helpers import (
     ManualClock,
     TestClient,
@@ -25,7 +24,7 @@ from tests.gateway.helpers import (
     signed_token_request,
     tx_json,
 )
-from tests.gateway.live import serve_in_thread
+from tests.gateway.live import live_world
 
 INTEGRITY = "urn:ehrgate:problem:integrity-error"
 
@@ -126,11 +125,8 @@ def test_a_body_corrupted_past_its_first_chunk_is_cut_short_and_audited(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     big_pdf = b"%PDF-1.7\n" + bytes(range(256)) * (12 * 1024)  # 3 MiB: several chunks
-    with (
-        serve_in_thread(create_app(settings, clock=clock)) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
-    ):
-        world = World(client, clock, first_admin(settings))
+    with live_world(settings, clock) as (_, world):
+        client = world.client
         cast = scenario.set_up(world)
         world.grant(cast.patient, cast.doctor, ["read"], ["lab-results"])
         world.grant(cast.patient, cast.system, ["write"], ["lab-results"])
