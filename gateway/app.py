@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             challenge_lifetime=settings.challenge_lifetime,
             token_lifetime=settings.token_lifetime,
             rate_limit_per_minute=settings.auth_rate_limit,
+            global_rate_limit_per_minute=settings.auth_global_rate_limit,
             clock=clock,
             metrics=metrics,
         ),

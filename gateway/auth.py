@@ -14,6 +14,15 @@
 
 Every authenticated request looks the identity up again and refuses it the moment the ledger
 says it is suspended; a token is only a short cut for "this client proved its key lately".
+
+Limits. Both steps are anonymous, so no limit is ever keyed by the identity a request
+merely claims: a stranger who knows an identity id would spend its holder's allowance and
+lock the holder out. Instead every attempt, challenge or token, right or wrong, takes from
+the bucket of its client address (`limiter`), and challenge issuance also takes from one
+gateway-wide bucket (`global_limiter`) that caps the work of a flood from many addresses.
+Outstanding challenges are bounded per identity and client address: a new one evicts the
+oldest of the same pair beyond `CHALLENGES_PER_REQUESTER`, so a flood for someone's id only
+evicts the flood's own challenges, never the holder's.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import hashlib
 import logging
 import secrets
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,7 +45,6 @@ from gateway.errors import (
     IdentitySuspended,
     InvalidChallenge,
     InvalidToken,
-    ServiceUnavailable,
 )
 from gateway.metrics import GatewayMetrics
 from gateway.ratelimit import RateLimiter
@@ -45,6 +54,7 @@ log = logging.getLogger("gateway.auth")
 AUTH_PURPOSE = "ehrgate/auth/v1"
 TOKEN_PREFIX = "egt_"
 _MAX_OUTSTANDING = 100_000
+CHALLENGES_PER_REQUESTER = 4
 
 
 class IdentityDirectory(Protocol):
@@ -74,6 +84,13 @@ class IssuedChallenge:
     challenge: str
     expires_at: datetime
     audience: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    identity_id: str
+    expires_at: datetime
+    requester: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +130,7 @@ class Authenticator:
         challenge_lifetime: timedelta,
         token_lifetime: timedelta,
         rate_limit_per_minute: int,
+        global_rate_limit_per_minute: int,
         clock: Clock,
         metrics: GatewayMetrics,
     ) -> None:
@@ -121,8 +139,11 @@ class Authenticator:
         self.token_lifetime = token_lifetime
         self.clock = clock
         self.metrics = metrics
+        # Per client address, keyed "client:<address>" (patient registration shares it).
         self.limiter = RateLimiter(rate_limit_per_minute, clock=clock)
-        self._challenges: dict[str, tuple[str, datetime]] = {}
+        self.global_limiter = RateLimiter(global_rate_limit_per_minute, clock=clock, max_keys=1)
+        self._challenges: dict[str, _Pending] = {}
+        self._by_requester: dict[tuple[str, str], deque[str]] = {}
         self._tokens: dict[bytes, tuple[str, datetime]] = {}
         self._lock = threading.Lock()
 
@@ -136,21 +157,26 @@ class Authenticator:
             client or "unknown",
         )
 
-    def _limit(self, identity_id: str, client: str | None) -> None:
+    def _limit(self, client: str | None) -> None:
         self.limiter.hit(f"client:{client or 'unknown'}")
-        self.limiter.hit(f"identity:{identity_id}")
 
     def challenge(self, identity_id: str, *, client: str | None) -> IssuedChallenge:
-        self._limit(identity_id, client)
+        self._limit(client)
+        self.global_limiter.hit("challenges")
         now = checked_now(self.clock)
         challenge = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
         expires_at = now + self.challenge_lifetime
+        requester = (identity_id, client or "unknown")
         with self._lock:
             if len(self._challenges) >= _MAX_OUTSTANDING:
                 self._purge_challenges(now)
-            if len(self._challenges) >= _MAX_OUTSTANDING:
-                raise ServiceUnavailable("too many authentications in progress; retry shortly")
-            self._challenges[challenge] = (identity_id, expires_at)
+            while len(self._challenges) >= _MAX_OUTSTANDING:
+                self._forget(next(iter(self._challenges)))
+            pending = self._by_requester.setdefault(requester, deque())
+            while len(pending) >= CHALLENGES_PER_REQUESTER:
+                self._challenges.pop(pending.popleft(), None)
+            self._challenges[challenge] = _Pending(identity_id, expires_at, requester)
+            pending.append(challenge)
         return IssuedChallenge(challenge, expires_at, self.audience)
 
     def token(
@@ -162,12 +188,12 @@ class Authenticator:
         directory: IdentityDirectory,
         client: str | None,
     ) -> IssuedToken:
-        self._limit(identity_id, client)
+        self._limit(client)
         now = checked_now(self.clock)
         with self._lock:
             # Spent by this attempt, whatever its outcome: a challenge cannot be retried.
-            entry = self._challenges.pop(challenge, None)
-        if entry is None or entry[0] != identity_id or entry[1] <= now:
+            entry = self._forget(challenge)
+        if entry is None or entry.identity_id != identity_id or entry.expires_at <= now:
             self._refused("invalid-challenge", identity_id, client)
             raise InvalidChallenge(
                 "the challenge is unknown, expired, already used or issued to another identity;"
@@ -219,9 +245,20 @@ class Authenticator:
             raise InvalidToken("the identity behind this token no longer exists")
         return Principal(identity, expires_at)
 
+    def _forget(self, challenge: str) -> _Pending | None:
+        """Drop *challenge* from both tables (the lock is held); return what it was."""
+        entry = self._challenges.pop(challenge, None)
+        if entry is not None:
+            pending = self._by_requester.get(entry.requester)
+            if pending is not None:
+                pending.remove(challenge)
+                if not pending:
+                    del self._by_requester[entry.requester]
+        return entry
+
     def _purge_challenges(self, now: datetime) -> None:
-        for key in [k for k, (_, exp) in self._challenges.items() if exp <= now]:
-            del self._challenges[key]
+        for key in [k for k, entry in self._challenges.items() if entry.expires_at <= now]:
+            self._forget(key)
 
     def _purge_tokens(self, now: datetime) -> None:
         for key in [k for k, (_, exp) in self._tokens.items() if exp <= now]:

@@ -29,6 +29,10 @@ HTTP `status`, a short `title`, a `detail` a user can act on, the request path a
 status, slug and title from the one table of problem types, `ledger.wire.problems`, which
 clients map from too. Errors of the ledger and the stores are translated in one place,
 `from_backend_error`.
+
+A client that closes its connection before its request is read (`ClientDisconnect`) is not
+a failure of the gateway: it is logged in one line, without a traceback, and answered with
+the status 499 (`CLIENT_CLOSED`), which nobody receives but the request metrics count.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 import ledger.errors as ledger_errors
 import storage.errors as storage_errors
@@ -48,6 +53,8 @@ from ledger.wire import problems
 from ledger.wire.problems import PROBLEM_TYPE_PREFIX
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+# "Client closed request": the client went away before its request was read to the end.
+CLIENT_CLOSED = 499
 
 log = logging.getLogger("gateway.errors")
 
@@ -284,8 +291,19 @@ async def _unexpected_error_handler(request: Request, exc: Exception) -> JSONRes
     )
 
 
+async def _client_closed_handler(request: Request, exc: Exception) -> Response:
+    log.info(
+        "client closed the connection during %s %s (request %s)",
+        request.method,
+        request.url.path,
+        getattr(request.state, "request_id", None) or "unknown",
+    )
+    return Response(status_code=CLIENT_CLOSED)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Make every error of *app* a problem+json response."""
+    """Make every error of *app* a problem+json response (a client's abort a bare 499)."""
+    app.add_exception_handler(ClientDisconnect, _client_closed_handler)
     app.add_exception_handler(GatewayError, _gateway_error_handler)
     app.add_exception_handler(RequestValidationError, _validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, _http_error_handler)

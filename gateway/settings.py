@@ -97,8 +97,17 @@ class Settings(BaseSettings):
     auth_rate_limit: int = Field(
         default=30,
         ge=1,
-        description="Authentication requests per minute allowed per client address and "
-        "per identity.",
+        description="Authentication requests per minute allowed per client address.",
+    )
+    auth_global_rate_limit: int = Field(
+        default=6000,
+        ge=1,
+        description="Authentication challenges per minute the whole gateway issues.",
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that /metrics requires; unset: /metrics answers only "
+        "clients on a loopback address.",
     )
     log_level: LogLevel = Field(default="info", description="Log level of the gateway and uvicorn.")
 

@@ -19,7 +19,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-__all__ = ["ManualClock", "TestClient", "World", "login", "signed_token_request"]
+__all__ = ["ManualClock", "TestClient", "World", "login", "metrics_text", "signed_token_request"]
+
+LOOPBACK_CLIENT = ("127.0.0.1", 50000)
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -77,6 +79,20 @@ def login(client: Any, keys: IdentityKeys) -> str:
     assert response.status_code == 200, response.text
     token: str = response.json()["access_token"]
     return token
+
+
+def metrics_text(client: Any) -> str:
+    """The `/metrics` page of *client*'s gateway, fetched as a loopback scraper would.
+
+    A live gateway's client already calls from 127.0.0.1; an in-process test client calls
+    from "testclient", so the page is fetched by a second one on a loopback address.
+    """
+    if isinstance(client, TestClient):
+        client = TestClient(client.app, client=LOOPBACK_CLIENT)
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    text: str = response.text
+    return text
 
 
 def tx_json(tx: Transaction) -> dict[str, Any]:

@@ -8,8 +8,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from gateway import Settings, create_app
+from tests.gateway.conftest import first_admin
+from tests.gateway.helpers import ManualClock, World
 
 
 def free_port() -> int:
@@ -41,3 +46,13 @@ def serve_in_thread(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def live_world(settings: Settings, clock: ManualClock) -> Iterator[tuple[str, World]]:
+    """A live gateway of *settings* and the actors of its first admin, over real HTTP."""
+    with (
+        serve_in_thread(create_app(settings, clock=clock)) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        yield url, World(client, clock, first_admin(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -12,7 +13,14 @@ from envelope import IdentityKeys, b64encode
 from gateway import Settings, create_app
 from gateway.auth import auth_statement
 from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, TestClient, World, login, signed_token_request
+from tests.gateway.helpers import (
+    ManualClock,
+    TestClient,
+    World,
+    login,
+    metrics_text,
+    signed_token_request,
+)
 
 PROBLEM = "urn:ehrgate:problem:"
 
@@ -197,22 +205,25 @@ def limited(app: FastAPI) -> Iterator[FastAPI]:
         yield app
 
 
-def test_auth_is_rate_limited_per_identity(
-    limited: FastAPI, settings: Settings, clock: ManualClock
+def test_challenge_issuance_is_capped_for_the_whole_gateway(
+    tmp_path: Path, clock: ManualClock
 ) -> None:
-    admin = first_admin(settings)
-    # Each attempt from a different address: only the identity's bucket empties.
-    for index in range(30):
-        with TestClient(limited, client=(f"10.0.0.{index}", 1000)) as client:
-            _challenge(client, admin.id)
-    with TestClient(limited, client=("10.0.1.1", 1000)) as client:
-        refused = client.post("/v1/auth/challenge", json={"identity_id": admin.id})
-        assert refused.status_code == 429
-        assert refused.json()["type"] == PROBLEM + "rate-limited"
-        wait = int(refused.headers["retry-after"])
-        assert wait >= 1
-        clock.advance(timedelta(seconds=wait))
-        assert client.post("/v1/auth/challenge", json={"identity_id": admin.id}).status_code == 200
+    settings = Settings(data_dir=tmp_path / "capped", auth_global_rate_limit=30)
+    app = create_app(settings, clock=clock)
+    with TestClient(app):
+        admin = first_admin(settings)
+        # Each attempt from a different address: only the gateway-wide bucket empties.
+        for index in range(30):
+            with TestClient(app, client=(f"10.0.0.{index}", 1000)) as client:
+                _challenge(client, admin.id)
+        with TestClient(app, client=("10.0.1.1", 1000)) as client:
+            refused = client.post("/v1/auth/challenge", json={"identity_id": admin.id})
+            assert refused.status_code == 429
+            assert refused.json()["type"] == PROBLEM + "rate-limited"
+            wait = int(refused.headers["retry-after"])
+            assert wait >= 1
+            clock.advance(timedelta(seconds=wait))
+            assert _challenge(client, admin.id)
 
 
 def test_auth_is_rate_limited_per_client_address(limited: FastAPI) -> None:
@@ -229,5 +240,5 @@ def test_failed_attempts_are_counted_in_metrics(client: TestClient, doctor: Iden
     request = signed_token_request(doctor, _challenge(client, doctor.id))
     client.post("/v1/auth/token", json=request)
     client.post("/v1/auth/token", json=request)
-    text = client.get("/metrics").text
+    text = metrics_text(client)
     assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in text

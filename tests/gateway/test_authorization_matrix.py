@@ -337,7 +337,8 @@ def _token_expect(role: str, state: str) -> int:
 MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("GET", "/healthz"): (_get(lambda ctx: "/healthz"), public()),
     ("GET", "/readyz"): (_get(lambda ctx: "/readyz"), public()),
-    ("GET", "/metrics"): (_get(lambda ctx: "/metrics"), public()),
+    # Not for API clients, whoever they are: only a loopback scraper or the metrics token.
+    ("GET", "/metrics"): (_get(lambda ctx: "/metrics"), public(403)),
     ("GET", "/openapi.json"): (_get(lambda ctx: "/openapi.json"), public()),
     ("POST", "/v1/auth/challenge"): (
         lambda ctx, role: ctx.client.post(

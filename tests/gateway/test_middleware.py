@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from gateway import Settings, create_app
-from tests.gateway.helpers import TestClient
+from tests.gateway.helpers import TestClient, metrics_text
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_malformed_request_id_is_replaced(client: TestClient) -> None:
 def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     client.get("/healthz")
     client.get("/no/such/route")
-    text = client.get("/metrics").text
+    text = metrics_text(client)
     assert 'ehrgate_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     assert 'route="unmatched",status="404"' in text
     assert "/no/such/route" not in text
@@ -165,8 +165,8 @@ def test_each_application_has_its_own_registry(tmp_path: Path) -> None:
         one.get("/healthz")
         one.get("/healthz")
         two.get("/healthz")
-        assert 'route="/healthz",status="200"} 2.0' in one.get("/metrics").text
-        assert 'route="/healthz",status="200"} 1.0' in two.get("/metrics").text
+        assert 'route="/healthz",status="200"} 2.0' in metrics_text(one)
+        assert 'route="/healthz",status="200"} 1.0' in metrics_text(two)
 
 
 def test_api_answers_are_not_cacheable(client: TestClient) -> None:

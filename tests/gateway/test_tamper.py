@@ -13,12 +13,18 @@ import pytest
 import sqlalchemy as sa
 
 from envelope import b64encode
-from gateway import Settings, create_app
+from gateway import Settings
 from ledger.wire import builders
 from tests.gateway import scenario
-from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, TestClient, World, signed_token_request, tx_json
-from tests.gateway.live import serve_in_thread
+from tests.gateway.helpers import (
+    ManualClock,
+    TestClient,
+    World,
+    metrics_text,
+    signed_token_request,
+    tx_json,
+)
+from tests.gateway.live import live_world
 
 INTEGRITY = "urn:ehrgate:problem:integrity-error"
 
@@ -55,7 +61,7 @@ def _assert_integrity_audited(world: World, cast: scenario.Cast, record_id: str)
         "denied",
     )
     assert last["reason"].startswith("integrity")
-    metrics = world.client.get("/metrics").text
+    metrics = metrics_text(world.client)
     assert "ehrgate_integrity_failures_total 1.0" in metrics
 
 
@@ -119,11 +125,8 @@ def test_a_body_corrupted_past_its_first_chunk_is_cut_short_and_audited(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     big_pdf = b"%PDF-1.7\n" + bytes(range(256)) * (12 * 1024)  # 3 MiB: several chunks
-    with (
-        serve_in_thread(create_app(settings, clock=clock)) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
-    ):
-        world = World(client, clock, first_admin(settings))
+    with live_world(settings, clock) as (_, world):
+        client = world.client
         cast = scenario.set_up(world)
         world.grant(cast.patient, cast.doctor, ["read"], ["lab-results"])
         world.grant(cast.patient, cast.system, ["write"], ["lab-results"])
@@ -164,7 +167,7 @@ def test_a_forged_grant_signature_is_refused_and_logged(
     assert response.json()["type"] == "urn:ehrgate:problem:rule-violation"
     assert response.json()["code"] == "bad-signature"
     assert "bad-signature" in caplog.text
-    metrics = world.client.get("/metrics").text
+    metrics = metrics_text(world.client)
     assert 'ehrgate_rejected_transactions_total{code="bad-signature",type="grant"} 1.0' in metrics
     listing = world.client.get(
         f"/v1/patients/{cast.patient.pseudonym}/permissions",
@@ -222,9 +225,7 @@ def test_a_replayed_token_after_expiry_is_refused_and_counted(
     assert headers["Authorization"].split()[1] not in caplog.text
     assert response.status_code == 401
     assert response.json()["type"] == "urn:ehrgate:problem:invalid-token"
-    assert 'ehrgate_auth_failures_total{reason="invalid-token"} 1.0' in (
-        world.client.get("/metrics").text
-    )
+    assert 'ehrgate_auth_failures_total{reason="invalid-token"} 1.0' in (metrics_text(world.client))
 
 
 def test_a_replayed_challenge_is_refused_and_counted(
@@ -239,9 +240,7 @@ def test_a_replayed_challenge_is_refused_and_counted(
     assert f"authentication refused (invalid-challenge) for identity {admin.id}" in caplog.text
     assert replay.status_code == 401
     assert replay.json()["type"] == "urn:ehrgate:problem:invalid-challenge"
-    assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in (
-        client.get("/metrics").text
-    )
+    assert 'ehrgate_auth_failures_total{reason="invalid-challenge"} 1.0' in (metrics_text(client))
 
 
 def test_a_record_for_a_body_that_was_never_stored_is_refused(world: World) -> None:
