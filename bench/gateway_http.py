@@ -36,6 +36,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import click
 import httpx
@@ -94,13 +95,15 @@ class Bench:
         self.patient = world.register_patient("Bench Patient")
         world.grant(self.patient, self.doctor, ["read", "write"], ["lab-results"])
         self.headers = world.headers(self.doctor)
+        # A body is stored only for a patient and category its uploader may write.
+        self.target = {"pseudonym": self.patient.pseudonym, "category": "lab-results"}
 
     def upload(self, body: bytes | Iterator[bytes], sha256: str) -> dict[str, Any]:
         if isinstance(body, bytes):
             # urllib3, the HTTP client under boto3: both sides pay the same client costs.
             answer = self.http.request(
                 "POST",
-                f"{self.gateway}/v1/blobs?sha256={sha256}",
+                f"{self.gateway}/v1/blobs?{urlencode({**self.target, 'sha256': sha256})}",
                 body=body,
                 headers={**self.headers, "Content-Type": "application/octet-stream"},
             )
@@ -110,7 +113,7 @@ class Bench:
             return uploaded
         response = self.client.post(
             "/v1/blobs",
-            params={"sha256": sha256},
+            params={**self.target, "sha256": sha256},
             content=body,
             headers={**self.headers, "Content-Type": "application/octet-stream"},
         )

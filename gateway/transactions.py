@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 
+from starlette.concurrency import run_in_threadpool
+
 from gateway.auth import Principal
 from gateway.backends import Backends
-from gateway.errors import Forbidden, ValidationFailed, from_backend_error
+from gateway.errors import Forbidden, GatewayError, ValidationFailed, from_backend_error
 from gateway.metrics import GatewayMetrics
 from gateway.models import SignedTransaction
 from ledger.errors import LedgerError, RuleViolation
@@ -41,6 +43,30 @@ def parse_signed(
         raise from_backend_error(exc) from exc
 
 
+def _refused(metrics: GatewayMetrics, tx: Transaction, exc: LedgerError) -> GatewayError:
+    """Count and log a refusal (refused transactions are not on the ledger; the log keeps
+    the account), and give the gateway's error for it."""
+    if isinstance(exc, RuleViolation):
+        metrics.rejected_transactions.labels(tx.type, exc.code).inc()
+        log.warning(
+            "refused %s transaction %s signed by %s: %s (%s)",
+            tx.type,
+            tx.body.get("tx_id"),
+            tx.signer,
+            exc.code,
+            exc.message,
+        )
+    return from_backend_error(exc)
+
+
+async def precheck(backends: Backends, metrics: GatewayMetrics, tx: Transaction) -> None:
+    """Refuse *tx* now if the ledger's rules would refuse it: before anything is stored."""
+    try:
+        await run_in_threadpool(backends.ledger.precheck, tx)
+    except LedgerError as exc:
+        raise _refused(metrics, tx, exc) from exc
+
+
 async def submit(
     backends: Backends,
     metrics: GatewayMetrics,
@@ -52,15 +78,4 @@ async def submit(
     try:
         return await backends.ledger.submit_async(tx, capsule=capsule)
     except LedgerError as exc:
-        if isinstance(exc, RuleViolation):
-            metrics.rejected_transactions.labels(tx.type, exc.code).inc()
-            # Refused transactions are not on the ledger; the log keeps the account.
-            log.warning(
-                "refused %s transaction %s signed by %s: %s (%s)",
-                tx.type,
-                tx.body.get("tx_id"),
-                tx.signer,
-                exc.code,
-                exc.message,
-            )
-        raise from_backend_error(exc) from exc
+        raise _refused(metrics, tx, exc) from exc

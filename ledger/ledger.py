@@ -5,7 +5,7 @@ the caller's thread (outside any lock), then queues it for the single committer 
 (`ledger.committer`), which validates and writes each batch in one database transaction;
 only after that commit does any caller get its `Receipt`.
 
-Reads come in two kinds. The lookups here — `check`, `identity`, `is_suspended`,
+Reads come in two kinds. The lookups here — `check`, `precheck`, `identity`, `is_suspended`,
 `patient`, `permission`, `cached_record`, `key_share` — answer from the in-memory state
 the committer keeps, never block, and may be called from an event loop. The reads of
 `ledger.queries` — blocks, entries, proofs, `records_of`, `permissions_for`,
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from envelope import PublicIdentity, SigningKey, VerifyKey
-from ledger import database
+from ledger import database, rules
 from ledger.categories import DEFAULT_CATEGORIES, Category, CategoryRegistry
 from ledger.committer import Committer, Pending
 from ledger.errors import LedgerError, LedgerUnavailable, MalformedTransaction, RuleViolation
@@ -35,7 +35,7 @@ from ledger.signatures import SignatureChecker
 from ledger.state import Decision
 from ledger.wire.blocks import Receipt
 from ledger.wire.builders import LedgerSigner, genesis as build_genesis
-from ledger.wire.clock import Clock, parse_time, system_clock
+from ledger.wire.clock import Clock, format_time, parse_time, system_clock
 from ledger.wire.transactions import Transaction
 
 
@@ -223,6 +223,17 @@ class Ledger(LedgerQueries):
             except RuleViolation as exc:
                 results.append(exc)
         return results
+
+    def precheck(self, tx: Transaction) -> None:
+        """Raise the RuleViolation the rules would refuse *tx* with if it were committed now.
+
+        Nothing is written. It answers from the in-memory state (never blocks) and is
+        advisory: the committer applies the rules again, so a transaction that passes here
+        is still refused if the state changes first (say, the right it needs is revoked).
+        The gateway calls it before it stores anything a refused transaction would leave.
+        """
+        committer = self._committer
+        rules.apply(committer.state.overlay(), tx, format_time(self.now()), committer.size)
 
     # --- in-memory lookups: never block ----------------------------------------------------
 

@@ -173,6 +173,15 @@ class LedgerQueries:
         with self.engine.begin() as conn:
             return bool(conn.execute(t.delete().where(t.c.sha256 == sha256)).rowcount)
 
+    def capsule_referenced(self, sha256: str) -> bool:
+        """Does a record name this capsule, or the ledger keep it? (A scan of the records: for
+        the rare refusal that comes after the gateway stored a capsule's copy.)"""
+        records, capsules = schema.records, schema.capsules
+        named = sa.select(records.c.record_id).where(records.c.capsule_sha256 == sha256)
+        kept = sa.select(capsules.c.sha256).where(capsules.c.sha256 == sha256)
+        with self.engine.connect() as conn:
+            return conn.execute(sa.union_all(named, kept).limit(1)).first() is not None
+
     def referenced_blobs(self) -> set[str]:
         """SHA-256 of every blob the ledger still needs: each record's body and capsule, and
         each capsule it keeps (a blob store may delete any other)."""

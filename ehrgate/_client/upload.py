@@ -60,7 +60,9 @@ class Uploads:
     ) -> Uploaded:
         """Seal *source* (a path or a binary stream) to the patient and commit it as a record.
 
-        One call: the sealed body is streamed to `POST /v1/blobs`, then a `record` signed
+        One call: the sealed body is streamed to `POST /v1/blobs` (for *pseudonym* and
+        *category*: the caller needs a write right valid now, or `Denied` is raised before
+        anything is stored), then a `record` signed
         here is committed with the capsule; its receipt is verified before returning.
         *record_id* may be chosen by the caller (the importer does, to be idempotent);
         `RecordExists` is raised when the ledger already has it.
@@ -72,7 +74,7 @@ class Uploads:
             created = ledger_time(created_at) if created_at is not None else ledger_now()
             sealer = self._sealer(signer, pseudonym, category, name, media_type, created)
             cleanup.callback(sealer.close)
-            blob = self._store(stream, sealer)
+            blob = self._store(stream, sealer, {"pseudonym": pseudonym, "category": category})
         result = sealer.result
         tx = builders.record(
             signer,
@@ -117,21 +119,27 @@ class Uploads:
         except EnvelopeError as exc:
             raise UsageError(str(exc)) from exc
 
-    def _store(self, stream: IO[bytes], sealer: Sealer) -> dict[str, Any]:
-        """`POST /v1/blobs` the sealed body; the gateway's account of what it stored."""
+    def _store(self, stream: IO[bytes], sealer: Sealer, params: dict[str, str]) -> dict[str, Any]:
+        """`POST /v1/blobs` the sealed body for the patient and category in *params* (the
+        gateway stores it only for a caller that may write those records now); the
+        gateway's account of what it stored."""
         pieces, complete = _spool(stream, sealer)
         if complete:
             body = b"".join(pieces)
             response = self._session.connection.request(
                 "POST",
                 "/v1/blobs",
-                params={"sha256": hashlib.sha256(body).hexdigest()},
+                params={**params, "sha256": hashlib.sha256(body).hexdigest()},
                 content=body,
                 headers=_OCTETS,
             )
         else:
             response = self._session.connection.request(
-                "POST", "/v1/blobs", content=_streamed(pieces, stream, sealer), headers=_OCTETS
+                "POST",
+                "/v1/blobs",
+                params=params,
+                content=_streamed(pieces, stream, sealer),
+                headers=_OCTETS,
             )
         data = json_of(response)
         if not isinstance(data, dict):

@@ -19,6 +19,7 @@ from ehrgate.commands._shared import (
 )
 from ehrgate.errors import UsageError
 from envelope import ROLES, IdentityKeys, InvalidUII, PatientKeys, write_key_file
+from ledger.wire.ids import RESERVED_IDS, is_patient_id
 
 USER_ROLES = tuple(role for role in ROLES if role not in {"patient", "ledger"})
 
@@ -135,6 +136,13 @@ def identity(
     """Make identity keys (Ed25519 signing + ML-KEM-768/X25519 encryption)."""
     if not ident.strip() or any(ord(c) < 0x20 for c in ident):
         raise UsageError("--id must be printable, non-empty text")
+    if ident in RESERVED_IDS:
+        raise UsageError(f"--id {ident} is reserved for the ledger's own key; choose another")
+    if is_patient_id(ident):
+        raise UsageError(
+            "--id must not be 64 lowercase hex characters: that is the form of a patient's "
+            "id (its pseudonym); choose a name such as dr-house"
+        )
     content = IdentityKeys.generate(ident, role)
     protected = _write(ctx, out, content, passphrase_env, force)
     emit(

@@ -17,11 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from envelope import HybridPublicKey, Sealer, b64decode
 from envelope.errors import EnvelopeError
-from gateway.clock import checked_now
 from gateway.deps import Caller, get_portal, require_role
 from gateway.errors import (
-    AccessDenied,
-    NotFound,
     UnsupportedMediaType,
     ValidationFailed,
     from_backend_error,
@@ -33,7 +30,7 @@ from gateway.models import (
     SignedTransaction,
     problem_responses,
 )
-from gateway.routes.blobs import require_content_type
+from gateway.routes.blobs import require_content_type, require_write_right
 from gateway.streams import RequestBody
 from gateway.transactions import submit
 from gateway.views import receipt_out, record_out
@@ -95,18 +92,8 @@ async def ingest_document(
     """Upload a plaintext PDF; the gateway seals it to the patient and records it."""
     require_content_type(request, ("application/pdf",))
     backends, state, caller_id = uploader.backends, uploader.state, uploader.principal.id
-    ledger = backends.ledger
-    patient = ledger.patient(pseudonym)
-    if patient is None:
-        raise NotFound(f"pseudonym {pseudonym} is not registered")
-    if category not in ledger.categories:
-        known = ", ".join(ledger.categories.names())
-        raise ValidationFailed(f"unknown category {category!r}; known: {known}")
-    now = checked_now(state.clock)
     # Checked before a byte is stored (the ledger checks again at commit).
-    decision = ledger.check(caller_id, "write", pseudonym, category, now)
-    if not decision.allowed:
-        raise AccessDenied(f"{caller_id} may not write {category} records: {decision.reason}")
+    patient, now = require_write_right(uploader, pseudonym, category)
     created_at = format_time(now)
     try:
         sealer = Sealer(
@@ -148,7 +135,7 @@ async def ingest_document(
     )
     receipt = await submit(backends, state.metrics, tx, capsule=capsule)
     state.metrics.bytes_uploaded.inc(blob.size)
-    record = ledger.cached_record(str(tx.body["record_id"]))
+    record = backends.ledger.cached_record(str(tx.body["record_id"]))
     assert record is not None
     return RecordWithProof(
         record=record_out(record),

@@ -16,6 +16,7 @@ from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audi
 from gateway.backends import Backends
 from gateway.deps import CallerDep
 from gateway.errors import (
+    GatewayError,
     IntegrityFailure,
     NotFound,
     ValidationFailed,
@@ -29,15 +30,29 @@ from gateway.models import (
     problem_responses,
 )
 from gateway.streams import VerifiedBody
-from gateway.transactions import parse_signed, submit
+from gateway.transactions import parse_signed, precheck, submit
 from gateway.views import receipt_out, record_out
+from ledger.errors import LedgerError, RuleViolation
 from ledger.results import Record
+from storage import StoredBlob
 from storage.errors import BlobNotFound, IntegrityError as StoredBytesMismatch, StorageError
 
 log = logging.getLogger("gateway.records")
 
 router = APIRouter(prefix="/v1/records", tags=["records"], responses=problem_responses(401, 403))
 _BINARY = {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}
+
+
+def _forget_capsule(backends: Backends, stored: StoredBlob) -> None:
+    """Delete the stored copy of a refused record's capsule, unless the ledger names it
+    (the same capsule committed by another record); a failure leaves it to `ehrgate gc`."""
+    try:
+        if backends.ledger.capsule_referenced(stored.sha256):
+            return
+        for locator in stored.locators:
+            backends.store.delete(locator)
+    except (LedgerError, StorageError) as exc:
+        log.warning("the refused capsule %s stays for the gc: %s", stored.sha256, exc)
 
 
 def check_body_stored(backends: Backends, body: dict[str, object]) -> None:
@@ -79,14 +94,23 @@ async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithPr
         raise ValidationFailed(str(exc)) from exc
     if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
         raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    # The rules first: a record the ledger would refuse stores nothing.
+    await precheck(backends, state.metrics, tx)
     await run_in_threadpool(check_body_stored, backends, tx.body)
     # A second copy of the capsule, content addressed, next to the bodies (the first is in
-    # the ledger database): without its capsule a body is noise.
+    # the ledger database): without its capsule a body is noise. It is stored before the
+    # commit, so that every committed record has it even if the gateway stops in between.
     try:
-        await run_in_threadpool(backends.store.put, [capsule])
+        stored = await run_in_threadpool(backends.store.put, [capsule])
     except StorageError as exc:
         raise from_backend_error(exc) from exc
-    receipt = await submit(backends, state.metrics, tx, capsule=capsule)
+    try:
+        receipt = await submit(backends, state.metrics, tx, capsule=capsule)
+    except GatewayError as exc:
+        if isinstance(exc.__cause__, RuleViolation):
+            # Refused after all (the state changed since the check): take the copy back.
+            await run_in_threadpool(_forget_capsule, backends, stored)
+        raise
     record = backends.ledger.cached_record(str(tx.body["record_id"]))
     assert record is not None
     return RecordWithProof(

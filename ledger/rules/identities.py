@@ -20,7 +20,38 @@ from ledger.rules.validators import (
     text_field,
 )
 from ledger.state import Changes, StateView
+from ledger.wire.ids import RESERVED_IDS, is_patient_id
 from ledger.wire.transactions import Transaction
+
+
+def _check_not_reserved(identity_id: str) -> None:
+    if identity_id in RESERVED_IDS:
+        raise deny(
+            "reserved-identity",
+            f"the identity id {identity_id!r} is reserved for the ledger's own key",
+        )
+
+
+def _check_staff_id(identity_id: str) -> None:
+    """An identity other than a patient's has an id that is not reserved nor pseudonym-like."""
+    _check_not_reserved(identity_id)
+    if is_patient_id(identity_id):
+        raise deny(
+            "identity-id-form",
+            f"the identity id {identity_id!r} has the form of a patient's id (64 lowercase "
+            "hex characters, a pseudonym); choose another id, such as 'dr-house'",
+        )
+
+
+def _check_patient_id(identity_id: str, pseudonym: str) -> None:
+    """A new patient's identity id is the pseudonym it registers."""
+    if identity_id != pseudonym:
+        raise deny(
+            "identity-id-form",
+            f"a patient's identity id is the pseudonym it registers first, not "
+            f"{identity_id!r}; make the patient's keys with PatientKeys.generate or "
+            "`ehrgate keys patient`, which name the identity by its pseudonym",
+        )
 
 
 def genesis(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
@@ -47,6 +78,7 @@ def genesis(state: StateView, tx: Transaction, now: str, index: int, out: Change
         raise deny("wrong-role", "the genesis entry names an identity with the admin role")
     if admin.id == ledger_id:
         raise deny("duplicate-identity", "the first admin needs an id other than the ledger's")
+    _check_staff_id(admin.id)
     out.put(
         "identities",
         {
@@ -68,6 +100,7 @@ def enroll(state: StateView, tx: Transaction, now: str, index: int, out: Changes
     identity = public_identity(tx.body["identity"], "body.identity")
     if identity.role == "patient":
         raise deny("wrong-role", "patients are not enrolled: they register with register_patient")
+    _check_staff_id(identity.id)
     if state.get("identities", identity.id) is not None:
         raise deny("duplicate-identity", f"identity {identity.id!r} is already enrolled")
     out.put("identities", identity_row(identity, index))
@@ -101,7 +134,10 @@ def register_patient(state: StateView, tx: Transaction, now: str, index: int, ou
         raise deny("wrong-signer", "register_patient is signed by the identity it registers")
     # Proof of possession: the enclosed key itself must have signed the transaction.
     tx.verify_signature(identity.verify_key.to_bytes())
+    _check_not_reserved(identity.id)
     existing = state.get("identities", identity.id)
+    if existing is None:
+        _check_patient_id(identity.id, pseudonym)
     row = identity_row(identity, index)
     if existing is not None:
         if existing["role"] != "patient" or existing["signing_key"] != row["signing_key"]:

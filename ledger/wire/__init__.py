@@ -6,7 +6,8 @@ alone, and importing it loads no SQLAlchemy (a test proves it in a subprocess).
 - `transactions`: `Transaction` (`{type, body, signer, signature}`), its canonical bytes
   (`encoding`, RFC 8785) and its leaf hash; `TX_TYPES`.
 - `builders`: one function per transaction type, signing with an actor's Ed25519 key.
-- `ids`: `LEDGER_ID` and random 128-bit ids; `clock`: the one text form of a time.
+- `ids`: `LEDGER_ID`, the reserved ids, the form of a patient's id and random 128-bit
+  ids; `clock`: the one text form of a time.
 - `merkle`: RFC 9162 leaf and node hashes, inclusion and consistency proof checks.
 - `blocks`: signed tree heads (blocks), receipts and the export shape of entries.
 - `shapes`: the members of each JSON object the ledger signs and the gateway answers with,

@@ -378,3 +378,12 @@ def test_offline_demo_tells_the_story_and_exits_zero() -> None:
     assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]
     assert "identical to the original" in lines[4]
     assert "refused" in lines[5]
+
+
+@pytest.mark.parametrize("ident", ["ledger", "ab" * 32])
+def test_keys_identity_refuses_ids_staff_cannot_have(tmp_path: Path, ident: str) -> None:
+    out = tmp_path / "x.key"
+    result = run("keys", "identity", "--id", ident, "--role", "clinician", "--out", out)
+    assert result.exit_code == 2
+    assert "choose" in result.output
+    assert not out.exists()

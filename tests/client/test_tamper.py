@@ -202,6 +202,7 @@ def test_a_forged_segment_with_matching_hashes_is_refused(cast: Cast, tmp_path: 
         blob = system._connection.request(
             "POST",
             "/v1/blobs",
+            params={"pseudonym": cast.pseudonym, "category": "lab-results"},
             content=body,
             headers={"Content-Type": "application/octet-stream"},
         ).json()

@@ -79,6 +79,16 @@ READS: dict[tuple[str, str], Any] = {
     ("GET", "/v1/ledger/consistency"): {"proof": STRINGS},
 }
 
+# The query parameters the SDK sends with each call that has any (ehrgate/_client/*.py);
+# the gateway may require no other.
+SENDS: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/v1/blobs"): frozenset({"pseudonym", "category", "sha256"}),
+    ("GET", "/v1/patients/{}/records"): frozenset({"category"}),
+    ("GET", "/v1/ledger/entries"): frozenset({"start", "limit"}),
+    ("GET", "/v1/ledger/blocks"): frozenset({"start", "limit"}),
+    ("GET", "/v1/ledger/consistency"): frozenset({"old_size", "new_size"}),
+}
+
 _JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object"}
 
 
@@ -187,6 +197,19 @@ def test_the_sdk_reads_what_the_gateway_answers(openapi: Schema, method: str, pa
         return
     assert media_type == "application/json", f"{method} {path} answers {media_type}"
     _check(openapi, read, schema, f"{method} {path}")
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(READS))
+def test_the_sdk_sends_every_query_parameter_the_gateway_requires(
+    openapi: Schema, method: str, path: str
+) -> None:
+    templated = {_template(name): operations for name, operations in openapi["paths"].items()}
+    parameters = templated[path][method.lower()].get("parameters", [])
+    query = {p["name"]: p for p in parameters if p["in"] == "query"}
+    sent = SENDS.get((method, path), frozenset())
+    required = {name for name, p in query.items() if p.get("required")}
+    assert required <= sent, f"{method} {path} requires {sorted(required - sent)}"
+    assert sent <= set(query), f"{method} {path} takes no {sorted(sent - set(query))}"
 
 
 def test_every_gateway_call_the_sdk_makes_is_in_the_contract() -> None:

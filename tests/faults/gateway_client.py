@@ -139,7 +139,8 @@ def upload(uploader: Actor, patient: PatientKeys, category: str, plaintext: byte
         signer=uploader.keys,
     )
     blob = uploader._call(
-        "POST", "/v1/blobs", params={"sha256": sealed.body_sha256}, content=body.getvalue(),
+        "POST", "/v1/blobs", content=body.getvalue(),
+        params={"pseudonym": patient.pseudonym, "category": category, "sha256": sealed.body_sha256},
         headers={"Content-Type": "application/octet-stream"},
     )  # fmt: skip
     tx = b.record(

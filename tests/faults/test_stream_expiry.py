@@ -41,7 +41,9 @@ def upload_sealed(world: World, cast: scenario.Cast, plaintext: bytes) -> tuple[
     )  # fmt: skip
     headers = world.headers(cast.doctor)
     blob = world.client.post(
-        "/v1/blobs", params={"sha256": sealed.body_sha256}, content=body.getvalue(),
+        "/v1/blobs", content=body.getvalue(), params={
+            "pseudonym": cast.patient.pseudonym, "category": "lab-results",
+            "sha256": sealed.body_sha256},
         headers={**headers, "Content-Type": "application/octet-stream"},
     ).json()  # fmt: skip
     tx = builders.record(

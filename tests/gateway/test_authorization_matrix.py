@@ -122,6 +122,7 @@ def _setup(world: World, state: str) -> Ctx:
     record = world.ingest_pdf(system, owner, CATEGORY, PDF)
     blob = world.client.post(
         "/v1/blobs",
+        params={"pseudonym": owner.pseudonym, "category": CATEGORY},
         content=b"sealed body bytes for the matrix",
         headers={**world.headers(system), "Content-Type": "application/octet-stream"},
     ).json()
@@ -235,6 +236,7 @@ def _access_request_tx(ctx: Ctx, role: str) -> Any:
 def _upload_blob(ctx: Ctx, role: str) -> httpx.Response:
     return ctx.client.post(
         "/v1/blobs",
+        params={"pseudonym": ctx.pseudonym, "category": CATEGORY},
         content=b"another sealed body " + role.encode(),
         headers={**ctx.headers(role), "Content-Type": "application/octet-stream"},
     )
@@ -392,7 +394,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
         _post_tx(lambda ctx: "/v1/access-requests", _access_request_tx),
         roles(201, "clinician", "system", "auditor"),
     ),
-    ("POST", "/v1/blobs"): (_upload_blob, roles(201, "clinician", "system")),
+    ("POST", "/v1/blobs"): (_upload_blob, permitted(201, owner=403, system=201)),
     ("POST", "/v1/records"): (_commit_record, permitted(201, system=201)),
     ("GET", "/v1/records/{record_id}"): (_get(_record_path("")), permitted(200)),
     ("GET", "/v1/records/{record_id}/proof"): (_get(_record_path("/proof")), permitted(200)),

@@ -35,6 +35,11 @@ def _records(world: World, cast: scenario.Cast) -> list[object]:
     return records
 
 
+def _for(cast: scenario.Cast) -> dict[str, str]:
+    """The query of a body upload: the patient and category it is for."""
+    return {"pseudonym": cast.patient.pseudonym, "category": "lab-results"}
+
+
 @pytest.fixture
 def cast(world: World) -> scenario.Cast:
     cast = scenario.set_up(world)
@@ -65,7 +70,7 @@ def test_a_client_sealed_upload_then_signed_record_reads_back(
     headers = world.headers(cast.doctor)
     uploaded = world.client.post(
         "/v1/blobs",
-        params={"sha256": sealed.body_sha256},
+        params={**_for(cast), "sha256": sealed.body_sha256},
         content=body_out.getvalue(),
         headers={**headers, "Content-Type": "application/octet-stream"},
     )
@@ -109,7 +114,7 @@ def test_an_announced_sha256_that_does_not_match_stores_nothing(
     before = _stored_bodies(settings)
     response = world.client.post(
         "/v1/blobs",
-        params={"sha256": "0" * 64},
+        params={**_for(cast), "sha256": "0" * 64},
         content=b"sealed bytes",
         headers={**world.headers(cast.system), "Content-Type": "application/octet-stream"},
     )
@@ -120,6 +125,7 @@ def test_an_announced_sha256_that_does_not_match_stores_nothing(
 def test_a_blob_upload_needs_octet_stream(world: World, cast: scenario.Cast) -> None:
     response = world.client.post(
         "/v1/blobs",
+        params=_for(cast),
         content=b"{}",
         headers={**world.headers(cast.system), "Content-Type": "application/json"},
     )

@@ -146,8 +146,9 @@ def build_world(ledger: Ledger, clock: FakeClock) -> World:
         dr_suspended=ident("dr-gone", "clinician"),
         system=ident("aria-export", "system"),
         auditor=ident("auditor-1", "auditor"),
-        patient=ident("patient-anna", "patient"),
-        patient2=ident("patient-ben", "patient"),
+        # A patient's identity is named by the pseudonym it registers first.
+        patient=ident(pseudonym_for("anna"), "patient"),
+        patient2=ident(pseudonym_for("ben"), "patient"),
         pseudonym=pseudonym_for("anna"),
         pseudonym2=pseudonym_for("ben"),
     )

@@ -48,6 +48,11 @@ def _new_clinician(w: World) -> IdentityKeys:
     return IdentityKeys.generate("dr-new", "clinician")
 
 
+def _patient(name: str) -> IdentityKeys:
+    """A patient's identity keys, named (as always) by the pseudonym it registers."""
+    return IdentityKeys.generate(pseudonym_for(name), "patient")
+
+
 Case = tuple[str, Callable[[World], Transaction], str | None]
 
 CASES: list[Case] = [
@@ -78,20 +83,32 @@ CASES: list[Case] = [
     ("suspend the ledger", lambda w: b.suspend(w.admin, "ledger", "x", issued_at=w.clock()),
      "wrong-role"),
     # register_patient
+    ("enroll a pseudonym-like id", lambda w: b.enroll(
+        w.admin, IdentityKeys.generate(pseudonym_for("dr-x"), "clinician").public(),
+        issued_at=w.clock()), "identity-id-form"),
+    ("enroll the ledger's id", lambda w: b.enroll(
+        w.admin, IdentityKeys.generate("ledger", "clinician").public(), issued_at=w.clock()),
+     "reserved-identity"),
     ("register a new patient", lambda w: b.register_patient(
-        IdentityKeys.generate("patient-cleo", "patient"), pseudonym_for("cleo"), b"k",
-        issued_at=w.clock()), None),
+        _patient("cleo"), pseudonym_for("cleo"), b"k", issued_at=w.clock()), None),
     ("register a second pseudonym", lambda w: b.register_patient(
         w.patient, pseudonym_for("anna-2"), b"k", issued_at=w.clock()), None),
     ("register a taken pseudonym", lambda w: b.register_patient(
-        IdentityKeys.generate("patient-cleo", "patient"), w.pseudonym, b"k",
-        issued_at=w.clock()), "duplicate-pseudonym"),
+        w.patient2, w.pseudonym, b"k", issued_at=w.clock()), "duplicate-pseudonym"),
+    ("register under a staff name", lambda w: b.register_patient(
+        IdentityKeys.generate("dr-newhire", "patient"), pseudonym_for("newhire"), b"k",
+        issued_at=w.clock()), "identity-id-form"),
+    ("register under another pseudonym", lambda w: b.register_patient(
+        _patient("dora"), pseudonym_for("not-dora"), b"k", issued_at=w.clock()),
+     "identity-id-form"),
+    ("register as the ledger", lambda w: b.register_patient(
+        IdentityKeys.generate("ledger", "patient"), pseudonym_for("l"), b"k",
+        issued_at=w.clock()), "reserved-identity"),
     ("register with a clinician identity", lambda w: b.register_patient(
         IdentityKeys.generate("dr-z", "clinician"), pseudonym_for("z"), b"k",
         issued_at=w.clock()), "wrong-role"),
     ("register without possession", lambda w: _forged(b.register_patient(
-        IdentityKeys.generate("patient-eve", "patient"), pseudonym_for("eve"), b"k",
-        issued_at=w.clock())), "bad-signature"),
+        _patient("eve"), pseudonym_for("eve"), b"k", issued_at=w.clock())), "bad-signature"),
     ("register an id taken by other keys", lambda w: b.register_patient(
         IdentityKeys.generate(w.patient.id, "patient"), pseudonym_for("imposter"), b"k",
         issued_at=w.clock()), "duplicate-identity"),
