@@ -83,11 +83,12 @@ def verify(
     as_json: bool,
     no_replay: bool,
 ) -> None:
-    """Recheck every signature, the block chain, the Merkle tree and the state.
+    """Recheck every signature, the block chain, the Merkle tree, the state and the capsules.
 
     From a database (--db) or from a gateway's /v1/ledger/entries (--gateway, or the
-    global --gateway when no --db is given). Exits 0 when everything holds, 1 naming the
-    first damaged entry, block or state row.
+    global --gateway when no --db is given; a gateway exports no capsules). Exits 0 when
+    everything holds, 1 naming the first damaged entry, block or state row, and every
+    stored capsule that is changed, missing or named by no record.
     """
     if db is not None and gateway is not None:
         raise click.UsageError("give either --db or --gateway, not both")

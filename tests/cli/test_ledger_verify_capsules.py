@@ -1,0 +1,66 @@
+"""`ehrgate ledger verify --db` names damaged, missing and foreign capsules (in process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ehrgate.cli import cli
+from ledger.migrate import upgrade
+from tests.ledger.capsule_ledger import (
+    TAMPERS,
+    CapsuleLedger,
+    Tamper,
+    build_capsule_ledger,
+    expected,
+)
+
+
+@pytest.fixture
+def cl(tmp_path: Path) -> CapsuleLedger:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    return build_capsule_ledger(url)
+
+
+def _verify(cl: CapsuleLedger, *options: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["ledger", "verify", "--db", cl.url, *options])
+    return result.exit_code, result.output
+
+
+def test_a_ledger_with_sound_capsules_verifies(cl: CapsuleLedger) -> None:
+    code, output = _verify(cl)
+    assert code == 0, output
+    assert output.startswith("ok:")
+    assert "3 capsules" in output
+    assert "note capsule-superseded" in output
+    code, output = _verify(cl, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["ok"]
+    assert report["capsules"]["checked"] == 3
+    assert report["capsules"]["damage"] == []
+
+
+@pytest.mark.parametrize(
+    ("tamper", "damage", "phrase"), [pytest.param(t, d, p, id=n) for n, t, d, p in TAMPERS]
+)
+def test_capsule_damage_is_named_and_exits_1(
+    cl: CapsuleLedger, tamper: Tamper, damage: list[tuple[str, str]], phrase: str
+) -> None:
+    tamper(cl)
+    code, output = _verify(cl)
+    assert code == 1, output
+    for kind, where in damage:
+        assert f"DAMAGED {kind} — {expected(cl, where)}: " in output
+    assert expected(cl, phrase) in output
+    code, output = _verify(cl, "--json")
+    assert code == 1, output
+    report = json.loads(output)
+    assert not report["ok"]
+    assert report["damage"] is None
+    found = [(d["kind"], d["where"]) for d in report["capsules"]["damage"]]
+    assert found == [(kind, expected(cl, where)) for kind, where in damage]
