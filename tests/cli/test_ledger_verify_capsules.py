@@ -11,11 +11,12 @@ from click.testing import CliRunner
 from ehrgate.cli import cli
 from ledger.migrate import upgrade
 from tests.ledger.capsule_ledger import (
-    TAMPERS,
     CapsuleLedger,
     Tamper,
     build_capsule_ledger,
+    each_tamper,
     expected,
+    expected_damage,
 )
 
 
@@ -45,9 +46,7 @@ def test_a_ledger_with_sound_capsules_verifies(cl: CapsuleLedger) -> None:
     assert report["capsules"]["damage"] == []
 
 
-@pytest.mark.parametrize(
-    ("tamper", "damage", "phrase"), [pytest.param(t, d, p, id=n) for n, t, d, p in TAMPERS]
-)
+@each_tamper
 def test_capsule_damage_is_named_and_exits_1(
     cl: CapsuleLedger, tamper: Tamper, damage: list[tuple[str, str]], phrase: str
 ) -> None:
@@ -63,4 +62,4 @@ def test_capsule_damage_is_named_and_exits_1(
     assert not report["ok"]
     assert report["damage"] is None
     found = [(d["kind"], d["where"]) for d in report["capsules"]["damage"]]
-    assert found == [(kind, expected(cl, where)) for kind, where in damage]
+    assert found == expected_damage(cl, damage)

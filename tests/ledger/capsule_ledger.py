@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pytest
 import sqlalchemy as sa
 
 from envelope import SigningKey
@@ -94,5 +95,15 @@ TAMPERS: list[tuple[str, Tamper, list[tuple[str, str]], str]] = [
 ]  # fmt: skip
 
 
+each_tamper = pytest.mark.parametrize(
+    ("tamper", "damage", "phrase"), [pytest.param(t, d, p, id=n) for n, t, d, p in TAMPERS]
+)
+"""Parametrizes a test with each tamper, the damage it must cause and a phrase of it."""
+
+
 def expected(cl: CapsuleLedger, text: str) -> str:
     return text.format(record_id=cl.record_id, rekeyed_id=cl.rekeyed_id, rekey_index=cl.rekey_index)
+
+
+def expected_damage(cl: CapsuleLedger, damage: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(kind, expected(cl, where)) for kind, where in damage]

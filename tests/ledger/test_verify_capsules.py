@@ -10,12 +10,13 @@ from ledger.schema import permissions
 from ledger.verify import verify
 from tests.ledger.capsule_ledger import (
     OLD,
-    TAMPERS,
     CapsuleLedger,
     Tamper,
     build_capsule_ledger,
     change_bytes,
+    each_tamper,
     expected,
+    expected_damage,
     remove_row,
     run_sql,
     sha,
@@ -45,9 +46,7 @@ def test_sound_capsules_verify_and_a_superseded_one_is_a_note(cl: CapsuleLedger)
     assert report.to_json()["capsules"]["notes"][0]["kind"] == "capsule-superseded"
 
 
-@pytest.mark.parametrize(
-    ("tamper", "damage", "phrase"), [pytest.param(t, d, p, id=n) for n, t, d, p in TAMPERS]
-)
+@each_tamper
 def test_capsule_damage_is_found_and_named(
     cl: CapsuleLedger, tamper: Tamper, damage: list[tuple[str, str]], phrase: str
 ) -> None:
@@ -56,7 +55,7 @@ def test_capsule_damage_is_found_and_named(
     assert not report.ok
     assert report.damage is None  # the log and the state are sound
     found = [(d.kind, d.where) for d in report.capsule_damage]
-    assert found == [(kind, expected(cl, where)) for kind, where in damage], report.summary()
+    assert found == expected_damage(cl, damage), report.summary()
     assert expected(cl, phrase) in " ".join(d.problem for d in report.capsule_damage)
     summary = report.summary()
     for kind, where in damage:
