@@ -87,3 +87,12 @@ def test_replay_is_not_refused_for_damaged_capsules(cl: CapsuleLedger) -> None:
     remove_row(cl)
     assert replay_database(cl.url).ok
     assert [d.kind for d in _run(cl.url).capsule_damage] == ["capsule-missing"]
+
+
+@pytest.mark.parametrize("page", [10, 20])
+def test_capsules_are_read_in_key_order_a_page_at_a_time(cl: CapsuleLedger, page: int) -> None:
+    with DatabaseSource(cl.url, page=page) as source:  # capsule pages of 1 and 2 rows
+        keys = [key for key, _ in source.capsules()]
+        assert keys == sorted(keys)
+        assert len(keys) == 3
+        assert verify(source).capsules_checked == 3
