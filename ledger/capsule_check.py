@@ -110,7 +110,7 @@ def _missing(record: Row) -> Damage:
         f"record {record['record_id']}",
         f"its capsule {sha} ({since}) is not in ledger_capsules: erased by delete_capsule "
         "or lost. A blob store may still hold a content-addressed copy (the gateway puts one "
-        "next to the bodies); this check reads only the database",
+        "next to the bodies), which the database cannot tell",
     )
 
 

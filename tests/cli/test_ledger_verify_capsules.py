@@ -11,12 +11,15 @@ from click.testing import CliRunner
 from ehrgate.cli import cli
 from ledger.migrate import upgrade
 from tests.ledger.capsule_ledger import (
+    FIRST,
     CapsuleLedger,
     Tamper,
     build_capsule_ledger,
     each_tamper,
     expected,
     expected_damage,
+    remove_row,
+    sha,
 )
 
 
@@ -63,3 +66,30 @@ def test_capsule_damage_is_named_and_exits_1(
     assert report["damage"] is None
     found = [(d["kind"], d["where"]) for d in report["capsules"]["damage"]]
     assert found == expected_damage(cl, damage)
+
+
+def test_the_stores_are_asked_for_a_missing_capsule(cl: CapsuleLedger, tmp_path: Path) -> None:
+    from storage import open_store
+
+    holding, empty = tmp_path / "holding", tmp_path / "empty"
+    for root in (holding, empty):
+        root.mkdir()
+    store = open_store(f"file://{holding}?name=holding")
+    store.put([FIRST])
+    store.close()
+    remove_row(cl)
+    code, output = _verify(
+        cl, "--store", f"file://{holding}?name=holding", "--store", f"file://{empty}?name=empty"
+    )
+    assert code == 1, output
+    assert f"DAMAGED capsule-missing — record {cl.record_id}: " in output
+    assert f"store holding holds a copy at file://holding/blobs/{sha(FIRST)[:2]}/" in output
+    assert "store empty has no copy" in output
+
+
+def test_stores_go_with_a_database() -> None:
+    result = CliRunner().invoke(
+        cli, ["ledger", "verify", "--gateway", "http://127.0.0.1:9", "--store", "file:///tmp"]
+    )
+    assert result.exit_code == 2
+    assert "--store goes with --db" in result.output
