@@ -55,5 +55,9 @@ class ExportSource:
     def state_tables(self) -> Mapping[str, Iterable[Row]] | None:
         return None
 
+    def capsules(self) -> Iterable[tuple[str, bytes]] | None:
+        """None: a gateway exports the log, not the capsules it stores."""
+        return None
+
     def close(self) -> None:
         """Nothing to release: the iterables belong to the caller."""

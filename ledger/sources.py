@@ -25,6 +25,10 @@ class DatabaseSource:
             f"LEFT OUTER JOIN {n} n ON n.level = 0 AND n.idx = e.idx "
             "WHERE e.idx >= :position ORDER BY e.idx LIMIT :page"
         )
+        c = schema.capsules.name
+        self._capsule_query = sa.text(
+            f"SELECT sha256, data FROM {c} WHERE sha256 > :after ORDER BY sha256 LIMIT :page"
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -73,3 +77,16 @@ class DatabaseSource:
             return {
                 table: list(database.iter_state_rows(conn, table)) for table in schema.STATE_TABLES
             }
+
+    def capsules(self) -> Iterator[tuple[str, bytes]]:
+        """The stored capsules (key, bytes) in key order, a page of rows at a time."""
+        after = ""
+        page = max(1, self.page // 10)  # capsules are kilobytes, entries a few hundred bytes
+        with self.engine.connect() as conn:
+            while True:
+                rows = conn.execute(self._capsule_query, {"after": after, "page": page}).all()
+                for key, data in rows:
+                    yield str(key), bytes(data)
+                if len(rows) < page:
+                    return
+                after = str(rows[-1][0])

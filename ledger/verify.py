@@ -10,9 +10,12 @@
   equals the root recomputed from the entries;
 * the stored per-entry leaf hash (when the source has one) matches the transaction, so a
   changed or moved entry is named itself and not only the block that covers it;
-* the state tables (when the source has them) equal the state rebuilt by the replay.
+* the state tables (when the source has them) equal the state rebuilt by the replay;
+* the stored capsules (when the source has them) hash to their keys, each record's current
+  capsule is stored and no stored capsule is foreign to the log (`ledger.capsule_check`).
 
-The report names the first damage found and what is wrong with it.
+The report names the first damage of the log or state and what is wrong with it, and every
+damaged capsule.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
 from ledger import merkle, rules
+from ledger.capsule_check import check_capsules
 from ledger.categories import DEFAULT_CATEGORIES, CategoryRegistry
 from ledger.errors import MalformedExport, RuleViolation
+from ledger.report import Damage, VerifyReport
 from ledger.state import Changes, Key, Row, State, row_columns, row_key, state_digest
 from ledger.state_tables import STATE_TABLES
 from ledger.wire.blocks import GENESIS_PREVIOUS_HASH, Block
-from ledger.wire.merkle import EMPTY_ROOT, node_hash
+from ledger.wire.merkle import node_hash
 from ledger.wire.transactions import Transaction
 
 
@@ -60,64 +64,11 @@ class LedgerSource(Protocol):
         """The stored state tables, or None when the source has none (an export)."""
         ...
 
+    def capsules(self) -> Iterable[tuple[str, bytes]] | None:
+        """The stored capsules (key, bytes), streamed; None when the source has none."""
+        ...
+
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Damage:
-    """The first thing found wrong: what kind of thing, which one, and what is wrong."""
-
-    kind: str  # "entry", "block", "state", "head"
-    where: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.problem}"
-
-
-@dataclass(slots=True)
-class VerifyReport:
-    entries: int = 0
-    blocks: int = 0
-    root: str = EMPTY_ROOT.hex()
-    ledger_key: str | None = None
-    state_digest: str | None = None
-    state_compared: bool = False
-    damage: Damage | None = None
-    seconds: float = 0.0
-    state: State | None = field(default=None, repr=False)
-
-    @property
-    def ok(self) -> bool:
-        return self.damage is None
-
-    def summary(self) -> str:
-        if self.damage is not None:
-            return f"DAMAGED {self.damage.kind} — {self.damage}"
-        state = "state matches the replay" if self.state_compared else "no stored state"
-        return (
-            f"ok: {self.entries} entries in {self.blocks} blocks, root {self.root}, "
-            f"{state} (digest {self.state_digest}), {self.seconds:.2f} s"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "entries": self.entries,
-            "blocks": self.blocks,
-            "root": self.root,
-            "ledger_key": self.ledger_key,
-            "state_digest": self.state_digest,
-            "state_compared": self.state_compared,
-            "damage": None
-            if self.damage is None
-            else {
-                "kind": self.damage.kind,
-                "where": self.damage.where,
-                "problem": self.damage.problem,
-            },
-            "seconds": round(self.seconds, 3),
-        }
 
 
 class _Found(Exception):
@@ -159,12 +110,25 @@ def verify(
             if stored is not None:
                 _compare_state(stored, state)
                 report.state_compared = True
+        _check_capsules(source, report, state if replay else None)
     except _Found as found:
         report.damage = found.damage
     except MalformedExport as exc:
         report.damage = Damage("source", "the export", str(exc))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_capsules(source: LedgerSource, report: VerifyReport, state: State | None) -> None:
+    """Check the source's stored capsules, against the replayed records when there are."""
+    rows = source.capsules()
+    if rows is None:
+        return
+    records = None if state is None else state.tables["records"]
+    found = check_capsules(rows, records, report.named_capsules)
+    report.capsules_checked = found.checked
+    report.capsule_damage = found.damage
+    report.notes = found.notes
 
 
 def _verify_log(
@@ -232,7 +196,7 @@ def _walk(
             key = _genesis_key(tx, key)
             report.ledger_key = _b64(key)
         if replay:
-            state.absorb([_apply(state, tx, block.timestamp, index)])
+            state.absorb([_apply(state, tx, block.timestamp, index, report.named_capsules)])
         # Fold the leaf into the compact range of complete subtrees.
         size, current = 1, leaf
         while stack and stack[-1][0] == size:
@@ -265,12 +229,21 @@ _LEAF_MISMATCH = (
 )
 
 
-def _apply(state: State, tx: Transaction, now: str, index: int) -> Changes:
-    """The replay of one entry: its changes, or the damage of breaking the rules."""
+def _apply(
+    state: State, tx: Transaction, now: str, index: int, named_capsules: dict[str, str]
+) -> Changes:
+    """The replay of one entry: its changes, or the damage of breaking the rules. The
+    capsule a record or rekey names is noted in *named_capsules*."""
     try:
-        return rules.apply(state, tx, now, index)
+        changes = rules.apply(state, tx, now, index)
     except RuleViolation as exc:
         raise _entry_damage(index, f"breaks the rules [{exc.code}]: {exc}") from exc
+    if tx.type in _CAPSULE_TYPES:
+        named_capsules[tx.body["capsule_sha256"]] = tx.body["record_id"]
+    return changes
+
+
+_CAPSULE_TYPES = frozenset({"record", "rekey"})
 
 
 def _misplaced(entry: SourceEntry, expected: int, block: Block | None) -> _Found:

@@ -11,10 +11,11 @@ import click
 
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import EXIT_DAMAGED, emit, json_option
-from ehrgate.errors import EXIT_OK, EhrgateError
+from ehrgate.errors import EXIT_OK, EhrgateError, Unavailable, UsageError
 
 if TYPE_CHECKING:
     from ledger.verify import LedgerSource, VerifyReport
+    from storage.types import BlobStore
 
 
 @click.group()
@@ -74,6 +75,14 @@ def _verify_gateway(
 @click.option(
     "--no-replay", is_flag=True, help="Check only signatures of blocks, the chain and the tree."
 )
+@click.option(
+    "--store",
+    "stores",
+    metavar="URL",
+    multiple=True,
+    help="A blob store to ask for a copy of each capsule missing from the database "
+    "(repeatable; file:// and s3:// stores, which keep a body under its SHA-256).",
+)
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -82,20 +91,72 @@ def verify(
     ledger_key: str | None,
     as_json: bool,
     no_replay: bool,
+    stores: tuple[str, ...],
 ) -> None:
-    """Recheck every signature, the block chain, the Merkle tree and the state.
+    """Recheck every signature, the block chain, the Merkle tree, the state and the capsules.
 
     From a database (--db) or from a gateway's /v1/ledger/entries (--gateway, or the
-    global --gateway when no --db is given). Exits 0 when everything holds, 1 naming the
-    first damaged entry, block or state row.
+    global --gateway when no --db is given; a gateway exports no capsules). Exits 0 when
+    everything holds, 1 naming the first damaged entry, block or state row, and every
+    stored capsule that is changed, missing or named by no record.
     """
     if db is not None and gateway is not None:
         raise click.UsageError("give either --db or --gateway, not both")
     if db is None and gateway is None and session(ctx).gateway:
         gateway = session(ctx).gateway
     if gateway is not None:
+        if stores:
+            raise click.UsageError("--store goes with --db: a gateway exports no capsules")
         _finish(ctx, _verify_gateway(ctx, gateway, ledger_key, not no_replay, as_json), as_json)
-    _finish(ctx, _verify_database(db, ledger_key, not no_replay, as_json), as_json)
+    report = _verify_database(db, ledger_key, not no_replay, as_json)
+    if stores:
+        _look_in_stores(report, stores)
+    _finish(ctx, report, as_json)
+
+
+def _look_in_stores(report: VerifyReport, urls: tuple[str, ...]) -> None:
+    """Add to each capsule-missing damage what the stores at *urls* say of a copy."""
+    from ledger.report import Damage
+    from storage import open_store
+    from storage.errors import StoreMisconfigured, StoreUnavailable
+
+    if report.state is None or not any(d.kind == "capsule-missing" for d in report.capsule_damage):
+        return
+    records = report.state.tables["records"]
+    try:
+        stores = [open_store(url) for url in urls]
+    except StoreMisconfigured as exc:
+        raise UsageError(str(exc)) from exc
+    except StoreUnavailable as exc:
+        raise Unavailable(str(exc)) from exc
+    try:
+        for i, found in enumerate(report.capsule_damage):
+            if found.kind == "capsule-missing":
+                sha = records[found.where.removeprefix("record ")]["capsule_sha256"]
+                said = "; ".join(_ask_store(store, sha) for store in stores)
+                report.capsule_damage[i] = Damage(
+                    found.kind, found.where, f"{found.problem}; {said}"
+                )
+    finally:
+        for store in stores:
+            store.close()
+
+
+def _ask_store(store: BlobStore, sha256: str) -> str:
+    """Whether *store* holds the body of *sha256*, in words."""
+    from storage.errors import BlobNotFound, StorageError
+
+    locator_of = getattr(store, "locator", None)
+    if locator_of is None:
+        return f"store {store.name} cannot be asked by SHA-256 alone"
+    locator = str(locator_of(sha256))
+    try:
+        store.head(locator)
+    except BlobNotFound:
+        return f"store {store.name} has no copy"
+    except StorageError as exc:
+        return f"store {store.name} could not be asked ({exc})"
+    return f"store {store.name} holds a copy at {locator}"
 
 
 def _verify_database(

@@ -3,6 +3,7 @@ the same log gives the same state digest on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -78,9 +79,12 @@ def test_replay_gives_the_same_state_digest_on_sqlite_and_postgres(
                      issued_at=first_clock())
         )  # fmt: skip
         txs = [e.tx for e in first.entries(0, 10_000)]
+        capsules = [
+            first.capsule(tx.body["capsule_sha256"]) if tx.type == "record" else None for tx in txs
+        ]
     with Ledger.open(urls[1], key, clock=FakeClock()) as second:
-        for tx in txs:
-            second.submit(tx)
+        for tx, capsule in zip(txs, capsules, strict=True):
+            second.submit(tx, capsule=capsule)
     digests = []
     roots = []
     for url in urls:
@@ -108,7 +112,13 @@ def test_a_second_writer_catches_up_with_the_first(
         )  # fmt: skip
         w.ledger.submit(grant)
         # `other` has not seen the grant; its commit must first follow the log.
-        receipt = other.submit(w.record_tx(w.dr_other, category="radiation-dose"))
+        capsule = b"the second writer's capsule"
+        record = w.record_tx(
+            w.dr_other,
+            category="radiation-dose",
+            capsule_sha256=hashlib.sha256(capsule).hexdigest(),
+        )
+        receipt = other.submit(record, capsule=capsule)
         assert receipt.index == w.ledger.tree_size()
         assert other.check(w.dr_other.id, "write", w.pseudonym, "radiation-dose")
         # And the first writer follows the second in turn.

@@ -15,7 +15,14 @@ import pytest
 
 import ledger
 
-PURE = ("ledger.rules", "ledger.state", "ledger.state_tables", "ledger.verify")
+PURE = (
+    "ledger.rules",
+    "ledger.state",
+    "ledger.state_tables",
+    "ledger.verify",
+    "ledger.report",
+    "ledger.capsule_check",
+)
 
 _REPORT = """
 import sys
