@@ -62,7 +62,10 @@ def test_an_upload_cut_short_by_the_client_is_counted_as_closed_not_as_an_error(
         token = world.headers(cast.system)["Authorization"].split()[1]
         stored_before = _files_under(settings.data_dir / "blobs")
         uploads = {
-            "/v1/blobs": ("/v1/blobs", "application/octet-stream"),
+            "/v1/blobs": (
+                f"/v1/blobs?pseudonym={cast.patient.pseudonym}&category=lab-results",
+                "application/octet-stream",
+            ),
             "/v1/documents": (
                 f"/v1/documents?pseudonym={cast.patient.pseudonym}"
                 "&category=lab-results&filename=cut.pdf",
