@@ -40,7 +40,7 @@ from gateway.models import Category, Pseudonym, RecordId
 from ledger.ledger import Ledger
 from ledger.results import Record
 from ledger.wire import builders
-from ledger.wire.shapes import AccessAction
+from ledger.wire.shapes import ReadAction
 
 RECORD_ACTIONS = frozenset({"record", "capsule", "body"})
 _OWNER_ONLY = frozenset({"access_history", "access_requests"})
@@ -107,7 +107,7 @@ def submit_audit(
     *,
     actor: str,
     action: str,
-    pseudonym: str,
+    pseudonym: str | None,
     allowed: bool,
     reason: str,
     at: datetime,
@@ -230,7 +230,7 @@ async def _enforce(
     )
 
 
-def require(action: AccessAction) -> Callable[..., Awaitable[Access]]:
+def require(action: ReadAction) -> Callable[..., Awaitable[Access]]:
     """The dependency that checks and audits a read of *action* (see the module doc)."""
     if action in RECORD_ACTIONS:
 

@@ -20,6 +20,7 @@ from gateway.errors import install_backend_error_handlers, install_error_handler
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.models import problem_responses, problem_schemas
+from gateway.refusal_limits import RefusalLimiter
 from gateway.routes import (
     auth,
     blobs,
@@ -75,6 +76,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             token_lifetime=settings.token_lifetime,
             rate_limit_per_minute=settings.auth_rate_limit,
             global_rate_limit_per_minute=settings.auth_global_rate_limit,
+            clock=clock,
+            metrics=metrics,
+        ),
+        refusals=RefusalLimiter(
+            per_minute=settings.refusal_audit_rate,
+            burst=settings.refusal_audit_burst,
+            global_per_minute=settings.refusal_audit_global_rate,
             clock=clock,
             metrics=metrics,
         ),

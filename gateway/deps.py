@@ -19,6 +19,7 @@ from gateway.backends import Backends
 from gateway.clock import Clock
 from gateway.errors import Forbidden, InvalidToken, ServiceUnavailable
 from gateway.metrics import GatewayMetrics
+from gateway.refusal_limits import RefusalLimiter
 from gateway.settings import Settings
 
 
@@ -30,6 +31,7 @@ class GatewayState:
     clock: Clock
     metrics: GatewayMetrics
     authenticator: Authenticator
+    refusals: RefusalLimiter
     backends: Backends | None = None
     portal: BlockingPortal | None = None
 

@@ -47,6 +47,13 @@ class GatewayMetrics:
             ["type", "code"],
             registry=self.registry,
         )
+        self.refusals_unrecorded = Counter(
+            "ehrgate_refusals_unrecorded",
+            "Refused writes and logins not written to the ledger, by act and why: "
+            "rate-limited, unknown-identity (never on the ledger) or ledger-unavailable.",
+            ["action", "why"],
+            registry=self.registry,
+        )
         self.integrity_failures = Counter(
             "ehrgate_integrity_failures",
             "Stored bodies or capsules whose hash did not match the ledger.",

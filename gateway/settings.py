@@ -104,6 +104,24 @@ class Settings(BaseSettings):
         ge=1,
         description="Authentication challenges per minute the whole gateway issues.",
     )
+    refusal_audit_rate: int = Field(
+        default=6,
+        ge=1,
+        description="Refused writes and logins per minute written to the ledger for each "
+        "identity and kind of act; beyond that they are counted and summarised.",
+    )
+    refusal_audit_burst: int = Field(
+        default=3,
+        ge=1,
+        description="Refusals of one identity and kind of act written at once before "
+        "refusal_audit_rate applies.",
+    )
+    refusal_audit_global_rate: int = Field(
+        default=600,
+        ge=1,
+        description="Refused writes and logins per minute the whole gateway writes to the "
+        "ledger, whoever the identities.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that /metrics requires; unset: /metrics answers only "

@@ -167,12 +167,14 @@ class KeyShare:
 
 @dataclass(frozen=True, slots=True)
 class AccessEvent:
-    """One audited read: who did what to which pseudonym (and record), the decision, why."""
+    """One audited access: who did what to which pseudonym (and record), the decision, why.
+
+    A refused write or login may name no patient: its pseudonym is then None."""
 
     entry_index: int
     actor: str
     action: str
-    pseudonym: str
+    pseudonym: str | None
     record_id: str | None
     category: str | None
     decision: str  # "allowed" or "denied"

@@ -141,7 +141,8 @@ access_events = sa.Table(
     sa.Column("entry_index", Index64, primary_key=True, autoincrement=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    # None for a refused write or login that names no registered patient.
+    sa.Column("pseudonym", sa.String(64), nullable=True, index=True),
     sa.Column("record_id", sa.String(64), nullable=True),
     sa.Column("category", sa.String(63), nullable=True),
     sa.Column("decision", sa.String(8), nullable=False),

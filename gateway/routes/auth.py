@@ -12,6 +12,7 @@ from envelope import b64decode
 from envelope.errors import EnvelopeError
 from gateway.deps import BackendsDep, StateDep, client_address, directory_of
 from gateway.models import Base64, IdentityId, StrictModel, problem_responses
+from gateway.refusals import LOGIN_REFUSALS, login_refused
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
@@ -62,14 +63,19 @@ async def token(
     except EnvelopeError:
         # Still goes through the authenticator: the attempt counts and spends the challenge.
         signature = b""
-    issued = await run_in_threadpool(
-        state.authenticator.token,
-        body.identity_id,
-        body.challenge,
-        signature,
-        directory=directory_of(backends),
-        client=client_address(request),
-    )
+    try:
+        issued = await run_in_threadpool(
+            state.authenticator.token,
+            body.identity_id,
+            body.challenge,
+            signature,
+            directory=directory_of(backends),
+            client=client_address(request),
+        )
+    except LOGIN_REFUSALS as exc:
+        # A refused login as an enrolled identity is on the ledger (gateway.refusals).
+        await login_refused(state, backends, body.identity_id, exc)
+        raise
     return TokenResponse(
         access_token=issued.token,
         token_type="bearer",

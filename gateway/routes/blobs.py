@@ -4,7 +4,8 @@ a patient and category the uploader may write now.
 A body is stored before the `record` that names it is committed; one that is never named
 (the commit was refused, or never came) is an orphan that `ehrgate gc` collects after its
 grace period. The write right is checked before a byte is read, so that an identity
-without one cannot use the stores at all.
+without one cannot use the stores at all; such a refusal is audited on the ledger
+(`gateway.refusals`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.clock import checked_now
-from gateway.deps import Caller, get_portal, require_role
+from gateway.deps import Caller, get_portal
 from gateway.errors import (
     AccessDenied,
     NotFound,
@@ -26,13 +27,14 @@ from gateway.errors import (
     from_backend_error,
 )
 from gateway.models import Category, Pseudonym, StoredBlobOut, problem_responses
+from gateway.refusals import audited, require_uploader
 from gateway.streams import RequestBody
 from ledger.results import Patient
 from storage.errors import IntegrityError, StorageError
 
 router = APIRouter(prefix="/v1/blobs", tags=["blobs"], responses=problem_responses(401, 403))
 
-UploaderDep = Annotated[Caller, Depends(require_role("clinician", "system"))]
+UploaderDep = Annotated[Caller, Depends(require_uploader("upload_body"))]
 BODY_TYPES = ("application/octet-stream",)
 
 _OPENAPI_BODY = {
@@ -95,7 +97,9 @@ async def upload_blob(
 ) -> StoredBlobOut:
     """Stream a sealed body for a patient and category the caller may write now."""
     require_content_type(request, BODY_TYPES)
-    require_write_right(uploader, pseudonym, category)
+    async with audited(uploader, "upload_body") as scope:
+        scope.about(pseudonym, category)
+        require_write_right(uploader, pseudonym, category)
     backends, state = uploader.backends, uploader.state
     body = RequestBody(request, get_portal(state))
     await body.prefetch()

@@ -4,6 +4,7 @@ The PDF is sealed while it streams (to the patient's record public key, nothing 
 no plaintext is ever written anywhere; the gateway signs the capsule and the `record` with
 its own key on the caller's behalf (`on_behalf_of`), and the ledger checks the caller's
 write right. The ledger therefore shows both: who sent the document and who sealed it.
+An ingest refused for want of that right (or of the role) is audited (`gateway.refusals`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from envelope import HybridPublicKey, Sealer, b64decode
 from envelope.errors import EnvelopeError
-from gateway.deps import Caller, get_portal, require_role
+from gateway.deps import Caller, get_portal
 from gateway.errors import (
     UnsupportedMediaType,
     ValidationFailed,
@@ -30,6 +31,7 @@ from gateway.models import (
     SignedTransaction,
     problem_responses,
 )
+from gateway.refusals import audited, require_uploader
 from gateway.routes.blobs import require_content_type, require_write_right
 from gateway.streams import RequestBody
 from gateway.transactions import submit
@@ -42,7 +44,7 @@ router = APIRouter(
     prefix="/v1/documents", tags=["documents"], responses=problem_responses(401, 403, 409)
 )
 
-UploaderDep = Annotated[Caller, Depends(require_role("clinician", "system"))]
+UploaderDep = Annotated[Caller, Depends(require_uploader("ingest_document"))]
 PDF_MAGIC = b"%PDF-"
 _FILENAME = re.compile(r"^[^/\\\x00-\x1f\x7f]{1,255}$")
 _OPENAPI_BODY = {
@@ -91,6 +93,14 @@ async def ingest_document(
 ) -> RecordWithProof:
     """Upload a plaintext PDF; the gateway seals it to the patient and records it."""
     require_content_type(request, ("application/pdf",))
+    async with audited(uploader, "ingest_document") as scope:
+        scope.about(pseudonym, category)
+        return await _ingest(request, uploader, pseudonym, category, filename)
+
+
+async def _ingest(
+    request: Request, uploader: Caller, pseudonym: str, category: str, filename: str
+) -> RecordWithProof:
     backends, state, caller_id = uploader.backends, uploader.state, uploader.principal.id
     # Checked before a byte is stored (the ledger checks again at commit).
     patient, now = require_write_right(uploader, pseudonym, category)

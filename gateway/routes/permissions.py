@@ -1,4 +1,6 @@
-"""Permissions, key shares and access requests: transactions signed by their actors."""
+"""Permissions, key shares and access requests: transactions signed by their actors.
+
+A refusal of any of them (the caller may not) is audited on the ledger (`gateway.refusals`)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from gateway.models import (
     StrictModel,
     problem_responses,
 )
+from gateway.refusals import audited
 from gateway.transactions import parse_signed, submit
 from gateway.views import access_request_out, permission_out, receipt_out
 
@@ -31,8 +34,10 @@ class AccessRequested(StrictModel):
 @router.post("/permissions", response_model=PermissionGranted, status_code=201)
 async def grant(transaction: SignedTransaction, caller: CallerDep) -> PermissionGranted:
     """Grant a time-bounded permission (a `grant` signed by the patient)."""
-    tx = parse_signed(transaction, expected_type="grant", principal=caller.principal)
-    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    async with audited(caller, "grant") as scope:
+        scope.about(transaction.body.get("pseudonym"))
+        tx = parse_signed(transaction, expected_type="grant", principal=caller.principal)
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     permission = caller.backends.ledger.permission(str(tx.body["permission_id"]))
     assert permission is not None
     return PermissionGranted(permission=permission_out(permission), receipt=receipt_out(receipt))
@@ -45,10 +50,12 @@ async def revoke(
     caller: CallerDep,
 ) -> PermissionGranted:
     """Revoke a permission at once (a `revoke` signed by the patient)."""
-    tx = parse_signed(transaction, expected_type="revoke", principal=caller.principal)
-    if tx.body.get("permission_id") != permission_id:
-        raise ValidationFailed("the transaction revokes another permission than the path names")
-    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    async with audited(caller, "revoke") as scope:
+        scope.about(transaction.body.get("pseudonym"))
+        tx = parse_signed(transaction, expected_type="revoke", principal=caller.principal)
+        if tx.body.get("permission_id") != permission_id:
+            raise ValidationFailed("the transaction revokes another permission than the path names")
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     permission = caller.backends.ledger.permission(permission_id)
     assert permission is not None
     return PermissionGranted(permission=permission_out(permission), receipt=receipt_out(receipt))
@@ -57,16 +64,20 @@ async def revoke(
 @router.post("/key-shares", response_model=Accepted, status_code=201)
 async def deposit_key_share(transaction: SignedTransaction, caller: CallerDep) -> Accepted:
     """Deposit K sealed to a grantee (a `key_share` signed by the patient)."""
-    tx = parse_signed(transaction, expected_type="key_share", principal=caller.principal)
-    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    async with audited(caller, "deposit_key_share") as scope:
+        scope.about(transaction.body.get("pseudonym"))
+        tx = parse_signed(transaction, expected_type="key_share", principal=caller.principal)
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
 @router.post("/access-requests", response_model=AccessRequested, status_code=201)
 async def request_access(transaction: SignedTransaction, caller: CallerDep) -> AccessRequested:
     """Ask a patient for rights (an `access_request` signed by a clinician or system)."""
-    tx = parse_signed(transaction, expected_type="access_request", principal=caller.principal)
-    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    async with audited(caller, "request_access") as scope:
+        scope.about(transaction.body.get("pseudonym"))
+        tx = parse_signed(transaction, expected_type="access_request", principal=caller.principal)
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     requests = await run_in_threadpool(
         caller.backends.ledger.access_requests, str(tx.body["pseudonym"])
     )

@@ -14,7 +14,7 @@ from envelope import b64decode
 from envelope.errors import EnvelopeError
 from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit, read_time
 from gateway.backends import Backends
-from gateway.deps import CallerDep
+from gateway.deps import Caller, CallerDep
 from gateway.errors import (
     GatewayError,
     IntegrityFailure,
@@ -29,11 +29,13 @@ from gateway.models import (
     SignedTransaction,
     problem_responses,
 )
+from gateway.refusals import audited
 from gateway.streams import VerifiedBody
 from gateway.transactions import parse_signed, precheck, submit
 from gateway.views import receipt_out, record_out
 from ledger.errors import LedgerError, RuleViolation
 from ledger.results import Record
+from ledger.wire.transactions import Transaction
 from storage import StoredBlob
 from storage.errors import BlobNotFound, IntegrityError as StoredBytesMismatch, StorageError
 
@@ -86,10 +88,17 @@ def check_body_stored(backends: Backends, body: dict[str, object]) -> None:
 )
 async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithProof:
     """Commit a signed `record` for an uploaded body and its capsule; returns its proof."""
+    async with audited(caller, "commit_record") as scope:
+        body = commit.transaction.body
+        scope.about(body.get("pseudonym"), body.get("category"))
+        tx = parse_signed(commit.transaction, expected_type="record", principal=caller.principal)
+        return await _commit(caller, tx, commit.capsule)
+
+
+async def _commit(caller: Caller, tx: Transaction, capsule_text: str) -> RecordWithProof:
     backends, state = caller.backends, caller.state
-    tx = parse_signed(commit.transaction, expected_type="record", principal=caller.principal)
     try:
-        capsule = b64decode(commit.capsule, what="capsule")
+        capsule = b64decode(capsule_text, what="capsule")
     except EnvelopeError as exc:
         raise ValidationFailed(str(exc)) from exc
     if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):

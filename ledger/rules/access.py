@@ -1,6 +1,13 @@
-"""The rule of the `access` transaction: the gateway's audit entry of one read."""
+"""The rule of the `access` transaction: the gateway's audit entry of one read, or of one
+refused write or login.
+
+A read names the patient it reads (its pseudonym) and is allowed or denied. A refused
+write or login (`REFUSED_ACTIONS`) is only ever denied, and names a pseudonym only when
+there is a patient to name; every other member is checked the same way for both."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ledger.errors import MalformedTransaction
 from ledger.rules.actors import known_identity, require_role, signer_row
@@ -12,26 +19,40 @@ from ledger.rules.validators import (
     time_field,
 )
 from ledger.state import Changes, StateView
-from ledger.wire.shapes import ACCESS_ACTIONS
+from ledger.wire.shapes import ACCESS_ACTIONS, REFUSED_ACTIONS
 from ledger.wire.transactions import Transaction
+
+
+def _decision(body: dict[str, Any], action: str) -> str:
+    decision = body["decision"]
+    if decision not in ("allowed", "denied"):
+        raise MalformedTransaction('body.decision must be "allowed" or "denied"')
+    if action in REFUSED_ACTIONS and decision != "denied":
+        raise MalformedTransaction(f'body.decision of a {action} access entry must be "denied"')
+    return str(decision)
+
+
+def _pseudonym(body: dict[str, Any], action: str) -> str | None:
+    """The patient named: required for a read, optional (but well formed) for a refusal."""
+    if action in REFUSED_ACTIONS and "pseudonym" not in body:
+        return None
+    return hex64_field(body, "pseudonym")
 
 
 def access(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
     check_fields(
         body,
-        {"actor", "action", "pseudonym", "decision", "reason", "at"},
-        frozenset({"record_id", "category"}),
+        {"actor", "action", "decision", "reason", "at"},
+        frozenset({"pseudonym", "record_id", "category"}),
     )
     require_role(signer_row(state, tx), "ledger")
     actor = ident_field(body, "actor")
     action = body["action"]
     if action not in ACCESS_ACTIONS:
         raise MalformedTransaction(f"body.action must be one of {', '.join(ACCESS_ACTIONS)}")
-    pseudonym = hex64_field(body, "pseudonym")
-    decision = body["decision"]
-    if decision not in ("allowed", "denied"):
-        raise MalformedTransaction('body.decision must be "allowed" or "denied"')
+    decision = _decision(body, action)
+    pseudonym = _pseudonym(body, action)
     reason = text_field(body, "reason")
     at = time_field(body, "at")
     record_id = body.get("record_id")

@@ -226,7 +226,7 @@ def access(
     *,
     actor: str,
     action: str,
-    pseudonym: str,
+    pseudonym: str | None,
     decision: str,
     reason: str,
     at: datetime | str | None = None,
@@ -234,15 +234,17 @@ def access(
     category: str | None = None,
     issued_at: TimeLike = None,
 ) -> Transaction:
-    """The gateway's account of one access attempt, allowed or denied."""
+    """The gateway's account of one access attempt, allowed or denied. A refused write or
+    login may name no patient (*pseudonym* None): the member is then left out."""
     fields: dict[str, Any] = {
         "actor": actor,
         "action": action,
-        "pseudonym": pseudonym,
         "decision": decision,
         "reason": reason,
         "at": coerce_time(at),
     }
+    if pseudonym is not None:
+        fields["pseudonym"] = pseudonym
     if record_id is not None:
         fields["record_id"] = record_id
     if category is not None:

@@ -12,7 +12,8 @@ to this module.
   `tx_id` and `issued_at`, which every body has).
 - `RECORD` and `PERMISSION`: what the gateway answers for a record and a permission: the
   signed body's members and what the ledger adds (who signed, the entry, the revocation).
-- `AccessAction`: what an `access` entry says was attempted.
+- `AccessAction`: what an `access` entry says was attempted: a `ReadAction` (allowed or
+  denied) or a `RefusedAction` (a refused write or login, always denied).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ RECORD = RECORD_TX.extended("uploader", "entry_index")
 PERMISSION = GRANT_TX.extended("revoked")
 """A permission as the gateway shows it: its `grant` body and whether it was revoked."""
 
-AccessAction = Literal[
+ReadAction = Literal[
     "list",
     "record",
     "capsule",
@@ -89,7 +90,27 @@ AccessAction = Literal[
     "access_requests",
     "permissions",
 ]
-"""What an `access` entry says was attempted: a listing, a record's metadata, capsule or
-body, a key share, or the patient's audit, requests or permissions."""
+"""A read the gateway decides and audits, allowed or denied: a listing, a record's
+metadata, capsule or body, a key share, or the patient's audit, requests or permissions."""
 
-ACCESS_ACTIONS: tuple[str, ...] = get_args(AccessAction)
+RefusedAction = Literal[
+    "commit_record",
+    "ingest_document",
+    "upload_body",
+    "grant",
+    "revoke",
+    "deposit_key_share",
+    "request_access",
+    "login",
+]
+"""A write or a login the gateway refused a known identity. Only refusals are audited as
+such (an accepted write is its own transaction, a login leaves no entry), so an `access`
+entry with one of these actions is always `denied`, and its pseudonym is optional: a login
+names none unless the identity is a patient, and a write names one only if it is registered."""
+
+AccessAction = Literal[ReadAction, RefusedAction]
+"""What an `access` entry says was attempted."""
+
+READ_ACTIONS: tuple[str, ...] = get_args(ReadAction)
+REFUSED_ACTIONS: tuple[str, ...] = get_args(RefusedAction)
+ACCESS_ACTIONS: tuple[str, ...] = READ_ACTIONS + REFUSED_ACTIONS

@@ -10,6 +10,7 @@ import pytest
 from envelope import IdentityKeys, SigningKey
 from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
 from ledger.wire import builders as b
+from ledger.wire.clock import format_time
 from tests.ledger.conftest import World, pseudonym_for
 
 HOUR = timedelta(hours=1)
@@ -198,6 +199,28 @@ CASES: list[Case] = [
     ("access with a bad decision", lambda w: b.access(
         w.gateway, actor=w.dr.id, action="body", pseudonym=w.pseudonym, decision="maybe",
         reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
+    ("access refused a write, naming the patient", lambda w: b.access(
+        w.gateway, actor=w.dr_other.id, action="commit_record", pseudonym=w.pseudonym,
+        decision="denied", reason="no write right", category="lab-results", at=w.clock(),
+        issued_at=w.clock()), None),
+    ("access refused a login, naming no patient", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="login", pseudonym=None, decision="denied",
+        reason="bad signature", at=w.clock(), issued_at=w.clock()), None),
+    ("access read naming no patient", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="list", pseudonym=None, decision="denied",
+        reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
+    ("access refusal with a null pseudonym", lambda w: b.sign(w.gateway, "access", {
+        "actor": w.dr.id, "action": "grant", "pseudonym": None, "decision": "denied",
+        "reason": "x", "at": format_time(w.clock())}, issued_at=w.clock()), "malformed"),
+    ("access refusal recorded as allowed", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="grant", pseudonym=w.pseudonym, decision="allowed",
+        reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
+    ("access with an unknown action", lambda w: b.access(
+        w.gateway, actor=w.dr.id, action="enroll", pseudonym=None, decision="denied",
+        reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
+    ("access refusal of an unknown actor", lambda w: b.access(
+        w.gateway, actor="nobody-known", action="login", pseudonym=None, decision="denied",
+        reason="x", at=w.clock(), issued_at=w.clock()), "unknown-identity"),
     # access_request
     ("access request by a clinician", lambda w: b.access_request(
         w.dr_other, pseudonym=w.pseudonym, rights=["read"], categories="all",
