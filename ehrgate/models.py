@@ -279,7 +279,11 @@ class Fetched(_Jsonable):
 @answer()
 @dataclass(frozen=True, slots=True)
 class AccessEvent(Answer):
-    """One audited access: who did what to which record, when, allowed or denied, why."""
+    """One audited access: who did what to which record, when, allowed or denied, why.
+
+    `action` is a read (`list`, `record`, `body`, ...) or a refused write or login
+    (`commit_record`, `grant`, `login`, ...: `ledger.wire.shapes.ACCESS_ACTIONS`); a refusal
+    names no record, so its `record_id` is None."""
 
     entry_index: int
     actor: str

@@ -13,7 +13,9 @@ from ehrgate.commands._shared import emit, json_option
 @json_option
 @click.pass_context
 def audit(ctx: click.Context, pseudonym: str | None, as_json: bool) -> None:
-    """Show who read what of the patient's, when, allowed or denied, and why."""
+    """Show who read what of the patient's, when, allowed or denied, and why; and each
+    refused attempt to write, grant, revoke or share on the patient's records, and each
+    failed login as the patient."""
     events = session(ctx).client().audit(pseudonym)
     emit(
         as_json,

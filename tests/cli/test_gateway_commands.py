@@ -4,19 +4,23 @@ codes for bad input (2), refusals (1) and an unavailable gateway (3)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
+import httpx
 import pytest
 
 from ehrgate.cli import cli
 from ehrgate.embedded import free_port
-from envelope import IdentityKeys, write_key_file
+from envelope import IdentityKeys, b64encode, write_key_file
+from ledger.wire import builders
 from tests.cli.live_cli import PDF, Run, fails, upload_one
 from tests.client.live import Cast
+from tests.gateway.helpers import login
 
 # --- help ------------------------------------------------------------------------------
 
@@ -371,3 +375,33 @@ def test_a_gateway_that_is_down(ehrgate: Run, tmp_path: Path) -> None:
 
 def test_no_gateway_given(ehrgate: Run) -> None:
     fails(ehrgate("whoami", who="doctor", env={"EHRGATE_URL": ""}), 2, "--gateway URL")
+
+
+def test_audit_shows_a_refused_record_commit(ehrgate: Run, cast: Cast) -> None:
+    # The doctor may read lab-results, not write them: its commit is refused, and audited.
+    capsule = os.urandom(200)
+    tx = builders.record(
+        cast.doctor,
+        pseudonym=cast.pseudonym,
+        category="lab-results",
+        body_sha256="ab" * 32,
+        size=13,
+        locators=["file:blobs/ab/" + "ab" * 32],
+        capsule_sha256=hashlib.sha256(capsule).hexdigest(),
+        content_type="application/pdf",
+    )
+    with httpx.Client(base_url=cast.url) as http:
+        headers = {"Authorization": f"Bearer {login(http, cast.doctor)}"}
+        body = {"transaction": tx.to_json(), "capsule": b64encode(capsule)}
+        refused = http.post("/v1/records", json=body, headers=headers)
+    assert refused.status_code == 403, refused.text
+    events = ehrgate.json("audit", who="patient")["events"]
+    event = [e for e in events if e["action"] == "commit_record"][-1]
+    assert {"actor": cast.doctor.id, "category": "lab-results", "decision": "denied"}.items() <= (
+        event.items()
+    )
+    assert event["reason"].startswith("record commit refused: ")
+    text = ehrgate("audit", who="patient")
+    assert text.returncode == 0, text.stderr
+    assert "commit_record" in text.stdout
+    assert "denied" in text.stdout
