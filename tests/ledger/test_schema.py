@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -76,3 +77,46 @@ def test_the_pure_state_tables_match_the_database_schema() -> None:
     state_names = {t.table for t in state_tables.STATE_TABLES.values()}
     declared = {t.name for t in schema.metadata.sorted_tables if t.name.startswith("state_")}
     assert declared == state_names
+
+
+def test_0002_lets_access_events_name_no_patient(tmp_path: Path) -> None:
+    from alembic import command
+
+    from ledger.migrate import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0001")
+    row = {
+        "entry_index": 1,
+        "actor": "dr-x",
+        "action": "body",
+        "record_id": None,
+        "category": None,
+        "decision": "allowed",
+        "reason": "read right",
+        "at": "2030-01-01T00:00:00.000000Z",
+    }
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(schema.access_events.insert(), {**row, "pseudonym": "ab" * 32})
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(
+                schema.access_events.insert(), {**row, "entry_index": 2, "pseudonym": None}
+            )
+        upgrade(url)
+        with engine.begin() as conn:
+            conn.execute(
+                schema.access_events.insert(), {**row, "entry_index": 2, "pseudonym": None}
+            )
+            kept = (
+                conn.execute(sa.select(schema.access_events.c.pseudonym).order_by("entry_index"))
+                .scalars()
+                .all()
+            )
+        assert kept == ["ab" * 32, None]
+        # Going back would have to drop the rows that name no patient: refused.
+        with pytest.raises(RuntimeError, match="name no patient"):
+            command.downgrade(alembic_config(url), "0001")
+    finally:
+        engine.dispose()
