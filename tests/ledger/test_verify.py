@@ -300,3 +300,27 @@ def test_cli_verify_without_a_database_url_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["ledger", "verify"])
     assert result.exit_code == 2
     assert "--db" in result.output
+
+
+def test_refusals_naming_no_patient_verify_and_replay_to_the_same_state(
+    database_url: str, clock: FakeClock
+) -> None:
+    key = SigningKey.generate()
+    with Ledger.open(database_url, key, clock=clock) as ledger:
+        world = build_world(ledger, clock)
+        for action, pseudonym in (("login", None), ("grant", world.pseudonym), ("login", None)):
+            ledger.submit(
+                b.access(
+                    world.gateway, actor=world.dr.id, action=action, pseudonym=pseudonym,
+                    decision="denied", reason=f"{action} refused", at=clock(), issued_at=clock(),
+                )
+            )  # fmt: skip
+        history = [e.action for e in ledger.access_history(world.pseudonym)]
+    assert history.count("grant") == 1
+    assert "login" not in history
+    before = _run(database_url, ledger_key=key.verify_key)
+    assert before.ok, before.summary()
+    assert before.state_compared
+    assert replay_database(database_url).ok
+    after = _run(database_url)
+    assert after.state_digest == before.state_digest
