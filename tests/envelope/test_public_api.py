@@ -22,8 +22,10 @@ def test_public_names_are_all_exported() -> None:
         "kem",
         "keyfile",
         "keyshare",
+        "keyupgrade",
         "patient",
         "sealer",
+        "xwing",
     }
     assert public - modules == set(envelope.__all__)
 
