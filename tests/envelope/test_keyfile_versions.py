@@ -235,7 +235,7 @@ def test_upgrade_refuses_a_rewrite_that_changes_a_key(
 ) -> None:
     path = copy("v1-patient.key", tmp_path)
     original = path.read_bytes()
-    real_encode = envelope.keyupgrade.encode_key_file
+    real_encode = encode_key_file
 
     def lossy(keys: Any, **kwargs: Any) -> bytes:
         other = PatientKeys(

@@ -273,6 +273,10 @@ def capsule_and_share_vectors(version: int) -> tuple[dict[str, Any], dict[str, A
     return capsule, key_share
 
 
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
 KEYFILE_SCRYPT_N = 2**10  # cheap, for tests; real files use 2**17
 PASSPHRASE = "vector passphrase"
 
@@ -290,14 +294,12 @@ def v1_key_file(kind: str, public: dict[str, Any], secret: dict[str, str], prote
         # the fields are ASCII strings and small integers, for which sorted compact JSON is JCS
         aad = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
         ciphertext = AESGCM(key).encrypt(nonce, jcs_string_map(secret), aad)
-        b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
         document["encrypted"] = {"kdf": "scrypt", "n": KEYFILE_SCRYPT_N, "r": 8, "p": 1, "salt": b64(salt), "nonce": b64(nonce), "ciphertext": b64(ciphertext)}
     return json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
 
 
 def write_key_files() -> None:
     """Version 1 key files (kept once made) and version 2 ones, from the vectors' keys."""
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     folder = HERE / "keyfiles"
     folder.mkdir(exist_ok=True)
     doctor_signing = hashlib.sha256(b"ehrgate vector doctor signing").digest()
