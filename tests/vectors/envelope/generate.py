@@ -149,6 +149,50 @@ def xwing_vector(seed: bytes) -> dict[str, str]:
     return {"seed": seed.hex(), **key, "ciphertext": (ct_m + ct_x).hex(), "shared_secret": shared.hex()}
 
 
+SCOPED_CATEGORIES = ["lab-results", "treatment-summary"]
+SCOPED_DAYS = ["2026-01-31", "2026-02-01", "2028-02-29", "2026-12-31"]
+COVER_SPANS = [
+    ("2026-01-15", "2026-03-10"),
+    ("2026-01-01", "2026-01-31"),
+    ("2026-01-01", "2026-01-30"),
+    ("2026-02-01", "2026-02-28"),
+    ("2028-02-01", "2028-02-28"),
+    ("2028-02-01", "2028-02-29"),
+    ("2026-03-05", "2026-03-05"),
+    ("2025-12-31", "2027-01-01"),
+]
+
+
+def scoped_hkdf(key: bytes, label: bytes, category: str, period: str) -> bytes:
+    info = label + b"\x00" + category.encode() + b"\x00" + period.encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+def scoped_vectors() -> dict[str, Any]:
+    import datetime
+
+    keys = []
+    for category in SCOPED_CATEGORIES:
+        for day in SCOPED_DAYS:
+            month = scoped_hkdf(K1, b"ehrgate/scoped-key/v2/month", category, day[:7])
+            seed = scoped_hkdf(month, b"ehrgate/scoped-key/v2/day", category, day)
+            keys.append({"patient_key": K1.hex(), "category": category, "day": day, "month_seed": month.hex(), "day_seed": seed.hex(), "public_key": xwing_key(seed)["public_key"]})
+    covers = []
+    for first, last in COVER_SPANS:
+        start, end = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last)
+        days = [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
+        periods: list[str] = []
+        for when in days:  # a month is whole when its first and last day are both in the span
+            month_days = [d for d in (when.replace(day=1) + datetime.timedelta(days=n) for n in range(31)) if d.month == when.month]
+            if month_days[0] >= start and month_days[-1] <= end:
+                if when.isoformat()[:7] not in periods:
+                    periods.append(when.isoformat()[:7])
+            else:
+                periods.append(when.isoformat())
+        covers.append({"first_day": first, "last_day": last, "periods": periods})
+    return {"keys": keys, "cover": covers}
+
+
 def seal_body(dek: bytes, salt: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
     header = b"EHRGBODY" + b"\x01" + salt + SEGMENT.to_bytes(4, "big")
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"ehrgate/body/v1").derive(dek)
@@ -375,6 +419,7 @@ def main() -> None:
     write("record_key_v2.json", [record_key_v2(K1), record_key_v2(K2), record_key_v2(bytes(32))])
     seeds = [bytes(32), bytes(range(32)), hashlib.sha256(b"ehrgate vector x-wing seed").digest()]
     write("xwing.json", [xwing_vector(seed) for seed in seeds])
+    write("scoped_key.json", scoped_vectors())
     write("body.json", {"plaintext_rule": "byte i is i mod 251", "cases": body_vectors()})
     if not (HERE / "capsule.json").exists() or not (HERE / "key_share.json").exists():
         capsule, key_share = capsule_and_share_vectors(1)
