@@ -26,6 +26,7 @@ from envelope.identity import ROLES, IdentityKeys, PublicIdentity, SigningKey, V
 from envelope.kem import HybridPrivateKey, HybridPublicKey
 from envelope.keyfile import PatientKeys, PatientPublic, load_key_file, write_key_file
 from envelope.keyshare import open_key_share, seal_key_share
+from envelope.keyupgrade import KeyFileUpgrade, upgrade_key_file
 from envelope.patient import PatientKey, canonical_uii, is_pseudonym
 from envelope.sealer import Sealer, SealResult, open_body, read_chunks, seal
 
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidKeyFile",
     "InvalidSignature",
     "InvalidUII",
+    "KeyFileUpgrade",
     "OpenedCapsule",
     "PatientKey",
     "PatientKeys",
@@ -66,6 +68,7 @@ __all__ = [
     "seal",
     "seal_key_share",
     "signed_content",
+    "upgrade_key_file",
     "verify_capsule_signature",
     "write_key_file",
 ]

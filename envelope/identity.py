@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from envelope.canonical import b64decode, b64encode, canonical_json
 from envelope.errors import EnvelopeError, InvalidSignature
-from envelope.kem import PUBLIC_LEN, HybridPrivateKey, HybridPublicKey
+from envelope.kem import HybridPrivateKey, HybridPublicKey
+from envelope.xwing import PUBLIC_LEN
 
 ROLES = ("patient", "clinician", "system", "admin", "auditor", "ledger")
 

@@ -1,9 +1,16 @@
-"""Hybrid post-quantum public-key encryption: HPKE with ML-KEM-768 + X25519.
+"""Hybrid post-quantum public-key encryption: HPKE with the X-Wing KEM (ML-KEM-768 + X25519).
 
 The suite is HPKE(MLKEM768_X25519, HKDF-SHA256, AES-256-GCM) as provided by
-`cryptography`. A private key is 96 bytes: the 64-byte ML-KEM-768 seed followed by the
-32-byte X25519 private key; a public key is 1,216 bytes: the 1,184-byte ML-KEM-768
-encapsulation key followed by the 32-byte X25519 public key.
+`cryptography`; its KEM is X-Wing (HPKE KEM id 0x647A, see `envelope.xwing`). A public key
+is 1,216 bytes: the 1,184-byte ML-KEM-768 encapsulation key followed by the 32-byte X25519
+public key. A private key takes one of two forms:
+
+- version 2, the standard X-Wing private key: a 32-byte seed, expanded with SHAKE256 into
+  the ML-KEM-768 seed and the X25519 private key. Every new key has this form, and stock
+  X-Wing implementations load it as it is.
+- version 1 (read, and kept for keys made before version 2): the 96 expanded bytes
+  themselves, ML-KEM-768 seed d‖z (64) ‖ X25519 private key (32). No seed can be recovered
+  from them, so such a key stays in this form until re-keying replaces it.
 """
 
 from __future__ import annotations
@@ -15,12 +22,18 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from envelope.errors import EnvelopeError, InvalidEnvelope
+from envelope.xwing import (
+    EXPANDED_LEN,
+    MLKEM_PUBLIC_LEN,
+    PUBLIC_LEN,
+    SEED_LEN,
+    KeyParts,
+    expand_seed,
+    key_parts,
+    public_key_bytes,
+)
 
-MLKEM_SEED_LEN = 64
-MLKEM_PUBLIC_LEN = 1184
-X25519_LEN = 32
-PRIVATE_LEN = MLKEM_SEED_LEN + X25519_LEN
-PUBLIC_LEN = MLKEM_PUBLIC_LEN + X25519_LEN
+V1_PRIVATE_LEN = EXPANDED_LEN
 
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 
@@ -59,27 +72,43 @@ class HybridPublicKey:
 
 
 class HybridPrivateKey:
-    """The private half; made at random or from 96 bytes of key material."""
+    """The private half: a 32-byte X-Wing seed (version 2) or 96 expanded bytes (version 1)."""
 
-    __slots__ = ("_key", "_public", "_raw")
+    __slots__ = ("_key", "_parts", "_public", "_raw")
 
     def __init__(self, raw: bytes) -> None:
-        if len(raw) != PRIVATE_LEN:
-            raise EnvelopeError(f"a hybrid private key is {PRIVATE_LEN} bytes, got {len(raw)}")
-        mlkem_priv = mlkem.MLKEM768PrivateKey.from_seed_bytes(raw[:MLKEM_SEED_LEN])
-        x_priv = x25519.X25519PrivateKey.from_private_bytes(raw[MLKEM_SEED_LEN:])
+        if len(raw) == SEED_LEN:
+            expanded = expand_seed(bytes(raw))
+        elif len(raw) == V1_PRIVATE_LEN:
+            expanded = bytes(raw)
+        else:
+            raise EnvelopeError(
+                f"a hybrid private key is a {SEED_LEN}-byte X-Wing seed (or, made before "
+                f"key format version 2, {V1_PRIVATE_LEN} expanded bytes), got {len(raw)}"
+            )
         self._raw = bytes(raw)
-        self._key = hpke.MLKEM768X25519PrivateKey(mlkem_priv, x_priv)
-        self._public = HybridPublicKey(
-            mlkem_priv.public_key().public_bytes_raw() + x_priv.public_key().public_bytes_raw()
-        )
+        self._parts = key_parts(expanded)
+        self._key = hpke.MLKEM768X25519PrivateKey(*self._parts)
+        self._public = HybridPublicKey(public_key_bytes(self._parts))
 
     @classmethod
     def generate(cls) -> HybridPrivateKey:
-        return cls(os.urandom(PRIVATE_LEN))
+        """A new random key, as a standard X-Wing seed."""
+        return cls(os.urandom(SEED_LEN))
 
     def private_bytes(self) -> bytes:
+        """The stored form: the 32-byte seed, or the 96 bytes of a version 1 key."""
         return self._raw
+
+    @property
+    def is_seed(self) -> bool:
+        """True for a standard X-Wing seed (version 2), False for a version 1 expanded key."""
+        return len(self._raw) == SEED_LEN
+
+    @property
+    def key_parts(self) -> KeyParts:
+        """The ML-KEM-768 and X25519 private keys (for `envelope.xwing.decapsulate`)."""
+        return self._parts
 
     def public_key(self) -> HybridPublicKey:
         return self._public
@@ -92,4 +121,5 @@ class HybridPrivateKey:
             raise InvalidEnvelope() from exc
 
     def __repr__(self) -> str:
-        return f"HybridPrivateKey(public={self._public!r})"
+        form = "seed" if self.is_seed else "v1"
+        return f"HybridPrivateKey({form}, public={self._public!r})"

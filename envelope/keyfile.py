@@ -1,19 +1,27 @@
 """Key files: a patient's or an identity's private keys as JSON, optionally passphrase-protected.
 
-Identity key file (``"kind": "ehrgate-identity-key"``)::
+Identity key file (``"kind": "ehrgate-identity-key"``), version 2::
 
-    {"kind", "version": 1, "id", "role", "secret": {"signing_key": B64, "encryption_key": B64}}
+    {"kind", "version": 2, "id", "role", "secret": {"signing_key": B64 (32),
+     "encryption_key": B64 (32, an X-Wing seed)}}
 
 Patient key file (``"kind": "ehrgate-patient-key"``); the patient's identity id is the
 pseudonym, and the UII is never written::
 
-    {"kind", "version": 1, "id": PSEUDONYM, "role": "patient", "pseudonym",
-     "secret": {"patient_key": B64 of K, "signing_key": B64, "encryption_key": B64}}
+    {"kind", "version": 2, "id": PSEUDONYM, "role": "patient", "pseudonym",
+     "record_key_version": 2, "secret": {"patient_key": B64 of K, "signing_key": B64,
+     "encryption_key": B64}}
+
+A hybrid key made before version 2 (96 expanded bytes, from which no seed can be recovered)
+is kept as ``"encryption_key_v1"`` instead of ``"encryption_key"``; a patient registered
+with a version 1 record key has ``"record_key_version": 1``. Version 1 files (96-byte
+``"encryption_key"``, record key version 1, no ``record_key_version`` field) still load;
+`envelope.keyupgrade` rewrites them as version 2.
 
 With a passphrase, "secret" is replaced by ``"encrypted": {"kdf": "scrypt", "n", "r", "p",
 "salt": B64 (16), "nonce": B64 (12), "ciphertext": B64}``: AES-256-GCM under the scrypt key,
 of the canonical JSON of the secret object, with the canonical JSON of the other top-level
-fields as associated data (so id, role or pseudonym cannot be swapped either).
+fields as associated data (so id, role, pseudonym or record key version cannot be swapped).
 
 Files are created with mode 0600 through a temporary file in the same directory and a
 hard link, so a key file is never seen half-written and never silently replaced.
@@ -35,13 +43,16 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from envelope.canonical import b64decode, b64encode, canonical_json
 from envelope.errors import EnvelopeError, InvalidKeyFile, WrongPassphrase
 from envelope.identity import ROLES, IdentityKeys, PublicIdentity, SigningKey
-from envelope.kem import PRIVATE_LEN, PUBLIC_LEN, HybridPrivateKey, HybridPublicKey
-from envelope.patient import PATIENT_KEY_LEN, PatientKey, is_pseudonym
+from envelope.kem import V1_PRIVATE_LEN, HybridPrivateKey, HybridPublicKey
+from envelope.patient import PATIENT_KEY_LEN, RECORD_KEY_VERSIONS, PatientKey, is_pseudonym
+from envelope.xwing import PUBLIC_LEN, SEED_LEN
 
 IDENTITY_KIND = "ehrgate-identity-key"
 PATIENT_KIND = "ehrgate-patient-key"
 PATIENT_PUBLIC_KIND = "ehrgate-patient-public"
-KEY_FILE_VERSION = 1
+KEY_FILE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+PATIENT_PUBLIC_VERSION = 1
 # scrypt cost: 128 * r * n bytes = 128 MiB and about half a second per unlock
 SCRYPT_N = 2**17
 SCRYPT_R = 8
@@ -90,7 +101,7 @@ class PatientPublic:
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": PATIENT_PUBLIC_KIND,
-            "version": KEY_FILE_VERSION,
+            "version": PATIENT_PUBLIC_VERSION,
             "pseudonym": self.pseudonym,
             "record_public_key": b64encode(self.record_public_key.to_bytes()),
             "identity": self.identity.to_json(),
@@ -124,15 +135,19 @@ def _public_fields(keys: KeyFileContent) -> dict[str, Any]:
             "id": keys.identity.id,
             "role": keys.identity.role,
             "pseudonym": keys.pseudonym,
+            "record_key_version": keys.patient_key.record_key_version,
         }
     return {"kind": IDENTITY_KIND, "version": KEY_FILE_VERSION, "id": keys.id, "role": keys.role}
 
 
 def _secret_fields(keys: KeyFileContent) -> dict[str, str]:
     identity = keys.identity if isinstance(keys, PatientKeys) else keys
+    encryption = identity.encryption_key
     secret = {
         "signing_key": b64encode(identity.signing_key.private_bytes()),
-        "encryption_key": b64encode(identity.encryption_key.private_bytes()),
+        "encryption_key" if encryption.is_seed else "encryption_key_v1": b64encode(
+            encryption.private_bytes()
+        ),
     }
     if isinstance(keys, PatientKeys):
         secret["patient_key"] = b64encode(keys.patient_key.to_bytes())
@@ -241,19 +256,39 @@ def _decrypt_secret(document: dict[str, Any], passphrase: str | None, path: str)
     return json.loads(plaintext)
 
 
-def _identity(document: dict[str, Any], secret: dict[str, Any]) -> IdentityKeys:
+def _encryption_key(secret: dict[str, Any], version: int) -> HybridPrivateKey:
+    """Version 1: "encryption_key" of 96 bytes. Version 2: "encryption_key", a 32-byte seed,
+    or "encryption_key_v1", a key kept from version 1; exactly one of them."""
+    if version == 1:
+        name, length = "encryption_key", V1_PRIVATE_LEN
+    elif ("encryption_key" in secret) == ("encryption_key_v1" in secret):
+        raise InvalidKeyFile("the key file needs exactly one of encryption_key, encryption_key_v1")
+    elif "encryption_key" in secret:
+        name, length = "encryption_key", SEED_LEN
+    else:
+        name, length = "encryption_key_v1", V1_PRIVATE_LEN
+    return HybridPrivateKey(b64decode(_field(secret, name), length=length, what=name))
+
+
+def _identity(document: dict[str, Any], secret: dict[str, Any], version: int) -> IdentityKeys:
     ident, role = _field(document, "id"), _field(document, "role")
     if not isinstance(ident, str) or not ident or role not in ROLES:
         raise InvalidKeyFile("the key file's id or role is invalid")
     signing = b64decode(_field(secret, "signing_key"), length=32, what="signing_key")
-    encryption = b64decode(
-        _field(secret, "encryption_key"), length=PRIVATE_LEN, what="encryption_key"
-    )
-    return IdentityKeys(ident, role, SigningKey(signing), HybridPrivateKey(encryption))
+    return IdentityKeys(ident, role, SigningKey(signing), _encryption_key(secret, version))
 
 
-def load_key_file(path: str | os.PathLike[str], passphrase: str | None = None) -> KeyFileContent:
-    """Read a key file; InvalidKeyFile (or WrongPassphrase) with the reason if it cannot."""
+def _record_key_version(document: dict[str, Any], version: int) -> int:
+    if version == 1:
+        return 1
+    value = _field(document, "record_key_version")
+    if type(value) is not int or value not in RECORD_KEY_VERSIONS:
+        raise InvalidKeyFile("record_key_version must be 1 or 2")
+    return value
+
+
+def read_key_file_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of the key file at *path* (InvalidKeyFile if missing, unreadable, too big)."""
     where = os.fspath(path)
     try:
         with open(where, "rb") as handle:
@@ -264,6 +299,11 @@ def load_key_file(path: str | os.PathLike[str], passphrase: str | None = None) -
         raise InvalidKeyFile(f"cannot read {where}: {exc.strerror}") from exc
     if len(raw) > _MAX_KEY_FILE_SIZE:
         raise InvalidKeyFile(f"{where} is too large to be a key file")
+    return raw
+
+
+def key_file_header(raw: bytes, where: str) -> dict[str, Any]:
+    """The parsed key file document, after checking its kind and version."""
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -272,20 +312,34 @@ def load_key_file(path: str | os.PathLike[str], passphrase: str | None = None) -
         raise InvalidKeyFile(
             f"{where} is not an ehrgate key file (public keys cannot open anything)"
         )
-    if document.get("version") != KEY_FILE_VERSION:
+    version = document.get("version")
+    if type(version) is not int or version not in READABLE_VERSIONS:
         raise InvalidKeyFile(f"{where} has an unsupported key file version")
+    return document
+
+
+def load_key_file(path: str | os.PathLike[str], passphrase: str | None = None) -> KeyFileContent:
+    """Read a key file; InvalidKeyFile (or WrongPassphrase) with the reason if it cannot."""
+    return parse_key_file(read_key_file_bytes(path), passphrase, os.fspath(path))
+
+
+def parse_key_file(raw: bytes, passphrase: str | None, where: str) -> KeyFileContent:
+    """The keys in a key file's bytes (version 1 or 2); *where* names it in errors."""
+    document = key_file_header(raw, where)
+    version = document["version"]
     secret = _decrypt_secret(document, passphrase, where)
     if not isinstance(secret, dict):
         raise InvalidKeyFile(f"{where}: the secret part is malformed")
     try:
-        identity = _identity(document, secret)
+        identity = _identity(document, secret, version)
         if document["kind"] == IDENTITY_KIND:
             return identity
         pseudonym = _field(document, "pseudonym")
         if not is_pseudonym(pseudonym) or identity.role != "patient":
             raise InvalidKeyFile("the patient key file's pseudonym or role is invalid")
         patient_key = PatientKey(
-            b64decode(_field(secret, "patient_key"), length=PATIENT_KEY_LEN, what="patient_key")
+            b64decode(_field(secret, "patient_key"), length=PATIENT_KEY_LEN, what="patient_key"),
+            record_key_version=_record_key_version(document, version),
         )
         return PatientKeys(patient_key, pseudonym, identity)
     except InvalidKeyFile as exc:

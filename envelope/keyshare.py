@@ -14,8 +14,6 @@ record public key (published when the patient registers), which derives from K a
 
 from __future__ import annotations
 
-import hmac
-
 from envelope.errors import EnvelopeError, InvalidEnvelope
 from envelope.kem import HybridPrivateKey, HybridPublicKey
 from envelope.patient import PATIENT_KEY_LEN, PatientKey, is_pseudonym
@@ -58,7 +56,9 @@ def open_key_share(
     """Recover K from a share sealed to *key*; every failure raises InvalidEnvelope.
 
     With *record_public_key* (the patient's, from the ledger) the recovered K must also
-    derive that key, which proves it is the patient's K and not some other 32 bytes.
+    derive that key, which proves it is the patient's K and not some other 32 bytes; the
+    K returned derives its record key by the version (1 or 2) that matched. Without it, K
+    derives version 2 record keys.
     """
     try:
         info = key_share_info(pseudonym, grantee_id)
@@ -70,8 +70,9 @@ def open_key_share(
     if len(raw) != PATIENT_KEY_LEN:
         raise InvalidEnvelope()
     patient_key = PatientKey(raw)
-    if record_public_key is not None:
-        derived = patient_key.record_public_key().to_bytes()
-        if not hmac.compare_digest(derived, record_public_key.to_bytes()):
-            raise InvalidEnvelope()
-    return patient_key
+    if record_public_key is None:
+        return patient_key
+    matched = patient_key.for_record_key(record_public_key)
+    if matched is None:
+        raise InvalidEnvelope()
+    return matched

@@ -5,8 +5,11 @@
   case-folded (``str.casefold``); keys are kept exactly as given; the mapping is encoded as
   RFC 8785 canonical JSON.
 - pseudonym = lowercase hex SHA3-256(b"ehrgate/pseudonym/v1" ‖ 0x00 ‖ K ‖ canonical UII).
-- record key = HKDF-SHA256(ikm=K, salt=None, info=b"ehrgate/record-key/v1", L=96), read as a
-  64-byte ML-KEM-768 seed followed by a 32-byte X25519 private key.
+- record key, version 2 (every new K): the X-Wing seed
+  HKDF-SHA256(ikm=K, salt=None, info=b"ehrgate/record-key/v2", L=32).
+- record key, version 1 (patients registered before version 2, whose record public key is
+  on the ledger): HKDF-SHA256(ikm=K, salt=None, info=b"ehrgate/record-key/v1", L=96), read
+  as the expanded key: a 64-byte ML-KEM-768 seed followed by a 32-byte X25519 private key.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from envelope.canonical import canonical_json
 from envelope.errors import EnvelopeError, InvalidUII
-from envelope.kem import PRIVATE_LEN, HybridPrivateKey, HybridPublicKey
+from envelope.kem import V1_PRIVATE_LEN, HybridPrivateKey, HybridPublicKey
+from envelope.xwing import SEED_LEN
 
 PATIENT_KEY_LEN = 32
 PSEUDONYM_DOMAIN = b"ehrgate/pseudonym/v1"
-RECORD_KEY_INFO = b"ehrgate/record-key/v1"
+RECORD_KEY_INFO_V1 = b"ehrgate/record-key/v1"
+RECORD_KEY_INFO_V2 = b"ehrgate/record-key/v2"
+RECORD_KEY_VERSIONS = (1, 2)
+RECORD_KEY_VERSION = 2
 PSEUDONYM_HEX_LEN = 64
 
 
@@ -73,16 +80,28 @@ def is_pseudonym(value: object) -> bool:
     )
 
 
+def _hkdf(key: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(key)
+
+
 class PatientKey:
-    """The patient's 32-byte secret K: source of the pseudonym and the record key pair."""
+    """The patient's 32-byte secret K: source of the pseudonym and the record key pair.
 
-    __slots__ = ("_raw",)
+    *record_key_version* says which derivation gives the patient's record key: 2 (an X-Wing
+    seed) for every new K, 1 for a patient registered before key format version 2. A key
+    share carries K alone; `for_record_key` finds the version from the registered public key.
+    """
 
-    def __init__(self, raw: bytes) -> None:
+    __slots__ = ("_raw", "_record_key_version")
+
+    def __init__(self, raw: bytes, *, record_key_version: int = RECORD_KEY_VERSION) -> None:
         if not isinstance(raw, bytes | bytearray) or len(raw) != PATIENT_KEY_LEN:
             size = len(raw) if isinstance(raw, bytes | bytearray) else type(raw).__name__
             raise EnvelopeError(f"a patient key is {PATIENT_KEY_LEN} bytes, got {size}")
+        if record_key_version not in RECORD_KEY_VERSIONS:
+            raise EnvelopeError(f"record key version must be 1 or 2, got {record_key_version!r}")
         self._raw = bytes(raw)
+        self._record_key_version = record_key_version
 
     @classmethod
     def generate(cls) -> PatientKey:
@@ -90,6 +109,10 @@ class PatientKey:
 
     def to_bytes(self) -> bytes:
         return self._raw
+
+    @property
+    def record_key_version(self) -> int:
+        return self._record_key_version
 
     def pseudonym(self, uii: Mapping[str, str]) -> str:
         """H(K‖UII) with domain separation, as 64 lowercase hex characters."""
@@ -99,24 +122,47 @@ class PatientKey:
         digest.update(canonical_uii(uii))
         return digest.hexdigest()
 
+    def record_key_seed(self) -> bytes:
+        """The version 2 record key: a 32-byte X-Wing seed derived from K."""
+        return _hkdf(self._raw, RECORD_KEY_INFO_V2, SEED_LEN)
+
     def record_key_material(self) -> bytes:
-        """The 96 HKDF output bytes: ML-KEM-768 seed (64) ‖ X25519 private key (32)."""
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=PRIVATE_LEN, salt=None, info=RECORD_KEY_INFO)
-        return hkdf.derive(self._raw)
+        """The version 1 record key: 96 bytes, ML-KEM-768 seed (64) ‖ X25519 private key (32)."""
+        return _hkdf(self._raw, RECORD_KEY_INFO_V1, V1_PRIVATE_LEN)
 
     def record_private_key(self) -> HybridPrivateKey:
         """The private half of the record key pair: opens every capsule sealed to the patient."""
-        return HybridPrivateKey(self.record_key_material())
+        if self._record_key_version == 1:
+            return HybridPrivateKey(self.record_key_material())
+        return HybridPrivateKey(self.record_key_seed())
 
     def record_public_key(self) -> HybridPublicKey:
         """The public half: lets write-only uploaders seal records to the patient."""
         return self.record_private_key().public_key()
 
+    def with_record_key_version(self, version: int) -> PatientKey:
+        """The same K, deriving its record key by *version*."""
+        return PatientKey(self._raw, record_key_version=version)
+
+    def for_record_key(self, public_key: HybridPublicKey) -> PatientKey | None:
+        """The same K with the record key version whose public key is *public_key*, or None
+        if K derives no such key (so it is not this patient's K)."""
+        for version in (RECORD_KEY_VERSION, 1):
+            candidate = self.with_record_key_version(version)
+            derived = candidate.record_public_key().to_bytes()
+            if hmac.compare_digest(derived, public_key.to_bytes()):
+                return candidate
+        return None
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PatientKey) and hmac.compare_digest(other._raw, self._raw)
+        return (
+            isinstance(other, PatientKey)
+            and hmac.compare_digest(other._raw, self._raw)
+            and other._record_key_version == self._record_key_version
+        )
 
     def __hash__(self) -> int:
         return hash(hashlib.sha256(self._raw).digest())
 
     def __repr__(self) -> str:
-        return "PatientKey(<secret>)"
+        return f"PatientKey(<secret>, record_key_version={self._record_key_version})"

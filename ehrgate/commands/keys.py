@@ -17,8 +17,18 @@ from ehrgate.commands._shared import (
     passphrase_option,
     refuse_existing,
 )
-from ehrgate.errors import UsageError
-from envelope import ROLES, IdentityKeys, InvalidUII, PatientKeys, write_key_file
+from ehrgate.errors import UsageError, VerificationFailed
+from envelope import (
+    ROLES,
+    IdentityKeys,
+    InvalidKeyFile,
+    InvalidUII,
+    KeyFileUpgrade,
+    PatientKeys,
+    WrongPassphrase,
+    upgrade_key_file,
+    write_key_file,
+)
 from ledger.wire.ids import RESERVED_IDS, is_patient_id
 
 USER_ROLES = tuple(role for role in ROLES if role not in {"patient", "ledger"})
@@ -164,4 +174,69 @@ def public(ctx: click.Context, keyfile: str, passphrase_env: str | None, as_json
         json.dumps(
             public_document(passphrase(ctx, passphrase_env).load(keyfile)), indent=2, sort_keys=True
         )
+    )
+
+
+_KEPT_V1 = {
+    "encryption_key": (
+        "the encryption key (made before version 2 as 96 expanded bytes: no X-Wing seed "
+        "can be recovered from it)"
+    ),
+    "record_key": (
+        "the record key (derived from K the version 1 way: its public key is the one "
+        "registered on the ledger and sealed to)"
+    ),
+}
+
+
+def _upgrade_text(done: KeyFileUpgrade) -> str:
+    if done.changed:
+        lines = [
+            f"upgraded {done.path} from key file version {done.from_version} to "
+            f"{done.to_version}; the old file is kept as {done.backup}. The keys, public "
+            "keys and pseudonym are unchanged (checked)."
+        ]
+    else:
+        lines = [f"{done.path} is already key file version {done.to_version}; nothing to do."]
+    if done.kept_v1:
+        kept = "; ".join(_KEPT_V1[part] for part in done.kept_v1)
+        lines.append(
+            f"Still in version 1 form: {kept}. Stock X-Wing implementations cannot load "
+            "these; re-keying replaces them with X-Wing seeds."
+        )
+    return "\n".join(lines)
+
+
+@keys.command()
+@click.argument("keyfile", type=click.Path(dir_okay=False))
+@passphrase_option()
+@json_option
+@click.pass_context
+def upgrade(ctx: click.Context, keyfile: str, passphrase_env: str | None, as_json: bool) -> None:
+    """Rewrite KEYFILE as key file version 2, keeping the old one as KEYFILE.v1.bak.
+
+    The new file must yield exactly the same keys as the old one, or nothing is written.
+    """
+    source = passphrase(ctx, passphrase_env)
+    try:
+        done = upgrade_key_file(keyfile, source.read())
+    except WrongPassphrase as exc:
+        raise VerificationFailed(f"{exc} (from ${source.variable})") from exc
+    except InvalidKeyFile as exc:
+        raise UsageError(str(exc)) from exc
+    except FileExistsError as exc:
+        raise UsageError(f"{exc}: move it away first; nothing was changed") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot upgrade {keyfile}: {exc.strerror}; nothing was changed") from exc
+    emit(
+        as_json,
+        {
+            "key_file": done.path,
+            "changed": done.changed,
+            "from_version": done.from_version,
+            "version": done.to_version,
+            "backup": done.backup,
+            "kept_v1": list(done.kept_v1),
+        },
+        _upgrade_text(done),
     )

@@ -25,13 +25,18 @@ from envelope.capsule import _encrypt_metadata
 from envelope.identity import SigningKey
 from envelope.keyshare import key_share_info
 from envelope.sealer import _seal_with_parts
+from envelope.xwing import decapsulate, expand_seed
 from tests.envelope.conftest import load_vector, pattern
 
 PSEUDONYMS = load_vector("pseudonym.json")
 RECORD_KEYS = load_vector("record_key.json")
 BODIES = load_vector("body.json")["cases"]
-CAPSULE = load_vector("capsule.json")
-KEY_SHARE = load_vector("key_share.json")
+RECORD_KEYS_V2 = load_vector("record_key_v2.json")
+XWING = load_vector("xwing.json")
+# version 1 vectors were made with 96-byte keys and the version 1 record key, and are kept
+CAPSULES = {1: load_vector("capsule.json"), 2: load_vector("capsule_v2.json")}
+KEY_SHARES = {1: load_vector("key_share.json"), 2: load_vector("key_share_v2.json")}
+VERSIONS = pytest.mark.parametrize("version", [1, 2])
 
 
 def ids(cases: list[dict[str, Any]], field: str) -> list[str]:
@@ -70,14 +75,44 @@ def test_unusable_uii_is_refused(case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("case", RECORD_KEYS, ids=ids(RECORD_KEYS, "patient_key"))
-def test_record_key_vector(case: dict[str, str]) -> None:
-    patient_key = PatientKey(bytes.fromhex(case["patient_key"]))
+def test_record_key_vector_v1(case: dict[str, str]) -> None:
+    patient_key = PatientKey(bytes.fromhex(case["patient_key"]), record_key_version=1)
     okm = patient_key.record_key_material()
     assert okm.hex() == case["okm"]
     assert okm[:64].hex() == case["mlkem768_seed"]
     assert okm[64:].hex() == case["x25519_private"]
     assert patient_key.record_private_key().private_bytes() == okm
     assert patient_key.record_public_key().to_bytes() == base64.b64decode(case["public_key"])
+
+
+@pytest.mark.parametrize("case", RECORD_KEYS_V2, ids=ids(RECORD_KEYS_V2, "patient_key"))
+def test_record_key_vector_v2(case: dict[str, str]) -> None:
+    patient_key = PatientKey(bytes.fromhex(case["patient_key"]))
+    assert patient_key.record_key_version == 2
+    assert patient_key.record_key_seed().hex() == case["seed"]
+    private = patient_key.record_private_key()
+    assert private.is_seed
+    assert private.private_bytes().hex() == case["seed"]
+    assert patient_key.record_public_key().to_bytes() == base64.b64decode(case["public_key"])
+
+
+def test_record_key_versions_differ() -> None:
+    """The two derivations give different key pairs: which one a patient uses matters."""
+    for v1, v2 in zip(RECORD_KEYS, RECORD_KEYS_V2, strict=True):
+        assert v1["patient_key"] == v2["patient_key"]
+        assert v1["public_key"] != v2["public_key"]
+
+
+@pytest.mark.parametrize("case", XWING, ids=ids(XWING, "seed"))
+def test_xwing_vector(case: dict[str, str]) -> None:
+    seed = bytes.fromhex(case["seed"])
+    assert expand_seed(seed).hex() == case["expanded"]
+    key = HybridPrivateKey(seed)
+    assert key.public_key().to_bytes() == base64.b64decode(case["public_key"])
+    # the stored expanded bytes, loaded as a version 1 key, are the same key pair
+    assert HybridPrivateKey(bytes.fromhex(case["expanded"])).public_key() == key.public_key()
+    ciphertext = bytes.fromhex(case["ciphertext"])
+    assert decapsulate(key.key_parts, ciphertext).hex() == case["shared_secret"]
 
 
 @pytest.mark.parametrize("case", BODIES, ids=ids(BODIES, "plaintext_length"))
@@ -104,11 +139,18 @@ def test_body_vector_opens(case: dict[str, Any]) -> None:
     assert opener.update(body) + opener.finalize() == pattern(case["plaintext_length"])
 
 
-def test_capsule_vector_opens_for_each_recipient() -> None:
-    patient_key = PatientKey(bytes.fromhex(CAPSULE["patient_key"]))
+def vector_patient_key(vector: dict[str, Any], version: int) -> PatientKey:
+    return PatientKey(bytes.fromhex(vector["patient_key"]), record_key_version=version)
+
+
+@VERSIONS
+def test_capsule_vector_opens_for_each_recipient(version: int) -> None:
+    CAPSULE = CAPSULES[version]
+    patient_key = vector_patient_key(CAPSULE, version)
     pseudonym = CAPSULE["fields"]["pseudonym"]
     capsule = CAPSULE["capsule"].encode("utf-8")
     doctor_key = HybridPrivateKey(base64.b64decode(CAPSULE["doctor_private_key"]))
+    assert doctor_key.is_seed == (version == 2)
     for key, recipient_id in (
         (patient_key.record_private_key(), pseudonym),
         (doctor_key, "dr-house"),
@@ -121,11 +163,13 @@ def test_capsule_vector_opens_for_each_recipient() -> None:
         assert {name: getattr(opened, name) for name in CAPSULE["fields"]} == CAPSULE["fields"]
 
 
-def test_capsule_vector_signature_verifies() -> None:
+@VERSIONS
+def test_capsule_vector_signature_verifies(version: int) -> None:
+    CAPSULE = CAPSULES[version]
     capsule = CAPSULE["capsule"].encode("utf-8")
     opened = open_capsule(
         capsule,
-        PatientKey(bytes.fromhex(CAPSULE["patient_key"])).record_private_key(),
+        vector_patient_key(CAPSULE, version).record_private_key(),
         CAPSULE["fields"]["pseudonym"],
     )
     signing_key = SigningKey(bytes.fromhex(CAPSULE["signer_signing_key"]))
@@ -140,9 +184,11 @@ def test_capsule_vector_signature_verifies() -> None:
     )
 
 
-def test_capsule_vector_deterministic_parts_are_reproduced() -> None:
+@VERSIONS
+def test_capsule_vector_deterministic_parts_are_reproduced(version: int) -> None:
     """With DEK, salt and nonce fixed, body and metadata ciphertext are exactly the stored ones."""
-    patient_key = PatientKey(bytes.fromhex(CAPSULE["patient_key"]))
+    CAPSULE = CAPSULES[version]
+    patient_key = vector_patient_key(CAPSULE, version)
     fields = CAPSULE["fields"]
     signer = SigningKey(bytes.fromhex(CAPSULE["signer_signing_key"]))
     body = io.BytesIO()
@@ -171,7 +217,9 @@ def test_capsule_vector_deterministic_parts_are_reproduced() -> None:
     assert opened_plaintext == pattern(CAPSULE["plaintext_length"])
 
 
-def test_key_share_vector() -> None:
+@VERSIONS
+def test_key_share_vector(version: int) -> None:
+    KEY_SHARE = KEY_SHARES[version]
     grantee_key = HybridPrivateKey(base64.b64decode(KEY_SHARE["grantee_private_key"]))
     assert (
         key_share_info(KEY_SHARE["pseudonym"], KEY_SHARE["grantee_id"]).hex() == KEY_SHARE["info"]
@@ -181,6 +229,8 @@ def test_key_share_vector() -> None:
         grantee_key,
         pseudonym=KEY_SHARE["pseudonym"],
         grantee_id=KEY_SHARE["grantee_id"],
-        record_public_key=PatientKey(bytes.fromhex(KEY_SHARE["patient_key"])).record_public_key(),
+        record_public_key=vector_patient_key(KEY_SHARE, version).record_public_key(),
     )
     assert patient_key.to_bytes().hex() == KEY_SHARE["patient_key"]
+    # the registered record key tells which derivation the recovered K uses
+    assert patient_key.record_key_version == version

@@ -1,11 +1,14 @@
 """Generate the envelope test vectors in this directory: `python -m tests.vectors.envelope.generate`.
 
-The pseudonym, record-key and body vectors are computed here straight from the
-specification in docs/envelope.md, with hashlib and the `cryptography` primitives and a
-small JCS encoder of our own, not through the `envelope` package, so that the tests
-that recompute them with `envelope` cross-check two implementations. Capsules and key
-shares involve HPKE's random encapsulation; those vectors are made with `envelope` once and
-the tests check that the stored ciphertexts still open with the stored private keys.
+The pseudonym, record-key (versions 1 and 2), X-Wing and body vectors are computed here
+straight from the specification in docs/envelope.md and draft-connolly-cfrg-xwing-kem,
+with hashlib and the `cryptography` primitives and a small JCS encoder of our own, not
+through the `envelope` package, so that the tests that recompute them with `envelope`
+cross-check two implementations. Capsules and key shares involve HPKE's random
+encapsulation; those vectors are made with `envelope` and the tests check that the stored
+ciphertexts still open with the stored private keys. The version 1 ones (capsule.json,
+key_share.json, keyfiles/v1-*.key) were made with version 1 keys and are kept as they are
+(never rewritten once present): they pin that old keys and files still open.
 """
 
 from __future__ import annotations
@@ -113,6 +116,83 @@ def record_key(k: bytes) -> dict[str, str]:
     }
 
 
+def record_key_v2(k: bytes) -> dict[str, str]:
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"ehrgate/record-key/v2").derive(k)
+    return {"patient_key": k.hex(), "seed": seed.hex(), **xwing_key(seed)}
+
+
+def xwing_key(seed: bytes) -> dict[str, str]:
+    """The X-Wing key pair of a 32-byte seed: SHAKE256(seed, 96) = d ‖ z ‖ X25519 secret."""
+    expanded = hashlib.shake_256(seed).digest(96)
+    mlkem_public = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]).public_key().public_bytes_raw()
+    x_public = x25519.X25519PrivateKey.from_private_bytes(expanded[64:]).public_key().public_bytes_raw()
+    return {
+        "expanded": expanded.hex(),
+        "mlkem768_seed": expanded[:64].hex(),
+        "x25519_private": expanded[64:].hex(),
+        "public_key": base64.b64encode(mlkem_public + x_public).decode(),
+    }
+
+
+XWING_LABEL = bytes.fromhex("5c2e2f2f5e5c")  # the six ASCII characters \./ /^\
+
+
+def xwing_vector(seed: bytes) -> dict[str, str]:
+    """Key pair plus one (random) encapsulation: ciphertext and shared secret."""
+    key = xwing_key(seed)
+    public = base64.b64decode(key["public_key"])
+    ephemeral = x25519.X25519PrivateKey.generate()
+    ct_x = ephemeral.public_key().public_bytes_raw()
+    ss_x = ephemeral.exchange(x25519.X25519PublicKey.from_public_bytes(public[1184:]))
+    ss_m, ct_m = mlkem.MLKEM768PublicKey.from_public_bytes(public[:1184]).encapsulate()
+    shared = hashlib.sha3_256(ss_m + ss_x + ct_x + public[1184:] + XWING_LABEL).digest()
+    return {"seed": seed.hex(), **key, "ciphertext": (ct_m + ct_x).hex(), "shared_secret": shared.hex()}
+
+
+SCOPED_CATEGORIES = ["lab-results", "treatment-summary"]
+SCOPED_DAYS = ["2026-01-31", "2026-02-01", "2028-02-29", "2026-12-31"]
+COVER_SPANS = [
+    ("2026-01-15", "2026-03-10"),
+    ("2026-01-01", "2026-01-31"),
+    ("2026-01-01", "2026-01-30"),
+    ("2026-02-01", "2026-02-28"),
+    ("2028-02-01", "2028-02-28"),
+    ("2028-02-01", "2028-02-29"),
+    ("2026-03-05", "2026-03-05"),
+    ("2025-12-31", "2027-01-01"),
+]
+
+
+def scoped_hkdf(key: bytes, label: bytes, category: str, period: str) -> bytes:
+    info = label + b"\x00" + category.encode() + b"\x00" + period.encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+def scoped_vectors() -> dict[str, Any]:
+    import datetime
+
+    keys = []
+    for category in SCOPED_CATEGORIES:
+        for day in SCOPED_DAYS:
+            month = scoped_hkdf(K1, b"ehrgate/scoped-key/v2/month", category, day[:7])
+            seed = scoped_hkdf(month, b"ehrgate/scoped-key/v2/day", category, day)
+            keys.append({"patient_key": K1.hex(), "category": category, "day": day, "month_seed": month.hex(), "day_seed": seed.hex(), "public_key": xwing_key(seed)["public_key"]})
+    covers = []
+    for first, last in COVER_SPANS:
+        start, end = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last)
+        days = [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
+        periods: list[str] = []
+        for when in days:  # a month is whole when its first and last day are both in the span
+            month_days = [d for d in (when.replace(day=1) + datetime.timedelta(days=n) for n in range(31)) if d.month == when.month]
+            if month_days[0] >= start and month_days[-1] <= end:
+                if when.isoformat()[:7] not in periods:
+                    periods.append(when.isoformat()[:7])
+            else:
+                periods.append(when.isoformat())
+        covers.append({"first_day": first, "last_day": last, "periods": periods})
+    return {"keys": keys, "cover": covers}
+
+
 def seal_body(dek: bytes, salt: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
     header = b"EHRGBODY" + b"\x01" + salt + SEGMENT.to_bytes(4, "big")
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=b"ehrgate/body/v1").derive(dek)
@@ -155,21 +235,27 @@ def body_vectors() -> list[dict[str, Any]]:
     return cases
 
 
-def capsule_and_share_vectors() -> tuple[dict[str, Any], dict[str, Any]]:
-    # HPKE encapsulation is random: these are made once through the package under test
+def doctor_key_bytes(version: int) -> bytes:
+    if version == 1:  # 96 expanded bytes, as version 1 made every hybrid key
+        return hashlib.sha512(b"ehrgate vector doctor").digest()[:64] + bytes(range(32, 64))
+    return hashlib.sha256(b"ehrgate vector doctor seed").digest()
+
+
+def capsule_and_share_vectors(version: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    # HPKE encapsulation is random: these are made through the package under test
     from envelope import IdentityKeys, PatientKey, SigningKey, seal_key_share
     from envelope.body import DataKey
     from envelope.kem import HybridPrivateKey
     from envelope.sealer import _seal_with_parts
 
-    patient_key = PatientKey(K1)
+    patient_key = PatientKey(K1, record_key_version=version)
     the_pseudonym = patient_key.pseudonym(BASE)
-    doctor_key = HybridPrivateKey(hashlib.sha512(b"ehrgate vector doctor").digest()[:64] + bytes(range(32, 64)))
+    doctor_key = HybridPrivateKey(doctor_key_bytes(version))
     signer = IdentityKeys(
         "aria-export",
         "system",
         SigningKey(hashlib.sha256(b"ehrgate vector signer").digest()),
-        HybridPrivateKey(hashlib.sha512(b"ehrgate vector signer enc").digest()[:64] + bytes(32)),
+        HybridPrivateKey(hashlib.sha256(b"ehrgate vector signer enc").digest()),
     )
     dek = hashlib.sha256(b"ehrgate vector capsule dek").digest()
     salt = bytes(range(16))
@@ -198,7 +284,8 @@ def capsule_and_share_vectors() -> tuple[dict[str, Any], dict[str, Any]]:
         **fields,
     )
     capsule = {
-        "description": "a 70,000-byte plaintext sealed to the patient's record key and dr-house",
+        "description": f"a 70,000-byte plaintext sealed to the patient's record key and dr-house (version {version} keys)",
+        "key_version": version,
         "plaintext_length": len(plaintext),
         "patient_key": K1.hex(),
         "doctor_private_key": base64.b64encode(doctor_key.private_bytes()).decode(),
@@ -218,6 +305,8 @@ def capsule_and_share_vectors() -> tuple[dict[str, Any], dict[str, Any]]:
         patient_key, pseudonym=the_pseudonym, grantee_id="dr-house", grantee_key=doctor_key.public_key()
     )
     key_share = {
+        "key_version": version,
+        "record_public_key": base64.b64encode(patient_key.record_public_key().to_bytes()).decode(),
         "patient_key": K1.hex(),
         "pseudonym": the_pseudonym,
         "grantee_id": "dr-house",
@@ -226,6 +315,83 @@ def capsule_and_share_vectors() -> tuple[dict[str, Any], dict[str, Any]]:
         "share": base64.b64encode(share).decode(),
     }
     return capsule, key_share
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+KEYFILE_SCRYPT_N = 2**10  # cheap, for tests; real files use 2**17
+PASSPHRASE = "vector passphrase"
+
+
+def v1_key_file(kind: str, public: dict[str, Any], secret: dict[str, str], protect: bool) -> bytes:
+    """A key file exactly as version 1 wrote it (built here by hand, from the spec)."""
+    document: dict[str, Any] = {"kind": kind, "version": 1, **public}
+    if not protect:
+        document["secret"] = secret
+    else:
+        from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+        salt, nonce = hashlib.sha256(b"vector salt " + kind.encode()).digest()[:16], bytes(12)
+        key = Scrypt(salt=salt, length=32, n=KEYFILE_SCRYPT_N, r=8, p=1).derive(PASSPHRASE.encode())
+        # the fields are ASCII strings and small integers, for which sorted compact JSON is JCS
+        aad = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        ciphertext = AESGCM(key).encrypt(nonce, jcs_string_map(secret), aad)
+        document["encrypted"] = {"kdf": "scrypt", "n": KEYFILE_SCRYPT_N, "r": 8, "p": 1, "salt": b64(salt), "nonce": b64(nonce), "ciphertext": b64(ciphertext)}
+    return json.dumps(document, indent=2, sort_keys=True).encode() + b"\n"
+
+
+def write_key_files() -> None:
+    """Version 1 key files (kept once made) and version 2 ones, from the vectors' keys."""
+    folder = HERE / "keyfiles"
+    folder.mkdir(exist_ok=True)
+    doctor_signing = hashlib.sha256(b"ehrgate vector doctor signing").digest()
+    patient_signing = hashlib.sha256(b"ehrgate vector patient signing").digest()
+    patient_enc_v1 = hashlib.sha512(b"ehrgate vector patient enc").digest()[:64] + bytes(32)
+    the_pseudonym = pseudonym(K1, BASE)
+    doctor_public = {"id": "dr-house", "role": "clinician"}
+    patient_public = {"id": the_pseudonym, "role": "patient", "pseudonym": the_pseudonym}
+    v1_doctor = {"signing_key": b64(doctor_signing), "encryption_key": b64(doctor_key_bytes(1))}
+    v1_patient = {"patient_key": b64(K1), "signing_key": b64(patient_signing), "encryption_key": b64(patient_enc_v1)}
+    files = {
+        "v1-identity.key": v1_key_file("ehrgate-identity-key", doctor_public, v1_doctor, False),
+        "v1-identity-protected.key": v1_key_file("ehrgate-identity-key", doctor_public, v1_doctor, True),
+        "v1-patient.key": v1_key_file("ehrgate-patient-key", patient_public, v1_patient, False),
+        "v1-patient-protected.key": v1_key_file("ehrgate-patient-key", patient_public, v1_patient, True),
+    }
+    for name, data in files.items():
+        if not (folder / name).exists():
+            (folder / name).write_bytes(data)
+    v2_doctor = {"signing_key": b64(doctor_signing), "encryption_key": b64(doctor_key_bytes(2))}
+    patient_seed = hashlib.sha256(b"ehrgate vector patient enc seed").digest()
+    v2_patient = {"patient_key": b64(K1), "signing_key": b64(patient_signing), "encryption_key": b64(patient_seed)}
+    v2_files = {
+        "v2-identity.key": ({"kind": "ehrgate-identity-key", "version": 2, **doctor_public}, v2_doctor),
+        "v2-patient.key": (
+            {"kind": "ehrgate-patient-key", "version": 2, **patient_public, "record_key_version": 2},
+            v2_patient,
+        ),
+    }
+    for name, (document, secret) in v2_files.items():
+        (folder / name).write_bytes(json.dumps({**document, "secret": secret}, indent=2, sort_keys=True).encode() + b"\n")
+    expected = {
+        "passphrase": PASSPHRASE,
+        "doctor_public_key_v1": xwing_public_of_expanded(doctor_key_bytes(1)),
+        "doctor_public_key_v2": xwing_key(doctor_key_bytes(2))["public_key"],
+        "patient_identity_public_key_v1": xwing_public_of_expanded(patient_enc_v1),
+        "patient_identity_public_key_v2": xwing_key(patient_seed)["public_key"],
+        "record_public_key_v1": record_key(K1)["public_key"],
+        "record_public_key_v2": record_key_v2(K1)["public_key"],
+        "pseudonym": the_pseudonym,
+    }
+    write("keyfiles/expected.json", expected)
+
+
+def xwing_public_of_expanded(expanded: bytes) -> str:
+    mlkem_public = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]).public_key().public_bytes_raw()
+    x_public = x25519.X25519PrivateKey.from_private_bytes(expanded[64:]).public_key().public_bytes_raw()
+    return base64.b64encode(mlkem_public + x_public).decode()
 
 
 def write(name: str, content: Any) -> None:
@@ -250,10 +416,19 @@ def main() -> None:
         },
     )
     write("record_key.json", [record_key(K1), record_key(K2), record_key(bytes(32))])
+    write("record_key_v2.json", [record_key_v2(K1), record_key_v2(K2), record_key_v2(bytes(32))])
+    seeds = [bytes(32), bytes(range(32)), hashlib.sha256(b"ehrgate vector x-wing seed").digest()]
+    write("xwing.json", [xwing_vector(seed) for seed in seeds])
+    write("scoped_key.json", scoped_vectors())
     write("body.json", {"plaintext_rule": "byte i is i mod 251", "cases": body_vectors()})
-    capsule, key_share = capsule_and_share_vectors()
-    write("capsule.json", capsule)
-    write("key_share.json", key_share)
+    if not (HERE / "capsule.json").exists() or not (HERE / "key_share.json").exists():
+        capsule, key_share = capsule_and_share_vectors(1)
+        write("capsule.json", capsule)
+        write("key_share.json", key_share)
+    capsule, key_share = capsule_and_share_vectors(2)
+    write("capsule_v2.json", capsule)
+    write("key_share_v2.json", key_share)
+    write_key_files()
 
 
 if __name__ == "__main__":
