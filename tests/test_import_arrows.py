@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("envelope", "ledger", "storage", "gateway", "ehrgate", "migrations")
+PACKAGES = ("envelope", "ledger", "storage", "gateway", "ehrgate", "migrations", "bridge")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 #: module to plant -> (its source, the forbidden import lint-imports must report)
@@ -48,6 +48,12 @@ PLANTED = {
     "ehrgate/_probe_sqlalchemy.py": (
         "import sqlalchemy\n",
         "ehrgate._probe_sqlalchemy -> sqlalchemy",
+    ),
+    "bridge/_probe_gateway.py": ("import gateway.app\n", "bridge._probe_gateway -> gateway.app"),
+    "bridge/_probe_storage.py": ("import storage\n", "bridge._probe_storage -> storage"),
+    "bridge/_probe_ledger_db.py": (
+        "from ledger import database\n",
+        "bridge._probe_ledger_db -> ledger.database",
     ),
     "ehrgate/_probe_ledger_db.py": (
         "from ledger import database\n",

@@ -1,0 +1,50 @@
+"""What the bridge's two front doors (FHIR and HL7 v2) hand to its publisher.
+
+An `IncomingDocument` is one PDF with the metadata both protocols carry; a `Publisher`
+seals, signs and uploads it for the patient the MRN is linked to, idempotently on
+`unique_id` (a retry publishes nothing twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingDocument:
+    """One document as received: the PDF and what identifies and classifies it."""
+
+    mrn: str
+    """The patient's medical record number at this hospital (HL7 PID-3, FHIR identifier)."""
+    category: str
+    """An ehrgate category, already mapped from the LOINC type code or TXA-2."""
+    unique_id: str
+    """The sender's unique document id (TXA-12, DocumentReference.masterIdentifier)."""
+    created: datetime
+    """When the document was authored (TXA-4/TXA-6, DocumentReference.date)."""
+    content: bytes
+    """The PDF bytes."""
+    content_type: str = "application/pdf"
+    title: str | None = None
+    replaces: str | None = None
+    """The unique id of a document this one replaces (MDM^T10, relatesTo replaces)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """The outcome of a publish: the ledger record and whether it was new."""
+
+    record_id: str
+    pseudonym: str
+    created: bool
+    """False when `unique_id` had been published before and nothing was uploaded again."""
+
+
+class Publisher(Protocol):
+    """Seals, signs and uploads an incoming document on behalf of an acting identity."""
+
+    async def publish(self, document: IncomingDocument, *, actor: str) -> Published:
+        """Publish *document* as the key-store identity *actor*; raises `bridge.errors`."""
+        ...
