@@ -19,6 +19,7 @@ from gateway.directory import LedgerDirectory
 from gateway.settings import Settings
 from ledger.ledger import Ledger
 from ledger.wire.builders import LedgerSigner
+from ledger.wire.notes import Ed25519Signer
 from storage import BlobStore, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway.backends")
@@ -38,6 +39,11 @@ class Backends:
 
     def __post_init__(self) -> None:
         self.directory = LedgerDirectory(self.ledger)
+
+    @property
+    def checkpoint_signer(self) -> Ed25519Signer:
+        """Signs the log's C2SP checkpoints (name: the log's origin)."""
+        return self.first_start.checkpoint_signer
 
     def readiness(self) -> dict[str, str]:
         """Name of each service → "ok" or a short reason it is not."""

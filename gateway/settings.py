@@ -80,6 +80,18 @@ class Settings(BaseSettings):
     ledger_key_passphrase: SecretStr | None = Field(
         default=None, description="Passphrase of the ledger key file, if it has one."
     )
+    log_origin: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The log's name in its C2SP checkpoints, e.g. hospital.example/ehrgate; "
+        "default <gateway_id>/ehrgate. Witnesses know the log by it: never change it.",
+    )
+    checkpoint_key_file: Path | None = Field(
+        default=None,
+        description="The log's checkpoint signing key (C2SP note key); default "
+        "<data_dir>/checkpoint.key.",
+    )
     token_lifetime: timedelta = Field(
         default=timedelta(minutes=15),
         description="How long a bearer token stays valid (seconds or ISO 8601, e.g. PT15M).",
@@ -142,6 +154,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("log_origin")
+    @classmethod
+    def _origin_is_a_key_name(cls, value: str | None) -> str | None:
+        # The origin is also the checkpoint key's name: no spaces, no '+', no controls.
+        if value is not None and ("+" in value or any(c.isspace() or ord(c) < 0x20 for c in value)):
+            raise ValueError("a log origin has no spaces, control characters or '+'")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: Any) -> Any:
@@ -172,6 +192,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "store_urls", [(data_dir / "blobs").resolve().as_uri()])
         if self.ledger_key_file is None:
             object.__setattr__(self, "ledger_key_file", data_dir / "ledger.key")
+        if self.log_origin is None:
+            name = "".join("-" if c.isspace() or c == "+" else c for c in self.gateway_id)
+            object.__setattr__(self, "log_origin", f"{name}/ehrgate")
+        if self.checkpoint_key_file is None:
+            object.__setattr__(self, "checkpoint_key_file", data_dir / "checkpoint.key")
         if self.write_quorum is not None and self.write_quorum > len(self.store_urls):
             raise ValueError(
                 f"write_quorum is {self.write_quorum} but only "
@@ -190,6 +215,16 @@ class Settings(BaseSettings):
     def resolved_ledger_key_file(self) -> Path:
         assert self.ledger_key_file is not None  # filled by _fill_defaults
         return self.ledger_key_file
+
+    @property
+    def resolved_log_origin(self) -> str:
+        assert self.log_origin is not None  # filled by _fill_defaults
+        return self.log_origin
+
+    @property
+    def resolved_checkpoint_key_file(self) -> Path:
+        assert self.checkpoint_key_file is not None  # filled by _fill_defaults
+        return self.checkpoint_key_file
 
     @property
     def effective_write_quorum(self) -> int:
