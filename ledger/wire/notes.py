@@ -311,14 +311,15 @@ def open_note(data: bytes, verifiers: Verifiers) -> OpenedNote:
             unverified.setdefault(signature, None)
             continue
         slot = (signature.name, signature.key_id)
-        if slot in verified:
-            continue
+        if verified.get(slot) == signature:
+            continue  # the same line again
+        # Every signature of a known key is checked, a second one of the same key too.
         if not verifier.verify(text, signature.signature):
             raise InvalidNoteSignature(
                 f"the signature of {signature.name} (key {signature.key_id.hex()}) on this "
                 "note does not verify"
             )
-        verified[slot] = signature
+        verified.setdefault(slot, signature)
     if not verified:
         names = ", ".join(sorted({s.name for s in note.signatures}))
         raise UntrustedNote(f"no trusted key signed this note (it is signed by {names})")
