@@ -18,7 +18,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +39,27 @@ ENV_PREFIX = "EHRGATE_"
 SETTINGS_FILE_VARIABLE = "EHRGATE_SETTINGS_FILE"
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class WitnessEndpoint(BaseModel):
+    """A witness the log submits its checkpoints to: its URL and cosigning vkey."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1, description="Base URL; add-checkpoint is POSTed below it.")
+    vkey: str = Field(description="The witness's cosignature/v1 verifier key (type 0x04).")
+
+    @field_validator("vkey")
+    @classmethod
+    def _is_a_cosigning_vkey(cls, value: str) -> str:
+        from ledger.errors import NoteError
+        from ledger.wire.cosignatures import CosignatureVerifier
+
+        try:
+            CosignatureVerifier.from_vkey(value)
+        except NoteError as exc:
+            raise ValueError(f"not a witness vkey: {exc}") from exc
+        return value
 
 
 class Settings(BaseSettings):
@@ -91,6 +120,14 @@ class Settings(BaseSettings):
         default=None,
         description="The log's checkpoint signing key (C2SP note key); default "
         "<data_dir>/checkpoint.key.",
+    )
+    witnesses: list[WitnessEndpoint] = Field(
+        default_factory=list,
+        description="Witnesses that cosign the log's checkpoints: a JSON list of "
+        '{"url": ..., "vkey": ...}; empty: no witnessing.',
+    )
+    witness_interval: float = Field(
+        default=2.0, gt=0, le=3600, description="Seconds between checks for a new checkpoint."
     )
     token_lifetime: timedelta = Field(
         default=timedelta(minutes=15),

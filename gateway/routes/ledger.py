@@ -47,14 +47,19 @@ async def head(backends: BackendsDep) -> LedgerHead:
     response_class=Response,
     responses={
         200: {
-            "description": "The latest checkpoint as a C2SP signed note (tlog-checkpoint v1), "
-            "signed by the log's checkpoint key (see `checkpoint_key` in /v1/ledger/head).",
+            "description": "A checkpoint as a C2SP signed note (tlog-checkpoint v1), signed by "
+            "the log's checkpoint key (`checkpoint_key` in /v1/ledger/head) and cosigned "
+            "(tlog-cosignature/v1) by the witnesses that have cosigned it.",
             "content": {"text/plain; charset=utf-8": {"schema": {"type": "string"}}},
         }
     },
 )
 async def checkpoint(backends: BackendsDep) -> Response:
-    """The latest signed tree head as a C2SP checkpoint: origin, size, base64 root."""
+    """The log's checkpoint (C2SP): the largest one its witnesses cosigned, with their
+    cosignatures; the latest signed tree head when no witness has cosigned one."""
+    cosigned = backends.witnessing.cosigned_note() if backends.witnessing else None
+    if cosigned is not None:
+        return Response(cosigned, media_type="text/plain; charset=utf-8")
     block = await run_in_threadpool(backends.ledger.head)
     signer = backends.checkpoint_signer
     note = sign_checkpoint(checkpoint_of(block, signer.name), signer)
