@@ -17,6 +17,7 @@ import pytest
 
 from gateway import Settings
 from gateway.bootstrap import ensure_first_start
+from gateway.settings import WitnessEndpoint
 from ledger.wire.checkpoints import Checkpoint
 from ledger.wire.cosignatures import CosignatureVerifier
 from ledger.wire.notes import Ed25519Verifier, Verifiers, open_note, parse_note
@@ -105,7 +106,7 @@ def test_the_gateway_submits_its_checkpoints_and_serves_them_cosigned(
         witnessed = Settings(
             data_dir=gateway_settings.data_dir,
             log_origin=ORIGIN,
-            witnesses=[{"url": witness_url, "vkey": cosigning.vkey()}],
+            witnesses=[WitnessEndpoint(url=witness_url, vkey=cosigning.vkey())],
             witness_interval=0.05,
         )
         with live_world(witnessed, ManualClock()) as (_, world):
