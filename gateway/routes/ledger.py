@@ -55,8 +55,7 @@ async def head(backends: BackendsDep) -> LedgerHead:
     },
 )
 async def checkpoint(backends: BackendsDep) -> Response:
-    """The log's checkpoint (C2SP): the largest one its witnesses cosigned, with their
-    cosignatures; the latest signed tree head when no witness has cosigned one."""
+    """The log's C2SP checkpoint: the largest one its witnesses cosigned, else the latest."""
     cosigned = backends.witnessing.cosigned_note() if backends.witnessing else None
     if cosigned is not None:
         return Response(cosigned, media_type="text/plain; charset=utf-8")

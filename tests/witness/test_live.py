@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ehrgate import Client
+from ehrgate.trust import LedgerPins
 from gateway import Settings
 from gateway.bootstrap import ensure_first_start
 from gateway.settings import WitnessEndpoint
@@ -109,12 +111,16 @@ def test_the_gateway_submits_its_checkpoints_and_serves_them_cosigned(
             witnesses=[WitnessEndpoint(url=witness_url, vkey=cosigning.vkey())],
             witness_interval=0.05,
         )
-        with live_world(witnessed, ManualClock()) as (_, world):
+        with live_world(witnessed, ManualClock()) as (url, world):
             grow(world, 3, "dr")
             note = wait_for_cosigned(world.client, cosigning, size_of(world.client))
             # The served note also carries the log's own signature, verifiable with its vkey.
             log_key = world.client.get("/v1/ledger/head").json()["checkpoint_key"]
             assert open_note(note, Verifiers([Ed25519Verifier.from_vkey(log_key)])).verified
+            # The SDK names the trusted witnesses whose cosignatures it checked.
+            with Client(url, pins=LedgerPins()) as reader:
+                seen = reader.ledger_checkpoint([cosigning.vkey()])
+            assert seen.cosigned_by == (WITNESS,)
         # A restarted gateway no longer knows the witness's size: it asks from 0, gets 409
         # with the size, and proves consistency from there.
         with live_world(witnessed, ManualClock()) as (_, world):
