@@ -3,7 +3,8 @@
     latest(origin, size, root, note, updated_at)   the largest tree cosigned per origin
     evidence(id, origin, kind, known_size, known_note, submitted_note, proof, reason,
              received_at)                          checkpoints validly signed by a log but
-                                                   refused as inconsistent with `latest`
+                                                   refused as inconsistent with `latest`,
+                                                   each kept once however often it is sent
 
 Every decision runs in one `BEGIN IMMEDIATE` transaction (and under a lock in this
 process): the check against `latest` and the write of the new checkpoint are atomic, so
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS evidence (
     submitted_note BLOB NOT NULL,
     proof TEXT NOT NULL,
     reason TEXT NOT NULL,
-    received_at INTEGER NOT NULL
+    received_at INTEGER NOT NULL,
+    UNIQUE (origin, kind, known_size, submitted_note, proof)
 );
 """
 
@@ -87,7 +89,7 @@ class Transaction:
 
     def keep_evidence(self, evidence: Evidence) -> None:
         self._db.execute(
-            "INSERT INTO evidence (origin, kind, known_size, known_note, submitted_note, "
+            "INSERT OR IGNORE INTO evidence (origin, kind, known_size, known_note, submitted_note, "
             "proof, reason, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 evidence.origin,

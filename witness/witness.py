@@ -13,9 +13,11 @@ In the order the protocol gives its answers:
     200  the tree is consistent: the new size is stored, then cosigned; the answer is the
          cosignature line (tlog-cosignature/v1, Ed25519)
 
-A checkpoint that is validly signed by the log but inconsistent with the one the witness
-holds (422) is kept, with the one it contradicts, in the `evidence` table: two signed
-views of one log are proof that the log forked.
+A checkpoint that is validly signed by the log but conflicts with the one the witness
+holds (422: another root at the same size, or a consistency proof that fails) is kept,
+with the one it contradicts, in the `evidence` table. Two roots signed by the log for one
+size prove that it forked; a failing proof is kept as a lead (the proof itself may be
+what is wrong). Malformed requests (a proof where none belongs) are refused, not kept.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class _Submission:
 class _Inconsistent:
     kind: str
     reason: str
+
+    @property
+    def is_evidence(self) -> bool:
+        """A conflict with the known tree, not merely a malformed request."""
+        return self.kind in EVIDENCE_KINDS
+
+
+EVIDENCE_KINDS = frozenset({"same-size-other-root", "inconsistent"})
 
 
 class Witness:
@@ -112,7 +122,8 @@ class Witness:
         problem = _inconsistency(known, request, checkpoint)
         now = int(self.clock())
         if problem is not None:
-            txn.keep_evidence(_evidence(problem, known, submission, now))
+            if problem.is_evidence:
+                txn.keep_evidence(_evidence(problem, known, submission, now))
             return Refused(422, problem.reason)
         cosignature = self.cosigner.cosign(submission.opened.text, max(now, 1))
         note = Note(submission.opened.text, (*submission.opened.verified, cosignature))

@@ -13,8 +13,10 @@ from envelope import SigningKey, b64decode
 from envelope.errors import InvalidKeyFile
 from gateway import Settings
 from gateway.bootstrap import ensure_first_start
+from gateway.settings import WitnessEndpoint
 from ledger.errors import UntrustedNote
 from ledger.wire.checkpoints import open_checkpoint
+from ledger.wire.cosignatures import Cosigner
 from ledger.wire.merkle import verify_consistency
 from ledger.wire.notes import Ed25519Signer, Ed25519Verifier, Verifiers
 from tests.gateway.helpers import TestClient, World
@@ -111,3 +113,22 @@ def test_the_default_origin_is_made_a_key_name(tmp_path: Path) -> None:
 def test_an_origin_that_cannot_name_a_key_is_refused(origin: str, tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         Settings(data_dir=tmp_path, log_origin=origin)
+
+
+def test_witnesses_come_from_the_environment_as_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    vkey = Cosigner.generate("witness.hospital-b.example").verifier.vkey()
+    monkeypatch.setenv(
+        "EHRGATE_WITNESSES", f'[{{"url": "http://127.0.0.1:7380", "vkey": "{vkey}"}}]'
+    )
+    monkeypatch.setenv("EHRGATE_WITNESS_INTERVAL", "0.5")
+    settings = Settings(data_dir=tmp_path)
+    assert [(w.url, w.vkey) for w in settings.witnesses] == [("http://127.0.0.1:7380", vkey)]
+    assert settings.witness_interval == 0.5
+
+
+def test_a_witness_with_a_log_key_instead_of_a_cosigning_key_is_refused() -> None:
+    log_vkey = Ed25519Signer("w.example", SigningKey.generate()).verifier.vkey()
+    with pytest.raises(ValidationError, match="not a witness vkey"):
+        WitnessEndpoint(url="http://w", vkey=log_vkey)

@@ -231,6 +231,24 @@ def test_a_rewritten_log_cannot_extend_the_known_tree(
     assert witness.state.latest(log.signer.name).size == 10  # type: ignore[union-attr]
 
 
+def test_evidence_is_kept_once_however_often_it_is_sent(
+    client: TestClient, log: TestLog, witness: Witness
+) -> None:
+    accepted(client, log, 0, 10)
+    fork = TestLog(log.signer.name, log.signer.key, tag="rewritten ").grow(10)
+    for _ in range(3):
+        assert post(client, fork.request(10, 10))[0] == 422
+    assert len(witness.state.evidence()) == 1
+
+
+def test_a_malformed_proof_is_refused_but_not_kept(
+    client: TestClient, log: TestLog, witness: Witness
+) -> None:
+    accepted(client, log, 0, 5)
+    assert post(client, format_add_checkpoint(5, [bytes(32)], log.note(5)))[0] == 422
+    assert witness.state.evidence() == []
+
+
 def test_a_proof_from_size_zero_is_422(client: TestClient, log: TestLog) -> None:
     status, _, text = post(client, format_add_checkpoint(0, [bytes(32)], log.note(5)))
     assert status == 422
