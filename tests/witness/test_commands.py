@@ -101,3 +101,17 @@ def test_serve_runs_a_witness_on_loopback(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_witness_loads_no_gateway_storage_or_database_stack() -> None:
+    probe = (
+        "import sys, witness, witness.app\n"
+        "heavy = ('sqlalchemy', 'alembic', 'boto3', 'storage', 'gateway', 'ledger.ledger')\n"
+        "print(' '.join(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120,
+        check=True,
+    )  # fmt: skip
+    assert found.stdout.strip() == ""
