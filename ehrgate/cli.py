@@ -26,6 +26,7 @@ from ehrgate.commands import (
     records,
     seal,
     serve,
+    witness,
 )
 from ehrgate.commands._keyfiles import DEFAULT_PASSPHRASE_VARIABLE, Passphrase
 from ehrgate.commands._session import Session
@@ -124,6 +125,7 @@ for command in (
     import_aria.import_aria,
     serve.serve,
     gc.gc,
+    witness.witness,
 ):
     cli.add_command(command)
 

@@ -115,6 +115,7 @@ class Client:
     # the ledger's key, heads and entries
     ledger_key = _delegate("_trust", Trust.ledger_key)
     ledger_head = _delegate("_trust", Trust.ledger_head)
+    ledger_checkpoint = _delegate("_trust", Trust.ledger_checkpoint)
     ledger_entries = _delegate("_trust", Trust.ledger_entries)
     ledger_blocks = _delegate("_trust", Trust.ledger_blocks)
     verify_ledger = _delegate("_trust", Trust.verify_ledger)

@@ -317,6 +317,18 @@ class LedgerHead(_Jsonable):
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerCheckpoint(_Jsonable):
+    """The log's C2SP checkpoint (verified), and the trusted witnesses that cosigned it."""
+
+    origin: str
+    tree_size: int
+    root: str
+    checkpoint_key: str
+    cosigned_by: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class RecordProof(_Jsonable):
     """A record with its inclusion proof, checked against a tree head the ledger signed."""
 

@@ -8,11 +8,14 @@ does with host keys). A later answer signed by another key is refused.
 `LedgerPins` keeps pins in memory and, given a path, in a small JSON file:
 
     {"version": 1, "gateways": {"http://host:8000": {"ledger_public_key": B64,
-                                                     "tree_size": N, "root": HEX}}}
+                                                     "tree_size": N, "root": HEX,
+                                                     "checkpoint_key": VKEY}}}
 
 `tree_size` and `root` are those of the largest signed tree head seen so far: a later head
 must extend it (a consistency proof), so a gateway that rewrote or forked its log is
-caught. The file is written through a temporary file and a rename, so it is never seen
+caught. `checkpoint_key` is the C2SP vkey of the key that signs the log's checkpoints
+(`GET /v1/ledger/checkpoint`), pinned the same way the first time a checkpoint is read.
+The file is written through a temporary file and a rename, so it is never seen
 half-written.
 """
 
@@ -58,6 +61,7 @@ class LedgerPins:
         self.path = path
         self._lock = threading.Lock()
         self._heads: dict[str, tuple[int, str]] = {}
+        self._checkpoint_keys: dict[str, str] = {}
         self._keys: dict[str, str] = self._load() if path is not None else {}
 
     def _load(self) -> dict[str, str]:
@@ -80,6 +84,9 @@ class LedgerPins:
             size, root = entry.get("tree_size"), entry.get("root")
             if isinstance(size, int) and isinstance(root, str):
                 self._heads[str(url)] = (size, root)
+            checkpoint_key = entry.get("checkpoint_key")
+            if isinstance(checkpoint_key, str):
+                self._checkpoint_keys[str(url)] = checkpoint_key
         return keys
 
     def _save(self) -> None:
@@ -101,6 +108,8 @@ class LedgerPins:
         entry: dict[str, object] = {"ledger_public_key": key}
         if url in self._heads:
             entry["tree_size"], entry["root"] = self._heads[url]
+        if url in self._checkpoint_keys:
+            entry["checkpoint_key"] = self._checkpoint_keys[url]
         return entry
 
     def head(self, url: str) -> tuple[int, str] | None:
@@ -145,3 +154,24 @@ class LedgerPins:
                 "replaced or its ledger was swapped; remove the pin only if you know why"
             )
         return offered
+
+    def check_or_pin_checkpoint_key(self, url: str, offered: str) -> str:
+        """The pinned checkpoint vkey for *url*; pins *offered* when there is none yet.
+
+        Raises VerificationFailed when *offered* differs from the pinned one.
+        """
+        url = normalise_url(url)
+        with self._lock:
+            known = self._checkpoint_keys.get(url)
+            if known is None:
+                self._checkpoint_keys[url] = offered
+                if self.path is not None and url in self._keys:
+                    self._save()
+                return offered
+        if known != offered:
+            raise VerificationFailed(
+                f"the gateway at {url} now presents checkpoint key {offered}, but {known} is "
+                f"pinned for it{f' in {self.path}' if self.path else ''}: its log identity "
+                "changed; remove the pin only if you know why"
+            )
+        return known

@@ -17,8 +17,11 @@ from gateway.bootstrap import FirstStart, open_ledger
 from gateway.clock import Clock, system_clock
 from gateway.directory import LedgerDirectory
 from gateway.settings import Settings
+from gateway.witnessing import CheckpointWitnessing
 from ledger.ledger import Ledger
 from ledger.wire.builders import LedgerSigner
+from ledger.wire.cosignatures import CosignatureVerifier
+from ledger.wire.notes import Ed25519Signer
 from storage import BlobStore, StoreUnavailable, open_store
 
 log = logging.getLogger("gateway.backends")
@@ -34,10 +37,16 @@ class Backends:
     store: BlobStore
     signer: LedgerSigner
     first_start: FirstStart
+    witnessing: CheckpointWitnessing | None = None
     directory: IdentityDirectory = field(init=False)
 
     def __post_init__(self) -> None:
         self.directory = LedgerDirectory(self.ledger)
+
+    @property
+    def checkpoint_signer(self) -> Ed25519Signer:
+        """Signs the log's C2SP checkpoints (name: the log's origin)."""
+        return self.first_start.checkpoint_signer
 
     def readiness(self) -> dict[str, str]:
         """Name of each service → "ok" or a short reason it is not."""
@@ -60,6 +69,8 @@ class Backends:
         self.ledger.head()  # reads the head row: the database answers
 
     def close(self) -> None:
+        if self.witnessing is not None:
+            self.witnessing.stop()
         try:
             self.ledger.close()
         finally:
@@ -93,4 +104,13 @@ def open_backends(settings: Settings, *, clock: Clock = system_clock) -> Backend
         raise
     if first.admin_key_file is not None:
         log.warning("first start: admin key file written to %s", first.admin_key_file)
-    return Backends(ledger, store, LedgerSigner(first.ledger_keys.signing_key), first)
+    backends = Backends(ledger, store, LedgerSigner(first.ledger_keys.signing_key), first)
+    if settings.witnesses:
+        backends.witnessing = CheckpointWitnessing(
+            ledger,
+            first.checkpoint_signer,
+            [(w.url, CosignatureVerifier.from_vkey(w.vkey)) for w in settings.witnesses],
+            interval=settings.witness_interval,
+        )
+        backends.witnessing.start()
+    return backends

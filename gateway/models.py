@@ -276,6 +276,10 @@ class RecordList(StrictModel):
 class LedgerHead(StrictModel):
     tree_head: TreeHead | None
     ledger_public_key: str = Field(description="Ed25519 key that signs tree heads, base64.")
+    log_origin: str = Field(description="The log's name in its C2SP checkpoints.")
+    checkpoint_key: str = Field(
+        description="C2SP verifier key (vkey) of the key that signs the log's checkpoints."
+    )
 
 
 class EntryOut(StrictModel):

@@ -18,7 +18,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ByteSize,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -31,6 +39,27 @@ ENV_PREFIX = "EHRGATE_"
 SETTINGS_FILE_VARIABLE = "EHRGATE_SETTINGS_FILE"
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class WitnessEndpoint(BaseModel):
+    """A witness the log submits its checkpoints to: its URL and cosigning vkey."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(min_length=1, description="Base URL; add-checkpoint is POSTed below it.")
+    vkey: str = Field(description="The witness's cosignature/v1 verifier key (type 0x04).")
+
+    @field_validator("vkey")
+    @classmethod
+    def _is_a_cosigning_vkey(cls, value: str) -> str:
+        from ledger.errors import NoteError
+        from ledger.wire.cosignatures import CosignatureVerifier
+
+        try:
+            CosignatureVerifier.from_vkey(value)
+        except NoteError as exc:
+            raise ValueError(f"not a witness vkey: {exc}") from exc
+        return value
 
 
 class Settings(BaseSettings):
@@ -79,6 +108,26 @@ class Settings(BaseSettings):
     )
     ledger_key_passphrase: SecretStr | None = Field(
         default=None, description="Passphrase of the ledger key file, if it has one."
+    )
+    log_origin: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The log's name in its C2SP checkpoints, e.g. hospital.example/ehrgate; "
+        "default <gateway_id>/ehrgate. Witnesses know the log by it: never change it.",
+    )
+    checkpoint_key_file: Path | None = Field(
+        default=None,
+        description="The log's checkpoint signing key (C2SP note key); default "
+        "<data_dir>/checkpoint.key.",
+    )
+    witnesses: list[WitnessEndpoint] = Field(
+        default_factory=list,
+        description="Witnesses that cosign the log's checkpoints: a JSON list of "
+        '{"url": ..., "vkey": ...}; empty: no witnessing.',
+    )
+    witness_interval: float = Field(
+        default=2.0, gt=0, le=3600, description="Seconds between checks for a new checkpoint."
     )
     token_lifetime: timedelta = Field(
         default=timedelta(minutes=15),
@@ -160,6 +209,14 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("log_origin")
+    @classmethod
+    def _origin_is_a_key_name(cls, value: str | None) -> str | None:
+        # The origin is also the checkpoint key's name: no spaces, no '+', no controls.
+        if value is not None and ("+" in value or any(c.isspace() or ord(c) < 0x20 for c in value)):
+            raise ValueError("a log origin has no spaces, control characters or '+'")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: Any) -> Any:
@@ -190,6 +247,11 @@ class Settings(BaseSettings):
             object.__setattr__(self, "store_urls", [(data_dir / "blobs").resolve().as_uri()])
         if self.ledger_key_file is None:
             object.__setattr__(self, "ledger_key_file", data_dir / "ledger.key")
+        if self.log_origin is None:
+            name = "".join("-" if c.isspace() or c == "+" else c for c in self.gateway_id)
+            object.__setattr__(self, "log_origin", f"{name}/ehrgate")
+        if self.checkpoint_key_file is None:
+            object.__setattr__(self, "checkpoint_key_file", data_dir / "checkpoint.key")
         if self.write_quorum is not None and self.write_quorum > len(self.store_urls):
             raise ValueError(
                 f"write_quorum is {self.write_quorum} but only "
@@ -208,6 +270,16 @@ class Settings(BaseSettings):
     def resolved_ledger_key_file(self) -> Path:
         assert self.ledger_key_file is not None  # filled by _fill_defaults
         return self.ledger_key_file
+
+    @property
+    def resolved_log_origin(self) -> str:
+        assert self.log_origin is not None  # filled by _fill_defaults
+        return self.log_origin
+
+    @property
+    def resolved_checkpoint_key_file(self) -> Path:
+        assert self.checkpoint_key_file is not None  # filled by _fill_defaults
+        return self.checkpoint_key_file
 
     @property
     def effective_write_quorum(self) -> int:

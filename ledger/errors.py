@@ -6,6 +6,10 @@ LedgerError
 │   │                      says what to change
 │   └── MalformedTransaction   the transaction is not well formed (shape, types, signature)
 ├── ProofError             a Merkle proof is malformed or does not verify
+├── NoteError              a C2SP signed note, checkpoint or key cannot be used (also ValueError)
+│   ├── MalformedNote          not a well-formed note, checkpoint, signature line or key
+│   ├── InvalidNoteSignature   a signature from a trusted key does not verify
+│   └── UntrustedNote          no signature from a trusted key is on the note
 ├── MalformedExport        exported entries or blocks to verify are not entries or blocks
 │                          at all (also ValueError)
 ├── NotFound               an entry, block, proof size or row that does not exist (also KeyError)
@@ -52,6 +56,22 @@ class MalformedTransaction(RuleViolation):
 
 class ProofError(LedgerError):
     """A Merkle inclusion or consistency proof is malformed or wrong."""
+
+
+class NoteError(LedgerError, ValueError):
+    """A signed note (checkpoint, cosignature, verifier key) cannot be used."""
+
+
+class MalformedNote(NoteError):
+    """The bytes are not a well-formed note, checkpoint, signature line or key."""
+
+
+class InvalidNoteSignature(NoteError):
+    """A signature line names a trusted key, but its signature does not verify."""
+
+
+class UntrustedNote(NoteError):
+    """No signature on the note comes from a trusted key."""
 
 
 class MalformedExport(LedgerError, ValueError):

@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("envelope", "ledger", "storage", "gateway", "ehrgate", "migrations", "bridge")
+PACKAGES = (
+    "envelope",
+    "ledger",
+    "storage",
+    "gateway",
+    "witness",
+    "ehrgate",
+    "migrations",
+    "bridge",
+)
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 #: module to plant -> (its source, the forbidden import lint-imports must report)
@@ -55,6 +64,24 @@ PLANTED = {
         "from ledger import database\n",
         "bridge._probe_ledger_db -> ledger.database",
     ),
+    "witness/_probe_gateway.py": (
+        "import gateway.settings\n",
+        "witness._probe_gateway -> gateway.settings",
+    ),
+    "witness/_probe_ledger_db.py": (
+        "from ledger import ledger\n",
+        "witness._probe_ledger_db -> ledger.ledger",
+    ),
+    "witness/_probe_merkle.py": (
+        "import ledger.merkle\n",
+        "witness._probe_merkle -> ledger.merkle",
+    ),
+    "witness/_probe_storage.py": ("import storage\n", "witness._probe_storage -> storage"),
+    "witness/_probe_sqlalchemy.py": (
+        "import sqlalchemy\n",
+        "witness._probe_sqlalchemy -> sqlalchemy",
+    ),
+    "gateway/_probe_witness.py": ("import witness\n", "gateway._probe_witness -> witness"),
     "ehrgate/_probe_ledger_db.py": (
         "from ledger import database\n",
         "ehrgate._probe_ledger_db -> ledger.database",

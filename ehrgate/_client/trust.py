@@ -8,17 +8,20 @@ else the gateway rewrote or forked its log.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ehrgate._client.session import Session
 from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed
-from ehrgate.models import LedgerHead, Receipt, TreeHead
+from ehrgate.models import LedgerCheckpoint, LedgerHead, Receipt, TreeHead
 from ehrgate.trust import LedgerPins, parse_ledger_key
 from ehrgate.verification import check_tree_head, verify_receipt
 from envelope import VerifyKey, b64encode
-from ledger.errors import ProofError
+from ledger.errors import NoteError, ProofError, UntrustedNote
+from ledger.wire.checkpoints import open_checkpoint
+from ledger.wire.cosignatures import CosignatureVerifier
 from ledger.wire.merkle import verify_consistency
+from ledger.wire.notes import Ed25519Verifier, Verifiers, open_note
 from ledger.wire.transactions import Transaction
 
 if TYPE_CHECKING:
@@ -76,22 +79,58 @@ class Trust:
     def check_consistency(self, head: TreeHead) -> None:
         """A verified *head* must extend the largest head seen before (or be extended by
         it): otherwise the gateway rewrote or forked its log."""
+        self._check_tree(head.tree_size, head.root)
+
+    def _check_tree(self, tree_size: int, root: str) -> None:
         url = self._session.url
         known = self._pins.head(url)
         if known is None:
-            self._pins.advance(url, head.tree_size, head.root)
+            self._pins.advance(url, tree_size, root)
             return
         known_size, known_root = known
-        if head.tree_size == known_size:
-            if head.root != known_root:
+        if tree_size == known_size:
+            if root != known_root:
                 raise VerificationFailed(
                     f"the gateway shows two different trees of {known_size} entries: its "
                     "log was rewritten or forked"
                 )
             return
-        older, newer = sorted([known, (head.tree_size, head.root)], key=lambda pair: pair[0])
+        older, newer = sorted([known, (tree_size, root)], key=lambda pair: pair[0])
         self._prove_extension(older, newer)
-        self._pins.advance(url, head.tree_size, head.root)
+        self._pins.advance(url, tree_size, root)
+
+    def ledger_checkpoint(self, witnesses: Sequence[str] = ()) -> LedgerCheckpoint:
+        """The log's C2SP checkpoint, signed by its pinned checkpoint key and consistent
+        with every tree head seen; `cosigned_by` names the *witnesses* (cosignature vkeys)
+        whose valid cosignatures it carries."""
+        try:
+            trusted = Verifiers(CosignatureVerifier.from_vkey(vkey) for vkey in witnesses)
+        except NoteError as exc:
+            raise UsageError(f"not a witness vkey: {exc}") from exc
+        self.ledger_head()  # the ledger key pinned and the head checked first
+        offered = self._session.get("/v1/ledger/head", authenticated=False).get("checkpoint_key")
+        if not isinstance(offered, str):
+            raise MalformedAnswer("the gateway's ledger head has no checkpoint_key")
+        vkey = self._pins.check_or_pin_checkpoint_key(self._session.url, offered)
+        answer = self._session.connection.request(
+            "GET", "/v1/ledger/checkpoint", authenticated=False
+        )
+        try:
+            checkpoint, _ = open_checkpoint(
+                answer.content, Verifiers([Ed25519Verifier.from_vkey(vkey)])
+            )
+        except NoteError as exc:
+            raise VerificationFailed(f"the gateway's checkpoint does not verify: {exc}") from exc
+        if checkpoint.size > 0:
+            self._check_tree(checkpoint.size, checkpoint.root.hex())
+        return LedgerCheckpoint(
+            origin=checkpoint.origin,
+            tree_size=checkpoint.size,
+            root=checkpoint.root.hex(),
+            checkpoint_key=vkey,
+            cosigned_by=_cosigners(answer.content, trusted),
+            note=answer.content.decode("utf-8"),
+        )
 
     def _prove_extension(self, older: tuple[int, str], newer: tuple[int, str]) -> None:
         try:
@@ -157,3 +196,16 @@ def _offered_key(head_answer: Any) -> str:
     if not isinstance(offered, str):
         raise MalformedAnswer("the gateway's ledger head has no ledger_public_key")
     return offered
+
+
+def _cosigners(note: bytes, witnesses: Verifiers) -> tuple[str, ...]:
+    """The names of *witnesses* whose cosignatures on *note* verify."""
+    if not len(witnesses):
+        return ()
+    try:
+        opened = open_note(note, witnesses)
+    except UntrustedNote:
+        return ()
+    except NoteError as exc:
+        raise VerificationFailed(f"a witness's cosignature does not verify: {exc}") from exc
+    return tuple(signature.name for signature in opened.verified)

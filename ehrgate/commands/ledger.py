@@ -256,3 +256,20 @@ def replay(ctx: click.Context, db: str, as_json: bool) -> None:
     if report.ok and not as_json:
         click.echo(f"state rebuilt from {report.entries} entries")
     ctx.exit(EXIT_OK if report.ok else EXIT_DAMAGED)
+
+
+@ledger.command()
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    metavar="VKEY",
+    help="A witness's cosignature vkey; its cosignature on the checkpoint is checked (repeatable).",
+)
+@json_option
+@click.pass_context
+def checkpoint(ctx: click.Context, witnesses: tuple[str, ...], as_json: bool) -> None:
+    """Show the log's C2SP checkpoint (and pin its checkpoint key), verified."""
+    found = session(ctx).client(anonymous=True).ledger_checkpoint(witnesses)
+    cosigned = ", ".join(found.cosigned_by) or "no trusted witness"
+    emit(as_json, found.to_json(), lambda: f"{found.note}cosigned by: {cosigned}")

@@ -1,10 +1,11 @@
-"""The ledger for mirrors and verifiers: signed head, entries, blocks, consistency proofs."""
+"""The ledger for mirrors and verifiers: signed head, C2SP checkpoint, entries, blocks,
+consistency proofs."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from envelope import b64encode
@@ -20,6 +21,7 @@ from gateway.models import (
     problem_responses,
 )
 from gateway.views import tree_head_out
+from ledger.wire.checkpoints import checkpoint_of, sign_checkpoint
 
 router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 
@@ -35,7 +37,32 @@ async def head(backends: BackendsDep) -> LedgerHead:
     return LedgerHead(
         tree_head=tree_head_out(block) if block is not None else None,
         ledger_public_key=b64encode(backends.ledger.verify_key.to_bytes()),
+        log_origin=backends.checkpoint_signer.name,
+        checkpoint_key=backends.checkpoint_signer.verifier.vkey(),
     )
+
+
+@router.get(
+    "/checkpoint",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A checkpoint as a C2SP signed note (tlog-checkpoint v1), signed by "
+            "the log's checkpoint key (`checkpoint_key` in /v1/ledger/head) and cosigned "
+            "(tlog-cosignature/v1) by the witnesses that have cosigned it.",
+            "content": {"text/plain; charset=utf-8": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def checkpoint(backends: BackendsDep) -> Response:
+    """The log's C2SP checkpoint: the largest one its witnesses cosigned, else the latest."""
+    cosigned = backends.witnessing.cosigned_note() if backends.witnessing else None
+    if cosigned is not None:
+        return Response(cosigned, media_type="text/plain; charset=utf-8")
+    block = await run_in_threadpool(backends.ledger.head)
+    signer = backends.checkpoint_signer
+    note = sign_checkpoint(checkpoint_of(block, signer.name), signer)
+    return Response(note, media_type="text/plain; charset=utf-8")
 
 
 @router.get("/entries", response_model=EntryPage, responses=problem_responses(401, 403))

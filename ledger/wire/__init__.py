@@ -10,6 +10,9 @@ alone, and importing it loads no SQLAlchemy (a test proves it in a subprocess).
   ids; `clock`: the one text form of a time.
 - `merkle`: RFC 9162 leaf and node hashes, inclusion and consistency proof checks.
 - `blocks`: signed tree heads (blocks), receipts and the export shape of entries.
+- `notes`, `checkpoints`, `cosignatures`, `tlog_witness`: C2SP signed notes, checkpoints
+  (every block is one), witness cosignatures and the witness's add-checkpoint request
+  (docs/federation.md).
 - `shapes`: the members of each JSON object the ledger signs and the gateway answers with,
   and the access actions; `problems`: the RFC 9457 problem types the gateway answers with
   and clients map from.

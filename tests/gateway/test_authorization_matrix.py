@@ -402,6 +402,7 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("GET", "/v1/records/{record_id}/body"): (_get(_record_path("/body")), permitted(200)),
     ("POST", "/v1/documents"): (_ingest, permitted(201, owner=403, system=201)),
     ("GET", "/v1/ledger/head"): (_get(lambda ctx: "/v1/ledger/head"), public()),
+    ("GET", "/v1/ledger/checkpoint"): (_get(lambda ctx: "/v1/ledger/checkpoint"), public()),
     ("GET", "/v1/ledger/entries"): (
         _get(lambda ctx: "/v1/ledger/entries"),
         roles(200, "auditor", "admin"),

@@ -1,0 +1,190 @@
+"""The log's witnesses: each new checkpoint is submitted to them, their cosignatures kept.
+
+A background thread looks at the ledger's head every `witness_interval` seconds. For each
+configured witness (URL and cosigning vkey) that has not cosigned the current size, it
+POSTs `<url>/add-checkpoint` (C2SP tlog-witness): `old <size the witness knows>`, the
+consistency proof from that size, and the signed checkpoint.
+
+- 200: each answer line that is a valid tlog-cosignature/v1 of the configured witness key
+  over this checkpoint is kept; anything else in the answer is ignored.
+- 409: the witness knows another size (after a gateway restart, or a lost answer): the
+  request is made again at once from that size, with the proof from it. A witness that
+  knows a *larger* tree than the log has is an alarm (a rolled-back database, or a fork):
+  logged as an error, never "fixed".
+- Anything else (422, 403, 404, network errors): logged; retried with a backoff doubling
+  from the interval up to `MAX_BACKOFF` seconds.
+
+Cosignatures are kept in memory, per witness for the largest size it cosigned;
+`cosigned_note()` is the checkpoint of the largest size any witness cosigned, with the
+log's signature and every cosignature on that size. After a restart the first round
+(old 0, 409, proof) collects them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from ledger.errors import NoteError
+from ledger.wire.blocks import Block
+from ledger.wire.checkpoints import Checkpoint, checkpoint_of
+from ledger.wire.cosignatures import CosignatureVerifier
+from ledger.wire.notes import Ed25519Signer, Note, NoteSignature
+from ledger.wire.tlog_witness import SIZE_CONTENT_TYPE, format_add_checkpoint, parse_known_size
+
+log = logging.getLogger("gateway.witnessing")
+
+MAX_BACKOFF = 60.0
+
+
+class LogSource(Protocol):
+    def head(self) -> Block | None: ...
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]: ...
+
+
+@dataclass
+class _Witness:
+    url: str
+    verifier: CosignatureVerifier
+    known_size: int | None = None  # None: not asked yet (the first request says old 0)
+    cosigned: tuple[Checkpoint, NoteSignature] | None = None
+    failures: int = 0
+    next_attempt: float = 0.0
+
+
+class WitnessRefused(Exception):
+    """A witness answered with something else than a cosignature (status and text)."""
+
+
+class CheckpointWitnessing:
+    """Submits the log's checkpoints to its witnesses; thread-safe."""
+
+    def __init__(
+        self,
+        ledger: LogSource,
+        signer: Ed25519Signer,
+        witnesses: Sequence[tuple[str, CosignatureVerifier]],
+        *,
+        interval: float = 2.0,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.signer = signer
+        self.interval = interval
+        self._witnesses = [_Witness(url.rstrip("/"), verifier) for url, verifier in witnesses]
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- running ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="witnessing", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._http.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.submit_round()
+            except Exception:  # the ledger failed: logged, tried again next round
+                log.exception("cannot read the ledger head to submit a checkpoint")
+            self._stop.wait(self.interval)
+
+    def submit_round(self, now: float | None = None) -> None:
+        """Submit the current checkpoint to every witness that is due and lacks it."""
+        checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
+        now = time.monotonic() if now is None else now
+        for witness in self._witnesses:
+            with self._lock:
+                done = witness.cosigned is not None and witness.cosigned[0] == checkpoint
+            if done or now < witness.next_attempt:
+                continue
+            try:
+                signature = self._submit(witness, checkpoint)
+            except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
+                witness.failures += 1
+                delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
+                witness.next_attempt = now + delay
+                log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
+                continue
+            with self._lock:
+                witness.cosigned = (checkpoint, signature)
+            witness.failures, witness.next_attempt = 0, 0.0
+
+    # --- one submission ---------------------------------------------------------------
+
+    def _submit(self, witness: _Witness, checkpoint: Checkpoint) -> NoteSignature:
+        note = Note(checkpoint.text(), (self.signer.sign(checkpoint.text()),)).to_bytes()
+        for _ in range(2):  # a 409 names the size to prove from: one more request
+            old = witness.known_size or 0
+            if old > checkpoint.size:
+                raise WitnessRefused(
+                    f"the witness has cosigned {old} entries of {checkpoint.origin}, more than "
+                    f"the log's {checkpoint.size}: the log was rolled back or forked"
+                )
+            proof = (
+                self.ledger.consistency_proof(old, checkpoint.size)
+                if 0 < old < checkpoint.size
+                else []
+            )
+            answer = self._http.post(
+                f"{witness.url}/add-checkpoint", content=format_add_checkpoint(old, proof, note)
+            )
+            if answer.status_code == 409 and answer.headers.get("content-type", "").startswith(
+                SIZE_CONTENT_TYPE
+            ):
+                witness.known_size = parse_known_size(answer.content)
+                continue
+            if answer.status_code != 200:
+                raise WitnessRefused(f"answered {answer.status_code}: {answer.text[:200]!r}")
+            witness.known_size = checkpoint.size
+            return _cosignature(witness.verifier, checkpoint, answer.content)
+        raise WitnessRefused("answered 409 twice")
+
+    # --- what the gateway serves ------------------------------------------------------
+
+    def cosigned_note(self) -> bytes | None:
+        """The largest checkpoint any witness cosigned, with every cosignature on it."""
+        with self._lock:
+            done = [w.cosigned for w in self._witnesses if w.cosigned is not None]
+        if not done:
+            return None
+        checkpoint = max(done, key=lambda pair: pair[0].size)[0]
+        text = checkpoint.text()
+        cosignatures = tuple(sig for cp, sig in done if cp == checkpoint)
+        return Note(text, (self.signer.sign(text), *cosignatures)).to_bytes()
+
+
+def _cosignature(
+    verifier: CosignatureVerifier, checkpoint: Checkpoint, body: bytes
+) -> NoteSignature:
+    """The witness's valid cosignature among the answer's signature lines."""
+    try:
+        lines = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise WitnessRefused("the answer is not UTF-8") from exc
+    for line in lines:
+        try:
+            signature = NoteSignature.from_line(line)
+        except NoteError:
+            continue
+        if (signature.name, signature.key_id) == (verifier.name, verifier.key_id) and (
+            verifier.verify(checkpoint.body(), signature.signature)
+        ):
+            return signature
+    raise WitnessRefused("the answer holds no valid cosignature of the configured witness key")
