@@ -36,3 +36,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 # A real SeaweedFS S3 server, one per session, for any test package (see tests/seaweedfs.py).
 from tests.seaweedfs import seaweedfs, seaweedfs_bucket  # noqa: E402, F401
+
+# A real js-ipfs node, one per session, for any test package (see tests/jsipfs.py).
+from tests.jsipfs import jsipfs  # noqa: E402, F401

@@ -16,6 +16,7 @@ one node per test session; ``JsIpfs.start()`` starts one of a test's own.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.ports import free_ports
@@ -43,7 +45,9 @@ def jsipfs_binary() -> Path:
     """The ``jsipfs`` command of the installed npm ``ipfs`` package."""
     binary = PROJECT / "node_modules" / ".bin" / "jsipfs"
     if not binary.exists():
-        raise RuntimeError(f"js-ipfs is not installed in {PROJECT / 'node_modules'}: {INSTALL_HINT}")
+        raise RuntimeError(
+            f"js-ipfs is not installed in {PROJECT / 'node_modules'}: {INSTALL_HINT}"
+        )
     if shutil.which("node") is None:
         raise RuntimeError("js-ipfs needs Node.js 20 on PATH (the node command is missing)")
     return binary
@@ -138,6 +142,29 @@ class JsIpfs:
         """An ``ipfs+http://`` store URL for this node."""
         query = "&".join(f"{key}={value}" for key, value in params.items())
         return f"ipfs+{self.api_url}" + (f"?{query}" if query else "")
+
+    def block_file(self, cid: str) -> Path:
+        """Where the node's flatfs blockstore keeps the block of a base32 CIDv1: the
+        multihash in upper-case base32, sharded by the two characters before the last."""
+        encoded = cid.removeprefix("b").upper()
+        raw = base64.b32decode(encoded + "=" * (-len(encoded) % 8))
+        key = base64.b32encode(raw[2:]).decode().rstrip("=")  # drop version and codec
+        return self.repo / "blocks" / key[-3:-1] / f"{key}.data"
+
+    def corrupt(self, cid: str) -> None:
+        """Flip one byte of a body behind the node's back: of its only block, or of the
+        middle leaf of a larger body (leaves listed by ``refs``)."""
+        answer = httpx.post(
+            f"{self.api_url}/api/v0/refs",
+            params={"arg": cid, "recursive": "true", "cid-base": "base32", "timeout": "30s"},
+            timeout=60,
+        )
+        answer.raise_for_status()
+        leaves = [json.loads(line)["Ref"] for line in answer.text.splitlines() if line.strip()]
+        path = self.block_file(leaves[len(leaves) // 2] if leaves else cid)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
 
     @property
     def running(self) -> bool:

@@ -43,6 +43,8 @@ VERSION = {
 }
 _ENDPOINTS = {"add", "cat", "version", "pin/add", "pin/rm", "pin/ls", "block/rm"}
 _ADD_OPTIONS = {
+    "cid-base",
+    "timeout",
     "cid-version",
     "raw-leaves",
     "pin",

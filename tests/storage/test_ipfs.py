@@ -110,6 +110,8 @@ def test_progress_lines_in_the_add_answer_are_skipped() -> None:
                 + b'","Size":"300100"}\n'
             )
             return httpx.Response(200, content=lines)
+        if request.url.path == "/api/v0/version":
+            return httpx.Response(200, json={"Version": "0.38.1"})
         return httpx.Response(200, json={"Pins": []})
 
     store = IpfsStore.from_url("ipfs+http://127.0.0.1:5001", transport=httpx.MockTransport(kubo))
