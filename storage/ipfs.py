@@ -258,11 +258,18 @@ class IpfsStore(Backend):
             with self._errors(f"naming the pin of {cid}"):
                 self._kubo.call("pin/add", arg=cid, **label, **_BASE32, **self._flags())
         except BaseException:
-            # The body was pinned by add; leave nothing behind that list() cannot see.
-            with contextlib.suppress(StorageError), self._errors(f"unpinning {cid}"):
-                self._kubo.call("pin/rm", arg=cid, **self._deadline)
+            self._undo_add(cid)
             raise
         return StoredBlob(sha256=actual, size=digest.size, locators=(self.locator(cid),))
+
+    def _undo_add(self, cid: str) -> None:
+        """After a failed put: unpin what add pinned, leaving nothing list() cannot see;
+        but a body an earlier put completed (its pin carries our name) stays."""
+        with contextlib.suppress(StorageError):
+            if parse_pin_name(pin_label(self._pin_entry(cid))) is not None:
+                return
+        with contextlib.suppress(StorageError), self._errors(f"unpinning {cid}"):
+            self._kubo.call("pin/rm", arg=cid, **self._deadline)
 
     def _add(self, chunks: Iterator[bytes]) -> str:
         """Stream ``chunks`` to ``add`` as one multipart/form-data file; the CID Kubo names."""
@@ -280,7 +287,9 @@ class IpfsStore(Backend):
         params = {
             "cid-version": "1",
             "raw-leaves": "true",
-            "pin": "true",
+            # js-ipfs re-pins an existing body without its metadata, dropping our name
+            # until pin/add names it again; there only pin/add pins.
+            "pin": "false" if self._is_js_ipfs() else "true",
             "progress": "false",
             **_BASE32,
             **self._deadline,

@@ -130,6 +130,8 @@ def test_progress_lines_in_the_add_answer_are_skipped() -> None:
 def test_an_error_object_inside_the_add_stream_is_an_error() -> None:
     def kubo(request: httpx.Request) -> httpx.Response:
         request.read()
+        if request.url.path == "/api/v0/version":
+            return httpx.Response(200, json={"Version": "0.38.1"})
         lines = (
             b'{"Name":"","Bytes":1}\n{"Message":"blockstore: disk full","Code":0,"Type":"error"}\n'
         )
