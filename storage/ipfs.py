@@ -26,7 +26,10 @@ every call carries the node-side ``timeout=`` (``node_timeout``) and, offline, `
 first asks ``pin/ls`` whether the body is pinned here (our bodies always are); CIDs are
 requested with ``cid-base=base32`` and any base58btc CIDv1 in an answer is converted
 (``storage._cid``), so locators are the same whichever node wrote them; the node kind is
-told by its ``version`` answer (js-ipfs adds ``ipfs-core``), once.
+told by its ``version`` answer (js-ipfs adds ``ipfs-core``), once. js-ipfs's ``add``
+re-pins existing content without its metadata, so there ``add`` does not pin
+(``pin=false``) and only ``pin/add`` does. A failing source never cuts ``add`` off (see
+``_until_failure``), and a failed ``put`` never unpins a body an earlier ``put`` named.
 
 Deleting unpins and removes the root block; Kubo frees the other blocks at its next
 repository GC, and copies on other nodes remain. That is why bodies are sealed: erasure
