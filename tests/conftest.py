@@ -34,5 +34,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield url
 
 
-# A real SeaweedFS S3 server, one per session, for any test package (see tests/seaweedfs.py).
+# Real servers, one per session, for any test package: a js-ipfs node (tests/jsipfs.py)
+# and a SeaweedFS S3 server (tests/seaweedfs.py).
+from tests.jsipfs import jsipfs  # noqa: E402, F401
 from tests.seaweedfs import seaweedfs, seaweedfs_bucket  # noqa: E402, F401

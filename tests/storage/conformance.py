@@ -126,6 +126,16 @@ class AbstractBlobStoreTests:
             store.put(io.BytesIO(data), sha256="0" * 64)
         assert list(store.list()) == []
 
+    def test_a_wrong_announced_sha256_leaves_an_equal_stored_body_alone(
+        self, store: BlobStore
+    ) -> None:
+        data = body_of(10_000, seed=22)
+        stored = store.put(io.BytesIO(data))
+        with pytest.raises(IntegrityError, match="announced"):
+            store.put(io.BytesIO(data), sha256="0" * 64)
+        assert {info.sha256 for info in store.list()} == {stored.sha256}
+        assert read_all(store, stored) == data
+
     def test_large_body_round_trips_in_bounded_chunks(self, store: BlobStore) -> None:
         data = body_of(self.large_size, seed=5)
         blob = store.put(in_chunks(data, 300_000))

@@ -6,6 +6,8 @@ It follows the RPC contract the IPFS store relies on, as documented for Kubo:
   endpoint is 404 with a plain-text body;
 - errors are HTTP 500 with ``{"Message": ..., "Code": 0, "Type": "error"}`` (400 for a
   malformed call such as a missing argument);
+- every command takes ``timeout`` (a duration) and the CID-printing ones ``cid-base``; the
+  mock accepts them (its CIDs are base32 already);
 - ``add`` takes ``multipart/form-data`` with one file part and answers newline-delimited
   JSON (progress objects ``{"Name": "", "Bytes": n}`` when ``progress=true``, then
   ``{"Name", "Hash", "Size"}``), with ``X-Chunked-Output: 1``;
@@ -43,6 +45,8 @@ VERSION = {
 }
 _ENDPOINTS = {"add", "cat", "version", "pin/add", "pin/rm", "pin/ls", "block/rm"}
 _ADD_OPTIONS = {
+    "cid-base",
+    "timeout",
     "cid-version",
     "raw-leaves",
     "pin",

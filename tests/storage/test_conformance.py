@@ -1,4 +1,5 @@
-"""The conformance suite run against every backend: local, moto, SeaweedFS, Kubo (mock and real)."""
+"""The conformance suite run against every backend: local, moto, SeaweedFS, IPFS (the Kubo
+contract mock, a real js-ipfs node, and a real Kubo when configured)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from storage._streams import blob_key
 from storage.ipfs import IpfsStore
 from storage.local import LocalStore
 from storage.replicated import ReplicatedStore
+from tests.jsipfs import JsIpfs
 from tests.seaweedfs import SeaweedFS
 from tests.storage.conformance import AbstractBlobStoreTests, Corrupt
 from tests.storage.kubo_mock import KuboMock
@@ -174,6 +176,32 @@ class KuboMockFixtures:
 
 
 class TestIpfsOnKuboContract(KuboMockFixtures, AbstractBlobStoreTests):
+    pass
+
+
+class JsIpfsFixtures:
+    """The session's real js-ipfs node (tests/jsipfs.py); every ehrgate pin on it is
+    removed before each test."""
+
+    large_size = 3 * MIB + 5
+
+    @pytest.fixture
+    def store(self, jsipfs: JsIpfs) -> Iterator[BlobStore]:
+        store = open_store(jsipfs.store_url(name="jsipfs"))
+        for info in list(store.list()):
+            store.delete(info.locator)
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def corrupt(self, jsipfs: JsIpfs) -> Corrupt:
+        def corrupt(blob: StoredBlob) -> None:
+            jsipfs.corrupt(split_locator(blob.locators[0])[1])
+
+        return corrupt
+
+
+class TestIpfsOnJsIpfs(JsIpfsFixtures, AbstractBlobStoreTests):
     pass
 
 

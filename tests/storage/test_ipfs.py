@@ -1,10 +1,16 @@
-"""The IPFS store speaks the Kubo RPC contract: POST only, multipart add, NDJSON, Kubo errors."""
+"""The IPFS store speaks the Kubo RPC contract (POST only, multipart add, NDJSON, Kubo
+errors) against the contract mock, and copes with js-ipfs's differences on a real node."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,8 +21,10 @@ from storage import (
     StoreUnavailable,
     collect_garbage,
 )
+from storage._cid import normalise_cid
 from storage._config import split_locator
 from storage.ipfs import IpfsStore, parse_pin_name, raw_cid_sha256
+from tests.jsipfs import JsIpfs
 from tests.storage.kubo_mock import CHUNK, KuboMock, cid_of
 
 
@@ -110,6 +118,8 @@ def test_progress_lines_in_the_add_answer_are_skipped() -> None:
                 + b'","Size":"300100"}\n'
             )
             return httpx.Response(200, content=lines)
+        if request.url.path == "/api/v0/version":
+            return httpx.Response(200, json={"Version": "0.38.1"})
         return httpx.Response(200, json={"Pins": []})
 
     store = IpfsStore.from_url("ipfs+http://127.0.0.1:5001", transport=httpx.MockTransport(kubo))
@@ -120,6 +130,8 @@ def test_progress_lines_in_the_add_answer_are_skipped() -> None:
 def test_an_error_object_inside_the_add_stream_is_an_error() -> None:
     def kubo(request: httpx.Request) -> httpx.Response:
         request.read()
+        if request.url.path == "/api/v0/version":
+            return httpx.Response(200, json={"Version": "0.38.1"})
         lines = (
             b'{"Name":"","Bytes":1}\n{"Message":"blockstore: disk full","Code":0,"Type":"error"}\n'
         )
@@ -195,3 +207,177 @@ def test_delete_makes_the_body_unreadable_on_this_node(kubo: KuboMock, store: Ip
     assert _cid(blob.locators[0]) not in kubo.blocks
     with pytest.raises(BlobNotFound):
         store.get(blob.locators, sha256=blob.sha256)
+
+
+def test_every_call_about_a_cid_carries_a_node_side_timeout(
+    kubo: KuboMock, store: IpfsStore
+) -> None:
+    blob = store.put(io.BytesIO(b"x" * 1000))
+    b"".join(store.get(blob.locators, sha256=blob.sha256))
+    store.head(blob.locators[0])
+    list(store.list())
+    store.delete(blob.locators[0])
+    calls = [r for r in kubo.requests if not r.url.path.endswith("/version")]
+    assert {r.url.path.removeprefix("/api/v0/") for r in calls} == {
+        "add",
+        "pin/add",
+        "pin/ls",
+        "cat",
+        "pin/rm",
+        "block/rm",
+    }
+    assert {r.url.params.get("timeout") for r in calls} == {"600s"}
+
+
+def test_base58btc_cids_and_numeric_sizes_in_answers_become_base32_locators() -> None:
+    body = b"answered in base58btc"
+    raw = cid_of(body)  # base32
+    base58 = "z" + _base58(base64.b32decode(raw[1:].upper() + "=" * (-len(raw[1:]) % 8)))
+    pins: dict[str, str] = {}
+
+    def js_ipfs(request: httpx.Request) -> httpx.Response:
+        request.read()
+        endpoint = request.url.path.removeprefix("/api/v0/")
+        if endpoint == "version":
+            return httpx.Response(200, json={"Version": "0.18.1", "ipfs-core": "0.18.1"})
+        if endpoint == "add":
+            return httpx.Response(200, json={"Name": base58, "Hash": base58, "Size": len(body)})
+        if endpoint == "pin/add":
+            pins[base58] = json.loads(request.url.params["metadata"])["name"]
+            return httpx.Response(200, json={"Pins": [base58]})
+        entries = {key: {"Type": "recursive", "Metadata": {"name": n}} for key, n in pins.items()}
+        return httpx.Response(200, json={"Keys": entries})
+
+    store = IpfsStore.from_url("ipfs+http://127.0.0.1:5002", transport=httpx.MockTransport(js_ipfs))
+    blob = store.put(io.BytesIO(body))
+    assert blob.locators == (f"ipfs://{raw}",)
+    assert store.head(f"ipfs://{raw}").sha256 == hashlib.sha256(body).hexdigest()
+    assert store.head(f"ipfs://{base58}").size == len(body)
+
+
+def _base58(raw: bytes) -> str:
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    number, out = int.from_bytes(raw, "big"), ""
+    while number:
+        number, digit = divmod(number, 58)
+        out = alphabet[digit] + out
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+
+
+def test_a_cid_that_is_not_a_cid_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a CID"):
+        normalise_cid("zz0OIl")
+
+
+# -- against the real js-ipfs node (tests/jsipfs.py) ---------------------------------------
+
+
+@pytest.fixture
+def js_store(jsipfs: JsIpfs) -> Iterator[IpfsStore]:
+    store = IpfsStore.from_url(jsipfs.store_url(name="jsipfs", timeout="20"))
+    store.check()
+    for info in list(store.list()):
+        store.delete(info.locator)
+    yield store
+    store.close()
+
+
+def _rpc(jsipfs: JsIpfs, endpoint: str, **params: str) -> list[dict[str, Any]]:
+    answer = httpx.post(f"{jsipfs.api_url}/api/v0/{endpoint}", params=params, timeout=20)
+    answer.raise_for_status()
+    return [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+
+
+def test_js_ipfs_gives_a_small_body_its_raw_base32_cid(js_store: IpfsStore) -> None:
+    body = b"pdf" * 100
+    blob = js_store.put(io.BytesIO(body))
+    assert blob.locators == (f"ipfs://{cid_of(body)}",)
+    assert raw_cid_sha256(_cid(blob.locators[0])) == hashlib.sha256(body).hexdigest()
+
+
+def test_js_ipfs_gives_a_large_body_a_base32_dag_cid(js_store: IpfsStore) -> None:
+    body = bytes(range(256)) * (3 * CHUNK // 256)
+    blob = js_store.put(io.BytesIO(body))
+    assert _cid(blob.locators[0]).startswith("bafybei")
+    assert b"".join(js_store.get(blob.locators, sha256=blob.sha256, size=blob.size)) == body
+
+
+def test_js_ipfs_keeps_the_pin_name_as_metadata(jsipfs: JsIpfs, js_store: IpfsStore) -> None:
+    blob = js_store.put(io.BytesIO(b"named on js-ipfs"))
+    (entry,) = _rpc(jsipfs, "pin/ls", arg=_cid(blob.locators[0]), **{"cid-base": "base32"})
+    parsed = parse_pin_name(entry["Keys"][_cid(blob.locators[0])]["Metadata"]["name"])
+    assert parsed is not None
+    assert parsed[:2] == (blob.sha256, blob.size)
+
+
+def test_js_ipfs_pins_of_other_software_are_neither_listed_nor_collected(
+    jsipfs: JsIpfs, js_store: IpfsStore
+) -> None:
+    other = b"someone else's file on js-ipfs"
+    files = {"file": ("photo", other)}
+    added = httpx.post(
+        f"{jsipfs.api_url}/api/v0/add",
+        params={"cid-version": "1", "raw-leaves": "true", "pin": "true", "cid-base": "base32"},
+        files=files,
+    ).json()["Hash"]
+    try:
+        ours = js_store.put(io.BytesIO(b"ours"))
+        assert [info.sha256 for info in js_store.list()] == [ours.sha256]
+        later = datetime.now(UTC) + timedelta(days=1)
+        report = collect_garbage(js_store, set(), grace=timedelta(0), now=later)
+        assert report.deleted == ours.locators
+        with pytest.raises(BlobNotFound, match="not as an ehrgate body"):
+            js_store.head(f"ipfs://{added}")
+        assert (
+            b"".join(js_store.get((f"ipfs://{added}",), sha256=hashlib.sha256(other).hexdigest()))
+            == other
+        )
+    finally:
+        _rpc(jsipfs, "pin/rm", arg=added)
+
+
+def test_js_ipfs_answers_not_found_at_once_for_a_cid_it_does_not_hold(
+    js_store: IpfsStore,
+) -> None:
+    missing = cid_of(b"never added to js-ipfs")
+    started = time.monotonic()
+    with pytest.raises(BlobNotFound):
+        js_store.get((f"ipfs://{missing}",), sha256=hashlib.sha256(b"x").hexdigest())
+    with pytest.raises(BlobNotFound):
+        js_store.head(f"ipfs://{missing}")
+    assert time.monotonic() - started < 5
+
+
+def test_js_ipfs_gives_up_on_an_unknown_cid_at_the_node_timeout(jsipfs: JsIpfs) -> None:
+    # Fetching from peers (offline=false) skips the pin check: the node-side timeout is
+    # what ends the wait (js-ipfs would wait for ever, and httpx here for 30 s).
+    store = IpfsStore.from_url(jsipfs.store_url(offline="false", node_timeout="1", timeout="30"))
+    missing = cid_of(b"nowhere at all")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="timed out"):
+        b"".join(store.get((f"ipfs://{missing}",), sha256=hashlib.sha256(b"y").hexdigest()))
+    assert time.monotonic() - started < 10
+    store.close()
+
+
+def test_js_ipfs_deleting_makes_the_body_unreadable(js_store: IpfsStore) -> None:
+    blob = js_store.put(io.BytesIO(b"erase me from js-ipfs"))
+    js_store.delete(blob.locators[0])
+    with pytest.raises(BlobNotFound):
+        js_store.get(blob.locators, sha256=blob.sha256)
+
+
+def test_js_ipfs_still_deletes_after_an_upload_whose_source_failed(js_store: IpfsStore) -> None:
+    kept = js_store.put(io.BytesIO(b"stored before the failed upload"))
+
+    def failing() -> Iterator[bytes]:
+        yield b"a" * 300_000
+        raise ConnectionResetError("the uploader went away")
+
+    with pytest.raises(ConnectionResetError):
+        js_store.put(failing())
+    assert [info.sha256 for info in js_store.list()] == [kept.sha256]
+    started = time.monotonic()
+    js_store.delete(kept.locators[0])  # js-ipfs waits for ever here after a cut-off add
+    assert time.monotonic() - started < 5
+    assert list(js_store.list()) == []
