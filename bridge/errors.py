@@ -8,6 +8,7 @@ BridgeError                         every error the bridge raises
 │   ├── UnlinkedPatient             an MRN no patient-signed link names
 │   └── InvalidLink                 a patient link statement that does not verify
 ├── AuthFailed                      a token or assertion that does not authenticate
+│   └── TokenRequestRefused         an OAuth token request refused (RFC 6749 §5.2)
 ├── Forbidden                       authenticated, but the scope or the ledger says no
 ├── DocumentGone                    the record was erased
 └── BridgeUnavailable               the gateway or the key store cannot serve now
@@ -71,3 +72,14 @@ class InvalidMessageContent(InvalidDocument):
     def __init__(self, message: str, condition: str = "101") -> None:
         super().__init__(message)
         self.condition = condition
+
+
+class TokenRequestRefused(AuthFailed):
+    """A refused OAuth 2.0 token request (RFC 6749 §5.2): *error* is the OAuth error code
+    (`invalid_request`, `invalid_client`, `invalid_grant`, `invalid_scope`,
+    `unsupported_grant_type`) and *status* the HTTP status it is answered with (400/401)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.status = status
