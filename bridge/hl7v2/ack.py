@@ -68,7 +68,7 @@ def build_ack(
             escape(h.sending_facility),
             now.strftime("%Y%m%d%H%M%S%z"),
             "",
-            f"ACK^{escape(h.trigger_event)}^ACK",
+            f"ACK^{escape(h.trigger_event)}" + ("" if version == "2.3" else "^ACK"),
             f"ACK{secrets.token_hex(8).upper()}",
             escape(h.processing_id) or "P",
             version,

@@ -32,6 +32,9 @@ class ListenerSettings:
     """Seconds a connection may wait between messages before it is closed."""
     frame_timeout: float = 60.0
     """Seconds one message may take from its start block to its end block."""
+    max_connections: int = 64
+    """Connections served at once; one more is closed at once (interface engines keep one
+    or a few connections open)."""
 
 
 class MllpListener:
@@ -88,8 +91,12 @@ class MllpListener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         peer = writer.get_extra_info("peername")
+        if len(self._connections) >= self._settings.max_connections:
+            log.warning("MLLP connection from %s refused: too many connections", peer)
+            writer.close()
+            return
+        self._connections.add(task)
         try:
             await self._conversation(reader, writer)
         except FramingError as exc:

@@ -8,7 +8,7 @@ Wiring: `tokens = AccessTokens(config.token_url, lifetime=config.token_lifetime)
 
 from bridge.smart.config import SmartClient, SmartConfig
 from bridge.smart.oidc import OidcSettings, OidcTokenVerifier
-from bridge.smart.replay import MemoryReplayCache
+from bridge.smart.replay import MemoryReplayCache, ReplayCache, SqliteReplayCache
 from bridge.smart.router import smart_configuration, smart_router
 from bridge.smart.tokens import AccessTokens
 from bridge.smart.verifier import SmartTokenVerifier
@@ -18,9 +18,11 @@ __all__ = [
     "MemoryReplayCache",
     "OidcSettings",
     "OidcTokenVerifier",
+    "ReplayCache",
     "SmartClient",
     "SmartConfig",
     "SmartTokenVerifier",
+    "SqliteReplayCache",
     "smart_configuration",
     "smart_router",
 ]

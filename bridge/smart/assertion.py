@@ -11,7 +11,7 @@ from typing import Any
 from bridge.errors import TokenRequestRefused
 from bridge.smart.config import ASSERTION_ALGORITHMS, MAX_LIFETIME, SmartClient, SmartConfig
 from bridge.smart.jose import MalformedToken, audience_matches, key_for, peek, verified_claims
-from bridge.smart.replay import MemoryReplayCache, ReplayCacheFull
+from bridge.smart.replay import ReplayCache, ReplayCacheFull
 
 
 def refuse(description: str) -> TokenRequestRefused:
@@ -19,7 +19,7 @@ def refuse(description: str) -> TokenRequestRefused:
 
 
 def verify_assertion(
-    assertion: str, config: SmartConfig, replay: MemoryReplayCache, now: float
+    assertion: str, config: SmartConfig, replay: ReplayCache, now: float
 ) -> SmartClient:
     """The registered client *assertion* authenticates; raises `TokenRequestRefused`."""
     try:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from bridge.errors import TokenRequestRefused
 from bridge.smart.assertion import verify_assertion
 from bridge.smart.config import ASSERTION_ALGORITHMS, SmartConfig
-from bridge.smart.replay import MemoryReplayCache
+from bridge.smart.replay import MemoryReplayCache, ReplayCache
 from bridge.smart.tokens import AccessTokens
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -42,7 +42,7 @@ def smart_router(
     config: SmartConfig,
     tokens: AccessTokens,
     *,
-    replay: MemoryReplayCache | None = None,
+    replay: ReplayCache | None = None,
     clock: Callable[[], float] = time.time,
     well_known_paths: tuple[str, ...] = (
         "/.well-known/smart-configuration",
@@ -101,7 +101,7 @@ def _grant(
     form: dict[str, str],
     config: SmartConfig,
     tokens: AccessTokens,
-    cache: MemoryReplayCache,
+    cache: ReplayCache,
     now: float,
 ) -> dict[str, Any]:
     grant_type = form.get("grant_type")

@@ -82,6 +82,7 @@ def live_listener(
     max_message_bytes: int = 1024 * 1024,
     frame_timeout: float = 5.0,
     idle_timeout: float = 5.0,
+    max_connections: int = 8,
 ) -> Iterator[MllpListener]:
     """A listener on a free port of *host*, served by its own event loop in a thread."""
     rules = MdmRules(
@@ -95,6 +96,7 @@ def live_listener(
             max_message_bytes=max_message_bytes,
             frame_timeout=frame_timeout,
             idle_timeout=idle_timeout,
+            max_connections=max_connections,
         ),
     )
     loop = asyncio.new_event_loop()

@@ -330,3 +330,68 @@ def _other_addresses() -> list[str]:
     except OSError:
         pass
     return sorted(found - {"127.0.0.1", "0.0.0.0"})
+
+
+def test_pipelined_frames_and_an_end_block_split_across_packets() -> None:
+    publisher = RecordingPublisher()
+    with live_listener(publisher) as listener:
+        client = MllpClient(listener.port)
+        two = b"".join(
+            b"\x0b" + mdm(control_id=c, unique_id=u).encode() + b"\x1c\x0d"
+            for c, u in (("P1", "D1"), ("P2", "D2"))
+        )
+        client.send_raw(two)
+        answers = [ack_of(client.receive())[:2] for _ in range(2)]
+        third = b"\x0b" + mdm(control_id="P3", unique_id="D3").encode() + b"\x1c"
+        client.send_raw(third)
+        time.sleep(0.2)
+        client.send_raw(b"\x0d")
+        answers.append(ack_of(client.receive())[:2])
+        client.close()
+    assert answers == [("AA", "P1"), ("AA", "P2"), ("AA", "P3")]
+    assert [d.unique_id for d, _ in publisher.published] == ["D1", "D2", "D3"]
+
+
+def test_an_idle_connection_is_closed() -> None:
+    with live_listener(RecordingPublisher(), idle_timeout=0.5) as listener:
+        idle = MllpClient(listener.port)
+        assert ack_of(idle.send(mdm()))[0] == "AA"
+        started = time.monotonic()
+        assert idle.closed_by_peer()
+        assert time.monotonic() - started < 4
+        idle.close()
+
+
+def test_connections_over_the_limit_are_closed() -> None:
+    with live_listener(RecordingPublisher(), max_connections=1) as listener:
+        first = MllpClient(listener.port)
+        assert ack_of(first.send(mdm(control_id="F")))[0] == "AA"
+        second = MllpClient(listener.port)
+        assert second.closed_by_peer()
+        second.close()
+        first.close()
+        time.sleep(0.2)
+        third = MllpClient(listener.port)
+        assert ack_of(third.send(mdm(control_id="T")))[:2] == ("AA", "T")
+        third.close()
+
+
+def test_acks_to_older_versions_use_their_layout() -> None:
+    with live_listener(RecordingPublisher()) as listener:
+        client = MllpClient(listener.port)
+        v24 = client.send(mdm(version="2.4", obx=False))
+        v23 = client.send(mdm(version="2.3", obx=False, control_id="OLD"))
+        client.close()
+    code, _, text, ack = ack_of(v24)
+    assert (code, ack.msh.msh_12.to_er7(), ack.msh.msh_9.to_er7()) == ("AE", "2.4", "ACK^T02^ACK")
+    # Before v2.5 the condition is in ERR-1 (segment^sequence^field^code&text&table).
+    assert ack.err.err_1.to_er7().split("^")[3].split("&")[0] == "100"
+    assert "no OBX" in text
+    # v2.3's MSH-9 has two components (hl7apy cannot pick an ACK structure from them, so
+    # this one is read without structure validation).
+    old = second_parse(v23, validate=False)
+    assert (old.msh.msh_9.to_er7(), old.msa.msa_1.to_er7(), old.msa.msa_2.to_er7()) == (
+        "ACK^T02",
+        "AE",
+        "OLD",
+    )

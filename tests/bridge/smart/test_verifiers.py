@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from bridge.smart import (
     SmartConfig,
     SmartTokenVerifier,
 )
-from bridge.smart.replay import ReplayCacheFull
+from bridge.smart.replay import ReplayCache, ReplayCacheFull, SqliteReplayCache
 from tests.bridge.smart.support import (
     NOW,
     TOKEN_URL,
@@ -74,6 +75,28 @@ def test_a_client_assertion_is_not_an_access_token() -> None:
         verifier.verify(assertion())
 
 
+def test_only_tokens_typed_at_jwt_pass_even_under_the_bridge_key() -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "bridge"}, private=True)
+    tokens = AccessTokens(TOKEN_URL, key=key, clock=Clock())
+    verifier = SmartTokenVerifier(make_config(), tokens)
+    claims = {
+        "iss": TOKEN_URL,
+        "aud": TOKEN_URL,
+        "sub": "aria-engine",
+        "scope": "system/Binary.r",
+        "exp": int(NOW) + 60,
+    }
+    plain = jwt.encode({"alg": "ES256", "kid": "bridge"}, claims, key, algorithms=["ES256"])
+    with pytest.raises(AuthFailed, match="not an access token"):
+        verifier.verify(plain)
+    typed = jwt.encode(
+        {"alg": "ES256", "kid": "bridge", "typ": "at+jwt"}, claims, key, algorithms=["ES256"]
+    )
+    assert verifier.verify(typed).scopes == frozenset({"system/Binary.r"})
+    with pytest.raises(BridgeUsageError, match="P-256"):
+        AccessTokens(TOKEN_URL, key=ECKey.generate_key("P-384", private=True))
+
+
 def test_a_client_removed_or_narrowed_loses_access_at_once() -> None:
     clock = Clock()
     tokens = AccessTokens(TOKEN_URL, clock=clock)
@@ -110,8 +133,17 @@ def test_config_bounds_token_lifetime() -> None:
 # --- replay cache ---------------------------------------------------------------------------
 
 
-def test_replay_cache_is_bounded_and_forgets_only_expired_entries() -> None:
-    cache = MemoryReplayCache(max_entries=2)
+@pytest.fixture(params=["memory", "sqlite"])
+def cache(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReplayCache]:
+    if request.param == "memory":
+        yield MemoryReplayCache(max_entries=2)
+    else:
+        store = SqliteReplayCache(tmp_path / "jti.db", max_entries=2)
+        yield store
+        store.close()
+
+
+def test_replay_cache_is_bounded_and_forgets_only_expired_entries(cache: ReplayCache) -> None:
     assert cache.use("c", "a", expires=NOW + 10, now=NOW)
     assert not cache.use("c", "a", expires=NOW + 10, now=NOW + 5)
     assert cache.use("other", "a", expires=NOW + 100, now=NOW)
@@ -119,8 +151,18 @@ def test_replay_cache_is_bounded_and_forgets_only_expired_entries() -> None:
         cache.use("c", "b", expires=NOW + 10, now=NOW + 5)
     # After "a" of client c expired it is forgotten (the assertion itself is expired by then).
     assert cache.use("c", "b", expires=NOW + 200, now=NOW + 11)
-    assert len(cache) == 2
+    assert len(cache) == 2  # type: ignore[arg-type]
     assert not cache.use("other", "a", expires=NOW + 100, now=NOW + 50)
+
+
+def test_sqlite_replay_cache_survives_a_restart(tmp_path: Path) -> None:
+    first = SqliteReplayCache(tmp_path / "jti.db")
+    assert first.use("c", "a", expires=NOW + 100, now=NOW)
+    first.close()
+    again = SqliteReplayCache(tmp_path / "jti.db")
+    assert not again.use("c", "a", expires=NOW + 100, now=NOW + 1)
+    assert again.use("c", "a", expires=NOW + 300, now=NOW + 101)
+    again.close()
 
 
 # --- OpenID Connect clinicians ------------------------------------------------------------
