@@ -115,11 +115,13 @@ def test_mrn_from_the_configured_assigning_authority_else_the_first() -> None:
         client = MllpClient(listener.port)
         ack_of(client.send(mdm(pid3=pid3)))
         client.close()
-    with live_listener(publisher, assigning_authorities=("NOWHERE",)) as listener:
+    with live_listener(publisher, assigning_authorities=("NOWHERE", "2.16.840.1.9")) as listener:
         client = MllpClient(listener.port)
         ack_of(client.send(mdm(pid3=pid3, unique_id="DOC-2")))
+        ack_of(client.send(mdm(pid3="777", unique_id="DOC-3")))
+        ack_of(client.send(mdm(pid3="1^^^A&1.2.3&ISO~2^^^B&2.16.840.1.9&ISO", unique_id="DOC-4")))
         client.close()
-    assert [d.mrn for d, _ in publisher.published] == ["12345", "999"]
+    assert [d.mrn for d, _ in publisher.published] == ["12345", "999", "777", "2"]
 
 
 BAD_CONTENT = [
