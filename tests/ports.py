@@ -1,8 +1,14 @@
-"""Free TCP ports on 127.0.0.1 for the servers the tests start (SeaweedFS, js-ipfs)."""
+"""Free TCP ports on 127.0.0.1 for the servers the tests start.
+
+`free_port` is the one the embedded gateway uses; `free_ports` holds every socket open until
+all are chosen, so the ports it gives differ.
+"""
 
 from __future__ import annotations
 
 import socket
+
+from ehrgate.embedded import free_port as free_port
 
 
 def free_ports(count: int) -> list[int]:

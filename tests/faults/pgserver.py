@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from tests.ports import free_port
 
 
 def postgres_bin_dir() -> Path:
@@ -38,13 +39,6 @@ def postgres_bin_dir() -> Path:
         if (candidate / "initdb").is_file() and (candidate / "pg_ctl").is_file():
             return candidate
     raise RuntimeError("initdb and pg_ctl were not found; install the postgresql package")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass
@@ -86,7 +80,7 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(base, owner.pw_uid, owner.pw_gid)
-        server = cls(postgres_bin_dir(), base, _free_port())
+        server = cls(postgres_bin_dir(), base, free_port())
         try:
             server._run(
                 str(server.bin_dir / "initdb"), "-D", str(server.data_dir), "-U", "postgres",

@@ -21,6 +21,8 @@ import threading
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+from tests.ports import free_port
+
 # How long a held-back tail of the answer may wait for more bytes before it is sent as is.
 _FLUSH_AFTER = 0.02
 
@@ -68,10 +70,7 @@ Fault = Blackhole | CutUpload | Corrupt | None
 
 def closed_port() -> int:
     """A loopback port with no listener: connecting to it is refused at once."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()
 
 
 def _reset(sock: socket.socket) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,13 +16,7 @@ from envelope import IdentityKeys, load_key_file
 from gateway import Settings
 from gateway.bootstrap import ensure_first_start
 from ledger.ledger import Ledger
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 def _identity(path: Path) -> IdentityKeys:
@@ -81,7 +74,7 @@ def test_serve_rejects_bad_settings_with_a_usage_error(
 
 
 def test_serve_runs_on_loopback_and_prints_the_admin_key_path(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EHRGATE_")}
     env["EHRGATE_AUTH_RATE_LIMIT"] = "5"  # a refill every 12 s: the burst below outruns it
     process = subprocess.Popen(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,14 +19,8 @@ from storage import (
 from storage.ipfs import IpfsStore
 from storage.local import LocalStore
 from storage.s3 import S3Store
+from tests.ports import free_port
 from tests.seaweedfs import SeaweedFS
-
-
-def _unused_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_one_url_gives_that_backend(tmp_path: Path) -> None:
@@ -145,7 +138,7 @@ def test_s3_half_given_credentials_are_refused() -> None:
 
 def test_s3_unreachable_endpoint_is_unavailable_and_says_so() -> None:
     url = (
-        f"s3://bucket?endpoint_url=http://127.0.0.1:{_unused_port()}"
+        f"s3://bucket?endpoint_url=http://127.0.0.1:{free_port()}"
         "&access_key_id=a&secret_access_key=b&max_attempts=1&connect_timeout=1"
     )
     with pytest.raises(StoreUnavailable, match=r"cannot reach S3.*endpoint_url"):
@@ -189,7 +182,7 @@ def test_missing_credentials_are_misconfigured(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    url = f"s3://bucket?endpoint_url=http://127.0.0.1:{_unused_port()}&max_attempts=1"
+    url = f"s3://bucket?endpoint_url=http://127.0.0.1:{free_port()}&max_attempts=1"
     with pytest.raises(StoreMisconfigured, match="no usable S3 credentials"):
         open_store(url)
 
@@ -208,7 +201,7 @@ def test_ipfs_url_with_a_path_is_refused() -> None:
 
 
 def test_ipfs_unreachable_node_is_unavailable_and_says_so() -> None:
-    url = f"ipfs+http://127.0.0.1:{_unused_port()}?connect_timeout=1"
+    url = f"ipfs+http://127.0.0.1:{free_port()}?connect_timeout=1"
     with pytest.raises(StoreUnavailable, match="cannot reach Kubo"):
         open_store(url)
 

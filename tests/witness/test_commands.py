@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from ehrgate.cli import cli
 from ledger.wire.cosignatures import CosignatureVerifier
 from ledger.wire.notes import Verifiers, open_note
-from tests.gateway.live import free_port
+from tests.ports import free_port
 from tests.witness.helpers import TestLog
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,13 +15,7 @@ from bridge.actors import Actor
 from bridge.errors import AuthFailed
 from bridge.smart import AccessTokens, SmartClient, SmartConfig, SmartTokenVerifier, smart_router
 from tests.bridge.smart.support import ALLOWED, assertion, ec_key, form, public_jwks, rsa_key
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.ports import free_port
 
 
 @contextmanager
@@ -71,7 +64,7 @@ def app_with(config: SmartConfig) -> FastAPI:
 
 
 def test_token_and_protected_call_over_real_http() -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     client = SmartClient.register(
         "aria-engine",
