@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from ehrgate.commands import (
     audit,
+    bridge,
     consent,
     demo,
     gc,
@@ -124,6 +125,7 @@ for command in (
     import_aria.import_aria,
     serve.serve,
     gc.gc,
+    bridge.bridge,
 ):
     cli.add_command(command)
 
