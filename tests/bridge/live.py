@@ -78,7 +78,7 @@ class Recorder:
                             state["status"],
                             state["type"],
                             b"".join(state["body"]),
-                        )  # fmt: skip
+                        )
                     )
             await send(message)
 

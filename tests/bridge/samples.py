@@ -41,7 +41,7 @@ def document_reference(
         "masterIdentifier": {
             "system": "urn:ietf:rfc:3986",
             "value": unique_id or f"urn:uuid:{uuid.uuid4()}",
-        },  # fmt: skip
+        },
         "status": "current",
         "type": {"coding": [{"system": LOINC, "code": codes.loinc, "display": codes.display}]},
         "category": [{"coding": [{"system": LOINC, "code": codes.class_code}]}],
@@ -69,7 +69,7 @@ def transaction(documents: list[tuple[str, bytes]], mrn: str = "MRN-1001") -> di
                     "resourceType": "Binary",
                     "contentType": "application/pdf",
                     "data": base64.b64encode(content).decode(),
-                },  # fmt: skip
+                },
                 "request": {"method": "POST", "url": "Binary"},
             }
         )
@@ -86,7 +86,7 @@ def transaction(documents: list[tuple[str, bytes]], mrn: str = "MRN-1001") -> di
                     "code": "submissionset",
                 }
             ]
-        },  # fmt: skip
+        },
         "subject": {"identifier": {"system": MRN_SYSTEM, "value": mrn}},
         "entry": references,
     }

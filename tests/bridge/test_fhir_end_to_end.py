@@ -53,7 +53,8 @@ def test_iti105_publish_with_fhirpy_search_and_retrieve_byte_identical(
     created = publisher.resource("DocumentReference", **document_reference(content))
     created.save()
     record_id = created.id
-    assert record_id and len(record_id) == 32
+    assert record_id
+    assert len(record_id) == 32
 
     doctor = fhirpy_client(live, "doctor")
     found = doctor.resources("DocumentReference").search(patient=MRN, type="11502-2").fetch_all()
@@ -115,7 +116,8 @@ def test_search_pages_with_next_links(http: Http, live: LiveBridge) -> None:
     doctor = http("doctor")
     page = doctor.get(f"{live.fhir}/DocumentReference", params={"patient": MRN, "_count": 2}).json()
     seen = [e["resource"]["id"] for e in page["entry"]]
-    assert len(seen) == 2 and page["total"] >= 3
+    assert len(seen) == 2
+    assert page["total"] >= 3
     while nexts := [link["url"] for link in page["link"] if link["relation"] == "next"]:
         page = doctor.get(nexts[0]).json()
         seen += [e["resource"]["id"] for e in page.get("entry", [])]
@@ -128,7 +130,8 @@ def test_search_pages_with_next_links(http: Http, live: LiveBridge) -> None:
     empty = doctor.get(
         f"{live.fhir}/DocumentReference", params={"patient": MRN, "date": "lt2000-01-01"}
     ).json()
-    assert empty["resourceType"] == "Bundle" and empty["total"] == 0
+    assert empty["resourceType"] == "Bundle"
+    assert empty["total"] == 0
 
 
 def test_denied_read_is_403_and_on_the_ledger(http: Http, live: LiveBridge, cast: Cast) -> None:
@@ -164,7 +167,8 @@ def test_scope_and_token_are_checked(live: LiveBridge) -> None:
     )
     assert narrow.status_code == 403
     wrong = httpx.get(f"{live.fhir}/metadata", headers={"Authorization": "Bearer nobody"})
-    assert wrong.status_code == 200 and wrong.json()["fhirVersion"] == "4.0.1"
+    assert wrong.status_code == 200
+    assert wrong.json()["fhirVersion"] == "4.0.1"
 
 
 def test_audit_events_and_consents(http: Http, live: LiveBridge) -> None:
@@ -176,6 +180,7 @@ def test_audit_events_and_consents(http: Http, live: LiveBridge) -> None:
     assert "0" in outcomes
     consents = doctor.get(f"{live.fhir}/Consent", params={"patient": MRN}).json()
     provisions = [e["resource"]["provision"] for e in consents["entry"]]
-    assert provisions and all(p["type"] == "permit" for p in provisions)
+    assert provisions
+    assert all(p["type"] == "permit" for p in provisions)
     codes = {c["coding"][0]["code"] for p in provisions for c in p.get("code", [])}
     assert codes == {"11502-2", "73569-6"}
