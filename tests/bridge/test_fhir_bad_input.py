@@ -146,8 +146,13 @@ def test_a_bad_document_in_a_transaction_publishes_none(
 
 def test_bad_search_parameters(live: LiveBridge, http: Http) -> None:
     doctor = http("doctor")
-    for params in ({}, {"patient": "MRN-1001", "bogus": "1"}, {"patient": "MRN-1001", "_count": "x"},
-                   {"patient": "MRN-1001", "date": "yesterday"}):  # fmt: skip
+    bad: list[dict[str, str]] = [
+        {},
+        {"patient": "MRN-1001", "bogus": "1"},
+        {"patient": "MRN-1001", "_count": "x"},
+        {"patient": "MRN-1001", "date": "yesterday"},
+    ]
+    for params in bad:
         answer = doctor.get(f"{live.fhir}/DocumentReference", params=params)
         assert answer.status_code == 400, params
         assert answer.json()["resourceType"] == "OperationOutcome"
