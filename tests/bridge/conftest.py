@@ -30,6 +30,9 @@ TOKENS = {
     "system": Actor("system", "aria-export", "aria", WRITE_DOCS),
     "doctor": Actor("clinician", "dr-grey", "grey@hospital", READ_ALL),
     "auditor": Actor("system", "auditor-1", "audit-viewer", frozenset({"system/AuditEvent.rs"})),
+    "doctor-writer": Actor(
+        "clinician", "dr-grey", "grey@hospital", frozenset({"user/DocumentReference.c"})
+    ),
     "narrow": Actor("system", "aria-export", "aria", frozenset({"system/Binary.r"})),
 }
 

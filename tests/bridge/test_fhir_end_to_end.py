@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -184,3 +185,61 @@ def test_audit_events_and_consents(http: Http, live: LiveBridge) -> None:
     assert all(p["type"] == "permit" for p in provisions)
     codes = {c["coding"][0]["code"] for p in provisions for c in p.get("code", [])}
     assert codes == {"11502-2", "73569-6"}
+
+
+def test_concurrent_duplicates_publish_once(live: LiveBridge, cast: Cast, http: Http) -> None:
+    resource = document_reference(pdf(5000))
+    before = record_count(cast)
+    client = http("system")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post(f"{live.fhir}/DocumentReference", json=resource), range(4)
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.headers["location"] for a in answers}) == 1
+    assert record_count(cast) == before + 1
+
+
+def test_scope_never_widens_the_ledger(live: LiveBridge, cast: Cast, http: Http) -> None:
+    """A token allowed to create, for an identity the patient gave no write grant: 403,
+    an OperationOutcome, and the refusal is on the ledger."""
+    before = record_count(cast)
+    answer = http("doctor-writer").post(
+        f"{live.fhir}/DocumentReference", json=document_reference(pdf())
+    )
+    assert answer.status_code == 403
+    assert answer.json()["issue"][0]["code"] == "forbidden"
+    assert record_count(cast) == before
+    with cast.client(cast.patient) as patient:
+        events = patient.audit()
+    assert any(e.actor == "dr-grey" and e.decision == "denied" and e.record_id is None
+               for e in events)  # fmt: skip
+
+
+def test_read_one_document_reference(live: LiveBridge, http: Http) -> None:
+    content = pdf(1000)
+    created = http("system").post(
+        f"{live.fhir}/DocumentReference", json=document_reference(content)
+    )
+    record_id = created.headers["location"].rsplit("/", 1)[1]
+    read = http("doctor").get(f"{live.fhir}/DocumentReference/{record_id}").json()
+    attachment = read["content"][0]["attachment"]
+    assert read["id"] == record_id
+    assert attachment["size"] == len(content)
+    assert attachment["url"].endswith(f"/Binary/{record_id}")
+    assert read["subject"]["identifier"]["value"] == MRN
+
+
+def test_denied_search_is_an_authz_audit_event(live: LiveBridge, http: Http) -> None:
+    doctor = http("doctor")
+    refused = doctor.get(
+        f"{live.fhir}/DocumentReference", params={"patient": MRN, "category": "18776-5"}
+    )
+    assert refused.status_code == 403
+    events = http("auditor").get(f"{live.fhir}/AuditEvent", params={"patient": MRN}).json()
+    denied = [e["resource"] for e in events["entry"] if e["resource"]["outcome"] == "8"]
+    assert denied
+    assert denied[-1]["type"]["code"] == "110113"
+    assert denied[-1]["subtype"][0]["code"] == "AuthZ-Consent"
