@@ -11,7 +11,6 @@ than the configured limit. Anything else is refused before anything is published
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from collections.abc import Callable
@@ -120,9 +119,10 @@ def _category(document: dict[str, Any], table: CategoryTable) -> str:
 
 
 def _decode(data: Any, where: str) -> bytes:
-    text = _str(data, where)
+    if not isinstance(data, str) or not data:
+        raise InvalidDocument(f"{where} is missing or not a non-empty string")
     try:
-        return base64.b64decode(text, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise InvalidDocument(f"{where} is not valid base64") from exc
 

@@ -9,7 +9,6 @@ with 201 and a location per entry, in the Bundle's order.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import copy
 import hashlib
@@ -112,7 +111,7 @@ def _binaries(entries: list[_Entry]) -> dict[str, tuple[str, bytes]]:
             raise InvalidDocument(f"Bundle.entry[{entry.index}] (Binary) needs a fullUrl")
         data = entry.resource.get("data")
         try:
-            content = base64.b64decode(data if isinstance(data, str) else "", validate=True)
+            content = binascii.a2b_base64(data if isinstance(data, str) else "", strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise InvalidDocument(f"Bundle.entry[{entry.index}] Binary.data is not base64") from exc
         if not content:
