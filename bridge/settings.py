@@ -29,24 +29,26 @@ class BridgeSettings(BaseSettings):
         min_length=1, description="The key-store identity the bridge uploads as by default"
     )
     auditor_identity: str | None = Field(
-        None, description="A key-store auditor identity, for GET /fhir/AuditEvent"
+        default=None, description="A key-store auditor identity, for GET /fhir/AuditEvent"
     )
-    data_dir: Path = Field(Path(".ehrgate-bridge"), description="Links, published ids, pins")
-    keystore_dir: Path | None = Field(None, description="Default: DATA_DIR/keys")
-    passphrase: SecretStr | None = Field(None, description="The key store's passphrase")
-    passphrase_file: Path | None = Field(None, description="A file holding the passphrase")
-    ledger_key: str | None = Field(None, description="The ledger key to trust (base64)")
+    data_dir: Path = Field(
+        default=Path(".ehrgate-bridge"), description="Links, published ids, pins"
+    )
+    keystore_dir: Path | None = Field(default=None, description="Default: DATA_DIR/keys")
+    passphrase: SecretStr | None = Field(default=None, description="The key store's passphrase")
+    passphrase_file: Path | None = Field(default=None, description="A file holding the passphrase")
+    ledger_key: str | None = Field(default=None, description="The ledger key to trust (base64)")
     mrn_system: str = Field(
-        "urn:ehrgate:mrn", description="The identifier system of this hospital's MRNs"
+        default="urn:ehrgate:mrn", description="The identifier system of this hospital's MRNs"
     )
     public_url: str | None = Field(
-        None, description="The bridge's URL as clients see it (default: from each request)"
+        default=None, description="The bridge's URL as clients see it (default: from each request)"
     )
-    max_document_bytes: int = Field(20 * 1024 * 1024, ge=1024)
-    page_size: int = Field(20, ge=1, le=500)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    page_size: int = Field(default=20, ge=1, le=500)
     categories: tuple[CategoryCodes, ...] = DEFAULT_CATEGORIES
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
 
     @property

@@ -6,6 +6,8 @@ ledger decides (and records) it; what the SDK returns from a fetch was fully ver
 
 from __future__ import annotations
 
+import base64
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -109,8 +111,6 @@ async def read_document(
 
 
 def _check_id(value: str) -> None:
-    import re
-
     if not re.fullmatch(_ID, value):
         raise InvalidDocument(f"{value!r} is not a resource id")
 
@@ -126,8 +126,6 @@ async def retrieve_document(
     fetched, content = await in_thread(lambda: client.fetch_bytes(record_id))
     accept = request.headers.get("accept", "")
     if "fhir+json" in accept and fetched.content_type not in accept:
-        import base64
-
         return fhir_response(
             {
                 "resourceType": "Binary",

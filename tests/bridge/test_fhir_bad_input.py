@@ -159,3 +159,16 @@ def test_bad_search_parameters(live: LiveBridge, http: Http) -> None:
     unknown = doctor.get(f"{live.fhir}/DocumentReference/{'0' * 32}")
     assert unknown.status_code == 404
     assert doctor.get(f"{live.fhir}/Nothing").status_code == 404
+
+
+def test_unlinked_patient(live: LiveBridge, cast: Cast, http: Http) -> None:
+    search = http("doctor").get(f"{live.fhir}/DocumentReference", params={"patient": "NOBODY"})
+    assert search.status_code == 200
+    bundle = search.json()
+    assert bundle["total"] == 0
+    assert "link-statement" in bundle["entry"][0]["resource"]["issue"][0]["diagnostics"]
+    before = records(cast)
+    answer = http("system").post(live.fhir, json=transaction([("lab-results", pdf(100))], "NOBODY"))
+    assert answer.status_code == 422
+    assert "ehrgate bridge link add" in answer.json()["issue"][0]["diagnostics"]
+    assert records(cast) == before
