@@ -4,6 +4,7 @@ gateway; every FHIR response is also checked by the independent validator (conft
 from __future__ import annotations
 
 import base64
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -243,3 +244,49 @@ def test_denied_search_is_an_authz_audit_event(live: LiveBridge, http: Http) -> 
     assert denied
     assert denied[-1]["type"]["code"] == "110113"
     assert denied[-1]["subtype"][0]["code"] == "AuthZ-Consent"
+
+
+def test_retry_after_lost_bookkeeping_commits_nothing_twice(
+    live: LiveBridge, cast: Cast, http: Http
+) -> None:
+    """Even when the bridge lost its unique id → record row (a crash between commit and
+    bookkeeping), the record id derived from the unique id makes the ledger refuse a second
+    record; and the same unique id with other bytes is refused."""
+    resource = document_reference(pdf(3000))
+    client = http("system")
+    first = client.post(f"{live.fhir}/DocumentReference", json=resource)
+    assert first.status_code == 201
+    unique_id = resource["masterIdentifier"]["value"]
+    with sqlite3.connect(live.settings.data_dir / "bridge.sqlite3") as db:
+        db.execute("DELETE FROM published WHERE unique_id = ?", (unique_id,))
+    before = record_count(cast)
+    again = client.post(f"{live.fhir}/DocumentReference", json=resource)
+    assert again.status_code == 200
+    assert again.headers["location"] == first.headers["location"]
+    assert record_count(cast) == before
+    other = document_reference(pdf(3000), unique_id=unique_id)
+    refused = client.post(f"{live.fhir}/DocumentReference", json=other)
+    assert refused.status_code == 400
+    assert "other content" in refused.json()["issue"][0]["diagnostics"]
+    assert record_count(cast) == before
+
+
+def test_a_tampered_body_is_never_served(live: LiveBridge, cast: Cast, http: Http) -> None:
+    """ITI-68 goes through the SDK's verifying fetch: a changed stored byte is refused."""
+    content = pdf(200_000)
+    created = http("system").post(
+        f"{live.fhir}/DocumentReference", json=document_reference(content)
+    )
+    record_id = created.headers["location"].rsplit("/", 1)[1]
+    doctor = http("doctor")
+    assert doctor.get(f"{live.fhir}/Binary/{record_id}").content == content
+    with cast.client(cast.doctor) as reader:
+        record = reader.record(record_id).record
+    blob = next(cast.data_dir.rglob(record.body_sha256))
+    damaged = bytearray(blob.read_bytes())
+    damaged[100_000] ^= 0x01
+    blob.write_bytes(bytes(damaged))
+    answer = doctor.get(f"{live.fhir}/Binary/{record_id}")
+    assert answer.status_code == 502
+    assert answer.json()["resourceType"] == "OperationOutcome"
+    assert b"%PDF" not in answer.content
