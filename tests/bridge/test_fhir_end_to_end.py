@@ -290,3 +290,17 @@ def test_a_tampered_body_is_never_served(live: LiveBridge, cast: Cast, http: Htt
     assert answer.status_code == 502
     assert answer.json()["resourceType"] == "OperationOutcome"
     assert b"%PDF" not in answer.content
+
+
+def test_a_resent_transaction_publishes_nothing_twice(
+    live: LiveBridge, cast: Cast, http: Http
+) -> None:
+    bundle = transaction([("lab-results", pdf(1500)), ("radiation-dose", pdf(1500))])
+    client = http("system")
+    first = client.post(live.fhir, json=bundle).json()
+    before = record_count(cast)
+    second = client.post(live.fhir, json=bundle).json()
+    assert [e["response"]["location"] for e in second["entry"]] == [
+        e["response"]["location"] for e in first["entry"]
+    ]
+    assert record_count(cast) == before

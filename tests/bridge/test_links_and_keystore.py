@@ -95,3 +95,11 @@ def test_cli_link_statement_add_list_revoke(
     again = runner.invoke(cli, ["bridge", "link", "revoke", "A-77"])
     assert again.exit_code == 2
     assert "not linked" in again.output
+
+
+def test_bridge_commands_name_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEWAY_URL", "HOSPITAL_ID", "SYSTEM_IDENTITY"):
+        monkeypatch.delenv(f"EHRGATE_BRIDGE_{name}", raising=False)
+    answer = CliRunner().invoke(cli, ["bridge", "serve"])
+    assert answer.exit_code == 2
+    assert "EHRGATE_BRIDGE_GATEWAY_URL" in answer.output
