@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from ehrgate.commands import (
     audit,
+    bridge,
     consent,
     demo,
     gc,
@@ -126,6 +127,7 @@ for command in (
     serve.serve,
     gc.gc,
     witness.witness,
+    bridge.bridge,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,110 @@
+"""The publisher: an incoming document sealed, signed and uploaded through the SDK.
+
+The MRN is mapped to the linked pseudonym; the PDF is sealed to the patient's record key
+and signed by the acting key-store identity (`ehrgate.Client.upload`). Idempotent on the
+sender's unique id: the record id is derived from the hospital and the unique id, so a
+retry (or a concurrent duplicate, or a retry after a crash between commit and
+bookkeeping) commits nothing twice: the ledger refuses a second record with that id, and
+the bridge's table remembers unique id → record id. The same unique id with other bytes is
+refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from base64 import b64encode
+from collections import defaultdict
+from datetime import UTC, datetime
+
+from anyio import to_thread
+
+from bridge.documents import IncomingDocument, Published
+from bridge.errors import BridgeUnavailable, Forbidden, InvalidDocument
+from bridge.keystore import Identities
+from bridge.links import PatientLinks
+from bridge.store import BridgeStore, PublishedRow
+from ehrgate.errors import Denied, EhrgateError, RecordExists, Unavailable, UsageError
+
+
+def record_id_for(hospital: str, unique_id: str) -> str:
+    """The ledger record id of a sender's unique id (32 hex, as the ledger's ids)."""
+    material = f"ehrgate-bridge-record/v1\n{hospital}\n{unique_id}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+def sha1_b64(content: bytes) -> str:
+    """FHIR R4 `Attachment.hash`: base64 of the SHA-1 of the data."""
+    return b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode("ascii")
+
+
+class GatewayPublisher:
+    """Implements `bridge.documents.Publisher` with the SDK."""
+
+    def __init__(self, store: BridgeStore, links: PatientLinks, identities: Identities) -> None:
+        self._store = store
+        self._links = links
+        self._identities = identities
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def publish(self, document: IncomingDocument, *, actor: str) -> Published:
+        pseudonym = self._links.pseudonym_for(document.mrn)
+        async with self._locks[document.unique_id]:
+            known = self._store.published(document.unique_id)
+            if known is not None:
+                return self._repeat(known, document)
+            record_id = record_id_for(self._links.hospital, document.unique_id)
+            created = await to_thread.run_sync(self._upload, document, pseudonym, record_id, actor)
+            self._store.put_published(
+                PublishedRow(
+                    unique_id=document.unique_id,
+                    record_id=record_id,
+                    pseudonym=pseudonym,
+                    mrn=document.mrn,
+                    category=document.category,
+                    sha1=sha1_b64(document.content),
+                    size=len(document.content),
+                    title=document.title,
+                    replaces=document.replaces,
+                    published_at=datetime.now(UTC).isoformat(),
+                )
+            )
+        self._locks.pop(document.unique_id, None)
+        return Published(record_id=record_id, pseudonym=pseudonym, created=created)
+
+    @staticmethod
+    def _repeat(known: PublishedRow, document: IncomingDocument) -> Published:
+        if known.sha1 != sha1_b64(document.content) or known.mrn != document.mrn:
+            raise InvalidDocument(
+                f"unique id {document.unique_id} was published before for other content or "
+                "another patient; give a new document a new unique id"
+            )
+        return Published(record_id=known.record_id, pseudonym=known.pseudonym, created=False)
+
+    def _upload(
+        self, document: IncomingDocument, pseudonym: str, record_id: str, actor: str
+    ) -> bool:
+        """Upload; False when the ledger already had the record (an earlier attempt)."""
+        client = self._identities.client(actor)
+        try:
+            client.upload(
+                io.BytesIO(document.content),
+                pseudonym=pseudonym,
+                category=document.category,
+                filename=document.title or f"{document.unique_id}.pdf",
+                content_type=document.content_type,
+                record_id=record_id,
+                created_at=document.created,
+            )
+        except RecordExists:
+            return False
+        except Denied as exc:
+            raise Forbidden(f"the ledger refused the upload: {exc}") from exc
+        except Unavailable as exc:
+            raise BridgeUnavailable(f"the gateway cannot take the upload now: {exc}") from exc
+        except UsageError as exc:
+            raise InvalidDocument(f"the gateway refused the document: {exc}") from exc
+        except EhrgateError as exc:
+            raise BridgeUnavailable(f"the upload failed: {exc}") from exc
+        return True
