@@ -100,6 +100,7 @@ RefusedAction = Literal[
     "grant",
     "revoke",
     "deposit_key_share",
+    "publish_keys",
     "request_access",
     "login",
 ]
