@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from envelope import EnvelopeError, HybridPublicKey, b64decode
 from envelope.scoped import record_period
-from gateway.errors import Conflict
+from gateway.errors import Conflict, RuleViolation
 from ledger import Ledger, PublishedKey
 from ledger.wire.blocks import Entry
 
@@ -50,6 +50,11 @@ def key_in_entry(entry: Entry, published: PublishedKey) -> HybridPublicKey:
 
 def find_key(ledger: Ledger, pseudonym: str, category: str, period: str) -> FoundKey | None:
     """The published key of (pseudonym, category, period), or None (blocking: a query)."""
+    if category not in ledger.categories:
+        raise RuleViolation(
+            f"unknown category {category}; known: {', '.join(ledger.categories.names())}",
+            extensions={"code": "unknown-category"},
+        )
     published = ledger.published_key(pseudonym, category, period)
     if published is None:
         return None

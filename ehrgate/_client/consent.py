@@ -24,7 +24,7 @@ from envelope import (
 )
 from envelope.scoped import months
 from envelope.scopedshare import MAX_SHARE_SEEDS
-from ledger.rules.keys import grant_months
+from ledger.wire.scoped import grant_months
 from ledger.wire import builders
 from ledger.wire.transactions import Transaction
 
@@ -176,9 +176,7 @@ class Consent:
         categories = self._keys.categories() if any(p.categories == "all" for p in grants) else []
         scope: set[tuple[str, str]] = set()
         for permission in grants:
-            first, last = grant_months(
-                {"not_before": permission.not_before, "not_after": permission.not_after}
-            )
+            first, last = grant_months(permission.not_before, permission.not_after)
             last = min(last, last_wanted) if last_wanted is not None else last
             if last < first:
                 continue

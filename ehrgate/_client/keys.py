@@ -20,8 +20,8 @@ from ehrgate.models import Receipt
 from envelope import EnvelopeError, HybridPublicKey, b64decode
 from envelope.scoped import next_period, record_period, scoped_private_key
 from ledger.errors import LedgerError
-from ledger.rules.keys import MAX_KEYS_PER_TX
 from ledger.wire import builders
+from ledger.wire.scoped import MAX_KEYS_PER_TX
 from ledger.wire.transactions import Transaction
 
 DEFAULT_MONTHS_AHEAD = 24

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
 from typing import Any
 
 from envelope import EnvelopeError, b64decode
@@ -20,13 +19,9 @@ from ledger.errors import MalformedTransaction
 from ledger.rules.actors import owned_patient, signer_row
 from ledger.rules.validators import check_fields, deny, hex64_field
 from ledger.state import Changes, Row, StateView
-from ledger.wire.clock import parse_time
+from ledger.wire.scoped import MAX_KEYS_PER_TX, MAX_SCOPE, grant_months
 from ledger.wire.transactions import Transaction
 
-MAX_KEYS_PER_TX = 128
-"""Keys one publish_keys may carry (about 1.7 KB each in the transaction)."""
-MAX_SCOPE = 1000
-"""(category, month) pairs one scoped key share may carry."""
 PUBLIC_KEY_LEN = 1216
 _PERIOD = re.compile(r"(?!0000)\d{4}-(0[1-9]|1[0-2])", re.ASCII)
 
@@ -105,17 +100,10 @@ def publish_keys(state: StateView, tx: Transaction, now: str, index: int, out: C
         )
 
 
-def grant_months(grant: Row) -> tuple[str, str]:
-    """(first, last) month a grant covers: not_before's month to the month of the last
-    instant before not_after (not_after itself is excluded)."""
-    last = parse_time(grant["not_after"]) - timedelta(microseconds=1)
-    return str(grant["not_before"])[:7], last.strftime("%Y-%m")
-
-
 def _covers(grant: Row, category: str, period: str, now: str) -> bool:
     rights = str(grant["rights"]).split(",")
     categories = str(grant["categories"])
-    first, last = grant_months(grant)
+    first, last = grant_months(grant["not_before"], grant["not_after"])
     return (
         "read" in rights
         and (categories == "all" or category in categories.split(","))

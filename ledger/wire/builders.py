@@ -17,6 +17,7 @@ from envelope import PublicIdentity, SigningKey, b64encode
 from ledger.wire.clock import coerce_time
 from ledger.wire.encoding import canonical
 from ledger.wire.ids import LEDGER_ID, new_id
+from ledger.wire.scoped import scope_items
 from ledger.wire.transactions import Transaction
 
 
@@ -188,7 +189,7 @@ def key_share(
         "sealed_key": b64encode(sealed_key),
     }
     if scope is not None:
-        fields["scope"] = sorted({f"{category}/{period}" for category, period in scope})
+        fields["scope"] = scope_items(scope)
     return sign(patient, "key_share", fields, issued_at=issued_at)
 
 
