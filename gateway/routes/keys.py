@@ -3,7 +3,7 @@ month) public keys, and the published keys with the signed entries that carry th
 
 Published keys are public (they are on the ledger, like the record public key): any
 authenticated caller may read them. Only the patient publishes its own (a `publish_keys`
-signed by it; a refusal is audited)."""
+signed by it; the ledger refuses any other signer)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from gateway.models import (
     StrictModel,
     problem_responses,
 )
-from gateway.refusals import audited
 from gateway.scoped_keys import find_key, no_published_key
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out
@@ -93,12 +92,10 @@ async def publish_keys(
     pseudonym: Pseudonym, transaction: SignedTransaction, caller: CallerDep
 ) -> KeysPublished:
     """Publish (category, month) record public keys (a `publish_keys` signed by the patient)."""
-    async with audited(caller, "publish_keys") as scope:
-        scope.about(pseudonym)
-        tx = parse_signed(transaction, expected_type="publish_keys", principal=caller.principal)
-        if tx.body.get("pseudonym") != pseudonym:
-            raise ValidationFailed("the transaction publishes keys of another pseudonym")
-        receipt = await submit(caller.backends, caller.state.metrics, tx)
+    tx = parse_signed(transaction, expected_type="publish_keys", principal=caller.principal)
+    if tx.body.get("pseudonym") != pseudonym:
+        raise ValidationFailed("the transaction publishes keys of another pseudonym")
+    receipt = await submit(caller.backends, caller.state.metrics, tx)
     ledger = caller.backends.ledger
     keys = [
         ledger.published_key(pseudonym, str(item["category"]), str(item["period"]))
@@ -124,8 +121,7 @@ async def list_keys(pseudonym: Pseudonym, caller: CallerDep) -> PublishedKeyList
 async def get_key(
     pseudonym: Pseudonym, category: Category, period: Period, caller: CallerDep
 ) -> PublishedKeyProof:
-    """The key to seal a record of *category* created in *period* to: the patient's signed
-    entry that carries it and a receipt, so that the uploader checks it itself."""
+    """A published key with the patient's signed entry and its receipt, to check it by."""
     ledger = caller.backends.ledger
     found = await run_in_threadpool(find_key, ledger, pseudonym, category, period)
     if found is None:

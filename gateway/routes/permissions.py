@@ -63,8 +63,7 @@ async def revoke(
 
 @router.post("/key-shares", response_model=Accepted, status_code=201)
 async def deposit_key_share(transaction: SignedTransaction, caller: CallerDep) -> Accepted:
-    """Deposit a scoped key share for a grantee (a `key_share` signed by the patient, naming
-    the (category, month) keys whose seeds it carries; each within a read grant)."""
+    """Deposit a scoped key share (a `key_share` signed by the patient, with its scope)."""
     async with audited(caller, "deposit_key_share") as scope:
         scope.about(transaction.body.get("pseudonym"))
         tx = parse_signed(transaction, expected_type="key_share", principal=caller.principal)

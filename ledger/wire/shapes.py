@@ -100,7 +100,6 @@ RefusedAction = Literal[
     "grant",
     "revoke",
     "deposit_key_share",
-    "publish_keys",
     "request_access",
     "login",
 ]
