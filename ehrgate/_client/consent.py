@@ -24,8 +24,8 @@ from envelope import (
 )
 from envelope.scoped import months
 from envelope.scopedshare import MAX_SHARE_SEEDS
-from ledger.wire.scoped import grant_months
 from ledger.wire import builders
+from ledger.wire.scoped import grant_months
 from ledger.wire.transactions import Transaction
 
 
