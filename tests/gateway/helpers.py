@@ -126,7 +126,7 @@ class World:
         assert response.status_code == 201, response.text
         return keys
 
-    def register_patient(self, name: str = "Jane Doe") -> PatientKeys:
+    def register_patient(self, name: str = "Jane Doe", *, publish: bool = True) -> PatientKeys:
         patient = PatientKeys.generate({"name": name, "birth_date": "1970-01-01"})
         tx = builders.register_patient(
             patient.identity,
@@ -136,7 +136,8 @@ class World:
         )
         response = self.client.post("/v1/patients", json=tx_json(tx))
         assert response.status_code == 201, response.text
-        self.publish_keys(patient)
+        if publish:
+            self.publish_keys(patient)
         return patient
 
     def publish_keys(self, patient: PatientKeys, months: int = 2) -> None:

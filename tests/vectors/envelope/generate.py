@@ -286,7 +286,7 @@ def capsule_and_share_vectors(version: int) -> tuple[dict[str, Any], dict[str, A
     meta_nonce = bytes(range(100, 112))
     plaintext = plaintext_of(70000)
     body = io.BytesIO()
-    fields = {
+    fields: dict[str, Any] = {
         "filename": "treatment-summary.pdf",
         "content_type": "application/pdf",
         "pseudonym": the_pseudonym,
