@@ -124,7 +124,13 @@ class Fetcher:
         and must be discarded (the callers do)."""
         proof = self.record(record_id)
         record = proof.record
-        opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        try:
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        except VerificationFailed:
+            # Seeds kept from an earlier share may predate a wider one: fetch it once more.
+            if not self._patient_keys.forget_seeds(record.pseudonym):
+                raise
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
         opener = opened.body_opener()
         digest = hashlib.sha256()
         received = 0
@@ -215,6 +221,14 @@ class _PatientKeys:
         own = session.patient
         if own is not None and session.patient_key is not None:
             self._kept[own.pseudonym] = session.patient_key
+
+    def forget_seeds(self, pseudonym: str) -> bool:
+        """Drop kept scoped seeds of *pseudonym* (True if there were some)."""
+        with self._lock:
+            if isinstance(self._kept.get(pseudonym), ScopedSeeds):
+                del self._kept[pseudonym]
+                return True
+        return False
 
     def of(self, pseudonym: str) -> KeyHolder:
         with self._lock:

@@ -339,3 +339,26 @@ def test_bad_publication_arguments_are_usage_errors(site: Site) -> None:
             client.publish_keys(1, start="2026-13")
         with pytest.raises(UsageError, match="0 to"):
             client.publish_keys(500)
+
+
+def test_a_reader_fetches_again_after_a_wider_share(site: Site) -> None:
+    reader = IdentityKeys.generate("dr-later", "clinician")
+    with site.cast.client(site.cast.admin) as admin:
+        admin.enroll(reader.public())
+    [(lab,)] = site.rows(
+        "SELECT record_id FROM state_records WHERE category = 'lab-results' AND created_at = ?",
+        at(THIS, 1).replace("Z", ".000000Z"),
+    )
+    [(dose,)] = site.rows("SELECT record_id FROM state_records WHERE category = 'radiation-dose'")
+    assert isinstance(lab, str)
+    assert isinstance(dose, str)
+    with patient(site) as owner:
+        owner.grant(reader.id, rights=["read"], categories=["lab-results"], not_after=GRANT_UNTIL)
+        owner.share_key(reader.id)
+    with site.cast.client(reader) as client:
+        assert client.fetch_bytes(lab)[1] == site.uploaded[lab]  # keeps its seeds
+        with patient(site) as owner:
+            owner.grant(reader.id, rights=["read"], categories=["radiation-dose"],
+                        not_after=GRANT_UNTIL)  # fmt: skip
+            owner.share_key(reader.id)
+        assert client.fetch_bytes(dose)[1] == site.uploaded[dose]  # the wider share, fetched
