@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ehrgate._client.directory import Directory
-from ehrgate._client.keys import DEFAULT_MONTHS_AHEAD, ScopedKeys
+from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike, items, ledger_now, ledger_time
 from ehrgate._client.trust import Trust
 from ehrgate.errors import MalformedAnswer, UsageError
@@ -25,7 +25,7 @@ from envelope import (
 from envelope.scoped import months
 from envelope.scopedshare import MAX_SHARE_SEEDS
 from ledger.wire import builders
-from ledger.wire.scoped import grant_months
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, grant_months
 from ledger.wire.transactions import Transaction
 
 

@@ -21,12 +21,8 @@ from envelope import EnvelopeError, HybridPublicKey, b64decode
 from envelope.scoped import next_period, record_period, scoped_private_key
 from ledger.errors import LedgerError
 from ledger.wire import builders
-from ledger.wire.scoped import MAX_KEYS_PER_TX
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_KEYS_PER_TX, MAX_MONTHS_AHEAD
 from ledger.wire.transactions import Transaction
-
-DEFAULT_MONTHS_AHEAD = 24
-"""Besides the current month, how many coming months a patient publishes keys for."""
-MAX_MONTHS_AHEAD = 120
 
 
 def current_period() -> str:

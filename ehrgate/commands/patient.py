@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ehrgate._client.keys import DEFAULT_MONTHS_AHEAD, MAX_MONTHS_AHEAD
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import emit, json_option
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_MONTHS_AHEAD
 
 
 @click.group()

@@ -13,6 +13,10 @@ MAX_KEYS_PER_TX = 128
 """Keys one publish_keys may carry (about 1.7 KB each in the transaction)."""
 MAX_SCOPE = 1000
 """(category, month) pairs one scoped key share may carry."""
+DEFAULT_MONTHS_AHEAD = 24
+"""Besides the current month, how many coming months a patient publishes keys for."""
+MAX_MONTHS_AHEAD = 120
+"""The most months after the first that one publication call covers."""
 
 
 def scope_items(scope: Iterable[tuple[str, str]]) -> list[str]:
