@@ -29,6 +29,7 @@ import httpx
 from ehrgate._client.consent import Consent
 from ehrgate._client.directory import Directory
 from ehrgate._client.fetch import Fetcher
+from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike
 from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
@@ -99,8 +100,9 @@ class Client:
         trusted = parse_ledger_key(ledger_key) if isinstance(ledger_key, str) else ledger_key
         self._trust = Trust(session, trusted, pins if pins is not None else LedgerPins())
         self._directory = Directory(session)
-        self._consent = Consent(session, self._trust, self._directory)
-        self._uploads = Uploads(session, self._trust, self._directory)
+        self._keys = ScopedKeys(session, self._trust, self._directory)
+        self._consent = Consent(session, self._trust, self._directory, self._keys)
+        self._uploads = Uploads(session, self._trust, self._directory, self._keys)
         self._fetcher = Fetcher(session, self._trust, self._directory)
 
     def close(self) -> None:
@@ -127,6 +129,11 @@ class Client:
     enroll = _delegate("_consent", Consent.enroll)
     suspend = _delegate("_consent", Consent.suspend)
     register_patient = _delegate("_consent", Consent.register_patient)
+
+    # scoped record keys
+    categories = _delegate("_keys", ScopedKeys.categories)
+    publish_keys = _delegate("_keys", ScopedKeys.publish_keys)
+    published_keys = _delegate("_keys", ScopedKeys.published)
 
     # consent
     grant = _delegate("_consent", Consent.grant)

@@ -8,6 +8,7 @@ from envelope.body import BodyOpener, DataKey
 from envelope.canonical import b64decode, b64encode, canonical_json
 from envelope.capsule import (
     OpenedCapsule,
+    capsule_key_id,
     capsule_sha256,
     open_capsule,
     rewrap_capsule,
@@ -28,6 +29,12 @@ from envelope.keyfile import PatientKeys, PatientPublic, load_key_file, write_ke
 from envelope.keyshare import open_key_share, seal_key_share
 from envelope.keyupgrade import KeyFileUpgrade, upgrade_key_file
 from envelope.patient import PatientKey, canonical_uii, is_pseudonym
+from envelope.scopedshare import (
+    ScopedSeeds,
+    open_scoped_share,
+    open_with_patient_key,
+    seal_scoped_share,
+)
 from envelope.sealer import Sealer, SealResult, open_body, read_chunks, seal
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "PatientKeys",
     "PatientPublic",
     "PublicIdentity",
+    "ScopedSeeds",
     "SealResult",
     "Sealer",
     "SigningKey",
@@ -57,16 +65,20 @@ __all__ = [
     "b64encode",
     "canonical_json",
     "canonical_uii",
+    "capsule_key_id",
     "capsule_sha256",
     "is_pseudonym",
     "load_key_file",
     "open_body",
     "open_capsule",
     "open_key_share",
+    "open_scoped_share",
+    "open_with_patient_key",
     "read_chunks",
     "rewrap_capsule",
     "seal",
     "seal_key_share",
+    "seal_scoped_share",
     "signed_content",
     "upgrade_key_file",
     "verify_capsule_signature",

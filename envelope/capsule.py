@@ -21,6 +21,12 @@ one byte form and one SHA-256):
   HKDF-SHA256(DEK, salt=None, info=b"ehrgate/capsule-mac/v1", L=32): whoever opens the
   capsule also knows that no byte of it, not even another recipient's entry, was changed
   since someone holding the data key made it.
+
+Version 2 (sealed to a scoped record key) is the same with one more member in each
+recipient entry, ``"key"``: which of the recipient's keys the data key is wrapped to
+(``scoped-v2/<category>/<YYYY-MM>`` for the patient's scoped key, ``identity`` for an
+identity's encryption key), bound by the wrap's info = b"ehrgate/capsule-key/v2" ‖ 0x00 ‖
+id ‖ 0x00 ‖ key. A reader learns which key to use before opening (`capsule_key_id`).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,7 +55,10 @@ from envelope.patient import is_pseudonym
 
 CAPSULE_FORMAT = "ehrgate-capsule"
 CAPSULE_VERSION = 1
+SCOPED_CAPSULE_VERSION = 2
 WRAP_DOMAIN = b"ehrgate/capsule-key/v1"
+WRAP_DOMAIN_V2 = b"ehrgate/capsule-key/v2"
+IDENTITY_KEY_ID = "identity"
 META_INFO = b"ehrgate/capsule-meta/v1"
 MAC_INFO = b"ehrgate/capsule-mac/v1"
 SIGNED_CONTEXT = "ehrgate/record-content/v1"
@@ -140,8 +149,20 @@ def check_recipients(recipients: Sequence[Recipient]) -> list[Recipient]:
     return checked
 
 
-def _wrap_info(recipient_id: str) -> bytes:
-    return WRAP_DOMAIN + b"\x00" + recipient_id.encode("utf-8")
+def _wrap_info(recipient_id: str, key_id: str | None = None) -> bytes:
+    if key_id is None:
+        return WRAP_DOMAIN + b"\x00" + recipient_id.encode("utf-8")
+    return WRAP_DOMAIN_V2 + b"\x00" + recipient_id.encode("utf-8") + b"\x00" + key_id.encode()
+
+
+def _check_key_ids(key_ids: Mapping[str, str], recipients: Sequence[Recipient]) -> None:
+    ids = {recipient_id for recipient_id, _ in recipients}
+    for recipient_id, key_id in key_ids.items():
+        if recipient_id not in ids:
+            raise EnvelopeError(f"a key id is given for {recipient_id!r}, not a recipient")
+        check_text("a key id", key_id)
+        if "\x00" in key_id:
+            raise EnvelopeError("a key id must not contain NUL")
 
 
 def _derive(dek: DataKey, info: bytes) -> bytes:
@@ -217,17 +238,36 @@ def _encrypt_metadata(dek: DataKey, metadata: dict[str, Any], nonce: bytes) -> b
     return nonce + _meta_key(dek).encrypt(nonce, canonical_json(metadata), META_INFO)
 
 
-def build_capsule(dek: DataKey, recipients: Sequence[Recipient], meta: bytes) -> bytes:
+def _entry(dek: DataKey, recipient_id: str, key: HybridPublicKey, key_id: str | None) -> Any:
+    wrapped = b64encode(key.seal(dek.to_bytes(), info=_wrap_info(recipient_id, key_id)))
+    if key_id is None:
+        return {"id": recipient_id, "wrapped_key": wrapped}
+    return {"id": recipient_id, "key": key_id, "wrapped_key": wrapped}
+
+
+def build_capsule(
+    dek: DataKey,
+    recipients: Sequence[Recipient],
+    meta: bytes,
+    key_ids: Mapping[str, str] | None = None,
+) -> bytes:
+    """A capsule of version 1, or of version 2 when *key_ids* names the key of some
+    recipients (by recipient id; the others' is "identity")."""
+    checked = check_recipients(recipients)
+    if key_ids is not None:
+        _check_key_ids(key_ids, checked)
     entries = [
-        {
-            "id": recipient_id,
-            "wrapped_key": b64encode(key.seal(dek.to_bytes(), info=_wrap_info(recipient_id))),
-        }
-        for recipient_id, key in check_recipients(recipients)
+        _entry(
+            dek,
+            recipient_id,
+            key,
+            None if key_ids is None else key_ids.get(recipient_id, IDENTITY_KEY_ID),
+        )
+        for recipient_id, key in checked
     ]
     document: dict[str, Any] = {
         "format": CAPSULE_FORMAT,
-        "version": CAPSULE_VERSION,
+        "version": CAPSULE_VERSION if key_ids is None else SCOPED_CAPSULE_VERSION,
         "recipients": entries,
         "meta": b64encode(meta),
     }
@@ -252,6 +292,7 @@ def _parse_json(data: bytes) -> Any:
 @dataclass(frozen=True, slots=True)
 class _ParsedCapsule:
     wrapped: dict[str, bytes]
+    key_ids: dict[str, str] | None  # version 2: the key each recipient's entry names
     meta: bytes
     mac: bytes
     unsigned: bytes  # the canonical JSON the MAC covers
@@ -270,37 +311,69 @@ def _parse_capsule(capsule: bytes) -> _ParsedCapsule:
         "mac",
     }:
         raise ValueError("not a capsule")
-    if value["format"] != CAPSULE_FORMAT or value["version"] != CAPSULE_VERSION:
+    if value["format"] != CAPSULE_FORMAT or value["version"] not in (
+        CAPSULE_VERSION,
+        SCOPED_CAPSULE_VERSION,
+    ):
         raise ValueError("unknown capsule format")
-    entries = value["recipients"]
-    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_RECIPIENTS:
-        raise ValueError("bad recipients")
-    wrapped: dict[str, bytes] = {}
-    for entry in entries:
-        if not isinstance(entry, dict) or set(entry) != {"id", "wrapped_key"}:
-            raise ValueError("bad recipient")
-        recipient_id = entry["id"]
-        if not isinstance(recipient_id, str) or not recipient_id or recipient_id in wrapped:
-            raise ValueError("bad recipient id")
-        wrapped[recipient_id] = b64decode(entry["wrapped_key"], length=WRAPPED_KEY_LEN)
+    wrapped, key_ids = _parse_entries(value["recipients"], value["version"])
     if not isinstance(value["meta"], str):
         raise ValueError("bad meta")
     meta = b64decode(value["meta"])
     if len(meta) < META_NONCE_LEN + 16:
         raise ValueError("bad meta")
     mac = b64decode(value.pop("mac"), length=32)
-    return _ParsedCapsule(wrapped, meta, mac, canonical_json(value))
+    return _ParsedCapsule(wrapped, key_ids, meta, mac, canonical_json(value))
 
 
-def _unwrap(capsule: bytes, key: HybridPrivateKey, recipient_id: str) -> tuple[DataKey, bytes]:
+def _parse_entries(entries: Any, version: int) -> tuple[dict[str, bytes], dict[str, str] | None]:
+    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_RECIPIENTS:
+        raise ValueError("bad recipients")
+    members = {"id", "wrapped_key"} if version == CAPSULE_VERSION else {"id", "key", "wrapped_key"}
+    wrapped: dict[str, bytes] = {}
+    key_ids: dict[str, str] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != members:
+            raise ValueError("bad recipient")
+        recipient_id = entry["id"]
+        if not isinstance(recipient_id, str) or not recipient_id or recipient_id in wrapped:
+            raise ValueError("bad recipient id")
+        wrapped[recipient_id] = b64decode(entry["wrapped_key"], length=WRAPPED_KEY_LEN)
+        if version != CAPSULE_VERSION:
+            key_id = entry["key"]
+            if not isinstance(key_id, str) or not key_id or "\x00" in key_id:
+                raise ValueError("bad key id")
+            key_ids[recipient_id] = key_id
+    return wrapped, (key_ids if version != CAPSULE_VERSION else None)
+
+
+def capsule_key_id(capsule: bytes, recipient_id: str) -> str | None:
+    """Which key *recipient_id*'s entry is wrapped to: a version 2 capsule's ``key`` (e.g.
+    "scoped-v2/lab-results/2026-01"), None for a version 1 capsule (the patient's single
+    record key, or an identity's key). Read before opening, to choose the key; opening
+    then proves it (the key id is bound into the wrap). InvalidEnvelope if the capsule is
+    malformed or has no entry for *recipient_id*."""
+    try:
+        parsed = _parse_capsule(capsule)
+    except (EnvelopeError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEnvelope() from exc
+    if recipient_id not in parsed.wrapped:
+        raise InvalidEnvelope()
+    return None if parsed.key_ids is None else parsed.key_ids[recipient_id]
+
+
+def _unwrap(
+    capsule: bytes, key: HybridPrivateKey, recipient_id: str
+) -> tuple[DataKey, _ParsedCapsule]:
     parsed = _parse_capsule(capsule)
     sealed_key = parsed.wrapped.get(recipient_id)
     if sealed_key is None:
         raise ValueError("not a recipient")
-    dek = DataKey(key.open(sealed_key, info=_wrap_info(recipient_id)))
+    key_id = None if parsed.key_ids is None else parsed.key_ids[recipient_id]
+    dek = DataKey(key.open(sealed_key, info=_wrap_info(recipient_id, key_id)))
     if not hmac.compare_digest(_capsule_mac(dek, parsed.unsigned), parsed.mac):
         raise ValueError("the capsule was changed")
-    return dek, parsed.meta
+    return dek, parsed
 
 
 def _decrypt_metadata(dek: DataKey, meta: bytes) -> OpenedCapsule:
@@ -336,8 +409,8 @@ def open_capsule(capsule: bytes, key: HybridPrivateKey, recipient_id: str) -> Op
     byte — raises the same InvalidEnvelope.
     """
     try:
-        dek, meta = _unwrap(capsule, key, recipient_id)
-        return _decrypt_metadata(dek, meta)
+        dek, parsed = _unwrap(capsule, key, recipient_id)
+        return _decrypt_metadata(dek, parsed.meta)
     except (EnvelopeError, ValueError, InvalidTag, UnicodeDecodeError) as exc:
         raise InvalidEnvelope() from exc
 
@@ -367,16 +440,23 @@ def rewrap_capsule(
     key: HybridPrivateKey,
     recipient_id: str,
     new_recipients: Sequence[Recipient],
+    key_ids: Mapping[str, str] | None = None,
 ) -> bytes:
     """A new capsule for *new_recipients* with the same data key and metadata.
 
     The body is untouched: re-keying and revoking a recipient only replace the capsule.
+    A version 2 capsule stays version 2: recipients it had keep their key ids unless
+    *key_ids* names others; given *key_ids*, the result is version 2.
     Raises InvalidEnvelope when the capsule does not open for *recipient_id* with *key*.
     """
     recipients = check_recipients(new_recipients)
     try:
-        dek, meta = _unwrap(capsule, key, recipient_id)
-        _decrypt_metadata(dek, meta)  # never pass on a capsule whose metadata is damaged
+        dek, parsed = _unwrap(capsule, key, recipient_id)
+        _decrypt_metadata(dek, parsed.meta)  # never pass on a capsule whose metadata is damaged
     except (EnvelopeError, ValueError, InvalidTag, UnicodeDecodeError) as exc:
         raise InvalidEnvelope() from exc
-    return build_capsule(dek, recipients, meta)
+    if parsed.key_ids is not None or key_ids is not None:
+        ids = {recipient for recipient, _ in recipients}
+        kept = {k: v for k, v in (parsed.key_ids or {}).items() if k in ids}
+        key_ids = {**kept, **(key_ids or {})}
+    return build_capsule(dek, recipients, parsed.meta, key_ids)

@@ -31,6 +31,7 @@ from envelope.capsule import (
 from envelope.errors import EnvelopeError
 from envelope.identity import IdentityKeys, SigningKey
 from envelope.patient import is_pseudonym
+from envelope.scoped import key_id, record_period
 
 READ_SIZE = 1024 * 1024
 
@@ -62,6 +63,7 @@ class SealArguments(TypedDict):
     uploader_id: str
     signer: IdentityKeys | SigningKey
     signer_id: NotRequired[str | None]
+    scoped: NotRequired[bool]
 
 
 class Sealer:
@@ -70,8 +72,10 @@ class Sealer:
     The patient's record key must be among *recipients*, under the pseudonym as its id.
     The signer signs the plaintext's SHA-256 with the pseudonym, category and time; it is
     usually the uploader, but a gateway sealing on a system's behalf signs with its own
-    key (pass *signer_id* with a bare SigningKey). After `finalize`, `result` holds the
-    capsule and the hashes.
+    key (pass *signer_id* with a bare SigningKey). With *scoped*, the pseudonym's entry is
+    the patient's scoped key for (category, month of created_at) (`envelope.scoped`), and
+    the capsule (version 2) names it. After `finalize`, `result` holds the capsule and the
+    hashes.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Sealer:
         uploader_id: str,
         signer: IdentityKeys | SigningKey,
         signer_id: str | None = None,
+        scoped: bool = False,
     ) -> None:
         if not is_pseudonym(pseudonym):
             raise EnvelopeError("a pseudonym is 64 lowercase hexadecimal characters")
@@ -95,6 +100,7 @@ class Sealer:
                 "the recipients must include the patient's record key, with the pseudonym as id"
             )
         check_created_at(created_at)
+        self._key_ids = {pseudonym: key_id(category, record_period(created_at))} if scoped else None
         if isinstance(signer, IdentityKeys):
             if signer_id is not None and signer_id != signer.id:
                 raise EnvelopeError(f"signer_id {signer_id!r} differs from the identity's id")
@@ -163,7 +169,7 @@ class Sealer:
         }
         meta = _encrypt_metadata(self._dek, metadata, self._meta_nonce)
         self._result = SealResult(
-            capsule=build_capsule(self._dek, self._recipients, meta),
+            capsule=build_capsule(self._dek, self._recipients, meta, self._key_ids),
             body_sha256=body_sha256,
             body_size=self._body.body_size,
             plaintext_sha256=plaintext_sha256,

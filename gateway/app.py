@@ -27,6 +27,7 @@ from gateway.routes import (
     documents,
     health,
     identities,
+    keys,
     ledger,
     patients,
     permissions,
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     install_backend_error_handlers(app)
     for module in (
-        health, auth, identities, patients, permissions, blobs, records, documents, ledger,
+        health, auth, identities, patients, keys, permissions, blobs, records, documents,
+        ledger,
     ):  # fmt: skip
         app.include_router(module.router)
 

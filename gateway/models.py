@@ -192,8 +192,15 @@ class PermissionGranted(StrictModel):
 class KeyShareOut(StrictModel):
     pseudonym: str
     grantee: str
-    sealed_key: str = Field(description="K sealed to the grantee's encryption key, base64.")
-    record_public_key: str = Field(description="Check the opened K against this key.")
+    sealed_key: str = Field(
+        description="The share sealed to the grantee's encryption key, base64: scoped seeds, "
+        "or K itself for a share deposited before scoped keys (scope null)."
+    )
+    record_public_key: str = Field(description="Check an opened K against this key.")
+    scope: list[str] | None = Field(
+        default=None,
+        description='The "category/YYYY-MM" keys a scoped share carries; null for K itself.',
+    )
 
 
 class AccessRequestOut(StrictModel):

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         KeyShare as KeyShare,
         Patient as Patient,
         Permission as Permission,
+        PublishedKey as PublishedKey,
         Record as Record,
     )
     from ledger.sources import DatabaseSource as DatabaseSource
@@ -98,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "KeyShare": "ledger.results",
     "Patient": "ledger.results",
     "Permission": "ledger.results",
+    "PublishedKey": "ledger.results",
     "Record": "ledger.results",
     "DatabaseSource": "ledger.sources",
     "ExportSource": "ledger.exported",

@@ -30,7 +30,15 @@ from ledger.categories import DEFAULT_CATEGORIES, Category, CategoryRegistry
 from ledger.committer import Committer, Pending
 from ledger.errors import LedgerError, LedgerUnavailable, MalformedTransaction, RuleViolation
 from ledger.queries import LedgerQueries
-from ledger.results import Converted, Identity, KeyShare, Patient, Permission, Record
+from ledger.results import (
+    Converted,
+    Identity,
+    KeyShare,
+    Patient,
+    Permission,
+    PublishedKey,
+    Record,
+)
 from ledger.signatures import SignatureChecker
 from ledger.state import Decision
 from ledger.wire.blocks import Receipt
@@ -287,6 +295,11 @@ class Ledger(LedgerQueries):
     def key_share(self, pseudonym: str, grantee: str) -> KeyShare | None:
         key = (pseudonym, grantee)
         return self._key_shares.get(key, self._committer.state.get("key_shares", key))
+
+    def published_key(self, pseudonym: str, category: str, period: str) -> PublishedKey | None:
+        """The published (category, month) key of *pseudonym*, if any."""
+        row = self._committer.state.get("published_keys", (pseudonym, category, period))
+        return PublishedKey.from_row(row) if row is not None else None
 
 
 def _check_capsule(tx: Transaction, capsule: bytes) -> None:

@@ -14,7 +14,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from ledger import database, merkle, schema
 from ledger.errors import NotFound
-from ledger.results import AccessEvent, AccessRequest, Patient, Permission, Record
+from ledger.results import (
+    AccessEvent,
+    AccessRequest,
+    Patient,
+    Permission,
+    PublishedKey,
+    Record,
+)
 from ledger.state import Row
 from ledger.wire.blocks import Block, Entry, Receipt
 
@@ -125,6 +132,14 @@ class LedgerQueries:
         if not include_revoked:
             where.append(t.c.revoked_at.is_(None))
         return [Permission.from_row(r) for r in self._select(t, *where, order=t.c.granted_at)]
+
+    def published_keys_of(self, pseudonym: str) -> list[PublishedKey]:
+        """The (category, month) keys *pseudonym* published, by category then month."""
+        t = schema.published_keys
+        rows = self._select(t, t.c.pseudonym == pseudonym, order=t.c.category)
+        return sorted(
+            (PublishedKey.from_row(r) for r in rows), key=lambda k: (k.category, k.period)
+        )
 
     def records_of(self, pseudonym: str, category: str | None = None) -> list[Record]:
         """A pseudonym's records (of one category), in the order they were committed."""

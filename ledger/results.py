@@ -166,6 +166,28 @@ class KeyShare:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedKey:
+    """A published (category, month) record public key: its SHA-256 and the index of the
+    `publish_keys` entry that carries it (the key itself is in that signed entry)."""
+
+    pseudonym: str
+    category: str
+    period: str  # YYYY-MM
+    public_key_sha256: str
+    entry_index: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PublishedKey:
+        return cls(
+            row["pseudonym"],
+            row["category"],
+            row["period"],
+            row["public_key_sha256"],
+            row["entry_index"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AccessEvent:
     """One audited access: who did what to which pseudonym (and record), the decision, why.
 

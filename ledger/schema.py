@@ -135,6 +135,17 @@ key_shares = sa.Table(
     sa.Column("entry_index", Index64, nullable=False),
 )
 
+published_keys = sa.Table(
+    "state_published_keys",
+    metadata,
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("category", sa.String(63), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    # the key itself is in the publish_keys entry (entry_index); the state keeps its hash
+    sa.Column("public_key_sha256", sa.String(64), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+)
+
 access_events = sa.Table(
     "state_access_events",
     metadata,

@@ -30,7 +30,9 @@ RIGHTS = ("read", "write", "share")
 _RIGHT_BITS = {"read": 1, "write": 2, "share": 4}
 _ALL_CATEGORIES = 1
 
-RESIDENT_TABLES = frozenset({"identities", "patients", "permissions", "records", "key_shares"})
+RESIDENT_TABLES = frozenset(
+    {"identities", "patients", "permissions", "records", "key_shares", "published_keys"}
+)
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
 
 _KEYS = {name: table.key for name, table in STATE_TABLES.items()}
@@ -180,6 +182,10 @@ class StateView(Protocol):
         self, grantee: str, right: str, pseudonym: str, category: str, at: int | datetime | str
     ) -> Decision: ...
 
+    def live_grants(self, pseudonym: str, grantee: str) -> list[Row]:
+        """The unrevoked permission rows of *grantee* on *pseudonym*, in grant order."""
+        ...
+
 
 class State:
     """The base state. A live ledger keeps only `RESIDENT_TABLES`; a replay keeps all."""
@@ -204,6 +210,11 @@ class State:
         self, grantee: str, right: str, pseudonym: str, category: str, at: int | datetime | str
     ) -> Decision:
         return self.index.check(grantee, right, pseudonym, category, at)
+
+    def live_grants(self, pseudonym: str, grantee: str) -> list[Row]:
+        permissions = self.tables["permissions"]
+        rows = [permissions[grant[4]] for grant in self.index.grants(pseudonym, grantee)]
+        return sorted(rows, key=lambda row: int(row["granted_at"]))
 
     def load_row(self, table: str, row: Row) -> None:
         """Put a row as read from the database or produced by a rule."""
@@ -270,6 +281,22 @@ class Overlay:
             and row["revoked_at"] is None
         ]
         return index.decide(grants, right, category, at_micros)
+
+    def live_grants(self, pseudonym: str, grantee: str) -> list[Row]:
+        pending = self.pending["permissions"]
+        rows = [
+            row
+            for row in self.base.live_grants(pseudonym, grantee)
+            if row["permission_id"] not in pending
+        ]
+        rows += [
+            row
+            for row in pending.values()
+            if row["pseudonym"] == pseudonym
+            and row["grantee"] == grantee
+            and row["revoked_at"] is None
+        ]
+        return sorted(rows, key=lambda row: int(row["granted_at"]))
 
     def evolve(self, changes: Changes) -> Overlay:
         """Add one transaction's changes; returns self (the new state of the batch)."""

@@ -50,6 +50,11 @@ STATE_TABLES: dict[str, StateTable] = {
         ("pseudonym", "grantee", "sealed_key", "entry_index"),
         ("pseudonym", "grantee"),
     ),
+    "published_keys": StateTable(
+        "state_published_keys",
+        ("pseudonym", "category", "period", "public_key_sha256", "entry_index"),
+        ("pseudonym", "category", "period"),
+    ),
     "access_events": StateTable(
         "state_access_events",
         ("entry_index", "actor", "action", "pseudonym", "record_id", "category", "decision",

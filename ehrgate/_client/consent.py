@@ -10,18 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ehrgate._client.directory import Directory
+from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike, items, ledger_now, ledger_time
 from ehrgate._client.trust import Trust
-from ehrgate.errors import MalformedAnswer
+from ehrgate.errors import MalformedAnswer, UsageError
 from ehrgate.models import AccessEvent, AccessRequest, Patient, Permission, Receipt
 from envelope import (
     EnvelopeError,
     HybridPublicKey,
     PublicIdentity,
     b64decode,
-    seal_key_share,
+    seal_scoped_share,
 )
+from envelope.scoped import months
+from envelope.scopedshare import MAX_SHARE_SEEDS
 from ledger.wire import builders
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, grant_months
 from ledger.wire.transactions import Transaction
 
 
@@ -32,10 +36,13 @@ def _categories(categories: Iterable[str] | str) -> list[str] | str:
 class Consent:
     """The calls that sign and submit transactions about identities and consent."""
 
-    def __init__(self, session: Session, trust: Trust, directory: Directory) -> None:
+    def __init__(
+        self, session: Session, trust: Trust, directory: Directory, keys: ScopedKeys
+    ) -> None:
         self._session = session
         self._trust = trust
         self._directory = directory
+        self._keys = keys
 
     def _submit(self, path: str, tx: Transaction) -> tuple[dict[str, object], Receipt]:
         answer = self._session.post(path, tx.to_json())
@@ -51,8 +58,12 @@ class Consent:
         tx = builders.suspend(self._session.signer(), identity_id, reason)
         return self._submit(f"/v1/identities/{identity_id}/suspend", tx)[1]
 
-    def register_patient(self) -> tuple[Patient, Receipt]:
-        """Register the patient whose keys this client holds (needs no login)."""
+    def register_patient(
+        self, *, publish_months: int | None = DEFAULT_MONTHS_AHEAD
+    ) -> tuple[Patient, Receipt]:
+        """Register the patient whose keys this client holds, then publish its record keys
+        for the current month and *publish_months* coming ones (None: publish none yet;
+        uploads need them, see `publish_keys`)."""
         patient = self._session.patient_keys("register")
         tx = builders.register_patient(
             patient.identity,
@@ -60,7 +71,10 @@ class Consent:
             patient.patient_key.record_public_key().to_bytes(),
         )
         answer = self._session.post("/v1/patients", tx.to_json(), authenticated=False)
-        return Patient.from_json(answer.get("patient")), self._trust.receipt(answer, tx)
+        registered = Patient.from_json(answer.get("patient")), self._trust.receipt(answer, tx)
+        if publish_months is not None:
+            self._keys.publish_keys(publish_months)
+        return registered
 
     def grant(
         self,
@@ -107,8 +121,11 @@ class Consent:
         answer = self._session.get(f"/v1/patients/{pseudonym}/permissions")
         return [Permission.from_json(item) for item in items(answer, "permissions")]
 
-    def share_key(self, grantee: str | PublicIdentity) -> Receipt:
-        """Seal K to *grantee*'s encryption key and deposit it on the ledger.
+    def share_key(self, grantee: str | PublicIdentity, *, until: TimeLike | None = None) -> Receipt:
+        """Share with *grantee* the keys of exactly what its read permissions cover: their
+        categories x every month from each one's not_before to its not_after (or *until*,
+        if earlier). Never K. Sealed to the grantee's encryption key, deposited on the
+        ledger with its scope; a later share replaces the earlier one.
 
         Give a `PublicIdentity` obtained out of band to avoid trusting the gateway for the
         grantee's key; with an id, the key enrolled on the ledger is used.
@@ -118,16 +135,65 @@ class Consent:
             grantee_id, grantee_key = grantee.id, grantee.encryption_key
         else:
             grantee_id, grantee_key = self._enrolled_encryption_key(grantee)
-        sealed = seal_key_share(
-            patient.patient_key,
-            pseudonym=patient.pseudonym,
-            grantee_id=grantee_id,
-            grantee_key=grantee_key,
-        )
+        scope = self._share_scope(patient.pseudonym, grantee_id, until)
+        try:
+            sealed = seal_scoped_share(
+                patient.patient_key,
+                pseudonym=patient.pseudonym,
+                grantee_id=grantee_id,
+                grantee_key=grantee_key,
+                scope=scope,
+            )
+        except EnvelopeError as exc:
+            raise UsageError(str(exc)) from exc
         tx = builders.key_share(
-            patient.identity, pseudonym=patient.pseudonym, grantee=grantee_id, sealed_key=sealed
+            patient.identity,
+            pseudonym=patient.pseudonym,
+            grantee=grantee_id,
+            sealed_key=sealed,
+            scope=scope,
         )
         return self._submit("/v1/key-shares", tx)[1]
+
+    def _share_scope(
+        self, pseudonym: str, grantee_id: str, until: TimeLike | None
+    ) -> list[tuple[str, str]]:
+        now = ledger_now()
+        grants = [
+            p
+            for p in self.permissions(pseudonym)
+            if p.grantee == grantee_id
+            and not p.revoked
+            and "read" in p.rights
+            and p.not_after > now
+        ]
+        if not grants:
+            raise UsageError(
+                f"{grantee_id} has no read permission on these records that has not ended: "
+                "grant one first (`ehrgate patient grant`), then share the key"
+            )
+        last_wanted = ledger_time(until)[:7] if until is not None else None
+        categories = self._keys.categories() if any(p.categories == "all" for p in grants) else []
+        scope: set[tuple[str, str]] = set()
+        for permission in grants:
+            first, last = grant_months(permission.not_before, permission.not_after)
+            last = min(last, last_wanted) if last_wanted is not None else last
+            if last < first:
+                continue
+            names = categories if permission.categories == "all" else permission.categories
+            try:
+                scope.update((c, m) for c in names for m in months(first, last))
+            except EnvelopeError as exc:
+                raise UsageError(f"permission {permission.permission_id}: {exc}") from exc
+        if not scope:
+            raise UsageError(f"the permissions of {grantee_id} start after {last_wanted}")
+        if len(scope) > MAX_SHARE_SEEDS:
+            raise UsageError(
+                f"the permissions of {grantee_id} cover {len(scope)} (category, month) keys, "
+                f"more than one share carries ({MAX_SHARE_SEEDS}): share up to an earlier "
+                "month with until= (`--until`), and share again later"
+            )
+        return sorted(scope)
 
     def _enrolled_encryption_key(self, identity_id: str) -> tuple[str, HybridPublicKey]:
         enrolled = self._directory.identity_of(identity_id)

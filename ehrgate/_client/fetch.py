@@ -30,11 +30,13 @@ from envelope import (
     InvalidSignature,
     OpenedCapsule,
     PatientKey,
+    ScopedSeeds,
     VerifyKey,
     b64decode,
     b64encode,
-    open_capsule,
     open_key_share,
+    open_scoped_share,
+    open_with_patient_key,
     verify_capsule_signature,
 )
 from ledger.wire.ids import LEDGER_ID
@@ -122,7 +124,13 @@ class Fetcher:
         and must be discarded (the callers do)."""
         proof = self.record(record_id)
         record = proof.record
-        opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        try:
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        except VerificationFailed:
+            # Seeds kept from an earlier share may predate a wider one: fetch it once more.
+            if not self._patient_keys.forget_seeds(record.pseudonym):
+                raise
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
         opener = opened.body_opener()
         digest = hashlib.sha256()
         received = 0
@@ -149,7 +157,7 @@ class Fetcher:
             ) from exc
         return proof, opened
 
-    def _capsule(self, record: Record, patient_key: PatientKey) -> OpenedCapsule:
+    def _capsule(self, record: Record, patient_key: KeyHolder) -> OpenedCapsule:
         """The record's capsule, opened and checked against the ledger's record."""
         capsule = self._session.connection.request(
             "GET", f"/v1/records/{record.record_id}/capsule"
@@ -157,9 +165,15 @@ class Fetcher:
         if hashlib.sha256(capsule).hexdigest() != record.capsule_sha256:
             raise VerificationFailed("the capsule's SHA-256 is not the one on the ledger")
         try:
-            opened = open_capsule(capsule, patient_key.record_private_key(), record.pseudonym)
+            if isinstance(patient_key, ScopedSeeds):
+                opened = patient_key.open_capsule(capsule)
+            else:
+                opened = open_with_patient_key(capsule, patient_key, record.pseudonym)
         except InvalidEnvelope as exc:
-            raise VerificationFailed("the capsule does not open with the patient's key") from exc
+            raise VerificationFailed(
+                "the capsule does not open with the patient's key, nor with the keys the "
+                "patient shared with this identity (its category and month may be outside them)"
+            ) from exc
         if opened.body_sha256 != record.body_sha256 or opened.body_size != record.size:
             raise VerificationFailed("the capsule describes another body than the ledger's")
         if opened.signer_id != record.uploader or opened.uploader_id != record.writer:
@@ -189,20 +203,34 @@ class Fetcher:
             raise MalformedAnswer(f"{signer_id}'s enrolled signing key") from exc
 
 
+KeyHolder = PatientKey | ScopedSeeds
+"""What opens a patient's capsules: K (the patient's own, or an old version 1 share), or
+the seeds of the (category, month) keys a scoped share carries."""
+
+
 class _PatientKeys:
-    """K for each patient whose records the client reads: its own, or opened from the key
-    share the patient deposited for the caller (checked against the registered key)."""
+    """The keys of each patient whose records the client reads: its own K, or those of the
+    key share the patient deposited for the caller (scoped seeds; K for an old share,
+    checked against the registered record key)."""
 
     def __init__(self, session: Session, directory: Directory) -> None:
         self._session = session
         self._directory = directory
-        self._kept: dict[str, PatientKey] = {}
+        self._kept: dict[str, KeyHolder] = {}
         self._lock = threading.Lock()
         own = session.patient
         if own is not None and session.patient_key is not None:
             self._kept[own.pseudonym] = session.patient_key
 
-    def of(self, pseudonym: str) -> PatientKey:
+    def forget_seeds(self, pseudonym: str) -> bool:
+        """Drop kept scoped seeds of *pseudonym* (True if there were some)."""
+        with self._lock:
+            if isinstance(self._kept.get(pseudonym), ScopedSeeds):
+                del self._kept[pseudonym]
+                return True
+        return False
+
+    def of(self, pseudonym: str) -> KeyHolder:
         with self._lock:
             known = self._kept.get(pseudonym)
         if known is not None:
@@ -216,7 +244,7 @@ class _PatientKeys:
             self._kept[pseudonym] = patient_key
         return patient_key
 
-    def _open_share(self, pseudonym: str, record_key: str) -> PatientKey:
+    def _open_share(self, pseudonym: str, record_key: str) -> KeyHolder:
         reader = self._session.signer()
         share = self._session.get(f"/v1/patients/{pseudonym}/key-share")
         try:
@@ -224,6 +252,17 @@ class _PatientKeys:
             sealed = b64decode(share["sealed_key"])
         except (KeyError, TypeError, EnvelopeError) as exc:
             raise MalformedAnswer("the gateway's key share answer is malformed") from exc
+        if share.get("scope") is not None:
+            try:
+                # A wrong seed only fails to open: each capsule is checked against the
+                # ledger's hash and its uploader's signature before it is believed.
+                return open_scoped_share(
+                    sealed, reader.encryption_key, pseudonym=pseudonym, grantee_id=reader.id
+                )
+            except InvalidEnvelope as exc:
+                raise VerificationFailed(
+                    "the scoped key share does not open with this identity's key"
+                ) from exc
         if b64encode(record_public_key.to_bytes()) != record_key:
             raise VerificationFailed("the key share names another record key than the patient's")
         try:

@@ -1,5 +1,10 @@
 """Uploads: a body sealed to the patient here, streamed to the gateway, committed as a record.
 
+Each body is sealed to the patient's published key of the record's category and of the
+month of its created_at (`ehrgate._client.keys`, checked against the patient's signed
+entry on the ledger); a month the patient has published no key for is refused before
+anything is stored.
+
 Bodies up to `SPOOL_LIMIT` are sealed in memory first, so that the upload announces their
 SHA-256 and length and can be repeated after a connection failure; larger ones are sealed
 while they stream (memory stays at about one read). The `record` transaction is signed
@@ -17,17 +22,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from ehrgate._client.directory import Directory
+from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike, json_of, ledger_now, ledger_time
 from ehrgate._client.trust import Trust
 from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed
 from ehrgate.models import Record, Uploaded
 from envelope import (
     EnvelopeError,
-    HybridPublicKey,
     IdentityKeys,
     Sealer,
     SealResult,
-    b64decode,
     b64encode,
 )
 from ledger.wire import builders
@@ -42,10 +46,13 @@ Source = str | os.PathLike[str] | IO[bytes]
 class Uploads:
     """Seals, stores and commits records for one client."""
 
-    def __init__(self, session: Session, trust: Trust, directory: Directory) -> None:
+    def __init__(
+        self, session: Session, trust: Trust, directory: Directory, keys: ScopedKeys
+    ) -> None:
         self._session = session
         self._trust = trust
         self._directory = directory
+        self._keys = keys
 
     def upload(
         self,
@@ -104,10 +111,11 @@ class Uploads:
         media_type: str,
         created: str,
     ) -> Sealer:
-        patient = self._directory.patient(pseudonym)
+        recipient = self._keys.recipient(pseudonym, category, created)
         try:
             return Sealer(
-                recipients=[(pseudonym, HybridPublicKey(b64decode(patient.record_public_key)))],
+                recipients=[(pseudonym, recipient)],
+                scoped=True,
                 filename=name,
                 content_type=media_type,
                 pseudonym=pseudonym,

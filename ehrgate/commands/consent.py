@@ -147,7 +147,14 @@ def permissions(ctx: click.Context, pseudonym: str | None, as_json: bool) -> Non
 
 
 @click.command(name="share-key")
-@click.option("--to", "grantee", required=True, metavar="ID", help="Who receives K.")
+@click.option("--to", "grantee", required=True, metavar="ID", help="Who receives the keys.")
+@click.option(
+    "--until",
+    "until",
+    default=None,
+    metavar="WHEN",
+    help="Share months only up to this time's month (ISO 8601 or +30s, +15m, +2h, +7d).",
+)
 @file_option(
     "--to-key",
     "grantee_file",
@@ -156,8 +163,11 @@ def permissions(ctx: click.Context, pseudonym: str | None, as_json: bool) -> Non
 )
 @json_option
 @click.pass_context
-def share_key(ctx: click.Context, grantee: str, grantee_file: Path | None, as_json: bool) -> None:
-    """Seal the patient key K to a grantee so it can open records it may read."""
+def share_key(
+    ctx: click.Context, grantee: str, until: str | None, grantee_file: Path | None, as_json: bool
+) -> None:
+    """Share with a grantee the keys of exactly what its read permissions cover: their
+    categories, every month from their start to their end (never the patient key K)."""
     current = session(ctx)
     keys = current.patient_keys()
     target: str | PublicIdentity = grantee
@@ -169,9 +179,10 @@ def share_key(ctx: click.Context, grantee: str, grantee_file: Path | None, as_js
             )
         target = identity
     client = current.client()
-    receipt = client.share_key(target)
+    receipt = client.share_key(target, until=parse_when(until) if until is not None else None)
     emit(
         as_json,
         {"pseudonym": keys.pseudonym, "grantee": grantee, "receipt": receipt.to_json()},
-        f"shared the key of {short(keys.pseudonym)} with {grantee} (ledger entry {receipt.index})",
+        f"shared the keys {grantee}'s permissions cover on {short(keys.pseudonym)} with "
+        f"{grantee} (ledger entry {receipt.index})",
     )

@@ -1,4 +1,4 @@
-"""`ehrgate patient register`, `show` and `link-statement`."""
+"""`ehrgate patient register`, `publish-keys`, `show` and `link-statement`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import emit, json_option
 from ehrgate.errors import UsageError
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_MONTHS_AHEAD
 
 
 @click.group()
@@ -17,18 +18,56 @@ def patient() -> None:
     """A patient's own registration (with the patient's key file in --as)."""
 
 
+_MONTHS = click.option(
+    "--months",
+    type=click.IntRange(0, MAX_MONTHS_AHEAD),
+    default=DEFAULT_MONTHS_AHEAD,
+    show_default=True,
+    help="How many months after the first to publish keys for.",
+)
+
+
 @patient.command()
+@_MONTHS
 @json_option
 @click.pass_context
-def register(ctx: click.Context, as_json: bool) -> None:
-    """Register the patient of the --as key file: pseudonym and record public key."""
+def register(ctx: click.Context, months: int, as_json: bool) -> None:
+    """Register the patient of the --as key file, then publish its record keys for this
+    month and the --months coming ones."""
     current = session(ctx)
     keys = current.patient_keys()
-    registered, receipt = current.client().register_patient()
+    registered, receipt = current.client().register_patient(publish_months=months)
     emit(
         as_json,
         {"patient": registered.to_json(), "receipt": receipt.to_json()},
-        f"registered patient {keys.pseudonym} (ledger entry {receipt.index})",
+        f"registered patient {keys.pseudonym} (ledger entry {receipt.index}); published its "
+        f"record keys for this month and {months} more",
+    )
+
+
+@patient.command(name="publish-keys")
+@_MONTHS
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    metavar="YYYY-MM",
+    help="The first month (default: this UTC month); earlier months for older records.",
+)
+@json_option
+@click.pass_context
+def publish_keys(ctx: click.Context, months: int, start: str | None, as_json: bool) -> None:
+    """Publish, signed, the public record keys of every category for --from and the --months
+    after it (those not yet published): uploads are sealed to them."""
+    current = session(ctx)
+    keys = current.patient_keys()
+    receipts = current.client().publish_keys(months, start=start)
+    emit(
+        as_json,
+        {"pseudonym": keys.pseudonym, "receipts": [r.to_json() for r in receipts]},
+        f"published record keys of {keys.pseudonym} in {len(receipts)} ledger entries"
+        if receipts
+        else "every key asked for was already published",
     )
 
 

@@ -4,14 +4,16 @@ An embedded gateway (real uvicorn on 127.0.0.1, SQLite ledger, local blob direct
 in a temporary directory. An admin enrolls a doctor and a hospital system; a patient
 registers and grants the system a write right; the system uploads a lab report and
 imports a small ARIA-style export; the patient grants the doctor a read right that
-expires in a few seconds and shares K; the doctor fetches and decrypts the reports, each
-verified end to end; after the expiry the doctor is refused; the patient reads the audit;
+expires in a few seconds and shares the keys of that grant's categories and month (never
+K); the doctor fetches and decrypts the reports, each verified end to end; after the expiry
+the doctor is refused, and its keys open no capsule of a later month; the patient reads the audit;
 an auditor's mirror of the ledger verifies.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,7 +30,15 @@ from ehrgate.importer.run import Status
 from ehrgate.importer.upload import GatewayUploader
 from ehrgate.pdf import text_pdf
 from ehrgate.trust import LedgerPins
-from envelope import IdentityKeys, PatientKeys
+from envelope import (
+    IdentityKeys,
+    InvalidEnvelope,
+    PatientKeys,
+    ScopedSeeds,
+    b64decode,
+    open_scoped_share,
+)
+from envelope.scoped import next_period
 
 PATIENT_UII = {"national_id": "756.1234.5678.97", "birth_date": "1961-04-12", "name": "Ana Müller"}
 MRN = "A1234567"
@@ -120,6 +130,11 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             _, receipt = patient.register_patient()
             story.detail(f"pseudonym {patient_keys.pseudonym}")
             story.detail("the name and national id never leave the patient's device")
+            published = patient.published_keys()
+            story.detail(
+                f"it publishes, signed, {len(published)} record public keys: one per category "
+                f"and month, {published[0][1]} to {published[-1][1]}; uploads are sealed to them"
+            )
 
             story.step("the patient lets the export system write (not read) its records")
             permission, _ = patient.grant(
@@ -148,7 +163,7 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
 
             story.step(
                 f"the patient grants the doctor read on {', '.join(READABLE)} for "
-                f"{expiry_seconds:g} seconds, and shares K with the doctor"
+                f"{expiry_seconds:g} seconds, and shares the keys that grant covers"
             )
             until = datetime.now(UTC) + timedelta(seconds=expiry_seconds)
             grant, _ = patient.grant(
@@ -156,6 +171,12 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             )
             patient.share_key(doctor_keys.id)
             story.detail(f"permission {grant.permission_id}, valid until {grant.not_after}")
+            seeds = _doctor_seeds(doctor, doctor_keys, patient_keys.pseudonym)
+            story.detail(
+                "the share holds the seeds of "
+                + ", ".join(f"{c} {p}" for c, p in seeds.scope)
+                + " (never K)"
+            )
 
             story.step("the doctor lists the records it may read, fetches and decrypts them")
             records = doctor.records(patient_keys.pseudonym)
@@ -186,6 +207,10 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             else:
                 raise VerificationFailed("the read after expiry was allowed")
 
+            _expired_grantee(
+                story, patient, system, seeds, patient_keys.pseudonym, uploaded.record.record_id
+            )
+
             story.step("the patient reads its audit: every read, allowed or denied, is logged")
             events = patient.audit()
             for event in events:
@@ -205,6 +230,46 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             story.detail(report_.summary())
             if not report_.ok:
                 raise VerificationFailed("the ledger did not verify")
+
+
+def _doctor_seeds(doctor: Client, keys: IdentityKeys, pseudonym: str) -> ScopedSeeds:
+    """The doctor's scoped share, opened with its own key (what its client holds)."""
+    share = doctor._connection.request("GET", f"/v1/patients/{pseudonym}/key-share").json()
+    return open_scoped_share(
+        b64decode(share["sealed_key"]),
+        keys.encryption_key,
+        pseudonym=pseudonym,
+        grantee_id=keys.id,
+    )
+
+
+def _expired_grantee(
+    story: Story, patient: Client, system: Client, seeds: ScopedSeeds, pseudonym: str, earlier: str
+) -> None:
+    """With every body and capsule in hand (say, from a leaked backup), what the expired
+    doctor's seeds still open: this month's records of its categories, nothing later."""
+    story.step("even with the capsules in hand, the expired doctor's keys open nothing newer")
+    later = f"{next_period(datetime.now(UTC).strftime('%Y-%m'))}-01T00:00:00Z"
+    uploaded = system.upload(
+        io.BytesIO(lab_report()),
+        pseudonym=pseudonym,
+        category="lab-results",
+        filename="next-month.pdf",
+        created_at=later,
+    )
+    for record_id, what in ((earlier, "this month's lab report"), (
+        uploaded.record.record_id, f"a lab report of {later[:7]}, after the grant's month"
+    )):  # fmt: skip
+        capsule = patient._connection.request("GET", f"/v1/records/{record_id}/capsule").content
+        try:
+            seeds.open_capsule(capsule)
+        except InvalidEnvelope:
+            story.detail(f"{what}: its capsule does not open with the doctor's seeds")
+        else:
+            story.detail(
+                f"{what}: opens with the doctor's seeds (months are shared whole; the "
+                "gateway refuses the read)"
+            )
 
 
 def _import_export(story: Story, work: Path, system: Client, pseudonym: str) -> None:

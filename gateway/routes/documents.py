@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from envelope import HybridPublicKey, Sealer, b64decode
+from envelope import Sealer
 from envelope.errors import EnvelopeError
 from gateway.deps import Caller, get_portal
 from gateway.errors import (
@@ -33,6 +33,7 @@ from gateway.models import (
 )
 from gateway.refusals import audited, require_uploader
 from gateway.routes.blobs import require_content_type, require_write_right
+from gateway.scoped_keys import recipient_for
 from gateway.streams import RequestBody
 from gateway.transactions import submit
 from gateway.views import receipt_out, record_out
@@ -103,11 +104,15 @@ async def _ingest(
 ) -> RecordWithProof:
     backends, state, caller_id = uploader.backends, uploader.state, uploader.principal.id
     # Checked before a byte is stored (the ledger checks again at commit).
-    patient, now = require_write_right(uploader, pseudonym, category)
+    _, now = require_write_right(uploader, pseudonym, category)
     created_at = format_time(now)
+    recipient = await run_in_threadpool(
+        recipient_for, backends.ledger, pseudonym, category, created_at
+    )
     try:
         sealer = Sealer(
-            recipients=[(pseudonym, HybridPublicKey(b64decode(patient.record_public_key)))],
+            recipients=[(pseudonym, recipient)],
+            scoped=True,
             filename=filename,
             content_type="application/pdf",
             pseudonym=pseudonym,

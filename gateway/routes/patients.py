@@ -106,11 +106,14 @@ async def get_key_share(access: KeyShareAccess) -> KeyShareOut:
     patient = ledger.patient(access.pseudonym)
     if share is None or patient is None:
         raise NotFound("the patient has deposited no key share for the caller")
+    entry = await run_in_threadpool(ledger.entry, share.entry_index)
+    scope = entry.tx.body.get("scope")
     return KeyShareOut(
         pseudonym=access.pseudonym,
         grantee=access.principal.id,
         sealed_key=share.sealed_key,
         record_public_key=patient.record_public_key,
+        scope=list(scope) if isinstance(scope, list) else None,
     )
 
 

@@ -63,10 +63,15 @@ async def revoke(
 
 @router.post("/key-shares", response_model=Accepted, status_code=201)
 async def deposit_key_share(transaction: SignedTransaction, caller: CallerDep) -> Accepted:
-    """Deposit K sealed to a grantee (a `key_share` signed by the patient)."""
+    """Deposit a scoped key share (a `key_share` signed by the patient, with its scope)."""
     async with audited(caller, "deposit_key_share") as scope:
         scope.about(transaction.body.get("pseudonym"))
         tx = parse_signed(transaction, expected_type="key_share", principal=caller.principal)
+        if "scope" not in tx.body:
+            raise ValidationFailed(
+                "a key share must be scoped (body.scope: the category/month keys it carries):"
+                " the patient key K itself is no longer shared; update the client"
+            )
         receipt = await submit(caller.backends, caller.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 

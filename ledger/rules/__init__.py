@@ -8,8 +8,8 @@ of the log reproduces the same state.
 
 The rules of each group of transactions live in their own module — `identities` (genesis,
 enroll, suspend, register_patient), `consent` (grant, revoke, key_share, access_request),
-`records` (record, rekey) and `access` — on the field checks of `validators` and the
-signer and owner checks of `actors`.
+`records` (record, rekey), `keys` (publish_keys, a key share's scope) and `access` — on
+the field checks of `validators` and the signer and owner checks of `actors`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 
-from ledger.rules import access, consent, identities, records
+from ledger.rules import access, consent, identities, keys, records
 from ledger.rules.actors import signing_key_bytes
 from ledger.rules.validators import deny
 from ledger.state import Changes, StateView
@@ -42,6 +42,7 @@ RULES: dict[str, Rule] = {
     "access": access.access,
     "access_request": consent.access_request,
     "rekey": records.rekey,
+    "publish_keys": keys.publish_keys,
 }
 
 

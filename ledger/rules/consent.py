@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.errors import MalformedTransaction
+from ledger.rules import keys
 from ledger.rules.actors import known_identity, owned_patient, require_role, signer_row
 from ledger.rules.validators import (
     b64_field,
@@ -24,6 +25,7 @@ from ledger.wire.transactions import Transaction
 
 _GRANT_FIELDS = set(GRANT_TX.required)
 _GRANT_OPTIONAL = frozenset(GRANT_TX.optional)
+_KEY_SHARE_OPTIONAL = frozenset({"scope"})
 
 
 def _check_study(body: dict[str, Any], rights: list[str]) -> tuple[Any, Any]:
@@ -98,13 +100,15 @@ def revoke(state: StateView, tx: Transaction, now: str, index: int, out: Changes
 
 def key_share(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(body, {"pseudonym", "grantee", "sealed_key"})
+    check_fields(body, {"pseudonym", "grantee", "sealed_key"}, _KEY_SHARE_OPTIONAL)
     signer_row(state, tx)
     pseudonym = hex64_field(body, "pseudonym")
     grantee = ident_field(body, "grantee")
     sealed_key = b64_field(body, "sealed_key")
     owned_patient(state, tx, pseudonym)
     known_identity(state, grantee, "grantee")
+    if "scope" in body:  # a scoped share (seeds); without it, K itself (version 1)
+        keys.check_scope(state, body, pseudonym, grantee, now)
     out.put(
         "key_shares",
         {"pseudonym": pseudonym, "grantee": grantee, "sealed_key": sealed_key,

@@ -17,6 +17,7 @@ from envelope import PublicIdentity, SigningKey, b64encode
 from ledger.wire.clock import coerce_time
 from ledger.wire.encoding import canonical
 from ledger.wire.ids import LEDGER_ID, new_id
+from ledger.wire.scoped import scope_items
 from ledger.wire.transactions import Transaction
 
 
@@ -177,14 +178,36 @@ def key_share(
     pseudonym: str,
     grantee: str,
     sealed_key: bytes,
+    scope: Iterable[tuple[str, str]] | None = None,
     issued_at: TimeLike = None,
 ) -> Transaction:
-    """Publish K sealed to *grantee*'s encryption key (opaque here; made by envelope)."""
+    """Deposit a key share for *grantee* (opaque here; made by envelope): with *scope*, the
+    (category, month) pairs whose seeds a scoped share carries; without, K (version 1)."""
+    fields: dict[str, Any] = {
+        "pseudonym": pseudonym,
+        "grantee": grantee,
+        "sealed_key": b64encode(sealed_key),
+    }
+    if scope is not None:
+        fields["scope"] = scope_items(scope)
+    return sign(patient, "key_share", fields, issued_at=issued_at)
+
+
+def publish_keys(
+    patient: Actor,
+    *,
+    pseudonym: str,
+    keys: Iterable[tuple[str, str, bytes]],
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """Publish the public halves of (category, month) record keys: (category, "YYYY-MM",
+    raw public key) each; sorted here."""
+    entries = [
+        {"category": category, "period": period, "public_key": b64encode(public_key)}
+        for category, period, public_key in sorted(keys, key=lambda item: item[:2])
+    ]
     return sign(
-        patient,
-        "key_share",
-        {"pseudonym": pseudonym, "grantee": grantee, "sealed_key": b64encode(sealed_key)},
-        issued_at=issued_at,
+        patient, "publish_keys", {"pseudonym": pseudonym, "keys": entries}, issued_at=issued_at
     )
 
 

@@ -28,6 +28,7 @@ TX_TYPES = (
     "access",
     "access_request",
     "rekey",
+    "publish_keys",
 )
 
 _MAX_TX_BYTES = 256 * 1024

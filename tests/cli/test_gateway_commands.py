@@ -211,6 +211,24 @@ def test_share_key(ehrgate: Run, cast: Cast, tmp_path: Path) -> None:
     fails(ehrgate("share-key", "--to", "nobody", who="patient"), 2, "nobody")
 
 
+def test_share_key_until_and_without_a_grant(ehrgate: Run, cast: Cast) -> None:
+    shared = ehrgate.json("share-key", "--to", cast.doctor.id, "--until", "+1h", who="patient")
+    assert shared["grantee"] == cast.doctor.id
+    fails(ehrgate("share-key", "--to", cast.system.id, who="patient"), 2, "no read permission")
+
+
+def test_publish_keys(ehrgate: Run, cast: Cast) -> None:
+    done = ehrgate.json("patient", "publish-keys", "--from", "2003-04", "--months", "1",
+                        who="patient")  # fmt: skip
+    assert len(done["receipts"]) == 1
+    again = ehrgate("patient", "publish-keys", "--from", "2003-04", "--months", "1",
+                    who="patient")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "already published" in again.stdout
+    fails(ehrgate("patient", "publish-keys", "--from", "2003-13", who="patient"), 2, "YYYY-MM")
+    fails(ehrgate("patient", "publish-keys", "--months", "500", who="patient"), 2, "500")
+
+
 # --- records -------------------------------------------------------------------------------
 
 

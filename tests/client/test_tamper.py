@@ -19,11 +19,13 @@ import httpx
 import pytest
 
 from ehrgate import Client, IntegrityFailure, VerificationFailed
+from ehrgate._client.session import ledger_now
 from ehrgate.pdf import text_pdf
 from ehrgate.trust import LedgerPins
 from envelope import SigningKey, b64encode
 from envelope.body import DataKey
 from envelope.capsule import build_capsule, encrypt_metadata
+from envelope.scoped import key_id, record_period, scoped_record_key
 from envelope.sealer import _seal_with_parts
 from ledger.wire import builders
 from ledger.wire.blocks import Block
@@ -168,8 +170,9 @@ def test_a_swapped_stored_body_is_an_integrity_failure(
 def test_a_forged_segment_with_matching_hashes_is_refused(cast: Cast, tmp_path: Path) -> None:
     """A malicious uploader stores a body whose hash the ledger and capsule agree on, but
     one of whose segments was changed after sealing: only segment verification sees it."""
-    patient_key = cast.patient.patient_key
-    created_at = "2030-01-01T00:00:00.000000Z"
+    # sealed, as every upload now, to the patient's key of the category and month
+    created_at = ledger_now()
+    month_key = scoped_record_key(cast.patient.patient_key, "lab-results", created_at)
     dek = DataKey.generate()
     sealed = io.BytesIO()
     result = _seal_with_parts(
@@ -178,7 +181,8 @@ def test_a_forged_segment_with_matching_hashes_is_refused(cast: Cast, tmp_path: 
         dek=dek,
         salt=bytes(16),
         meta_nonce=bytes(12),
-        recipients=[(cast.pseudonym, patient_key.record_public_key())],
+        recipients=[(cast.pseudonym, month_key.public_key())],
+        scoped=True,
         filename="forged.pdf",
         content_type="application/pdf",
         pseudonym=cast.pseudonym,
@@ -195,8 +199,9 @@ def test_a_forged_segment_with_matching_hashes_is_refused(cast: Cast, tmp_path: 
     metadata = {**opened, "body_sha256": body_sha256, "body_size": len(body)}
     capsule = build_capsule(
         dek,
-        [(cast.pseudonym, patient_key.record_public_key())],
+        [(cast.pseudonym, month_key.public_key())],
         encrypt_metadata(dek, metadata),
+        {cast.pseudonym: key_id("lab-results", record_period(created_at))},
     )
     with cast.client(cast.system) as system:
         blob = system._connection.request(
@@ -224,9 +229,9 @@ def test_a_forged_segment_with_matching_hashes_is_refused(cast: Cast, tmp_path: 
 
 
 def _opened(capsule: bytes, cast: Cast) -> dict[str, Any]:
-    from envelope import open_capsule
+    from envelope import open_with_patient_key
 
-    opened = open_capsule(capsule, cast.patient.patient_key.record_private_key(), cast.pseudonym)
+    opened = open_with_patient_key(capsule, cast.patient.patient_key, cast.pseudonym)
     return opened.metadata()
 
 

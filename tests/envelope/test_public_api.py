@@ -25,6 +25,7 @@ def test_public_names_are_all_exported() -> None:
         "keyupgrade",
         "patient",
         "scoped",
+        "scopedshare",
         "sealer",
         "xwing",
     }

@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from envelope import IdentityKeys, PatientKeys, b64encode, seal_key_share
+from envelope import IdentityKeys, PatientKeys, b64encode, seal_scoped_share
+from envelope.scoped import months, next_period, scoped_private_key
 from gateway.auth import auth_statement
+from ledger.categories import DEFAULT_CATEGORIES
 from ledger.wire import builders
+from ledger.wire.clock import format_time
+from ledger.wire.scoped import grant_months
 from ledger.wire.transactions import Transaction
 
 with warnings.catch_warnings():
@@ -122,7 +126,7 @@ class World:
         assert response.status_code == 201, response.text
         return keys
 
-    def register_patient(self, name: str = "Jane Doe") -> PatientKeys:
+    def register_patient(self, name: str = "Jane Doe", *, publish: bool = True) -> PatientKeys:
         patient = PatientKeys.generate({"name": name, "birth_date": "1970-01-01"})
         tx = builders.register_patient(
             patient.identity,
@@ -132,7 +136,31 @@ class World:
         )
         response = self.client.post("/v1/patients", json=tx_json(tx))
         assert response.status_code == 201, response.text
+        if publish:
+            self.publish_keys(patient)
         return patient
+
+    def publish_keys(self, patient: PatientKeys, months: int = 2) -> None:
+        """Publish the patient's keys of every category for the clock's month, the one
+        before and *months* after (as the SDK does at registration)."""
+        first = next_period(self.clock().strftime("%Y-%m"), -1)
+        keys = [
+            (category.name, period, scoped_private_key(patient.patient_key, category.name, period))
+            for category in DEFAULT_CATEGORIES
+            for period in (next_period(first, n) for n in range(months + 2))
+        ]
+        tx = builders.publish_keys(
+            patient.identity,
+            pseudonym=patient.pseudonym,
+            keys=[(c, p, key.public_key().to_bytes()) for c, p, key in keys],
+            issued_at=self.clock(),
+        )
+        response = self.client.post(
+            f"/v1/patients/{patient.pseudonym}/keys",
+            json=tx_json(tx),
+            headers=self.headers(patient.identity),
+        )
+        assert response.status_code == 201, response.text
 
     def grant(
         self,
@@ -176,23 +204,51 @@ class World:
         assert response.status_code == 200, response.text
 
     def share_key(self, patient: PatientKeys, grantee: IdentityKeys) -> None:
-        sealed = seal_key_share(
+        """A scoped share of what the grantee's live read permissions cover."""
+        scope = self.grant_scope(patient, grantee)
+        sealed = seal_scoped_share(
             patient.patient_key,
             pseudonym=patient.pseudonym,
             grantee_id=grantee.id,
             grantee_key=grantee.public().encryption_key,
+            scope=scope,
         )
         tx = builders.key_share(
             patient.identity,
             pseudonym=patient.pseudonym,
             grantee=grantee.id,
             sealed_key=sealed,
+            scope=scope,
             issued_at=self.clock(),
         )
         response = self.client.post(
             "/v1/key-shares", json=tx_json(tx), headers=self.headers(patient.identity)
         )
         assert response.status_code == 201, response.text
+
+    def grant_scope(self, patient: PatientKeys, grantee: IdentityKeys) -> list[tuple[str, str]]:
+        """(category, month) of every live read permission of *grantee* on *patient*."""
+        response = self.client.get(
+            f"/v1/patients/{patient.pseudonym}/permissions",
+            headers=self.headers(patient.identity),
+        )
+        assert response.status_code == 200, response.text
+        now = format_time(self.clock())
+        scope: set[tuple[str, str]] = set()
+        for permission in response.json()["permissions"]:
+            if (
+                permission["grantee"] != grantee.id
+                or permission["revoked"]
+                or "read" not in permission["rights"]
+                or permission["not_after"] <= now
+            ):
+                continue
+            first, last = grant_months(permission["not_before"], permission["not_after"])
+            names = permission["categories"]
+            if names == "all":
+                names = [category.name for category in DEFAULT_CATEGORIES]
+            scope.update((c, m) for c in names for m in months(first, last))
+        return sorted(scope)
 
     def suspend(self, keys: IdentityKeys) -> None:
         tx = builders.suspend(self.admin, keys.id, "test", issued_at=self.clock())

@@ -12,13 +12,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from envelope import (
-    HybridPublicKey,
     IdentityKeys,
     PatientKeys,
     b64decode,
     open_body,
-    open_capsule,
-    open_key_share,
+    open_scoped_share,
 )
 from ledger.wire import builders
 from ledger.wire.transactions import Transaction
@@ -63,24 +61,25 @@ def read_grant(
 
 
 def fetch_and_decrypt(world: World, reader: IdentityKeys, record: dict[str, Any]) -> bytes:
-    """What a clinician's client does: key share, capsule, body, then open all three."""
+    """What a clinician's client does: key share (scoped seeds), capsule, body, then open
+    all three."""
     client, headers = world.client, world.headers(reader)
     pseudonym = record["pseudonym"]
     share = client.get(f"/v1/patients/{pseudonym}/key-share", headers=headers)
     assert share.status_code == 200, share.text
     share_body = share.json()
-    patient_key = open_key_share(
+    assert share_body["scope"], "a share is scoped"
+    seeds = open_scoped_share(
         b64decode(share_body["sealed_key"]),
         reader.encryption_key,
         pseudonym=pseudonym,
         grantee_id=reader.id,
-        record_public_key=HybridPublicKey(b64decode(share_body["record_public_key"])),
     )
     capsule = client.get(f"/v1/records/{record['record_id']}/capsule", headers=headers)
     assert capsule.status_code == 200, capsule.text
     body = client.get(f"/v1/records/{record['record_id']}/body", headers=headers)
     assert body.status_code == 200, body.text
-    opened = open_capsule(capsule.content, patient_key.record_private_key(), pseudonym)
+    opened = seeds.open_capsule(capsule.content)
     return b"".join(open_body([body.content], opened))
 
 

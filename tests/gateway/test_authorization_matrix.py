@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 from envelope import IdentityKeys, PatientKeys, b64encode
+from envelope.scoped import scoped_private_key
 from gateway import Settings
 from ledger.wire import builders
 from tests.gateway.helpers import World, signed_token_request, tx_json
@@ -118,7 +119,9 @@ def _setup(world: World, state: str) -> Ctx:
         )  # fmt: skip
     elif state == "other_category":
         world.grant(owner, clinician, ["read", "write"], ["radiation-dose"])
-    world.share_key(owner, clinician)
+    world.grant(owner, bystander, ["read"], [CATEGORY])
+    if world.grant_scope(owner, clinician):  # a share carries only what grants cover
+        world.share_key(owner, clinician)
     record = world.ingest_pdf(system, owner, CATEGORY, PDF)
     blob = world.client.post(
         "/v1/blobs",
@@ -217,7 +220,18 @@ def _key_share_tx(ctx: Ctx, role: str) -> Any:
         ctx.keys(role),
         pseudonym=ctx.pseudonym,
         grantee=ctx.actors["bystander"].id,
-        sealed_key=b"\x01" * 1168,
+        sealed_key=b"\x01" * 1490,
+        scope=[(CATEGORY, ctx.now().strftime("%Y-%m"))],
+        issued_at=ctx.now(),
+    )
+
+
+def _publish_keys_tx(ctx: Ctx, role: str) -> Any:
+    key = scoped_private_key(ctx.owner.patient_key, CATEGORY, "2099-01")
+    return builders.publish_keys(
+        ctx.keys(role),
+        pseudonym=ctx.pseudonym,
+        keys=[(CATEGORY, "2099-01", key.public_key().to_bytes())],
         issued_at=ctx.now(),
     )
 
@@ -380,6 +394,23 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("GET", "/v1/patients/{pseudonym}/access-requests"): (
         _get(_patient_path("/access-requests")),
         roles(200, "owner"),
+    ),
+    ("GET", "/v1/categories"): (_get(lambda ctx: "/v1/categories"), authenticated(public())),
+    ("GET", "/v1/patients/{pseudonym}/keys"): (
+        _get(_patient_path("/keys")),
+        authenticated(public()),
+    ),
+    ("GET", "/v1/patients/{pseudonym}/keys/{category}/{period}"): (
+        _get(
+            lambda ctx: (
+                f"/v1/patients/{ctx.pseudonym}/keys/{CATEGORY}/{ctx.now().strftime('%Y-%m')}"
+            )
+        ),
+        authenticated(public()),
+    ),
+    ("POST", "/v1/patients/{pseudonym}/keys"): (
+        _post_tx(_patient_path("/keys"), _publish_keys_tx),
+        roles(201, "owner"),
     ),
     ("POST", "/v1/permissions"): (
         _post_tx(lambda ctx: "/v1/permissions", _grant_tx),

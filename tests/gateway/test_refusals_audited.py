@@ -237,6 +237,7 @@ def test_a_refused_key_share_is_audited(site: Site) -> None:
         pseudonym=site.pseudonym,
         grantee=site.reader.id,
         sealed_key=os.urandom(120),
+        scope=[("lab-results", "2026-01")],
         issued_at=site.world.clock(),
     )
     response = site.post("/v1/key-shares", site.other.identity, tx)

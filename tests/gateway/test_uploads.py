@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from envelope import b64encode, seal
+from envelope.scoped import scoped_record_key
 from gateway import Settings, create_app
 from ledger.wire import builders
 from ledger.wire.clock import format_time
@@ -54,11 +55,13 @@ def test_a_client_sealed_upload_then_signed_record_reads_back(
 ) -> None:
     """What the SDK does: seal locally, stream the body, commit a record it signed."""
     created_at = format_time(world.clock())
+    month_key = scoped_record_key(cast.patient.patient_key, "lab-results", created_at)
     body_out = io.BytesIO()
     sealed = seal(
         io.BytesIO(scenario.PDF),
         body_out,
-        recipients=[(cast.patient.pseudonym, cast.patient.patient_key.record_public_key())],
+        recipients=[(cast.patient.pseudonym, month_key.public_key())],
+        scoped=True,
         filename="report.pdf",
         content_type="application/pdf",
         pseudonym=cast.patient.pseudonym,

@@ -271,6 +271,8 @@ def test_a_manifest_reports_its_own_problems(cast: Cast, tmp_path: Path) -> None
         "MRN1,Laboratory Results,MRN1/History and Physical/doc-00002.pdf,March\n"
     )
     mapping = write_mapping(tmp_path / "map.csv", {"MRN1": pseudonym})
+    with cast.client(cast.__dict__["patients"][pseudonym]) as client:
+        client.publish_keys(0, start="2024-03")  # the month of the dated document
     code, report, stderr = run_import(cast, export, mapping, tmp_path, "--manifest", manifest)
     assert code == 2, stderr
     details = sorted(o["detail"] for o in report["outcomes"] if o["status"] == "skipped")
@@ -336,3 +338,22 @@ def test_unusable_inputs_exit_2(cast: Cast, tmp_path: Path) -> None:
         )
         assert result.returncode == 2
         assert message in result.stderr
+
+
+def test_a_document_of_a_month_without_published_keys_fails_saying_what_to_do(
+    cast: Cast, tmp_path: Path
+) -> None:
+    pseudonym = fresh_patient(cast)
+    export = tmp_path / "export"
+    write_export(export, "MRN1", 1)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "mrn,category,path,document_date\n"
+        "MRN1,Laboratory Results,MRN1/Laboratory Results/doc-00000.pdf,2005-05-05\n"
+    )
+    mapping = write_mapping(tmp_path / "map.csv", {"MRN1": pseudonym})
+    code, report, _ = run_import(cast, export, mapping, tmp_path, "--manifest", manifest)
+    assert code != 0
+    [outcome] = report["outcomes"]
+    assert outcome["status"] == "failed"
+    assert "ehrgate patient publish-keys" in outcome["detail"]

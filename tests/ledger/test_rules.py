@@ -45,6 +45,29 @@ def _edited(tx: Transaction, **changes: object) -> Transaction:
     return Transaction(tx.type, {**tx.body, **changes}, tx.signer, tx.signature)
 
 
+KEY_A, KEY_B = b"\x01" * 1216, b"\x02" * 1216
+
+
+def _publish(
+    w: World,
+    keys: list[tuple[str, str, bytes]],
+    *,
+    actor: IdentityKeys | None = None,
+    first: list[tuple[str, str, bytes]] | None = None,
+) -> Transaction:
+    if first is not None:
+        w.ledger.submit(b.publish_keys(w.patient, pseudonym=w.pseudonym, keys=first,
+                                       issued_at=w.clock()))  # fmt: skip
+    return b.publish_keys(actor or w.patient, pseudonym=w.pseudonym, keys=keys,
+                          issued_at=w.clock())  # fmt: skip
+
+
+def _scoped_share(w: World, scope: list[str], grantee: str | None = None) -> Transaction:
+    tx = b.key_share(w.patient, pseudonym=w.pseudonym, grantee=grantee or w.dr.id,
+                     sealed_key=b"seeds", scope=[], issued_at=w.clock())  # fmt: skip
+    return b.sign(w.patient, "key_share", {**tx.body, "scope": scope}, issued_at=w.clock())
+
+
 def _new_clinician(w: World) -> IdentityKeys:
     return IdentityKeys.generate("dr-new", "clinician")
 
@@ -156,6 +179,41 @@ CASES: list[Case] = [
     ("key share to nobody", lambda w: b.key_share(
         w.patient, pseudonym=w.pseudonym, grantee="nobody", sealed_key=b"s",
         issued_at=w.clock()), "unknown-identity"),
+    ("key share scoped within the grant", lambda w: _scoped_share(w, ["lab-results/2026-03"]),
+     None),
+    ("key share scoped to another category", lambda w: _scoped_share(
+        w, ["lab-results/2026-03", "radiation-dose/2026-03"]), "share-outside-grant"),
+    ("key share scoped past the grant's end", lambda w: _scoped_share(
+        w, ["lab-results/2026-03", "lab-results/2026-04"]), "share-outside-grant"),
+    ("key share scoped to a writer without read", lambda w: _scoped_share(
+        w, ["lab-results/2026-03"], w.system.id), "share-outside-grant"),
+    ("key share scoped to an unknown category", lambda w: _scoped_share(
+        w, ["dental/2026-03"]), "unknown-category"),
+    ("key share scoped to a bad month", lambda w: _scoped_share(
+        w, ["lab-results/2026-13"]), "malformed"),
+    ("key share scoped unsorted", lambda w: _scoped_share(
+        w, ["lab-results/2026-03", "lab-results/2026-02"]), "malformed"),
+    # publish_keys
+    ("publish keys by the patient", lambda w: _publish(w, [("lab-results", "2026-03", KEY_A)]),
+     None),
+    ("publish keys again, the same", lambda w: _publish(
+        w, [("lab-results", "2026-03", KEY_A)], first=[("lab-results", "2026-03", KEY_A)]), None),
+    ("publish keys conflicting", lambda w: _publish(
+        w, [("lab-results", "2026-03", KEY_B)], first=[("lab-results", "2026-03", KEY_A)]),
+     "key-already-published"),
+    ("publish keys by another patient", lambda w: _publish(
+        w, [("lab-results", "2026-03", KEY_A)], actor=w.patient2), "not-owner"),
+    ("publish keys by a clinician", lambda w: _publish(
+        w, [("lab-results", "2026-03", KEY_A)], actor=w.dr), "not-owner"),
+    ("publish keys in an unknown category", lambda w: _publish(
+        w, [("dental", "2026-03", KEY_A)]), "unknown-category"),
+    ("publish keys for a bad month", lambda w: _publish(
+        w, [("lab-results", "2026-3", KEY_A)]), "malformed"),
+    ("publish keys of the wrong size", lambda w: _publish(
+        w, [("lab-results", "2026-03", b"short")]), "malformed"),
+    ("publish keys, too many", lambda w: _publish(
+        w, [("lab-results", f"{2000 + n // 12}-{n % 12 + 1:02d}", KEY_A) for n in range(129)]),
+     "malformed"),
     # record
     ("record by a writer", lambda w: w.record_tx(w.dr, issued_at=w.clock()), None),
     ("record by the patient", lambda w: w.record_tx(w.patient, category="radiation-dose",
@@ -289,6 +347,7 @@ _CASE_PREFIX = {
     "access": "access ",
     "access_request": "access request ",
     "rekey": "rekey ",
+    "publish_keys": "publish keys ",
 }
 
 

@@ -26,7 +26,7 @@ def test_upgrade_head_builds_the_schema_without_drift(database_url: str) -> None
         engine.dispose()
     assert drift == [], f"the migrations and ledger.schema differ: {drift}"
     assert [tuple(r) for r in head] == [(1, -1, 0)]
-    assert version == "0002"
+    assert version == "0003"
 
 
 def test_upgrade_from_empty(tmp_path: Path) -> None:

@@ -150,47 +150,71 @@ def xwing_vector(seed: bytes) -> dict[str, str]:
 
 
 SCOPED_CATEGORIES = ["lab-results", "treatment-summary"]
-SCOPED_DAYS = ["2026-01-31", "2026-02-01", "2028-02-29", "2026-12-31"]
-COVER_SPANS = [
-    ("2026-01-15", "2026-03-10"),
-    ("2026-01-01", "2026-01-31"),
-    ("2026-01-01", "2026-01-30"),
-    ("2026-02-01", "2026-02-28"),
-    ("2028-02-01", "2028-02-28"),
-    ("2028-02-01", "2028-02-29"),
-    ("2026-03-05", "2026-03-05"),
-    ("2025-12-31", "2027-01-01"),
+SCOPED_PERIODS = ["2026-01", "2026-02", "2028-02", "2026-12", "9999-12"]
+SHARE_SCOPE = [
+    ("lab-results", "2026-01"),
+    ("lab-results", "2026-02"),
+    ("treatment-summary", "2026-02"),
 ]
 
 
-def scoped_hkdf(key: bytes, label: bytes, category: str, period: str) -> bytes:
-    info = label + b"\x00" + category.encode() + b"\x00" + period.encode()
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
+def scoped_seed(k: bytes, category: str, period: str) -> bytes:
+    info = b"ehrgate/scoped-key/v2/month" + b"\x00" + category.encode() + b"\x00" + period.encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(k)
 
 
 def scoped_vectors() -> dict[str, Any]:
-    import datetime
+    """Month keys, a scoped share and a version 2 capsule sealed to a month key."""
+    from envelope import IdentityKeys, PatientKey, SigningKey
+    from envelope.body import DataKey
+    from envelope.kem import HybridPrivateKey
+    from envelope.sealer import _seal_with_parts
 
-    keys = []
-    for category in SCOPED_CATEGORIES:
-        for day in SCOPED_DAYS:
-            month = scoped_hkdf(K1, b"ehrgate/scoped-key/v2/month", category, day[:7])
-            seed = scoped_hkdf(month, b"ehrgate/scoped-key/v2/day", category, day)
-            keys.append({"patient_key": K1.hex(), "category": category, "day": day, "month_seed": month.hex(), "day_seed": seed.hex(), "public_key": xwing_key(seed)["public_key"]})
-    covers = []
-    for first, last in COVER_SPANS:
-        start, end = datetime.date.fromisoformat(first), datetime.date.fromisoformat(last)
-        days = [start + datetime.timedelta(days=n) for n in range((end - start).days + 1)]
-        periods: list[str] = []
-        for when in days:  # a month is whole when its first and last day are both in the span
-            month_days = [d for d in (when.replace(day=1) + datetime.timedelta(days=n) for n in range(31)) if d.month == when.month]
-            if month_days[0] >= start and month_days[-1] <= end:
-                if when.isoformat()[:7] not in periods:
-                    periods.append(when.isoformat()[:7])
-            else:
-                periods.append(when.isoformat())
-        covers.append({"first_day": first, "last_day": last, "periods": periods})
-    return {"keys": keys, "cover": covers}
+    keys = [
+        {"patient_key": K1.hex(), "category": category, "period": period,
+         "key_id": f"scoped-v2/{category}/{period}",
+         "seed": scoped_seed(K1, category, period).hex(),
+         "public_key": xwing_key(scoped_seed(K1, category, period))["public_key"]}
+        for category in SCOPED_CATEGORIES
+        for period in SCOPED_PERIODS
+    ]  # fmt: skip
+    patient_key = PatientKey(K1)
+    the_pseudonym = patient_key.pseudonym({"mrn": "A-0001"})
+    doctor = HybridPrivateKey(bytes(range(100, 132)))
+    document = {  # JCS of ASCII text and small integers: sorted keys, no spaces
+        "format": "ehrgate-scoped-seeds", "grantee_id": "dr-house", "pseudonym": the_pseudonym,
+        "seeds": [{"category": c, "period": p, "seed": base64.b64encode(scoped_seed(K1, c, p)).decode()}
+                  for c, p in SHARE_SCOPE],
+        "version": 2,
+    }  # fmt: skip
+    plaintext = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    info = b"ehrgate/key-share/v2\x00" + the_pseudonym.encode() + b"\x00dr-house"
+    share = {
+        "pseudonym": the_pseudonym, "grantee_id": "dr-house", "scope": [list(x) for x in SHARE_SCOPE],
+        "grantee_private_key": base64.b64encode(doctor.private_bytes()).decode(),
+        "info": info.hex(), "plaintext": plaintext.decode(),
+        "share": base64.b64encode(doctor.public_key().seal(plaintext, info=info)).decode(),
+    }  # fmt: skip
+    created_at = "2026-02-28T23:59:59Z"
+    month_key = HybridPrivateKey(scoped_seed(K1, "lab-results", created_at[:7]))
+    signer = IdentityKeys(
+        "aria-export", "system", SigningKey(bytes(range(32, 64))), HybridPrivateKey(bytes(32))
+    )
+    result = _seal_with_parts(
+        io.BytesIO(plaintext_of(1000)), io.BytesIO(), dek=DataKey(bytes(range(64, 96))),
+        salt=bytes(range(16)), meta_nonce=bytes(range(12)),
+        recipients=[(the_pseudonym, month_key.public_key()), ("dr-house", doctor.public_key())],
+        filename="cbc.pdf", content_type="application/pdf", pseudonym=the_pseudonym,
+        category="lab-results", created_at=created_at, uploader_id="aria-export", signer=signer,
+        scoped=True,
+    )  # fmt: skip
+    capsule = {
+        "pseudonym": the_pseudonym, "category": "lab-results", "created_at": created_at,
+        "key_id": "scoped-v2/lab-results/2026-02", "plaintext_length": 1000,
+        "doctor_private_key": base64.b64encode(doctor.private_bytes()).decode(),
+        "capsule": result.capsule.decode(),
+    }  # fmt: skip
+    return {"keys": keys, "share": share, "capsule": capsule}
 
 
 def seal_body(dek: bytes, salt: bytes, plaintext: bytes) -> tuple[bytes, bytes, bytes]:
@@ -262,7 +286,7 @@ def capsule_and_share_vectors(version: int) -> tuple[dict[str, Any], dict[str, A
     meta_nonce = bytes(range(100, 112))
     plaintext = plaintext_of(70000)
     body = io.BytesIO()
-    fields = {
+    fields: dict[str, Any] = {
         "filename": "treatment-summary.pdf",
         "content_type": "application/pdf",
         "pseudonym": the_pseudonym,
