@@ -3,7 +3,8 @@
 DESIGN §4: a refused act by a known identity is itself an `access` entry with decision
 `denied`. Reads are audited by `gateway.access`; this module does it for the other acts
 (`ledger.wire.shapes.RefusedAction`): committing a record, ingesting a document, uploading
-a body, granting, revoking, depositing a key share, requesting access, and logging in.
+a body, granting, revoking, depositing a key share, requesting access, publishing record
+keys, and logging in.
 
 What counts as a refusal: an answer that says *this identity may not* (401 or 403, which
 covers a missing right, the wrong role, another patient's pseudonym, a transaction signed
@@ -68,6 +69,7 @@ _ACTS: dict[str, str] = {
     "revoke": "revoke",
     "deposit_key_share": "key share deposit",
     "request_access": "access request",
+    "publish_keys": "key publication",
     "login": "login",
 }
 

@@ -23,6 +23,7 @@ from gateway.models import (
     StrictModel,
     problem_responses,
 )
+from gateway.refusals import audited
 from gateway.scoped_keys import find_key, no_published_key
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out
@@ -92,10 +93,12 @@ async def publish_keys(
     pseudonym: Pseudonym, transaction: SignedTransaction, caller: CallerDep
 ) -> KeysPublished:
     """Publish (category, month) record public keys (a `publish_keys` signed by the patient)."""
-    tx = parse_signed(transaction, expected_type="publish_keys", principal=caller.principal)
-    if tx.body.get("pseudonym") != pseudonym:
-        raise ValidationFailed("the transaction publishes keys of another pseudonym")
-    receipt = await submit(caller.backends, caller.state.metrics, tx)
+    async with audited(caller, "publish_keys") as scope:
+        scope.about(pseudonym)
+        tx = parse_signed(transaction, expected_type="publish_keys", principal=caller.principal)
+        if tx.body.get("pseudonym") != pseudonym:
+            raise ValidationFailed("the transaction publishes keys of another pseudonym")
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     ledger = caller.backends.ledger
     keys = [
         ledger.published_key(pseudonym, str(item["category"]), str(item["period"]))

@@ -101,6 +101,7 @@ RefusedAction = Literal[
     "revoke",
     "deposit_key_share",
     "request_access",
+    "publish_keys",
     "login",
 ]
 """A write or a login the gateway refused a known identity. Only refusals are audited as

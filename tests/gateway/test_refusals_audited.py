@@ -1,12 +1,13 @@
 """Every refused write and failed login by an enrolled identity is a denied `access` entry.
 
 Each kind of refusal (record commit, document ingest, body upload, grant, revoke, key share,
-access request, login) is answered as before and leaves one `access` entry with decision
-`denied`, a reason in words, and the patient's pseudonym when it names a registered one, so
-that the patient sees it in its audit; the entry is on `/v1/ledger/entries` in any case.
-Attempts for unknown identities, malformed input and conflicts leave nothing on the ledger.
-A flood of refusals writes a bounded number of entries and is summarised; a ledger that
-cannot take the entry does not turn the refusal into a 5xx.
+access request, key publication, login) is answered as before and leaves one `access`
+entry with decision `denied`, a reason in words, and the patient's pseudonym when it names
+a registered one, so that the patient sees it in its audit; the entry is on
+`/v1/ledger/entries` in any case. Attempts for unknown identities, malformed input and
+conflicts leave nothing on the ledger. A flood of refusals writes a bounded number of
+entries and is summarised; a ledger that cannot take the entry does not turn the refusal
+into a 5xx.
 """
 
 from __future__ import annotations
@@ -246,6 +247,22 @@ def test_a_refused_key_share_is_audited(site: Site) -> None:
     assert (entry["actor"], entry["pseudonym"]) == (site.other.identity.id, site.pseudonym)
     assert "key share deposit refused" in entry["reason"]
     assert site.audited("deposit_key_share")
+
+
+def test_a_refused_key_publication_is_audited_for_the_patient(site: Site) -> None:
+    # Another patient publishes record keys on this patient's pseudonym.
+    tx = builders.publish_keys(
+        site.other.identity,
+        pseudonym=site.pseudonym,
+        keys=[(CATEGORY, "2031-01", os.urandom(1216))],
+        issued_at=site.world.clock(),
+    )
+    response = site.post(f"/v1/patients/{site.pseudonym}/keys", site.other.identity, tx)
+    assert response.status_code == 403, response.text
+    [entry] = site.denied("publish_keys")
+    assert (entry["actor"], entry["pseudonym"]) == (site.other.identity.id, site.pseudonym)
+    assert "key publication refused" in entry["reason"]
+    assert site.audited("publish_keys")
 
 
 def test_a_refused_access_request_is_audited(site: Site) -> None:
