@@ -24,10 +24,12 @@ if TYPE_CHECKING:
         EhrgateError as EhrgateError,
         IntegrityFailure as IntegrityFailure,
         InvalidRequest as InvalidRequest,
+        NoQuorum as NoQuorum,
         NotFound as NotFound,
         RateLimited as RateLimited,
         RecordExists as RecordExists,
         RuleViolation as RuleViolation,
+        SplitView as SplitView,
         Suspended as Suspended,
         Unavailable as Unavailable,
         UsageError as UsageError,
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
     from ehrgate.trust import (
         LedgerPins as LedgerPins,
     )
+    from ehrgate.witness_policy import (
+        WitnessPolicy as WitnessPolicy,
+    )
 
 # The public surface, once: each name and the module that defines it. The imports above
 # only tell type checkers the same; tests/client/test_public_api.py holds the two equal.
@@ -62,10 +67,12 @@ _EXPORTS: dict[str, str] = {
     "EhrgateError": "ehrgate.errors",
     "IntegrityFailure": "ehrgate.errors",
     "InvalidRequest": "ehrgate.errors",
+    "NoQuorum": "ehrgate.errors",
     "NotFound": "ehrgate.errors",
     "RateLimited": "ehrgate.errors",
     "RecordExists": "ehrgate.errors",
     "RuleViolation": "ehrgate.errors",
+    "SplitView": "ehrgate.errors",
     "Suspended": "ehrgate.errors",
     "Unavailable": "ehrgate.errors",
     "UsageError": "ehrgate.errors",
@@ -83,6 +90,7 @@ _EXPORTS: dict[str, str] = {
     "TreeHead": "ehrgate.models",
     "Uploaded": "ehrgate.models",
     "LedgerPins": "ehrgate.trust",
+    "WitnessPolicy": "ehrgate.witness_policy",
 }
 
 __all__ = sorted(_EXPORTS)

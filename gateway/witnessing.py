@@ -14,10 +14,12 @@ consistency proof from that size, and the signed checkpoint.
 - Anything else (422, 403, 404, network errors): logged; retried with a backoff doubling
   from the interval up to `MAX_BACKOFF` seconds.
 
-Cosignatures are kept in memory, per witness for the largest size it cosigned;
-`cosigned_note()` is the checkpoint of the largest size any witness cosigned, with the
-log's signature and every cosignature on that size. After a restart the first round
-(old 0, 409, proof) collects them again.
+Cosignatures are kept in memory for the last `HISTORY` checkpoints; `cosigned_note(k)` is
+the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
+the log's signature and every cosignature on it, so a reader that needs k of n finds one
+even while a witness lags. `wake()` (called after each commit) starts a round at once
+instead of at the next interval. After a restart the first round (old 0, 409, proof)
+collects the cosignatures again.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,6 +44,7 @@ from ledger.wire.tlog_witness import SIZE_CONTENT_TYPE, format_add_checkpoint, p
 log = logging.getLogger("gateway.witnessing")
 
 MAX_BACKOFF = 60.0
+HISTORY = 64  # checkpoints whose cosignatures are kept
 
 
 class LogSource(Protocol):
@@ -83,6 +87,8 @@ class CheckpointWitnessing:
         self._http = httpx.Client(timeout=timeout, transport=transport)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._history: OrderedDict[Checkpoint, dict[str, NoteSignature]] = OrderedDict()
         self._thread: threading.Thread | None = None
 
     # --- running ----------------------------------------------------------------------
@@ -93,6 +99,7 @@ class CheckpointWitnessing:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._http.close()
@@ -103,7 +110,12 @@ class CheckpointWitnessing:
                 self.submit_round()
             except Exception:  # the ledger failed: logged, tried again next round
                 log.exception("cannot read the ledger head to submit a checkpoint")
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """A block was committed: submit its checkpoint now rather than at the interval."""
+        self._wake.set()
 
     def submit_round(self, now: float | None = None) -> None:
         """Submit the current checkpoint to every witness that is due and lacks it."""
@@ -124,6 +136,10 @@ class CheckpointWitnessing:
                 continue
             with self._lock:
                 witness.cosigned = (checkpoint, signature)
+                self._history.setdefault(checkpoint, {})[witness.url] = signature
+                self._history.move_to_end(checkpoint)
+                while len(self._history) > HISTORY:
+                    self._history.popitem(last=False)
             witness.failures, witness.next_attempt = 0, 0.0
 
     # --- one submission ---------------------------------------------------------------
@@ -158,15 +174,19 @@ class CheckpointWitnessing:
 
     # --- what the gateway serves ------------------------------------------------------
 
-    def cosigned_note(self) -> bytes | None:
-        """The largest checkpoint any witness cosigned, with every cosignature on it."""
+    def cosigned_note(self, minimum: int = 1) -> bytes | None:
+        """The largest checkpoint at least *minimum* witnesses cosigned (else the most
+        cosigned one, the largest among equals), with every cosignature on it."""
         with self._lock:
-            done = [w.cosigned for w in self._witnesses if w.cosigned is not None]
-        if not done:
+            history = [(cp, tuple(sigs.values())) for cp, sigs in self._history.items()]
+        if not history:
             return None
-        checkpoint = max(done, key=lambda pair: pair[0].size)[0]
+        enough = [pair for pair in history if len(pair[1]) >= minimum]
+        if enough:
+            checkpoint, cosignatures = max(enough, key=lambda pair: pair[0].size)
+        else:
+            checkpoint, cosignatures = max(history, key=lambda pair: (len(pair[1]), pair[0].size))
         text = checkpoint.text()
-        cosignatures = tuple(sig for cp, sig in done if cp == checkpoint)
         return Note(text, (self.signer.sign(text), *cosignatures)).to_bytes()
 
 
