@@ -135,9 +135,12 @@ class Trust:
         largest head seen, the witnessed checkpoint) saved as evidence."""
         url = self._session.url
         held: list[tuple[str, Any]] = list(views)
-        witnessed = self._pins.witnessed(url)
-        if witnessed is not None and all(signed != witnessed for _, signed in views):
-            held.append(("witnessed checkpoint seen before", witnessed))
+        for what, note in (
+            ("witnessed checkpoint seen before", self._pins.witnessed(url)),
+            ("largest checkpoint seen before", self._pins.checkpoint(url)),
+        ):
+            if note is not None and all(signed != note for _, signed in held):
+                held.append((what, note))
         known = self._pins.head(url)
         if known is not None:
             held.append(("largest tree seen before", {"tree_size": known[0], "root": known[1]}))
@@ -198,6 +201,7 @@ class Trust:
         if checkpoint.size > 0:
             text = note.decode("utf-8")
             self.check_tree(checkpoint.size, checkpoint.root.hex(), ("checkpoint", text))
+            self._pins.remember_checkpoint(self._session.url, checkpoint.size, text)
         return checkpoint, note
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
