@@ -29,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -85,6 +86,9 @@ class CheckpointWitnessing:
         self.interval = interval
         self._witnesses = [_Witness(url.rstrip("/"), verifier) for url, verifier in witnesses]
         self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self._witnesses)), thread_name_prefix="witnessing"
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -102,6 +106,7 @@ class CheckpointWitnessing:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._pool.shutdown(wait=True)
         self._http.close()
 
     def _run(self) -> None:
@@ -118,29 +123,37 @@ class CheckpointWitnessing:
         self._wake.set()
 
     def submit_round(self, now: float | None = None) -> None:
-        """Submit the current checkpoint to every witness that is due and lacks it."""
+        """Submit the current checkpoint, at once to every witness that is due and lacks
+        it (in parallel: the round takes as long as the slowest witness, not their sum)."""
         checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
         now = time.monotonic() if now is None else now
+        due = []
         for witness in self._witnesses:
             with self._lock:
                 done = witness.cosigned is not None and witness.cosigned[0] == checkpoint
-            if done or now < witness.next_attempt:
-                continue
-            try:
-                signature = self._submit(witness, checkpoint)
-            except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
-                witness.failures += 1
-                delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
-                witness.next_attempt = now + delay
-                log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
-                continue
-            with self._lock:
-                witness.cosigned = (checkpoint, signature)
-                self._history.setdefault(checkpoint, {})[witness.url] = signature
-                self._history.move_to_end(checkpoint)
-                while len(self._history) > HISTORY:
-                    self._history.popitem(last=False)
-            witness.failures, witness.next_attempt = 0, 0.0
+            if not done and now >= witness.next_attempt:
+                due.append(witness)
+        if len(due) == 1:
+            self._submit_to(due[0], checkpoint, now)
+        elif due:
+            list(self._pool.map(lambda w: self._submit_to(w, checkpoint, now), due))
+
+    def _submit_to(self, witness: _Witness, checkpoint: Checkpoint, now: float) -> None:
+        try:
+            signature = self._submit(witness, checkpoint)
+        except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
+            witness.failures += 1
+            delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
+            witness.next_attempt = now + delay
+            log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
+            return
+        with self._lock:
+            witness.cosigned = (checkpoint, signature)
+            self._history.setdefault(checkpoint, {})[witness.url] = signature
+            self._history.move_to_end(checkpoint)
+            while len(self._history) > HISTORY:
+                self._history.popitem(last=False)
+        witness.failures, witness.next_attempt = 0, 0.0
 
     # --- one submission ---------------------------------------------------------------
 
