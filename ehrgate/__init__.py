@@ -35,6 +35,10 @@ if TYPE_CHECKING:
         UsageError as UsageError,
         VerificationFailed as VerificationFailed,
     )
+    from ehrgate.federation import (
+        FederatedClient as FederatedClient,
+        GatewayConfig as GatewayConfig,
+    )
     from ehrgate.models import (
         AccessEvent as AccessEvent,
         AccessRequest as AccessRequest,
@@ -89,6 +93,8 @@ _EXPORTS: dict[str, str] = {
     "RecordProof": "ehrgate.models",
     "TreeHead": "ehrgate.models",
     "Uploaded": "ehrgate.models",
+    "FederatedClient": "ehrgate.federation",
+    "GatewayConfig": "ehrgate.federation",
     "LedgerPins": "ehrgate.trust",
     "WitnessPolicy": "ehrgate.witness_policy",
 }
