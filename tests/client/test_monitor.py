@@ -65,9 +65,11 @@ def test_a_forked_checkpoint_stops_the_monitor_with_evidence(cast: Cast, tmp_pat
     forged = sign_checkpoint(Checkpoint(real.origin, real.tree_size, bytes(32)), signer)
     lying = LyingGateway(on_path("/v1/ledger/checkpoint", lambda _: forged))
     pins = LedgerPins(state / "known_ledgers.json")
-    with Client(cast.url, cast.auditor, pins=pins, transport=lying) as client:
-        with pytest.raises(SplitView) as refused:
-            LogMonitor(client, state).round()
+    with (
+        Client(cast.url, cast.auditor, pins=pins, transport=lying) as client,
+        pytest.raises(SplitView) as refused,
+    ):
+        LogMonitor(client, state).round()
     assert refused.value.evidence is not None
     saved = json.loads(Path(refused.value.evidence).read_text())
     signed = [view["signed"] for view in saved["views"]]
