@@ -12,7 +12,8 @@ the same gateway setup without witnesses, side by side in one run:
   checkpoint of at least that size with `--quorum` valid cosignatures (polled every
   millisecond): p50 and p99;
 - throughput: appends/s (identities enrolled by `--clients` threads for `--seconds`) with
-  the four witnesses ÷ appends/s without.
+  the four witnesses ÷ appends/s without; and, steadier on a shared machine, the gateway
+  process's CPU time per append (all threads) and the witnesses' CPU per append.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from pathlib import Path
 import click
 import httpx
 
-from bench._http import free_port, run_server
+from bench._http import Server, free_port, run_server
+from bench._proc import cpu_seconds
 from ehrgate import Client
 from ehrgate.trust import LedgerPins
 from envelope import IdentityKeys, load_key_file
@@ -44,8 +46,10 @@ ORIGIN = "bench.example/ehrgate"
 
 
 @contextmanager
-def _witnesses(root: Path, log_vkey: str, count: int) -> Iterator[list[tuple[str, str]]]:
-    """*count* witness processes of the log; their (URL, vkey)."""
+def _witnesses(
+    root: Path, log_vkey: str, count: int, servers: list[Server]
+) -> Iterator[list[tuple[str, str]]]:
+    """*count* witness processes of the log (added to *servers*); their (URL, vkey)."""
     with ExitStack() as stack:
         found = []
         for i in range(count):
@@ -59,12 +63,13 @@ def _witnesses(root: Path, log_vkey: str, count: int) -> Iterator[list[tuple[str
             port = free_port()
             args = ["-m", "ehrgate", "witness", "serve", "--config", str(home / "witness.toml")]
             server = stack.enter_context(run_server([*args, "--port", str(port)], port=port))
+            servers.append(server)
             found.append((server.url, cosigner.verifier.vkey()))
         yield found
 
 
 @contextmanager
-def _gateway(root: Path, witnesses: list[tuple[str, str]]) -> Iterator[tuple[str, IdentityKeys]]:
+def _gateway(root: Path, witnesses: list[tuple[str, str]]) -> Iterator[tuple[Server, IdentityKeys]]:
     data_dir = root / "gateway"
     ensure_first_start(Settings(data_dir=data_dir, log_origin=ORIGIN))
     env = {
@@ -79,7 +84,7 @@ def _gateway(root: Path, witnesses: list[tuple[str, str]]) -> Iterator[tuple[str
     with run_server(["-m", "ehrgate", "serve", "--port", str(port)], port=port, env=env) as server:
         admin = load_key_file(data_dir / "admin.key")
         assert isinstance(admin, IdentityKeys)
-        yield server.url, admin
+        yield server, admin
 
 
 def _log_vkey(root: Path) -> str:
@@ -115,8 +120,10 @@ def _count(note: bytes, verifiers: Verifiers) -> int:
         return 0
 
 
-def _appends_per_second(url: str, admin: IdentityKeys, clients: int, seconds: float) -> float:
-    """Appends/s of *clients* threads sharing one SDK client (one login)."""
+def _appends_per_second(
+    url: str, admin: IdentityKeys, clients: int, seconds: float
+) -> tuple[float, int]:
+    """Appends/s of *clients* threads sharing one SDK client (one login), and how many."""
     counts = [0] * clients
     with Client(url, admin, pins=LedgerPins()) as client:
         client.whoami()  # logged in once, before the clock starts
@@ -134,7 +141,11 @@ def _appends_per_second(url: str, admin: IdentityKeys, clients: int, seconds: fl
             thread.start()
         for thread in threads:
             thread.join()
-        return sum(counts) / (time.perf_counter() - started)
+        return sum(counts) / (time.perf_counter() - started), sum(counts)
+
+
+def _cpu(servers: list[Server]) -> float:
+    return sum(cpu_seconds(server.pid) for server in servers)
 
 
 @click.command()
@@ -151,15 +162,21 @@ def main(count: int, quorum: int, samples: int, clients: int, seconds: float, qu
         plain_root, witnessed_root = Path(tmp) / "plain", Path(tmp) / "witnessed"
         plain_root.mkdir()
         witnessed_root.mkdir()
-        with _gateway(plain_root, []) as (url, admin):
-            bare = _appends_per_second(url, admin, clients, seconds)
+        with _gateway(plain_root, []) as (gateway, admin):
+            before = _cpu([gateway])
+            bare, bare_count = _appends_per_second(gateway.url, admin, clients, seconds)
+            bare_cpu = (_cpu([gateway]) - before) / bare_count
+        witness_servers: list[Server] = []
         with (
-            _witnesses(witnessed_root, _log_vkey(witnessed_root), count) as witnesses,
-            _gateway(witnessed_root, witnesses) as (url, admin),
+            _witnesses(witnessed_root, _log_vkey(witnessed_root), count, witness_servers) as ws,
+            _gateway(witnessed_root, ws) as (gateway, admin),
         ):
-            vkeys = [vkey for _, vkey in witnesses]
-            latencies = sorted(_latencies(url, admin, vkeys, quorum, samples))
-            witnessed = _appends_per_second(url, admin, clients, seconds)
+            vkeys = [vkey for _, vkey in ws]
+            latencies = sorted(_latencies(gateway.url, admin, vkeys, quorum, samples))
+            before, before_w = _cpu([gateway]), _cpu(witness_servers)
+            witnessed, count_w = _appends_per_second(gateway.url, admin, clients, seconds)
+            gateway_cpu = (_cpu([gateway]) - before) / count_w
+            witness_cpu = (_cpu(witness_servers) - before_w) / count_w
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     click.echo(
@@ -169,6 +186,11 @@ def main(count: int, quorum: int, samples: int, clients: int, seconds: float, qu
     click.echo(
         f"P11 appends/s with {count} witnesses {witnessed:.0f} ÷ without {bare:.0f} = "
         f"{witnessed / bare:.2f} (target ≥ 0.90)"
+    )
+    click.echo(
+        f"gateway CPU per append: {gateway_cpu * 1000:.2f} ms with witnesses, "
+        f"{bare_cpu * 1000:.2f} ms without; the {count} witnesses together "
+        f"{witness_cpu * 1000:.2f} ms per append"
     )
 
 

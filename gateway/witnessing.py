@@ -18,7 +18,9 @@ Cosignatures are kept in memory for the last `HISTORY` checkpoints; `cosigned_no
 the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
 the log's signature and every cosignature on it, so a reader that needs k of n finds one
 even while a witness lags. `wake()` (called after each commit) starts a round at once
-instead of at the next interval. After a restart the first round (old 0, 409, proof)
+instead of at the next interval, but rounds start at most every `MIN_GAP` seconds: under
+load, the commits of that time share one checkpoint round (each round costs the gateway
+a signature, a proof and a request per witness). After a restart the first round (old 0, 409, proof)
 collects the cosignatures again.
 """
 
@@ -46,6 +48,7 @@ log = logging.getLogger("gateway.witnessing")
 
 MAX_BACKOFF = 60.0
 HISTORY = 64  # checkpoints whose cosignatures are kept
+MIN_GAP = 0.05  # seconds between the starts of two rounds
 
 
 class LogSource(Protocol):
@@ -111,11 +114,15 @@ class CheckpointWitnessing:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.submit_round()
             except Exception:  # the ledger failed: logged, tried again next round
                 log.exception("cannot read the ledger head to submit a checkpoint")
             self._wake.wait(self.interval)
+            rest = MIN_GAP - (time.monotonic() - started)
+            if rest > 0 and not self._stop.is_set():
+                self._stop.wait(rest)  # the commits of this gap share the next round
             self._wake.clear()
 
     def wake(self) -> None:
@@ -133,14 +140,18 @@ class CheckpointWitnessing:
                 done = witness.cosigned is not None and witness.cosigned[0] == checkpoint
             if not done and now >= witness.next_attempt:
                 due.append(witness)
+        if not due:
+            return
+        shared = _Round(self, checkpoint)
         if len(due) == 1:
-            self._submit_to(due[0], checkpoint, now)
-        elif due:
-            list(self._pool.map(lambda w: self._submit_to(w, checkpoint, now), due))
+            self._submit_to(due[0], shared, now)
+        else:
+            list(self._pool.map(lambda w: self._submit_to(w, shared, now), due))
 
-    def _submit_to(self, witness: _Witness, checkpoint: Checkpoint, now: float) -> None:
+    def _submit_to(self, witness: _Witness, shared: _Round, now: float) -> None:
+        checkpoint = shared.checkpoint
         try:
-            signature = self._submit(witness, checkpoint)
+            signature = self._submit(witness, shared)
         except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
             witness.failures += 1
             delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
@@ -157,8 +168,8 @@ class CheckpointWitnessing:
 
     # --- one submission ---------------------------------------------------------------
 
-    def _submit(self, witness: _Witness, checkpoint: Checkpoint) -> NoteSignature:
-        note = Note(checkpoint.text(), (self.signer.sign(checkpoint.text()),)).to_bytes()
+    def _submit(self, witness: _Witness, shared: _Round) -> NoteSignature:
+        checkpoint, note = shared.checkpoint, shared.note
         for _ in range(2):  # a 409 names the size to prove from: one more request
             old = witness.known_size or 0
             if old > checkpoint.size:
@@ -166,11 +177,7 @@ class CheckpointWitnessing:
                     f"the witness has cosigned {old} entries of {checkpoint.origin}, more than "
                     f"the log's {checkpoint.size}: the log was rolled back or forked"
                 )
-            proof = (
-                self.ledger.consistency_proof(old, checkpoint.size)
-                if 0 < old < checkpoint.size
-                else []
-            )
+            proof = shared.proof_from(old)
             answer = self._http.post(
                 f"{witness.url}/add-checkpoint", content=format_add_checkpoint(old, proof, note)
             )
@@ -201,6 +208,27 @@ class CheckpointWitnessing:
             checkpoint, cosignatures = max(history, key=lambda pair: (len(pair[1]), pair[0].size))
         text = checkpoint.text()
         return Note(text, (self.signer.sign(text), *cosignatures)).to_bytes()
+
+
+class _Round:
+    """One round's signed checkpoint and its consistency proofs, each made once for all
+    the witnesses (they mostly know the same size)."""
+
+    def __init__(self, witnessing: CheckpointWitnessing, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        text = checkpoint.text()
+        self.note = Note(text, (witnessing.signer.sign(text),)).to_bytes()
+        self._ledger = witnessing.ledger
+        self._proofs: dict[int, list[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def proof_from(self, old: int) -> list[bytes]:
+        if not 0 < old < self.checkpoint.size:
+            return []
+        with self._lock:
+            if old not in self._proofs:
+                self._proofs[old] = self._ledger.consistency_proof(old, self.checkpoint.size)
+            return self._proofs[old]
 
 
 def _cosignature(
