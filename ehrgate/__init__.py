@@ -24,14 +24,20 @@ if TYPE_CHECKING:
         EhrgateError as EhrgateError,
         IntegrityFailure as IntegrityFailure,
         InvalidRequest as InvalidRequest,
+        NoQuorum as NoQuorum,
         NotFound as NotFound,
         RateLimited as RateLimited,
         RecordExists as RecordExists,
         RuleViolation as RuleViolation,
+        SplitView as SplitView,
         Suspended as Suspended,
         Unavailable as Unavailable,
         UsageError as UsageError,
         VerificationFailed as VerificationFailed,
+    )
+    from ehrgate.federation import (
+        FederatedClient as FederatedClient,
+        GatewayConfig as GatewayConfig,
     )
     from ehrgate.models import (
         AccessEvent as AccessEvent,
@@ -50,6 +56,9 @@ if TYPE_CHECKING:
     from ehrgate.trust import (
         LedgerPins as LedgerPins,
     )
+    from ehrgate.witness_policy import (
+        WitnessPolicy as WitnessPolicy,
+    )
 
 # The public surface, once: each name and the module that defines it. The imports above
 # only tell type checkers the same; tests/client/test_public_api.py holds the two equal.
@@ -62,10 +71,12 @@ _EXPORTS: dict[str, str] = {
     "EhrgateError": "ehrgate.errors",
     "IntegrityFailure": "ehrgate.errors",
     "InvalidRequest": "ehrgate.errors",
+    "NoQuorum": "ehrgate.errors",
     "NotFound": "ehrgate.errors",
     "RateLimited": "ehrgate.errors",
     "RecordExists": "ehrgate.errors",
     "RuleViolation": "ehrgate.errors",
+    "SplitView": "ehrgate.errors",
     "Suspended": "ehrgate.errors",
     "Unavailable": "ehrgate.errors",
     "UsageError": "ehrgate.errors",
@@ -82,7 +93,10 @@ _EXPORTS: dict[str, str] = {
     "RecordProof": "ehrgate.models",
     "TreeHead": "ehrgate.models",
     "Uploaded": "ehrgate.models",
+    "FederatedClient": "ehrgate.federation",
+    "GatewayConfig": "ehrgate.federation",
     "LedgerPins": "ehrgate.trust",
+    "WitnessPolicy": "ehrgate.witness_policy",
 }
 
 __all__ = sorted(_EXPORTS)

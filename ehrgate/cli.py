@@ -70,6 +70,13 @@ def _from_environment(flag: str, envvar: str, metavar: str, text: str) -> Callab
     help="File of ledger keys pinned per gateway [default: ~/.config/ehrgate/known_ledgers.json].",
 )
 @click.option(
+    "--witness-policy",
+    envvar="EHRGATE_WITNESS_POLICY",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of trusted witnesses and the quorum (k of n) a checkpoint must have "
+    "before a read is believed [env: EHRGATE_WITNESS_POLICY] (default: none required).",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
     default=30.0,
@@ -84,6 +91,7 @@ def cli(
     passphrase_variable: str,
     ledger_key: str | None,
     known_ledgers: Path | None,
+    witness_policy: Path | None,
     timeout: float,
 ) -> None:
     """ehrgate: encrypted, audited off-chain storage for electronic health records.
@@ -99,6 +107,7 @@ def cli(
         ledger_key,
         known_ledgers,
         timeout,
+        witness_policy=witness_policy,
     )
     ctx.obj = found
     ctx.call_on_close(found.close)

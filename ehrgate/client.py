@@ -35,6 +35,7 @@ from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
 from ehrgate._http import Connection, RetryPolicy
 from ehrgate.trust import LedgerPins, parse_ledger_key
+from ehrgate.witness_policy import WitnessPolicy
 from envelope import IdentityKeys, PatientKey, PatientKeys, VerifyKey
 
 __all__ = ["ENTRY_PAGE", "READ_SIZE", "SPOOL_LIMIT", "Client", "TimeLike"]
@@ -65,6 +66,8 @@ class Client:
     *patient_key*: K, for a caller that holds it otherwise (else fetched as a key share).
     *ledger_key*: the ledger public key to trust (base64 or VerifyKey); without it the key
     is pinned on first use in *pins* (in memory unless the pins have a file).
+    *witness_policy*: k of n witnesses that must cosign a checkpoint covering every tree
+    head a read relies on (`ehrgate.witness_policy`); None: checkpoints are not required.
     *transport*: an httpx transport (tests use `httpx.MockTransport`).
     """
 
@@ -76,6 +79,7 @@ class Client:
         patient_key: PatientKey | None = None,
         ledger_key: str | VerifyKey | None = None,
         pins: LedgerPins | None = None,
+        witness_policy: WitnessPolicy | None = None,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
@@ -98,7 +102,9 @@ class Client:
         self.url = self._connection.url
         session = Session(self._connection, identity, patient, patient_key)
         trusted = parse_ledger_key(ledger_key) if isinstance(ledger_key, str) else ledger_key
-        self._trust = Trust(session, trusted, pins if pins is not None else LedgerPins())
+        self._trust = Trust(
+            session, trusted, pins if pins is not None else LedgerPins(), witness_policy
+        )
         self._directory = Directory(session)
         self._keys = ScopedKeys(session, self._trust, self._directory)
         self._consent = Consent(session, self._trust, self._directory, self._keys)

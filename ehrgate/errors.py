@@ -13,7 +13,11 @@ EhrgateError                        exit 1 unless said otherwise
 ├── VerificationFailed              exit 1  a check made by the client failed: tree head
 │   │                                       signature, inclusion proof, body hash, segments,
 │   │                                       capsule signature, pinned ledger key
-│   └── IntegrityFailure                    gateway 502: it found its stored bytes wrong
+│   ├── IntegrityFailure                    gateway 502: it found its stored bytes wrong
+│   ├── NoQuorum                            no checkpoint cosigned by k of the policy's
+│   │                                       witnesses covers the tree head
+│   └── SplitView                           the log signed two inconsistent views of its
+│                                           history (`evidence`: the file keeping both)
 └── Unavailable                     exit 3  the gateway (or its database or stores) cannot
     │                                       serve: connection refused or timed out, 5xx
     ├── RateLimited                         gateway 429 (`retry_after` seconds)
@@ -128,6 +132,21 @@ class VerificationFailed(EhrgateError):
 
 class IntegrityFailure(VerificationFailed):
     """The gateway found the stored bytes different from what the ledger records."""
+
+
+class NoQuorum(VerificationFailed):
+    """No checkpoint cosigned by enough of the trusted witnesses covers the tree head."""
+
+
+class SplitView(VerificationFailed):
+    """The log signed two views of its history that cannot both be true: a fork.
+
+    `evidence` is the file where both signed views were saved (None if nowhere to save).
+    """
+
+    def __init__(self, message: str, evidence: Any = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence
 
 
 class Unavailable(EhrgateError):

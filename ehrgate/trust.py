@@ -9,14 +9,19 @@ does with host keys). A later answer signed by another key is refused.
 
     {"version": 1, "gateways": {"http://host:8000": {"ledger_public_key": B64,
                                                      "tree_size": N, "root": HEX,
-                                                     "checkpoint_key": VKEY}}}
+                                                     "checkpoint_key": VKEY,
+                                                     "witnessed_checkpoint": NOTE,
+                                                     "checkpoint": [SIZE, NOTE]}}}
 
 `tree_size` and `root` are those of the largest signed tree head seen so far: a later head
 must extend it (a consistency proof), so a gateway that rewrote or forked its log is
 caught. `checkpoint_key` is the C2SP vkey of the key that signs the log's checkpoints
 (`GET /v1/ledger/checkpoint`), pinned the same way the first time a checkpoint is read.
-The file is written through a temporary file and a rename, so it is never seen
-half-written.
+`witnessed_checkpoint` is the largest checkpoint seen cosigned by a witness policy's quorum
+(the whole signed note): a later checkpoint must be consistent with it, or the two are
+the evidence of a split view. `checkpoint` is the largest checkpoint verified (cosigned
+or not), kept to be shown beside a conflicting one. The file is written through a
+temporary file and a rename, so it is never seen half-written.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class LedgerPins:
         self._lock = threading.Lock()
         self._heads: dict[str, tuple[int, str]] = {}
         self._checkpoint_keys: dict[str, str] = {}
+        self._witnessed: dict[str, str] = {}
+        self._checkpoints: dict[str, tuple[int, str]] = {}
         self._keys: dict[str, str] = self._load() if path is not None else {}
 
     def _load(self) -> dict[str, str]:
@@ -87,6 +94,12 @@ class LedgerPins:
             checkpoint_key = entry.get("checkpoint_key")
             if isinstance(checkpoint_key, str):
                 self._checkpoint_keys[str(url)] = checkpoint_key
+            witnessed = entry.get("witnessed_checkpoint")
+            if isinstance(witnessed, str):
+                self._witnessed[str(url)] = witnessed
+            seen = entry.get("checkpoint")
+            if isinstance(seen, list) and len(seen) == 2:
+                self._checkpoints[str(url)] = (int(seen[0]), str(seen[1]))
         return keys
 
     def _save(self) -> None:
@@ -110,7 +123,46 @@ class LedgerPins:
             entry["tree_size"], entry["root"] = self._heads[url]
         if url in self._checkpoint_keys:
             entry["checkpoint_key"] = self._checkpoint_keys[url]
+        if url in self._witnessed:
+            entry["witnessed_checkpoint"] = self._witnessed[url]
+        if url in self._checkpoints:
+            entry["checkpoint"] = list(self._checkpoints[url])
         return entry
+
+    def checkpoint(self, url: str) -> str | None:
+        """The largest checkpoint note verified from *url*."""
+        with self._lock:
+            found = self._checkpoints.get(normalise_url(url))
+        return found[1] if found is not None else None
+
+    def remember_checkpoint(self, url: str, size: int, note: str) -> None:
+        """Keep *note* (verified, of *size* entries) if it is the largest seen."""
+        url = normalise_url(url)
+        with self._lock:
+            known = self._checkpoints.get(url)
+            if known is not None and known[0] >= size:
+                return
+            self._checkpoints[url] = (size, note)
+            if self.path is not None and url in self._keys:
+                self._save()
+
+    @property
+    def directory(self) -> Path | None:
+        """Where the pins file lives (split-view evidence goes there), if anywhere."""
+        return self.path.parent if self.path is not None else None
+
+    def witnessed(self, url: str) -> str | None:
+        """The largest checkpoint note seen with a quorum of cosignatures from *url*."""
+        with self._lock:
+            return self._witnessed.get(normalise_url(url))
+
+    def remember_witnessed(self, url: str, note: str) -> None:
+        """Keep *note* (verified, with a quorum) as the largest witnessed checkpoint."""
+        url = normalise_url(url)
+        with self._lock:
+            self._witnessed[url] = note
+            if self.path is not None and url in self._keys:
+                self._save()
 
     def head(self, url: str) -> tuple[int, str] | None:
         """(tree size, root hex) of the largest verified tree head seen from *url*."""

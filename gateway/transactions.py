@@ -76,6 +76,9 @@ async def submit(
 ) -> Receipt:
     """Append *tx* (group-committed) and return its receipt once durable."""
     try:
-        return await backends.ledger.submit_async(tx, capsule=capsule)
+        receipt = await backends.ledger.submit_async(tx, capsule=capsule)
     except LedgerError as exc:
         raise _refused(metrics, tx, exc) from exc
+    if backends.witnessing is not None:
+        backends.witnessing.wake()  # its witnesses see the new checkpoint now
+    return receipt

@@ -14,10 +14,14 @@ consistency proof from that size, and the signed checkpoint.
 - Anything else (422, 403, 404, network errors): logged; retried with a backoff doubling
   from the interval up to `MAX_BACKOFF` seconds.
 
-Cosignatures are kept in memory, per witness for the largest size it cosigned;
-`cosigned_note()` is the checkpoint of the largest size any witness cosigned, with the
-log's signature and every cosignature on that size. After a restart the first round
-(old 0, 409, proof) collects them again.
+Cosignatures are kept in memory for the last `HISTORY` checkpoints; `cosigned_note(k)` is
+the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
+the log's signature and every cosignature on it, so a reader that needs k of n finds one
+even while a witness lags. `wake()` (called after each commit) starts a round at once
+instead of at the next interval, but rounds start at most every `MIN_GAP` seconds: under
+load, the commits of that time share one checkpoint round (each round costs the gateway
+a signature, a proof and a request per witness). After a restart the first round (old 0, 409, proof)
+collects the cosignatures again.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +47,8 @@ from ledger.wire.tlog_witness import SIZE_CONTENT_TYPE, format_add_checkpoint, p
 log = logging.getLogger("gateway.witnessing")
 
 MAX_BACKOFF = 60.0
+HISTORY = 64  # checkpoints whose cosignatures are kept
+MIN_GAP = 0.05  # seconds between the starts of two rounds
 
 
 class LogSource(Protocol):
@@ -81,8 +89,13 @@ class CheckpointWitnessing:
         self.interval = interval
         self._witnesses = [_Witness(url.rstrip("/"), verifier) for url, verifier in witnesses]
         self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self._witnesses)), thread_name_prefix="witnessing"
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._history: OrderedDict[Checkpoint, dict[str, NoteSignature]] = OrderedDict()
         self._thread: threading.Thread | None = None
 
     # --- running ----------------------------------------------------------------------
@@ -93,43 +106,70 @@ class CheckpointWitnessing:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._pool.shutdown(wait=True)
         self._http.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.submit_round()
             except Exception:  # the ledger failed: logged, tried again next round
                 log.exception("cannot read the ledger head to submit a checkpoint")
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)
+            rest = MIN_GAP - (time.monotonic() - started)
+            if rest > 0 and not self._stop.is_set():
+                self._stop.wait(rest)  # the commits of this gap share the next round
+            self._wake.clear()
+
+    def wake(self) -> None:
+        """A block was committed: submit its checkpoint now rather than at the interval."""
+        self._wake.set()
 
     def submit_round(self, now: float | None = None) -> None:
-        """Submit the current checkpoint to every witness that is due and lacks it."""
+        """Submit the current checkpoint, at once to every witness that is due and lacks
+        it (in parallel: the round takes as long as the slowest witness, not their sum)."""
         checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
         now = time.monotonic() if now is None else now
+        due = []
         for witness in self._witnesses:
             with self._lock:
                 done = witness.cosigned is not None and witness.cosigned[0] == checkpoint
-            if done or now < witness.next_attempt:
-                continue
-            try:
-                signature = self._submit(witness, checkpoint)
-            except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
-                witness.failures += 1
-                delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
-                witness.next_attempt = now + delay
-                log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
-                continue
-            with self._lock:
-                witness.cosigned = (checkpoint, signature)
-            witness.failures, witness.next_attempt = 0, 0.0
+            if not done and now >= witness.next_attempt:
+                due.append(witness)
+        if not due:
+            return
+        shared = _Round(self, checkpoint)
+        if len(due) == 1:
+            self._submit_to(due[0], shared, now)
+        else:
+            list(self._pool.map(lambda w: self._submit_to(w, shared, now), due))
+
+    def _submit_to(self, witness: _Witness, shared: _Round, now: float) -> None:
+        checkpoint = shared.checkpoint
+        try:
+            signature = self._submit(witness, shared)
+        except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
+            witness.failures += 1
+            delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
+            witness.next_attempt = now + delay
+            log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
+            return
+        with self._lock:
+            witness.cosigned = (checkpoint, signature)
+            self._history.setdefault(checkpoint, {})[witness.url] = signature
+            self._history.move_to_end(checkpoint)
+            while len(self._history) > HISTORY:
+                self._history.popitem(last=False)
+        witness.failures, witness.next_attempt = 0, 0.0
 
     # --- one submission ---------------------------------------------------------------
 
-    def _submit(self, witness: _Witness, checkpoint: Checkpoint) -> NoteSignature:
-        note = Note(checkpoint.text(), (self.signer.sign(checkpoint.text()),)).to_bytes()
+    def _submit(self, witness: _Witness, shared: _Round) -> NoteSignature:
+        checkpoint, note = shared.checkpoint, shared.note
         for _ in range(2):  # a 409 names the size to prove from: one more request
             old = witness.known_size or 0
             if old > checkpoint.size:
@@ -137,11 +177,7 @@ class CheckpointWitnessing:
                     f"the witness has cosigned {old} entries of {checkpoint.origin}, more than "
                     f"the log's {checkpoint.size}: the log was rolled back or forked"
                 )
-            proof = (
-                self.ledger.consistency_proof(old, checkpoint.size)
-                if 0 < old < checkpoint.size
-                else []
-            )
+            proof = shared.proof_from(old)
             answer = self._http.post(
                 f"{witness.url}/add-checkpoint", content=format_add_checkpoint(old, proof, note)
             )
@@ -158,16 +194,41 @@ class CheckpointWitnessing:
 
     # --- what the gateway serves ------------------------------------------------------
 
-    def cosigned_note(self) -> bytes | None:
-        """The largest checkpoint any witness cosigned, with every cosignature on it."""
+    def cosigned_note(self, minimum: int = 1) -> bytes | None:
+        """The largest checkpoint at least *minimum* witnesses cosigned (else the most
+        cosigned one, the largest among equals), with every cosignature on it."""
         with self._lock:
-            done = [w.cosigned for w in self._witnesses if w.cosigned is not None]
-        if not done:
+            history = [(cp, tuple(sigs.values())) for cp, sigs in self._history.items()]
+        if not history:
             return None
-        checkpoint = max(done, key=lambda pair: pair[0].size)[0]
+        enough = [pair for pair in history if len(pair[1]) >= minimum]
+        if enough:
+            checkpoint, cosignatures = max(enough, key=lambda pair: pair[0].size)
+        else:
+            checkpoint, cosignatures = max(history, key=lambda pair: (len(pair[1]), pair[0].size))
         text = checkpoint.text()
-        cosignatures = tuple(sig for cp, sig in done if cp == checkpoint)
         return Note(text, (self.signer.sign(text), *cosignatures)).to_bytes()
+
+
+class _Round:
+    """One round's signed checkpoint and its consistency proofs, each made once for all
+    the witnesses (they mostly know the same size)."""
+
+    def __init__(self, witnessing: CheckpointWitnessing, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        text = checkpoint.text()
+        self.note = Note(text, (witnessing.signer.sign(text),)).to_bytes()
+        self._ledger = witnessing.ledger
+        self._proofs: dict[int, list[bytes]] = {}
+        self._lock = threading.Lock()
+
+    def proof_from(self, old: int) -> list[bytes]:
+        if not 0 < old < self.checkpoint.size:
+            return []
+        with self._lock:
+            if old not in self._proofs:
+                self._proofs[old] = self._ledger.consistency_proof(old, self.checkpoint.size)
+            return self._proofs[old]
 
 
 def _cosignature(

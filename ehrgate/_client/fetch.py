@@ -1,7 +1,8 @@
 """Reading records: each proved on the ledger, opened with the patient's key, checked whole.
 
 A record's metadata is believed once its signed transaction is the leaf its inclusion proof
-leads from; its capsule once its hash is the ledger's and the uploader's signature in it
+leads from (and, with a witness policy, its tree head is covered by a checkpoint k of the
+witnesses cosigned); its capsule once its hash is the ledger's and the uploader's signature in it
 verifies; its body once every segment opens and its hash and size are the ledger's. The
 plaintext goes to a temporary file that is put in place only after all of that.
 """
@@ -78,6 +79,7 @@ class Fetcher:
                 f"the proof is for entry {receipt.index}, the record is entry {record.entry_index}"
             )
         self._trust.check_consistency(receipt.tree_head)
+        self._trust.require_witnessed(receipt.tree_head)
         return RecordProof(record, receipt, b64encode(self._trust.ledger_key().to_bytes()))
 
     def fetch(

@@ -3,7 +3,10 @@
 The ledger key is the one given to trust, or the one pinned for the gateway's URL (pinned
 on first use). Every tree head must be signed with it, and must extend the largest head
 seen from the gateway before (or be extended by it): a consistency proof between the two,
-else the gateway rewrote or forked its log.
+else the gateway rewrote or forked its log (a `SplitView`, its evidence saved).
+
+With a witness policy, a tree head a read relies on must also be covered by a checkpoint
+that k of the policy's witnesses cosigned (`ehrgate._client.witnessed`).
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ehrgate._client.session import Session
-from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed
+from ehrgate._client.witnessed import Witnessed
+from ehrgate.errors import MalformedAnswer, SplitView, UsageError, VerificationFailed
+from ehrgate.evidence import save_split_view
 from ehrgate.models import LedgerCheckpoint, LedgerHead, Receipt, TreeHead
 from ehrgate.trust import LedgerPins, parse_ledger_key
 from ehrgate.verification import check_tree_head, verify_receipt
+from ehrgate.witness_policy import WitnessPolicy
 from envelope import VerifyKey, b64encode
 from ledger.errors import NoteError, ProofError, UntrustedNote
-from ledger.wire.checkpoints import open_checkpoint
+from ledger.wire.checkpoints import Checkpoint, open_checkpoint
 from ledger.wire.cosignatures import CosignatureVerifier
 from ledger.wire.merkle import verify_consistency
 from ledger.wire.notes import Ed25519Verifier, Verifiers, open_note
@@ -33,10 +39,26 @@ ENTRY_PAGE = 1000
 class Trust:
     """The ledger key and the heads the client has verified for one gateway."""
 
-    def __init__(self, session: Session, trusted_key: VerifyKey | None, pins: LedgerPins) -> None:
+    def __init__(
+        self,
+        session: Session,
+        trusted_key: VerifyKey | None,
+        pins: LedgerPins,
+        policy: WitnessPolicy | None = None,
+    ) -> None:
         self._session = session
         self._trusted_key = trusted_key
         self._pins = pins
+        self.policy = policy
+        self._witnessed = Witnessed(self, policy) if policy is not None else None
+
+    @property
+    def session(self) -> Session:
+        return self._session
+
+    @property
+    def pins(self) -> LedgerPins:
+        return self._pins
 
     def ledger_key(self) -> VerifyKey:
         """The ledger key tree heads must be signed with (given, pinned, or pinned now)."""
@@ -59,6 +81,12 @@ class Trust:
             self.check_consistency(head)
         return LedgerHead(head, b64encode(key.to_bytes()))
 
+    def require_witnessed(self, head: TreeHead) -> None:
+        """With a witness policy: *head* (verified) must be covered by a checkpoint k of
+        its witnesses cosigned; waits up to the policy's `wait_seconds` for them."""
+        if self._witnessed is not None:
+            self._witnessed.require(head.tree_size)
+
     def _accept_key(self, offered: str) -> VerifyKey:
         offered_key = parse_ledger_key(offered)
         if self._trusted_key is None:
@@ -79,9 +107,11 @@ class Trust:
     def check_consistency(self, head: TreeHead) -> None:
         """A verified *head* must extend the largest head seen before (or be extended by
         it): otherwise the gateway rewrote or forked its log."""
-        self._check_tree(head.tree_size, head.root)
+        self.check_tree(head.tree_size, head.root, ("signed tree head", head.to_json()))
 
-    def _check_tree(self, tree_size: int, root: str) -> None:
+    def check_tree(self, tree_size: int, root: str, signed: tuple[str, Any]) -> None:
+        """The tree (*signed*: what signed it, for the evidence) must be consistent with
+        the largest one seen from this gateway; it is remembered if larger."""
         url = self._session.url
         known = self._pins.head(url)
         if known is None:
@@ -90,63 +120,122 @@ class Trust:
         known_size, known_root = known
         if tree_size == known_size:
             if root != known_root:
-                raise VerificationFailed(
+                raise self.split_view(
                     f"the gateway shows two different trees of {known_size} entries: its "
-                    "log was rewritten or forked"
+                    "log was rewritten or forked",
+                    signed,
                 )
             return
         older, newer = sorted([known, (tree_size, root)], key=lambda pair: pair[0])
-        self._prove_extension(older, newer)
+        self._prove_extension(older, newer, signed)
         self._pins.advance(url, tree_size, root)
+
+    def split_view(self, reason: str, *views: tuple[str, Any]) -> SplitView:
+        """The error for a split view, with *views* and what the client held before (the
+        largest head seen, the witnessed checkpoint) saved as evidence."""
+        url = self._session.url
+        held: list[tuple[str, Any]] = list(views)
+        for what, note in (
+            ("witnessed checkpoint seen before", self._pins.witnessed(url)),
+            ("largest checkpoint seen before", self._pins.checkpoint(url)),
+        ):
+            if note is not None and all(signed != note for _, signed in held):
+                held.append((what, note))
+        known = self._pins.head(url)
+        if known is not None:
+            held.append(("largest tree seen before", {"tree_size": known[0], "root": known[1]}))
+        directory = self.policy.evidence_dir if self.policy is not None else None
+        path = save_split_view(directory or self._pins.directory, url, reason, held)
+        where = f"; the evidence is in {path}" if path is not None else ""
+        return SplitView(f"{reason}{where}", evidence=path)
+
+    def checkpoint_key(self) -> str:
+        """The log's checkpoint vkey the gateway offers, which must be the pinned one (or is
+        pinned now)."""
+        data = self._session.get("/v1/ledger/head", authenticated=False)
+        self._accept_key(_offered_key(data))
+        offered = data.get("checkpoint_key")
+        if not isinstance(offered, str):
+            raise MalformedAnswer("the gateway's ledger head has no checkpoint_key")
+        return self._pins.check_or_pin_checkpoint_key(self._session.url, offered)
 
     def ledger_checkpoint(self, witnesses: Sequence[str] = ()) -> LedgerCheckpoint:
         """The log's C2SP checkpoint, signed by its pinned checkpoint key and consistent
-        with every tree head seen; `cosigned_by` names the *witnesses* (cosignature vkeys)
-        whose valid cosignatures it carries."""
+        with every tree head seen; `cosigned_by` names the *witnesses* (cosignature vkeys,
+        and the policy's) whose valid cosignatures it carries. With a witness policy, a
+        checkpoint without a quorum of cosignatures is refused (`NoQuorum`)."""
         try:
-            trusted = Verifiers(CosignatureVerifier.from_vkey(vkey) for vkey in witnesses)
+            given = [CosignatureVerifier.from_vkey(vkey) for vkey in witnesses]
         except NoteError as exc:
             raise UsageError(f"not a witness vkey: {exc}") from exc
-        self.ledger_head()  # the ledger key pinned and the head checked first
-        offered = self._session.get("/v1/ledger/head", authenticated=False).get("checkpoint_key")
-        if not isinstance(offered, str):
-            raise MalformedAnswer("the gateway's ledger head has no checkpoint_key")
-        vkey = self._pins.check_or_pin_checkpoint_key(self._session.url, offered)
-        answer = self._session.connection.request(
-            "GET", "/v1/ledger/checkpoint", authenticated=False
-        )
-        try:
-            checkpoint, _ = open_checkpoint(
-                answer.content, Verifiers([Ed25519Verifier.from_vkey(vkey)])
+        if self._witnessed is not None:
+            checkpoint, note, _ = self._witnessed.checkpoint(required=True)
+            content = note.encode("utf-8")
+        else:
+            self.ledger_head()  # the ledger key pinned and the head checked first
+            checkpoint, content = self.open_checkpoint(
+                self._session.connection.request(
+                    "GET", "/v1/ledger/checkpoint", authenticated=False
+                ).content
             )
-        except NoteError as exc:
-            raise VerificationFailed(f"the gateway's checkpoint does not verify: {exc}") from exc
-        if checkpoint.size > 0:
-            self._check_tree(checkpoint.size, checkpoint.root.hex())
+        policy = list(self.policy.witnesses) if self.policy is not None else []
+        known = {(w.name, w.key_id) for w in policy}
+        trusted = Verifiers([*policy, *(w for w in given if (w.name, w.key_id) not in known)])
         return LedgerCheckpoint(
             origin=checkpoint.origin,
             tree_size=checkpoint.size,
             root=checkpoint.root.hex(),
-            checkpoint_key=vkey,
-            cosigned_by=_cosigners(answer.content, trusted),
-            note=answer.content.decode("utf-8"),
+            checkpoint_key=self.checkpoint_key(),
+            cosigned_by=_cosigners(content, trusted),
+            note=content.decode("utf-8"),
         )
 
-    def _prove_extension(self, older: tuple[int, str], newer: tuple[int, str]) -> None:
+    def open_checkpoint(self, note: bytes) -> tuple[Checkpoint, bytes]:
+        """A checkpoint note from the gateway, its log signature verified with the pinned
+        checkpoint key and its tree consistent with every tree seen."""
+        vkey = self.checkpoint_key()
         try:
-            answer = self._session.get(
-                "/v1/ledger/consistency",
-                {"old_size": older[0], "new_size": newer[0]},
-                authenticated=False,
-            )
-            proof = [bytes.fromhex(node) for node in answer["proof"]]
+            checkpoint, _ = open_checkpoint(note, Verifiers([Ed25519Verifier.from_vkey(vkey)]))
+        except NoteError as exc:
+            raise VerificationFailed(f"the gateway's checkpoint does not verify: {exc}") from exc
+        if checkpoint.size > 0:
+            text = note.decode("utf-8")
+            self.check_tree(checkpoint.size, checkpoint.root.hex(), ("checkpoint", text))
+            self._pins.remember_checkpoint(self._session.url, checkpoint.size, text)
+        return checkpoint, note
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """The gateway's proof that its tree of *new_size* extends that of *old_size*."""
+        answer = self._session.get(
+            "/v1/ledger/consistency",
+            {"old_size": old_size, "new_size": new_size},
+            authenticated=False,
+        )
+        try:
+            return [bytes.fromhex(node) for node in answer["proof"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedAnswer("the gateway's consistency proof is malformed") from exc
+
+    def _prove_extension(
+        self, older: tuple[int, str], newer: tuple[int, str], signed: tuple[str, Any]
+    ) -> None:
+        try:
+            proof = self.consistency_proof(older[0], newer[0])
+        except (UsageError, MalformedAnswer) as exc:
+            raise VerificationFailed(
+                f"the gateway cannot prove that its tree of {newer[0]} entries extends the "
+                f"tree of {older[0]} entries seen before: the log was rewritten or forked, "
+                f"or the gateway cannot serve the proof ({exc})"
+            ) from exc
+        try:
             verify_consistency(
                 older[0], newer[0], bytes.fromhex(older[1]), bytes.fromhex(newer[1]), proof
             )
-        except (UsageError, ProofError, KeyError, TypeError, ValueError) as exc:
-            raise VerificationFailed(
+        except (ProofError, ValueError) as exc:
+            raise self.split_view(
                 f"the tree of {newer[0]} entries does not extend the tree of {older[0]} "
-                f"entries seen before: the log was rewritten or forked ({exc})"
+                f"entries seen before: the log was rewritten or forked ({exc})",
+                signed,
             ) from exc
 
     def _pages(self, path: str, field: str, start: int) -> Iterator[dict[str, Any]]:
@@ -185,6 +274,8 @@ class Trust:
         from ledger.verify import verify
 
         head = self.ledger_head()
+        if head.tree_head is not None:
+            self.require_witnessed(head.tree_head)
         key = parse_ledger_key(head.ledger_public_key)
         count = head.tree_head.tree_size if head.tree_head is not None else 0
         source = ExportSource(self.ledger_entries(), self.ledger_blocks(), count=count)

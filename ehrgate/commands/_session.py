@@ -4,7 +4,8 @@ times, and plain-text tables.
 Global options (before the command): `--gateway URL` (`EHRGATE_URL`), `--as KEYFILE`
 (`EHRGATE_IDENTITY`), `--passphrase-env VAR` (the variable holding the key file's
 passphrase, `EHRGATE_PASSPHRASE` unless said otherwise; see `_keyfiles`), `--ledger-key
-BASE64` (`EHRGATE_LEDGER_KEY`) and `--known-ledgers FILE` (`EHRGATE_KNOWN_LEDGERS`).
+BASE64` (`EHRGATE_LEDGER_KEY`), `--known-ledgers FILE` (`EHRGATE_KNOWN_LEDGERS`) and
+`--witness-policy FILE` (`EHRGATE_WITNESS_POLICY`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Session:
     ledger_key: str | None
     known_ledgers: Path | None
     timeout: float
+    witness_policy: Path | None = None
     _keys: IdentityKeys | PatientKeys | None = None
     _clients: list[Client] = field(default_factory=list)
 
@@ -63,6 +65,7 @@ class Session:
     def client(self, *, anonymous: bool = False, max_connections: int = 32) -> Client:
         from ehrgate.client import Client
         from ehrgate.trust import LedgerPins, default_pins_path
+        from ehrgate.witness_policy import load_policy
 
         keys = None if anonymous else self.keys()
         client = Client(
@@ -70,6 +73,7 @@ class Session:
             keys,
             ledger_key=self.ledger_key,
             pins=LedgerPins(self.known_ledgers or default_pins_path()),
+            witness_policy=load_policy(self.witness_policy) if self.witness_policy else None,
             timeout=self.timeout,
             max_connections=max_connections,
         )

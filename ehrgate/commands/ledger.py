@@ -1,5 +1,6 @@
-"""`ehrgate ledger verify|proof|head|replay`: check a ledger (from its database or a
-gateway), show a record's proof, rebuild the state from the log."""
+"""`ehrgate ledger verify|proof|head|replay|checkpoint|monitor`: check a ledger (from its
+database or a gateway), show a record's proof, rebuild the state from the log, follow a
+remote log."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import click
 
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import EXIT_DAMAGED, emit, json_option
+from ehrgate.commands.monitor import monitor
 from ehrgate.errors import EXIT_OK, EhrgateError, Unavailable, UsageError
 
 if TYPE_CHECKING:
@@ -273,3 +275,6 @@ def checkpoint(ctx: click.Context, witnesses: tuple[str, ...], as_json: bool) ->
     found = session(ctx).client(anonymous=True).ledger_checkpoint(witnesses)
     cosigned = ", ".join(found.cosigned_by) or "no trusted witness"
     emit(as_json, found.to_json(), lambda: f"{found.note}cosigned by: {cosigned}")
+
+
+ledger.add_command(monitor)

@@ -58,10 +58,37 @@ def upload(
 @click.command()
 @click.option("--patient", "pseudonym", required=True, metavar="PSEUDONYM")
 @click.option("--category", metavar="C", help="Only this category.")
+@click.option(
+    "--gateway",
+    "gateways",
+    multiple=True,
+    metavar="URL",
+    help="Read at each of these gateways (repeatable; one per hospital), every record "
+    "proved on its own log; with --witness-policy, the same policy for each.",
+)
+@click.option(
+    "--federation",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file of the hospitals' gateways, their keys and witness policies.",
+)
 @json_option
 @click.pass_context
-def records(ctx: click.Context, pseudonym: str, category: str | None, as_json: bool) -> None:
-    """List a patient's records you may read (the read is audited)."""
+def records(
+    ctx: click.Context,
+    pseudonym: str,
+    category: str | None,
+    gateways: tuple[str, ...],
+    federation: Path | None,
+    as_json: bool,
+) -> None:
+    """List a patient's records you may read (the read is audited).
+
+    With --gateway (repeated) or --federation, across several hospitals: each record is
+    proved on its own hospital's log (and witnessed under its policy) before it is listed.
+    """
+    if gateways or federation is not None:
+        _federated_records(ctx, pseudonym, category, gateways, federation, as_json)
+        return
     found = session(ctx).client().records(pseudonym, category)
     emit(
         as_json,
@@ -73,6 +100,48 @@ def records(ctx: click.Context, pseudonym: str, category: str | None, as_json: b
             )
             if found
             else "no records you may read"
+        ),
+    )
+
+
+def _federated_records(
+    ctx: click.Context,
+    pseudonym: str,
+    category: str | None,
+    gateways: tuple[str, ...],
+    federation: Path | None,
+    as_json: bool,
+) -> None:
+    from ehrgate.federation import FederatedClient, GatewayConfig, load_federation
+    from ehrgate.trust import LedgerPins, default_pins_path
+    from ehrgate.witness_policy import load_policy
+
+    current = session(ctx)
+    if federation is not None and gateways:
+        raise UsageError("give either --gateway URL (repeated) or --federation FILE")
+    if federation is not None:
+        configs = load_federation(federation)
+    else:
+        policy = load_policy(current.witness_policy) if current.witness_policy else None
+        configs = [GatewayConfig(url, witness_policy=policy) for url in gateways]
+    pins = LedgerPins(current.known_ledgers or default_pins_path())
+    with FederatedClient(configs, current.keys(), pins=pins, timeout=current.timeout) as client:
+        found = client.records(pseudonym, category)
+    rows = [
+        (f.gateway, f.proof.record.record_id, f.proof.record.category, f.proof.record.created_at)
+        for f in found.records
+    ]
+    skipped = [f"{gateway}: {why}" for gateway, why in found.skipped.items()]
+    emit(
+        as_json,
+        {"pseudonym": pseudonym, **found.to_json()},
+        lambda: "\n".join(
+            [
+                table(("gateway", "record", "category", "created"), rows)
+                if rows
+                else "no records you may read",
+                *(f"skipped {line}" for line in skipped),
+            ]
         ),
     )
 

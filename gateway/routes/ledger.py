@@ -54,9 +54,21 @@ async def head(backends: BackendsDep) -> LedgerHead:
         }
     },
 )
-async def checkpoint(backends: BackendsDep) -> Response:
+async def checkpoint(
+    backends: BackendsDep,
+    cosignatures: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=100,
+            description="Prefer the largest checkpoint cosigned by at least this many "
+            "witnesses (a reader's quorum); else the most cosigned one.",
+        ),
+    ] = 1,
+) -> Response:
     """The log's C2SP checkpoint: the largest one its witnesses cosigned, else the latest."""
-    cosigned = backends.witnessing.cosigned_note() if backends.witnessing else None
+    witnessing = backends.witnessing
+    cosigned = witnessing.cosigned_note(cosignatures) if witnessing else None
     if cosigned is not None:
         return Response(cosigned, media_type="text/plain; charset=utf-8")
     block = await run_in_threadpool(backends.ledger.head)

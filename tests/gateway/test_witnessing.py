@@ -139,3 +139,44 @@ def test_a_refused_submission_is_retried_after_a_backoff(log: TestLog, witness: 
     assert len(recorder.olds) == 1
     submitter.submit_round(now=10)
     assert len(recorder.olds) == 2
+
+
+def test_the_served_checkpoint_is_the_largest_with_the_readers_quorum(
+    tmp_path: Path, log: TestLog
+) -> None:
+    """Two witnesses cosign size 10; one of them also 20 (the other is down): a reader
+    that needs 2 gets 10, a reader that needs 1 gets 20; the history keeps both."""
+    second = Cosigner("witness.hospital-c.example", SigningKey(bytes(range(2, 34))))
+    with (
+        open_test_witness(tmp_path / "b.db", log, cosigner=COSIGNER) as b,
+        open_test_witness(tmp_path / "c.db", log, cosigner=second) as c,
+    ):
+        recorders = {"b": Recorder(b), "c": Recorder(c)}
+        down = {"c": False}
+
+        def route(request: httpx.Request) -> httpx.Response:
+            name = request.url.host.split(".")[0]
+            if down.get(name):
+                raise httpx.ConnectError("down", request=request)
+            return recorders[name](request)
+
+        ledger = Ledger(log, 10)
+        submitter = CheckpointWitnessing(
+            ledger,
+            log.signer,
+            [("http://b.test", COSIGNER.verifier), ("http://c.test", second.verifier)],
+            transport=httpx.MockTransport(route),
+        )
+        try:
+            submitter.submit_round(now=0)
+            ledger.size, down["c"] = 20, True
+            submitter.submit_round(now=1)
+            both = Verifiers([COSIGNER.verifier, second.verifier])
+            for minimum, size, count in ((2, 10, 2), (1, 20, 1), (3, 10, 2)):
+                note = submitter.cosigned_note(minimum)
+                assert note is not None
+                opened = open_note(note, both)
+                assert opened.text == log.checkpoint(size).text()
+                assert len(opened.verified) == count
+        finally:
+            submitter.stop()
