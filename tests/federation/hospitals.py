@@ -29,7 +29,7 @@ from gateway.settings import WitnessEndpoint
 from ledger.wire.checkpoints import Checkpoint
 from ledger.wire.notes import parse_note
 from tests.federation.proxy import TcpProxy
-from tests.gateway.live import free_port
+from tests.ports import free_port
 from witness import create_witness_app, load_config, open_witness, write_witness_key
 
 NAMES = ("a", "b", "c", "d")

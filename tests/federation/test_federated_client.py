@@ -28,7 +28,7 @@ from tests.federation.hospitals import (
     wait_for_quorum,
     witness_app,
 )
-from tests.gateway.live import free_port
+from tests.ports import free_port
 from witness import write_witness_key
 
 pytestmark = pytest.mark.federation
