@@ -5,7 +5,8 @@ in a temporary directory. An admin enrolls a doctor and a hospital system; a pat
 registers and grants the system a write right; the system uploads a lab report and
 imports a small ARIA-style export; the patient grants the doctor a read right that
 expires in a few seconds and shares K; the doctor fetches and decrypts the reports, each
-verified end to end; after the expiry the doctor is refused; the patient reads the audit;
+verified end to end; after the expiry the doctor is refused; a hospital bridge takes an
+HL7 v2 MDM^T02 and serves it through IHE MHD; the patient reads the audit;
 an auditor's mirror of the ledger verifies.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import click
 
 from ehrgate.client import Client
+from ehrgate.demo.bridge_act import bridge_act
 from ehrgate.embedded import embedded_gateway
 from ehrgate.errors import Denied, VerificationFailed
 from ehrgate.importer import CategoryTable, Journal, run_import, scan_folder
@@ -185,6 +187,10 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
                 story.detail(f"the doctor's read is refused: {exc.message}")
             else:
                 raise VerificationFailed("the read after expiry was allowed")
+
+            cast = {"patient": patient, "patient_keys": patient_keys,
+                    "system_keys": system_keys, "mrn": MRN}  # fmt: skip
+            bridge_act(story, work, gateway.url, admin, cast)
 
             story.step("the patient reads its audit: every read, allowed or denied, is logged")
             events = patient.audit()
