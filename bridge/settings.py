@@ -8,7 +8,6 @@ tables (`..._CATEGORIES`) are JSON.
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr

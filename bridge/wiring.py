@@ -50,7 +50,9 @@ def auth_parts(settings: BridgeSettings) -> AuthParts:
         tokens = AccessTokens(
             config.token_url,
             lifetime=config.token_lifetime,
-            key=load_or_make_token_key(settings.token_key_file or settings.data_dir / "token-key.jwk"),
+            key=load_or_make_token_key(
+                settings.token_key_file or settings.data_dir / "token-key.jwk"
+            ),
         )
         replay = SqliteReplayCache(settings.replay_cache or settings.data_dir / "replay.sqlite3")
         parts.routers.append(smart_router(config, tokens, replay=replay))
@@ -111,9 +113,7 @@ def load_or_make_token_key(path: Path) -> ECKey:
             json.dump(key.as_dict(private=True), out)
         return key
     if path.stat().st_mode & 0o077:
-        raise BridgeUsageError(
-            f"the access-token key {path} is readable by others: chmod 600 it"
-        )
+        raise BridgeUsageError(f"the access-token key {path} is readable by others: chmod 600 it")
     try:
         key = ECKey.import_key(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, JoseError) as exc:
@@ -135,4 +135,6 @@ def mllp_listener(settings: BridgeSettings, bridge: Bridge) -> MllpListener | No
     )
     actor = settings.mllp_identity or settings.system_identity
     receiver = MdmReceiver(bridge.publisher, rules, actor=actor)
-    return MllpListener(receiver, ListenerSettings(host=settings.mllp_host, port=settings.mllp_port))
+    return MllpListener(
+        receiver, ListenerSettings(host=settings.mllp_host, port=settings.mllp_port)
+    )

@@ -102,20 +102,22 @@ def _served_bridge(
     data: Path, gateway_url: str, cast: dict[str, Any], viewer: IdentityKeys, key: ECKey
 ) -> Iterator[tuple[str, FastAPI]]:
     import uvicorn
+    from pydantic import SecretStr
 
     from bridge.app import create_bridge_app
     from bridge.keystore import KeyStore
-    from bridge.settings import BridgeSettings
+    from bridge.settings import BridgeSettings, SmartClientSettings
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    scopes = ["system/DocumentReference.rs", "system/Binary.r"]
+    scopes = ("system/DocumentReference.rs", "system/Binary.r")
+    client = SmartClientSettings(
+        jwks={"keys": [key.as_dict(private=False)]}, identity=viewer.id, scopes=scopes
+    )
     settings = BridgeSettings(
         gateway_url=gateway_url, hospital_id=HOSPITAL, system_identity=cast["system_keys"].id,
-        data_dir=data, passphrase=_PASSPHRASE, public_url=url, mllp_port=0,
-        smart_clients={VIEWER: {"jwks": {"keys": [key.as_dict(private=False)]},
-                                "identity": viewer.id, "scopes": scopes}},
-        log_level="warning",
+        data_dir=data, passphrase=SecretStr(_PASSPHRASE), public_url=url, mllp_port=0,
+        smart_clients={VIEWER: client}, log_level="warning",
     )  # fmt: skip
     store = KeyStore(settings.keys_dir, _PASSPHRASE)
     for keys in (cast["system_keys"], viewer):

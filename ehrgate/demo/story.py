@@ -177,8 +177,17 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
                 except Denied as exc:
                     story.detail(f"{record.category} record: refused ({exc.message})")
 
+            # while the doctor's grant runs out
+            cast = {"patient": patient, "patient_keys": patient_keys,
+                    "system_keys": system_keys, "mrn": MRN}  # fmt: skip
+            bridge_act(story, work, gateway.url, admin, cast)
+
             remaining = (until - datetime.now(UTC)).total_seconds()
-            story.step(f"{max(remaining, 0):.1f} s later the grant has expired")
+            story.step(
+                f"{remaining:.1f} s later the doctor's grant has expired"
+                if remaining > 0
+                else "meanwhile the doctor's grant has expired"
+            )
             if remaining > 0:
                 time.sleep(remaining + 0.2)
             try:
@@ -187,10 +196,6 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
                 story.detail(f"the doctor's read is refused: {exc.message}")
             else:
                 raise VerificationFailed("the read after expiry was allowed")
-
-            cast = {"patient": patient, "patient_keys": patient_keys,
-                    "system_keys": system_keys, "mrn": MRN}  # fmt: skip
-            bridge_act(story, work, gateway.url, admin, cast)
 
             story.step("the patient reads its audit: every read, allowed or denied, is logged")
             events = patient.audit()

@@ -22,6 +22,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from bridge.keystore import KeyStore
+from bridge.wiring import load_or_make_token_key
 from ehrgate.embedded import free_port
 from ehrgate.links import make_link_statement
 from tests.bridge.conftest import MRN
@@ -121,7 +122,7 @@ def retrieve(live: LiveBridge, token: str, record_id: str) -> bytes:
 def search_ids(live: LiveBridge, token: str, **params: str) -> dict[str, dict[str, Any]]:
     client = SyncFHIRClient(live.fhir, authorization=f"Bearer {token}")
     found = client.resources("DocumentReference").search(patient=MRN, **params).fetch_all()
-    return {str(item.id): item.serialize() for item in found}
+    return {str(item.id): dict(item) for item in found}
 
 
 @pytest.mark.parametrize(("client_id", "key", "alg"),
@@ -198,8 +199,6 @@ def test_system_without_write_grant_gets_403_on_the_ledger(live: LiveBridge, cas
 def test_token_key_persists_across_restarts(live: LiveBridge) -> None:
     key_file = live.settings.data_dir / "token-key.jwk"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    from bridge.wiring import load_or_make_token_key
-
     assert load_or_make_token_key(key_file).as_dict(private=True) == json.loads(
         key_file.read_text()
     )
