@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,12 +55,21 @@ def auth_parts(settings: BridgeSettings) -> AuthParts:
                 settings.token_key_file or settings.data_dir / "token-key.jwk"
             ),
         )
-        replay = SqliteReplayCache(settings.replay_cache or settings.data_dir / "replay.sqlite3")
+        replay = replay_cache(settings.replay_cache or settings.data_dir / "replay.sqlite3")
         parts.routers.append(smart_router(config, tokens, replay=replay))
         parts.verifiers.append(SmartTokenVerifier(config, tokens))
     if settings.oidc_issuer is not None:
         parts.verifiers.append(OidcTokenVerifier(oidc_settings(settings)))
     return parts
+
+
+def replay_cache(path: Path) -> SqliteReplayCache:
+    """The `jti` replay cache in *path* (its directory made if needed)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteReplayCache(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise BridgeUsageError(f"cannot open the replay cache {path}: {exc}") from exc
 
 
 def smart_config(settings: BridgeSettings) -> SmartConfig:

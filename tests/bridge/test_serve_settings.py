@@ -101,3 +101,13 @@ def test_token_key_is_made_once_private_and_kept(tmp_path: Path) -> None:
     path.write_text(json.dumps(_KEY.as_dict(private=True)))
     with pytest.raises(BridgeUsageError, match="P-256"):
         load_or_make_token_key(path)
+
+
+def test_an_unusable_replay_cache_is_named(base_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file, not a directory")
+    base_env.setenv("EHRGATE_BRIDGE_PUBLIC_URL", "http://127.0.0.1:8080")
+    base_env.setenv("EHRGATE_BRIDGE_REPLAY_CACHE", str(tmp_path / "blocked" / "replay.sqlite3"))
+    base_env.setenv(
+        "EHRGATE_BRIDGE_SMART_CLIENTS", _client({"keys": [_KEY.as_dict(private=False)]})
+    )
+    serve_fails("cannot open the replay cache")
