@@ -8,12 +8,23 @@ tables (`..._CATEGORIES`) are JSON.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.categories import DEFAULT_CATEGORIES, CategoryCodes, CategoryTable, table_of
 from bridge.errors import BridgeUsageError
+
+
+class SmartClientSettings(BaseModel):
+    """One registered SMART Backend Services client (a value of `..._SMART_CLIENTS`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jwks: dict[str, Any] | Path = Field(description="Its public JWKS, inline or a file path")
+    identity: str = Field(min_length=1, description="The key-store identity the bridge acts as")
+    scopes: tuple[str, ...] = Field(min_length=1, description="The scopes it may be granted")
 
 
 class BridgeSettings(BaseSettings):
@@ -43,6 +54,28 @@ class BridgeSettings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None, description="The bridge's URL as clients see it (default: from each request)"
+    )
+    smart_clients: dict[str, SmartClientSettings] = Field(
+        default_factory=dict, description="SMART clients by client id (JSON)"
+    )
+    token_url: str | None = Field(
+        default=None, description="The token endpoint as clients reach it (default: PUBLIC_URL)"
+    )
+    replay_cache: Path | None = Field(default=None, description="Default: DATA_DIR/replay.sqlite3")
+    token_key_file: Path | None = Field(default=None, description="Default: DATA_DIR/token-key.jwk")
+    oidc_issuer: str | None = Field(default=None, description="The OpenID Connect issuer")
+    oidc_jwks: Path | None = Field(default=None, description="The provider's JWKS file")
+    oidc_audience: str | None = Field(default=None, description="The aud its tokens must name")
+    oidc_algorithms: tuple[str, ...] = ("RS256", "ES256")
+    oidc_identity_claim: str = "ehrgate_identity"
+    oidc_identities: dict[str, str] | None = Field(
+        default=None, description="Claim value → key-store identity (JSON); default: the value"
+    )
+    mllp_port: int | None = Field(default=None, ge=0, le=65535, description="HL7 v2 MLLP port")
+    mllp_host: str = "127.0.0.1"
+    mllp_assigning_authorities: tuple[str, ...] = ()
+    mllp_identity: str | None = Field(
+        default=None, description="The identity MDM documents are published as (default: SYSTEM)"
     )
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     page_size: int = Field(default=20, ge=1, le=500)

@@ -23,17 +23,24 @@ if TYPE_CHECKING:
 
 def _settings() -> BridgeSettings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from bridge.settings import BridgeSettings
 
     try:
         return BridgeSettings()  # type: ignore[call-arg]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"EHRGATE_BRIDGE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(e["loc"], e["msg"]) for e in exc.errors())
         raise UsageError(f"bridge settings: {problems}") from exc
+    except SettingsError as exc:
+        raise UsageError(f"bridge settings: {exc} (lists and tables are JSON)") from exc
+
+
+def _problem(loc: tuple[int | str, ...], message: str) -> str:
+    """`EHRGATE_BRIDGE_SMART_CLIENTS (engine.jwks): message` for a nested setting."""
+    name = f"EHRGATE_BRIDGE_{str(loc[0]).upper()}" if loc else "EHRGATE_BRIDGE_*"
+    inner = ".".join(str(part) for part in loc[1:])
+    return f"{name}{f' ({inner})' if inner else ''}: {message}"
 
 
 def _bridge_error(exc: Exception) -> UsageError:
@@ -49,7 +56,7 @@ def bridge() -> None:
 @click.option("--host", help="Address to bind [default: EHRGATE_BRIDGE_HOST or 127.0.0.1].")
 @click.option("--port", type=int, help="Port [default: EHRGATE_BRIDGE_PORT or 8080].")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the bridge (FHIR under /fhir) with uvicorn."""
+    """Serve the bridge (FHIR under /fhir, SMART token endpoint, HL7 v2 MLLP) with uvicorn."""
     import uvicorn
 
     from bridge.app import create_bridge_app
@@ -58,7 +65,7 @@ def serve(host: str | None, port: int | None) -> None:
     settings = _settings()
     try:
         app = create_bridge_app(settings)
-    except BridgeError as exc:
+    except (BridgeError, OSError) as exc:
         raise _bridge_error(exc) from exc
     uvicorn.run(
         app,

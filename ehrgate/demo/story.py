@@ -6,7 +6,8 @@ registers and grants the system a write right; the system uploads a lab report a
 imports a small ARIA-style export; the patient grants the doctor a read right that
 expires in a few seconds and shares the keys of that grant's categories and month (never
 K); the doctor fetches and decrypts the reports, each verified end to end; after the expiry
-the doctor is refused, and its keys open no capsule of a later month; the patient reads the audit;
+the doctor is refused, and its keys open no capsule of a later month; a hospital bridge
+takes an HL7 v2 MDM^T02 and serves it through IHE MHD; the patient reads the audit;
 an auditor's mirror of the ledger verifies.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 import click
 
 from ehrgate.client import Client
+from ehrgate.demo.bridge_act import bridge_act
 from ehrgate.embedded import embedded_gateway
 from ehrgate.errors import Denied, VerificationFailed
 from ehrgate.importer import CategoryTable, Journal, run_import, scan_folder
@@ -196,8 +198,17 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
                 except Denied as exc:
                     story.detail(f"{record.category} record: refused ({exc.message})")
 
+            # while the doctor's grant runs out
+            cast = {"patient": patient, "patient_keys": patient_keys,
+                    "system_keys": system_keys, "mrn": MRN}  # fmt: skip
+            bridge_act(story, work, gateway.url, admin, cast)
+
             remaining = (until - datetime.now(UTC)).total_seconds()
-            story.step(f"{max(remaining, 0):.1f} s later the grant has expired")
+            story.step(
+                f"{remaining:.1f} s later the doctor's grant has expired"
+                if remaining > 0
+                else "meanwhile the doctor's grant has expired"
+            )
             if remaining > 0:
                 time.sleep(remaining + 0.2)
             try:

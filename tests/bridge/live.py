@@ -19,6 +19,7 @@ import uvicorn
 from bridge.actors import Actor
 from bridge.app import create_bridge_app
 from bridge.errors import AuthFailed
+from bridge.hl7v2 import MllpListener
 from bridge.service import Bridge
 from bridge.settings import BridgeSettings
 from ehrgate.embedded import free_port
@@ -91,6 +92,7 @@ class LiveBridge:
     settings: BridgeSettings
     recorder: Recorder
     service: Bridge
+    mllp: MllpListener | None = None
 
     @property
     def fhir(self) -> str:
@@ -98,9 +100,13 @@ class LiveBridge:
 
 
 @contextmanager
-def live_bridge(settings: BridgeSettings, verifier: FixedTokens) -> Iterator[LiveBridge]:
-    port = free_port()
-    app = create_bridge_app(settings, [verifier])
+def live_bridge(
+    settings: BridgeSettings, verifier: FixedTokens | None = None, *, port: int | None = None
+) -> Iterator[LiveBridge]:
+    """The bridge served by uvicorn on *port* (default: a free one), with the token verifiers
+    its settings configure and *verifier* after them."""
+    port = port or free_port()
+    app = create_bridge_app(settings, [verifier] if verifier else [])
     recorder = Recorder(app)
     config = uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="on", access_log=False)  # fmt: skip
@@ -114,7 +120,9 @@ def live_bridge(settings: BridgeSettings, verifier: FixedTokens) -> Iterator[Liv
             raise RuntimeError("the bridge did not start")
         time.sleep(0.01)
     try:
-        yield LiveBridge(f"http://127.0.0.1:{port}", settings, recorder, app.state.bridge)
+        yield LiveBridge(
+            f"http://127.0.0.1:{port}", settings, recorder, app.state.bridge, app.state.mllp
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
