@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +146,11 @@ def test_mdm_over_mllp_is_acked_and_served_through_mhd(live: LiveBridge) -> None
     assert live.mllp is not None
     content = pdf(30_000)
     unique_id = f"DOC-{uuid.uuid4().hex[:12]}"
+    # Authored now: the patient has published record keys from this month on.
+    authored = datetime.now(UTC).strftime("%Y%m%d%H%M%S+0000")
     message = mdm(pid3=f"{MRN}^^^HOSP&1.2.3&ISO^MR", txa2="LAB", unique_id=unique_id,
-                  obx5=base64.b64encode(content).decode(), control_id="C-1")  # fmt: skip
+                  obx5=base64.b64encode(content).decode(), control_id="C-1",
+                  authored=authored)  # fmt: skip
     sender = MllpClient(live.mllp.port, timeout=60)
     try:
         first = parse_message(sender.send(message))

@@ -57,8 +57,9 @@ def mdm(
     obx: bool = True,
     msh9: str | None = None,
     processing: str = "P",
+    authored: str = "20260301113000+0100",
 ) -> str:
-    """An MDM message as HL7 text (segments ended by CR)."""
+    """An MDM message as HL7 text (segments ended by CR); *authored* is TXA-4."""
     data = base64.b64encode(PDF).decode() if obx5 is None else obx5
     segments = [
         f"MSH|^~\\&|ARIA|ONCO|EHRGATE|HOSP|20260301120000+0100||"
@@ -66,7 +67,7 @@ def mdm(
         f"EVN|{event}|20260301120000",
         f"PID|1||{pid3}||Doe^Jane||19700101|F",
         "PV1|1|O",
-        f"TXA|1|{txa2}|AP|20260301113000+0100||20260301114500||||||{unique_id}|{parent}||||AU",
+        f"TXA|1|{txa2}|AP|{authored}||20260301114500||||||{unique_id}|{parent}||||AU",
     ]
     if obx:
         segments.append(f"OBX|1|ED|PDF^Discharge letter^L||^Application^PDF^Base64^{data}||||||F")
