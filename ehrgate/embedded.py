@@ -36,11 +36,38 @@ def free_port() -> int:
 
 
 @contextmanager
+def serve_app(
+    app: Any, port: int, what: str, *, log_level: str = "warning", timeout: float = START_TIMEOUT
+) -> Iterator[str]:
+    """Serve the ASGI *app* (lifespan on) with uvicorn on 127.0.0.1:*port* in a daemon
+    thread; yield its base URL once it listens; stop it on exit. *what* names it in errors."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level=log_level, lifespan="on", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"{what} stopped while starting")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"{what} did not start within {timeout:g} s")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
 def embedded_gateway(data_dir: Path, **settings: Any) -> Iterator[EmbeddedGateway]:
     """Start a gateway on a free loopback port with its data in *data_dir* (SQLite and
     local blobs unless *settings* say otherwise); stop it on exit."""
-    import uvicorn
-
     from gateway import Settings, create_app
     from gateway.bootstrap import FIRST_ADMIN_FILE, ensure_first_start
 
@@ -51,27 +78,6 @@ def embedded_gateway(data_dir: Path, **settings: Any) -> Iterator[EmbeddedGatewa
     ensure_first_start(gateway_settings)
     admin = load_key_file(data_dir / FIRST_ADMIN_FILE)
     assert isinstance(admin, IdentityKeys)
-    config = uvicorn.Config(
-        create_app(gateway_settings),
-        host="127.0.0.1",
-        port=port,
-        log_level=gateway_settings.log_level,
-        lifespan="on",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the embedded gateway stopped while starting")
-        if time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError(f"the embedded gateway did not start within {START_TIMEOUT:g} s")
-        time.sleep(0.01)
-    try:
-        yield EmbeddedGateway(f"http://127.0.0.1:{port}", data_dir, admin)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    app = create_app(gateway_settings)
+    with serve_app(app, port, "the embedded gateway", log_level=gateway_settings.log_level) as url:
+        yield EmbeddedGateway(url, data_dir, admin)

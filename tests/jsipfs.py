@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from tests.ports import free_ports
+from tests.processes import kill_group, log_tail
 
 PROJECT = Path(__file__).resolve().parent / "node" / "jsipfs"
 START_TIMEOUT = 120.0
@@ -172,16 +173,10 @@ class JsIpfs:
 
     def kill(self) -> None:
         """Stop the node at once (SIGKILL to its process group), as a crash would."""
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ import pytest
 from botocore.config import Config
 
 from tests.ports import free_ports
+from tests.processes import kill_group, log_tail
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -192,10 +192,7 @@ class SeaweedFS:
 
     def kill(self) -> None:
         """Stop the server at once (SIGKILL to its process group), as a crash would."""
-        if self.process.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -217,10 +214,7 @@ class SeaweedFS:
                     time.sleep(0.2)
 
     def _log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path)
 
 
 @pytest.fixture(scope="session")

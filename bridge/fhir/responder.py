@@ -146,6 +146,19 @@ def _patient_mrn(bridge: Bridge, params: dict[str, list[str]]) -> str:
     return mrn_of_token(patients[0], bridge.limits.mrn_system)
 
 
+def _linked_patient(
+    request: Request, params: dict[str, list[str]]
+) -> tuple[str, str, str] | Response:
+    """The searched patient's MRN, the base URL and its pseudonym; or the answer for a
+    patient with no link to a pseudonym."""
+    mrn = _patient_mrn(bridge_of(request), params)
+    base = base_url(request)
+    try:
+        return mrn, base, bridge_of(request).links.pseudonym_for(mrn)
+    except UnlinkedPatient as exc:
+        return _unlinked(mrn, base, exc)
+
+
 @router.get("/List")
 async def find_lists(
     request: Request, actor: Annotated[Actor, Depends(allowed("List", "s"))]
@@ -159,12 +172,10 @@ async def find_lists(
         raise InvalidDocument(f"unsupported search parameters: {', '.join(sorted(unknown))}")
     codes = [c.rpartition("|")[2] for c in params.get("code", [])]
     statuses = params.get("status", [])
-    mrn = _patient_mrn(bridge, params)
-    base = base_url(request)
-    try:
-        pseudonym = bridge.links.pseudonym_for(mrn)
-    except UnlinkedPatient as exc:
-        return _unlinked(mrn, base, exc)
+    patient = _linked_patient(request, params)
+    if isinstance(patient, Response):
+        return patient
+    _, base, pseudonym = patient
     visible = {r.record_id for r in await _records(bridge, actor, pseudonym, None)}
     sets: list[dict[str, Any]] = []
     if (not codes or "submissionset" in codes) and (not statuses or "current" in statuses):
@@ -181,13 +192,10 @@ async def find_audit_events(
 ) -> Response:
     """The ledger's access entries on the patient, as IHE BALP AuditEvents."""
     bridge = bridge_of(request)
-    params = await search_params(request)
-    mrn = _patient_mrn(bridge, params)
-    base = base_url(request)
-    try:
-        pseudonym = bridge.links.pseudonym_for(mrn)
-    except UnlinkedPatient as exc:
-        return _unlinked(mrn, base, exc)
+    patient = _linked_patient(request, await search_params(request))
+    if isinstance(patient, Response):
+        return patient
+    mrn, base, pseudonym = patient
     entries = await in_thread(lambda: bridge.access_log.events(pseudonym))
     events = [audit_event(entry, mrn, bridge.limits.mrn_system) for entry in entries]
     return fhir_response(searchset(events, base, len(events)))
@@ -199,13 +207,10 @@ async def find_consents(
 ) -> Response:
     """The patient's grants to the caller's identity, as Consent resources."""
     bridge = bridge_of(request)
-    params = await search_params(request)
-    mrn = _patient_mrn(bridge, params)
-    base = base_url(request)
-    try:
-        pseudonym = bridge.links.pseudonym_for(mrn)
-    except UnlinkedPatient as exc:
-        return _unlinked(mrn, base, exc)
+    patient = _linked_patient(request, await search_params(request))
+    if isinstance(patient, Response):
+        return patient
+    mrn, base, pseudonym = patient
     client = bridge.identities.client(actor.identity)
     permissions = await in_thread(lambda: client.permissions(pseudonym))
     table = bridge.limits.categories

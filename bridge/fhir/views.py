@@ -10,6 +10,7 @@ from bridge.fhir.documents import fhir_instant
 from bridge.store import SubmissionSet
 from ehrgate.models import Permission
 
+MHD_LIST_TYPES = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
 _DCM = "http://dicom.nema.org/resources/ontology/DCM"
 _EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 _INTERACTION = "http://hl7.org/fhir/restful-interaction"
@@ -17,6 +18,11 @@ _AUTHZ = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType"
 _IDENTITY = "urn:ehrgate:identity"
 _RECORD_READS = {"record", "capsule", "body"}
 _RIGHT_ACTIONS = {"read": "access", "write": "collect", "share": "disclose"}
+
+
+def submission_set_code() -> dict[str, Any]:
+    """The `List.code` that marks an MHD SubmissionSet."""
+    return {"coding": [{"system": MHD_LIST_TYPES, "code": "submissionset"}]}
 
 
 def _identifier(system: str, value: str) -> dict[str, Any]:
@@ -156,14 +162,7 @@ def submission_set(found: SubmissionSet, mrn_system: str, visible: set[str]) -> 
         else [{"value": found.unique_id}],
         "status": "current",
         "mode": "working",
-        "code": {
-            "coding": [
-                {
-                    "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
-                    "code": "submissionset",
-                }
-            ]
-        },
+        "code": submission_set_code(),
         "subject": _identifier(mrn_system, found.mrn),
         "date": fhir_instant(found.submitted_at),
         "entry": [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 from ehrgate.client import Client
-from ehrgate.embedded import free_port
+from ehrgate.embedded import free_port, serve_app
 from ehrgate.errors import VerificationFailed
 from ehrgate.links import make_link_statement
 from ehrgate.pdf import text_pdf
@@ -101,7 +100,6 @@ def _find_and_retrieve(
 def _served_bridge(
     data: Path, gateway_url: str, cast: dict[str, Any], viewer: IdentityKeys, key: ECKey
 ) -> Iterator[tuple[str, FastAPI]]:
-    import uvicorn
     from pydantic import SecretStr
 
     from bridge.app import create_bridge_app
@@ -123,22 +121,8 @@ def _served_bridge(
     for keys in (cast["system_keys"], viewer):
         store.add(keys)
     app = create_bridge_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"bridge-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the demo bridge did not start")
-        time.sleep(0.01)
-    try:
+    with serve_app(app, port, "the demo bridge"):
         yield url, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def _mdm(mrn: str, unique_id: str, pdf: bytes) -> bytes:

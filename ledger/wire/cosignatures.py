@@ -15,18 +15,15 @@ has seen, and it is consistent with every earlier one it saw.
 
 from __future__ import annotations
 
-from envelope import EnvelopeError, InvalidSignature, SigningKey, VerifyKey
+from envelope import InvalidSignature, SigningKey
 from ledger.errors import MalformedNote
 from ledger.wire.notes import (
     ALG_COSIGNATURE_V1,
+    NoteKeyVerifier,
     NoteSignature,
-    check_key_name,
     check_note_text,
     decode_private_key,
-    decode_vkey,
     encode_private_key,
-    encode_vkey,
-    key_id,
 )
 
 HEADER = b"cosignature/v1\n"
@@ -48,31 +45,10 @@ def cosignature_timestamp(signature: NoteSignature) -> int:
     return int.from_bytes(signature.signature[:8], "big")
 
 
-class CosignatureVerifier:
+class CosignatureVerifier(NoteKeyVerifier):
     """Verifies cosignature/v1 signatures (type 0x04) of one cosigner."""
 
     alg = ALG_COSIGNATURE_V1
-
-    def __init__(self, name: str, public_key: VerifyKey) -> None:
-        self._name = check_key_name(name)
-        self.public_key = public_key
-        self._key_id = key_id(name, self.alg, public_key.to_bytes())
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_id(self) -> bytes:
-        return self._key_id
-
-    @classmethod
-    def from_vkey(cls, text: str) -> CosignatureVerifier:
-        name, public = decode_vkey(text, cls.alg)
-        try:
-            return cls(name, VerifyKey(public))
-        except EnvelopeError as exc:
-            raise MalformedNote(f"verifier key {name}: {exc}") from exc
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != SIGNATURE_LEN:
@@ -85,9 +61,6 @@ class CosignatureVerifier:
         except InvalidSignature:
             return False
         return True
-
-    def vkey(self) -> str:
-        return encode_vkey(self.name, self.alg, self.public_key.to_bytes())
 
 
 class Cosigner:

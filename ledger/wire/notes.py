@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 from envelope import EnvelopeError, InvalidSignature, SigningKey, VerifyKey, b64decode, b64encode
 from ledger.errors import InvalidNoteSignature, MalformedNote, UntrustedNote
@@ -168,10 +168,10 @@ def decode_private_key(text: str, alg: int) -> tuple[str, SigningKey]:
     return name, key
 
 
-class Ed25519Verifier:
-    """Verifies signature type 0x01: Ed25519 over the note text."""
+class NoteKeyVerifier:
+    """A named Ed25519 public key of one signature type; subclasses set `alg` and `verify`."""
 
-    alg = ALG_ED25519
+    alg: int
 
     def __init__(self, name: str, public_key: VerifyKey) -> None:
         self._name = check_key_name(name)
@@ -187,12 +187,21 @@ class Ed25519Verifier:
         return self._key_id
 
     @classmethod
-    def from_vkey(cls, text: str) -> Ed25519Verifier:
+    def from_vkey(cls, text: str) -> Self:
         name, public = decode_vkey(text, cls.alg)
         try:
             return cls(name, VerifyKey(public))
         except EnvelopeError as exc:
             raise MalformedNote(f"verifier key {name}: {exc}") from exc
+
+    def vkey(self) -> str:
+        return encode_vkey(self.name, self.alg, self.public_key.to_bytes())
+
+
+class Ed25519Verifier(NoteKeyVerifier):
+    """Verifies signature type 0x01: Ed25519 over the note text."""
+
+    alg = ALG_ED25519
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         if len(signature) != 64:
@@ -202,9 +211,6 @@ class Ed25519Verifier:
         except InvalidSignature:
             return False
         return True
-
-    def vkey(self) -> str:
-        return encode_vkey(self.name, self.alg, self.public_key.to_bytes())
 
 
 class Ed25519Signer:

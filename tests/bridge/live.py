@@ -6,15 +6,11 @@ response it sends is recorded, for the independent validator (`validator.py`).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import uvicorn
 
 from bridge.actors import Actor
 from bridge.app import create_bridge_app
@@ -22,7 +18,7 @@ from bridge.errors import AuthFailed
 from bridge.hl7v2 import MllpListener
 from bridge.service import Bridge
 from bridge.settings import BridgeSettings
-from ehrgate.embedded import free_port
+from ehrgate.embedded import free_port, serve_app
 
 READ_ALL = frozenset({"system/*.rs", "user/*.rs"})
 WRITE_DOCS = frozenset({"system/DocumentReference.crs", "system/Binary.r", "system/List.s"})
@@ -108,24 +104,8 @@ def live_bridge(
     port = port or free_port()
     app = create_bridge_app(settings, [verifier] if verifier else [])
     recorder = Recorder(app)
-    config = uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", access_log=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"bridge-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise RuntimeError("the bridge did not start")
-        time.sleep(0.01)
-    try:
-        yield LiveBridge(
-            f"http://127.0.0.1:{port}", settings, recorder, app.state.bridge, app.state.mllp
-        )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_app(recorder, port, "the bridge") as url:
+        yield LiveBridge(url, settings, recorder, app.state.bridge, app.state.mllp)
 
 
 def bridge_settings(directory: Path, gateway_url: str, **extra: Any) -> BridgeSettings:

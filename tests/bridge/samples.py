@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from bridge.categories import DEFAULT_TABLE, LOINC
+from bridge.fhir.views import submission_set_code
 
 MRN_SYSTEM = "urn:oid:1.2.3.4.5"
 
@@ -79,14 +80,7 @@ def transaction(documents: list[tuple[str, bytes]], mrn: str = "MRN-1001") -> di
         "identifier": [{"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{uuid.uuid4()}"}],
         "status": "current",
         "mode": "working",
-        "code": {
-            "coding": [
-                {
-                    "system": "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes",
-                    "code": "submissionset",
-                }
-            ]
-        },
+        "code": submission_set_code(),
         "subject": {"identifier": {"system": MRN_SYSTEM, "value": mrn}},
         "entry": references,
     }

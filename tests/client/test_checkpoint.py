@@ -13,11 +13,10 @@ from ehrgate import VerificationFailed
 from ehrgate.cli import cli
 from ehrgate.errors import UsageError
 from ehrgate.trust import LedgerPins
-from ledger.wire.checkpoints import Checkpoint, sign_checkpoint
 from ledger.wire.cosignatures import Cosigner
 from ledger.wire.notes import Ed25519Signer
 from tests.client.live import Cast
-from tests.client.test_tamper import LyingGateway, json_change, on_path
+from tests.client.test_tamper import LyingGateway, forking_gateway, json_change, on_path
 
 
 def test_the_checkpoint_is_verified_and_its_key_pinned(cast: Cast, tmp_path: Path) -> None:
@@ -66,12 +65,8 @@ def test_another_checkpoint_key_after_the_pin_is_refused(cast: Cast) -> None:
 
 
 def test_a_forked_checkpoint_signed_by_the_real_key_is_refused(cast: Cast) -> None:
-    signer = Ed25519Signer.from_private_key((cast.data_dir / "checkpoint.key").read_text())
     pins = LedgerPins()
-    with cast.client(cast.doctor, pins=pins) as doctor:
-        real = doctor.ledger_checkpoint()
-    forged = sign_checkpoint(Checkpoint(real.origin, real.tree_size, bytes(32)), signer)
-    lying = LyingGateway(on_path("/v1/ledger/checkpoint", lambda _: forged))
+    lying, _, _ = forking_gateway(cast, pins)
     with (
         cast.client(cast.doctor, pins=pins, transport=lying) as doctor,
         pytest.raises(VerificationFailed, match="rewritten or forked"),

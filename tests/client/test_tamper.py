@@ -20,6 +20,7 @@ import pytest
 
 from ehrgate import Client, IntegrityFailure, VerificationFailed
 from ehrgate._client.session import ledger_now
+from ehrgate.models import LedgerCheckpoint
 from ehrgate.pdf import text_pdf
 from ehrgate.trust import LedgerPins
 from envelope import SigningKey, b64encode
@@ -29,6 +30,8 @@ from envelope.scoped import key_id, record_period, scoped_record_key
 from envelope.sealer import _seal_with_parts
 from ledger.wire import builders
 from ledger.wire.blocks import Block
+from ledger.wire.checkpoints import Checkpoint, sign_checkpoint
+from ledger.wire.notes import Ed25519Signer
 from tests.client.live import Cast
 
 Rewrite = Callable[[httpx.Request, httpx.Response], bytes | None]
@@ -74,6 +77,16 @@ def json_change(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes], b
         return json.dumps(document).encode()
 
     return apply
+
+
+def forking_gateway(cast: Cast, pins: LedgerPins) -> tuple[LyingGateway, LedgerCheckpoint, bytes]:
+    """A gateway answering with a fork of its real checkpoint, signed by the real key;
+    with the real checkpoint (now pinned in *pins*) and the forged note."""
+    signer = Ed25519Signer.from_private_key((cast.data_dir / "checkpoint.key").read_text())
+    with cast.client(cast.doctor, pins=pins) as doctor:
+        real = doctor.ledger_checkpoint()
+    forged = sign_checkpoint(Checkpoint(real.origin, real.tree_size, bytes(32)), signer)
+    return LyingGateway(on_path("/v1/ledger/checkpoint", lambda _: forged)), real, forged
 
 
 def flip(data: bytes, position: int) -> bytes:

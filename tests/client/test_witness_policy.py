@@ -11,11 +11,9 @@ import pytest
 from ehrgate import NoQuorum, SplitView, UsageError, WitnessPolicy
 from ehrgate.trust import LedgerPins
 from ehrgate.witness_policy import POLICY_ENV, load_policy, policy_from_environment
-from ledger.wire.checkpoints import Checkpoint, sign_checkpoint
 from ledger.wire.cosignatures import Cosigner
-from ledger.wire.notes import Ed25519Signer
 from tests.client.live import Cast
-from tests.client.test_tamper import LyingGateway, on_path
+from tests.client.test_tamper import forking_gateway
 
 VKEYS = [Cosigner.generate(f"w{i}.example").verifier.vkey() for i in range(4)]
 
@@ -102,12 +100,8 @@ def test_without_a_quorum_reads_are_refused(cast: Cast) -> None:
 
 
 def test_a_forked_checkpoint_is_a_split_view_kept_as_evidence(cast: Cast, tmp_path: Path) -> None:
-    signer = Ed25519Signer.from_private_key((cast.data_dir / "checkpoint.key").read_text())
     pins = LedgerPins(tmp_path / "trust" / "known_ledgers.json")
-    with cast.client(cast.doctor, pins=pins) as doctor:
-        real = doctor.ledger_checkpoint()
-    forged = sign_checkpoint(Checkpoint(real.origin, real.tree_size, bytes(32)), signer)
-    lying = LyingGateway(on_path("/v1/ledger/checkpoint", lambda _: forged))
+    lying, real, forged = forking_gateway(cast, pins)
     with (
         cast.client(cast.doctor, pins=pins, transport=lying) as doctor,
         pytest.raises(SplitView, match="evidence is in") as refused,

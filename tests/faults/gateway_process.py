@@ -9,7 +9,6 @@ gateway.start()          # the same data directory, database and port again
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 from envelope import IdentityKeys, load_key_file
 from tests.faults.harness import ROOT
 from tests.ports import free_port
+from tests.processes import kill_group, log_tail
 
 
 class GatewayProcess:
@@ -67,17 +67,10 @@ class GatewayProcess:
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+        kill_group(self.process)
 
     def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path)
 
     @property
     def admin_key_file(self) -> Path:

@@ -117,6 +117,23 @@ class World:
             self.tokens[keys.id] = login(self.client, keys)
         return {"Authorization": f"Bearer {self.tokens[keys.id]}"}
 
+    def upload_blob(self, who: IdentityKeys, pseudonym: str, category: str, body: bytes) -> Any:
+        """POST /v1/blobs: *body* as a sealed body of *pseudonym*'s *category*."""
+        return self.client.post(
+            "/v1/blobs",
+            params={"pseudonym": pseudonym, "category": category},
+            content=body,
+            headers={**self.headers(who), "Content-Type": "application/octet-stream"},
+        )
+
+    def post_record(self, who: IdentityKeys, tx: Transaction, capsule: bytes) -> Any:
+        """POST /v1/records: the record transaction *tx* with its *capsule*."""
+        return self.client.post(
+            "/v1/records",
+            json={"transaction": tx_json(tx), "capsule": b64encode(capsule)},
+            headers=self.headers(who),
+        )
+
     def enroll(self, identity_id: str, role: str) -> IdentityKeys:
         keys = IdentityKeys.generate(identity_id, role)
         tx = builders.enroll(self.admin, keys.public(), issued_at=self.clock())

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from envelope import IdentityKeys, PatientKeys, SigningKey, b64encode
+from envelope import IdentityKeys, PatientKeys, SigningKey
 from gateway import Settings, refusals as refusals_module
 from ledger.errors import LedgerUnavailable
 from ledger.wire import builders
@@ -57,12 +57,7 @@ class Site:
         return self.world.client.post(path, json=tx_json(tx), headers=self.world.headers(who))
 
     def upload(self, who: IdentityKeys, pseudonym: str | None = None) -> Any:
-        return self.world.client.post(
-            "/v1/blobs",
-            params={"pseudonym": pseudonym or self.pseudonym, "category": CATEGORY},
-            content=b"a sealed body",
-            headers={**self.world.headers(who), "Content-Type": "application/octet-stream"},
-        )
+        return self.world.upload_blob(who, pseudonym or self.pseudonym, CATEGORY, b"a sealed body")
 
     def commit(self, who: IdentityKeys, **fields: Any) -> Any:
         capsule = os.urandom(200)
@@ -77,12 +72,7 @@ class Site:
             "issued_at": self.world.clock(),
             **fields,
         }
-        tx = builders.record(who, **values)
-        return self.world.client.post(
-            "/v1/records",
-            json={"transaction": tx_json(tx), "capsule": b64encode(capsule)},
-            headers=self.world.headers(who),
-        )
+        return self.world.post_record(who, builders.record(who, **values), capsule)
 
     def grant_tx(self, signer: IdentityKeys, pseudonym: str | None = None) -> Transaction:
         now = self.world.clock()

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from envelope import IdentityKeys, b64encode
+from envelope import IdentityKeys
 from gateway import Settings
 from ledger.wire import builders
 from tests.gateway import scenario
-from tests.gateway.helpers import World, tx_json
+from tests.gateway.helpers import World
 
 CATEGORY = "lab-results"
 
@@ -44,12 +44,7 @@ class Site:
         assert self.first.status_code == 201, self.first.text
 
     def upload(self, who: IdentityKeys, body: bytes) -> Any:
-        return self.world.client.post(
-            "/v1/blobs",
-            params={"pseudonym": self.cast.patient.pseudonym, "category": CATEGORY},
-            content=body,
-            headers={**self.world.headers(who), "Content-Type": "application/octet-stream"},
-        )
+        return self.world.upload_blob(who, self.cast.patient.pseudonym, CATEGORY, body)
 
     def commit(self, who: IdentityKeys, capsule: bytes | None = None, **fields: Any) -> Any:
         """Commit a record of the stored body with a fresh capsule (or *capsule*)."""
@@ -66,12 +61,7 @@ class Site:
             "issued_at": self.world.clock(),
             **fields,
         }
-        tx = builders.record(who, **values)
-        return self.world.client.post(
-            "/v1/records",
-            json={"transaction": tx_json(tx), "capsule": b64encode(capsule)},
-            headers=self.world.headers(who),
-        )
+        return self.world.post_record(who, builders.record(who, **values), capsule)
 
 
 @pytest.fixture

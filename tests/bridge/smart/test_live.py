@@ -2,39 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 
 from bridge.actors import Actor
 from bridge.errors import AuthFailed
 from bridge.smart import AccessTokens, SmartClient, SmartConfig, SmartTokenVerifier, smart_router
+from ehrgate.embedded import serve_app
 from tests.bridge.smart.support import ALLOWED, assertion, ec_key, form, public_jwks, rsa_key
 from tests.ports import free_port
 
 
 @contextmanager
 def serve(app: FastAPI, port: int) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with serve_app(app, port, "uvicorn", timeout=20) as url:
+        yield url
 
 
 def app_with(config: SmartConfig) -> FastAPI:
