@@ -58,4 +58,5 @@ def test_web_lock_names_only_registry_packages() -> None:
     lock = (WEB / "package-lock.json").read_text()
     for url in re.findall(r'"resolved": "([^"]+)"', lock):
         assert url.startswith("https://registry.npmjs.org/"), url
-    assert "git+" not in lock and "github:" not in lock
+    assert "git+" not in lock
+    assert "github:" not in lock
