@@ -1,0 +1,51 @@
+// Sign in with a key file: read and (with a passphrase) decrypted in the browser; the
+// challenge is signed here; nothing secret leaves the device.
+import { KeyFileError, keyFileNeedsPassphrase, loadKeyFile } from "../../crypto/index.js";
+import { explain } from "../records.js";
+import { clearStatus, field, h, mount, showStatus } from "../dom.js";
+import { signIn } from "../session.js";
+
+export function loginView(onSignedIn: () => void): void {
+  const file = h("input", { type: "file", accept: ".key,.json,application/json", "aria-describedby": "key-help" });
+  const passphrase = h("input", { type: "password", autocomplete: "current-password" });
+  const submit = h("button", { type: "submit" }, "Sign in");
+  const form = h("form", { "aria-labelledby": "login-title" },
+    h("h2", { id: "login-title" }, "Sign in with your key file"),
+    h("p", { id: "key-help" }, "Your key file is read in this browser only. Keys are kept in memory until you sign out or close the tab."),
+    field("Key file", file),
+    field("Passphrase (if the file has one)", passphrase),
+    submit);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void (async () => {
+      const chosen = file.files?.[0];
+      if (chosen === undefined) {
+        showStatus("error", "Choose your key file first.");
+        file.focus();
+        return;
+      }
+      submit.disabled = true;
+      showStatus("info", "Opening the key file…");
+      try {
+        const text = await chosen.text();
+        if (keyFileNeedsPassphrase(text) && passphrase.value === "") {
+          showStatus("error", "This key file is protected: enter its passphrase.");
+          passphrase.focus();
+          return;
+        }
+        const keys = await loadKeyFile(text, passphrase.value || undefined);
+        passphrase.value = "";
+        showStatus("info", `Signing in as ${keys.id}…`);
+        await signIn(keys);
+        clearStatus();
+        onSignedIn();
+      } catch (error) {
+        showStatus("error", error instanceof KeyFileError ? error.message : `Sign-in failed. ${explain(error)}`);
+      } finally {
+        submit.disabled = false;
+      }
+    })();
+  });
+  mount(h("section", {}, form));
+  file.focus();
+}
