@@ -7,7 +7,7 @@ export class ApiError extends Error {
   }
 
   get slug(): string {
-    return this.type.split("/").pop() ?? "";
+    return this.type.split(/[:/]/).pop() ?? "";
   }
 }
 

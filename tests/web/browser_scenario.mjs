@@ -1,0 +1,151 @@
+// Drives Debian's Chromium (headless, through playwright-core) through the web app for
+// tests/web/test_browser.py. Reads the plan as JSON on stdin's first line; prints one JSON
+// line per step ({"step": name, ...}) and, where the Python side must act (upload, move
+// the gateway clock), waits for a line "go" on stdin. Ends with {"step": "done", requests,
+// console}. Every request the pages send is recorded (URL, method, body); every console
+// error, page error and CSP violation too, with the step it happened in.
+import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const plan = JSON.parse((await lines.next()).value);
+const { chromium } = await import(join(plan.web_dir, "node_modules", "playwright-core", "index.mjs"));
+
+let step = "start";
+const requests = [];
+const consoleErrors = [];
+const say = (data) => process.stdout.write(`${JSON.stringify({ step, ...data })}\n`);
+async function waitForGo() {
+  const line = await lines.next();
+  if (line.done || line.value.trim() !== "go") throw new Error(`expected go, got ${line.value}`);
+}
+
+const browser = await chromium.launch({ executablePath: plan.chromium, headless: true, args: ["--no-sandbox"] });
+
+async function newPage(name) {
+  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 }, locale: "en-GB", timezoneId: "UTC" });
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  const page = await context.newPage();
+  page.on("request", (request) => {
+    requests.push({ page: name, step, method: request.method(), url: request.url(), body: request.postData() ?? "" });
+  });
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push({ page: name, step, text: message.text() });
+  });
+  page.on("pageerror", (error) => consoleErrors.push({ page: name, step, text: `page error: ${error.message}` }));
+  return page;
+}
+
+async function signIn(page, keyFile, passphrase) {
+  await page.goto(`${plan.url}/app/`);
+  await page.getByLabel("Key file", { exact: true }).setInputFiles(keyFile);
+  if (passphrase) await page.getByLabel("Passphrase (if the file has one)", { exact: true }).fill(passphrase);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+// the keyboard, as a person without a mouse would (and untouched by the PDF viewer's focus)
+async function press(locator) {
+  await locator.focus();
+  await locator.press("Enter");
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(plan.screenshots, `${name}.png`), fullPage: false });
+}
+
+async function statusText(page) {
+  return (await page.locator("#status").innerText()).trim();
+}
+
+try {
+  // 1. the patient grants the clinician read access to lab results, until plan.until
+  step = "patient-grants";
+  const patient = await newPage("patient");
+  await signIn(patient, plan.patient_key);
+  await patient.getByLabel("Who (identity id, e.g. dr-house)", { exact: true }).fill(plan.clinician_id);
+  await patient.getByLabel("lab-results", { exact: true }).check();
+  await patient.getByLabel("From", { exact: true }).fill(plan.from);
+  await patient.getByLabel("Until (not included)", { exact: true }).fill(plan.until);
+  await patient.getByRole("button", { name: "Grant" }).click();
+  await patient.locator(".message.ok").waitFor();
+  say({ status: await statusText(patient) });
+  await waitForGo(); // the system uploads through the SDK
+
+  // 2. the clinician opens the PDF: streamed, decrypted, checked, shown
+  step = "clinician-opens";
+  const clinician = await newPage("clinician");
+  await signIn(clinician, plan.clinician_key, plan.clinician_passphrase);
+  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(plan.pseudonym);
+  await clinician.getByRole("button", { name: "Show records" }).click();
+  await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
+  await clinician.locator(".message.ok").waitFor({ timeout: 60000 });
+  const downloads = [];
+  clinician.on("download", (download) => downloads.push(download));
+  await press(clinician.locator("#download-link"));
+  for (let i = 0; i < 100 && downloads.length === 0; i++) await clinician.waitForTimeout(100);
+  if (downloads.length === 0) throw new Error("the download link gave no download");
+  const bytes = readFileSync(await downloads[downloads.length - 1].path());
+  say({ status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText() });
+  await shot(clinician, "clinician");
+  await waitForGo(); // the gateway's clock passes the grant's end
+
+  // 3. the next open is refused, with the gateway's reason
+  step = "clinician-refused";
+  await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
+  await clinician.locator("#status .message.error").waitFor();
+  say({ status: await statusText(clinician) });
+  await shot(clinician, "clinician-refused");
+
+  // 4. the patient's audit shows the allowed read and the denial
+  step = "patient-audit";
+  await patient.getByRole("button", { name: "Refresh" }).click();
+  await patient.locator("#audit .denied").first().waitFor();
+  say({ audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() });
+  await shot(patient, "patient");
+
+  // 5. an admin enrolls an auditor and suspends the clinician
+  step = "admin";
+  const admin = await newPage("admin");
+  await signIn(admin, plan.admin_key);
+  await admin.getByLabel("Public key file (paste)", { exact: true }).fill(plan.enroll_public);
+  await admin.getByRole("button", { name: "Enroll" }).click();
+  await admin.locator(".message.ok").waitFor();
+  const enrolled = await statusText(admin);
+  await admin.getByLabel("Identity id", { exact: true }).fill(plan.clinician_id);
+  await admin.getByLabel("Reason", { exact: true }).fill("left the hospital");
+  await admin.getByRole("button", { name: "Suspend" }).click();
+  await admin.locator(".message.ok").waitFor();
+  await admin.getByText("suspended: left the hospital").waitFor();
+  say({ enrolled, status: await statusText(admin), identities: await admin.locator("#identities").innerText(), head: await admin.locator("#ledger-head").innerText() });
+  await shot(admin, "admin");
+
+  // 6. the suspended clinician is shown out
+  step = "clinician-shown-out";
+  await clinician.getByRole("button", { name: "Show records" }).click();
+  await clinician.getByRole("button", { name: "Sign in" }).waitFor();
+  say({ status: await statusText(clinician) });
+  await shot(clinician, "signed-out");
+
+  step = "login";
+  const fresh = await newPage("login");
+  await fresh.goto(`${plan.url}/app/`);
+  await fresh.getByRole("button", { name: "Sign in" }).waitFor();
+  await shot(fresh, "login");
+  await fresh.setViewportSize({ width: 390, height: 800 });
+  await shot(fresh, "login-phone");
+  step = "done";
+  say({ requests, console: consoleErrors });
+} catch (error) {
+  const pages = browser.contexts().flatMap((context) => context.pages());
+  const statuses = await Promise.all(pages.map((page) => page.locator("#status").innerText().catch(() => "?")));
+  say({ error: `${String(error?.stack ?? error)}\nstatus lines: ${JSON.stringify(statuses)}`, requests, console: consoleErrors });
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
