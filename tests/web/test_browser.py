@@ -36,12 +36,15 @@ EXPECTED_REFUSAL = re.compile(
     r"Failed to load resource: the server responded with a status of (401|403)"
 )
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js 20"),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)"
-    ),
-]
+
+def _check_tools() -> None:
+    """Like the PostgreSQL tests, these fail (never skip) without what they need."""
+    if shutil.which("node") is None:
+        pytest.fail("the browser tests need Node.js 20")
+    if not CHROMIUM.exists():
+        pytest.fail(
+            "the browser tests need Debian's chromium: apt-get install chromium (.ci/run does)"
+        )
 
 
 def _pdf() -> bytes:
@@ -111,10 +114,14 @@ class Browser:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=30)
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
 def browser_world(tmp_path: Path) -> Iterator[tuple[str, World, ManualClock]]:
+    _check_tools()
     if not (WEB / "dist" / "index.html").is_file():
         pytest.fail("web/dist is not built: run web/build (./dev runs it)")
     clock = ManualClock(datetime.now(UTC).replace(microsecond=0))

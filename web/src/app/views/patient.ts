@@ -129,7 +129,7 @@ function auditTimeline(events: AuditEvent[]): HTMLElement {
     const denied = event.decision !== "allowed";
     return h("li", { class: denied ? "denied-event" : "allowed-event" },
       h("span", { class: denied ? "denied" : "allowed" }, denied ? "DENIED " : "allowed "),
-      `${localTime(event.at)}: ${event.actor} ${event.action}${event.category ? ` (${event.category})` : ""}`,
+      `${localTime(event.at)}: ${event.actor === pseudonym() ? "you" : event.actor} ${event.action}${event.category ? ` (${event.category})` : ""}`,
       event.reason ? ` — ${event.reason}` : "");
   });
   return h("ol", { reversed: true, "aria-label": "Access history, newest first" }, ...items);
