@@ -64,24 +64,42 @@ async function statusText(page) {
 }
 
 try {
-  // 1. the patient grants the clinician read access to lab results, until plan.until
-  step = "patient-grants";
+  // 1. a patient registers: keys made in the browser, the key file downloaded
+  step = "patient-registers";
   const patient = await newPage("patient");
-  await signIn(patient, plan.patient_key);
+  await patient.goto(`${plan.url}/app/`);
+  await patient.getByLabel("Full name", { exact: true }).fill(plan.uii.name);
+  await patient.getByLabel("Birth date", { exact: true }).fill(plan.uii.birth_date);
+  await patient.getByLabel("Passphrase for the key file (recommended)", { exact: true }).fill(plan.patient_passphrase);
+  await shot(patient, "register");
+  await press(patient.getByRole("button", { name: "Create my keys and register" }));
+  await patient.locator(".message.ok").waitFor({ timeout: 60000 });
+  const keyDownloads = [];
+  patient.on("download", (download) => keyDownloads.push(download));
+  await press(patient.locator("#key-file-link"));
+  for (let i = 0; i < 100 && keyDownloads.length === 0; i++) await patient.waitForTimeout(100);
+  if (keyDownloads.length === 0) throw new Error("the key file link gave no download");
+  await keyDownloads[0].saveAs(plan.patient_key);
+  const pseudonym = (await statusText(patient)).match(/[0-9a-f]{64}/)[0];
+  say({ pseudonym });
+  await waitForGo(); // the Python side reads the key file and grants the system its write right
+
+  // 2. the patient grants the clinician read access to lab results, until plan.until
+  step = "patient-grants";
   await patient.getByLabel("Who (identity id, e.g. dr-house)", { exact: true }).fill(plan.clinician_id);
   await patient.getByLabel("lab-results", { exact: true }).check();
   await patient.getByLabel("From", { exact: true }).fill(plan.from);
   await patient.getByLabel("Until (not included)", { exact: true }).fill(plan.until);
-  await patient.getByRole("button", { name: "Grant" }).click();
-  await patient.locator(".message.ok").waitFor();
+  await press(patient.getByRole("button", { name: "Grant", exact: true }));
+  await patient.locator(".message.ok", { hasText: "Granted" }).waitFor();
   say({ status: await statusText(patient) });
   await waitForGo(); // the system uploads through the SDK
 
-  // 2. the clinician opens the PDF: streamed, decrypted, checked, shown
+  // 3. the clinician opens the PDF: streamed, decrypted, checked, shown
   step = "clinician-opens";
   const clinician = await newPage("clinician");
   await signIn(clinician, plan.clinician_key, plan.clinician_passphrase);
-  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(plan.pseudonym);
+  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
   await clinician.getByRole("button", { name: "Show records" }).click();
   await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
   await clinician.locator(".message.ok").waitFor({ timeout: 60000 });
@@ -95,37 +113,37 @@ try {
   await shot(clinician, "clinician");
   await waitForGo(); // the gateway's clock passes the grant's end
 
-  // 3. the next open is refused, with the gateway's reason
+  // 4. the next open is refused, with the gateway's reason
   step = "clinician-refused";
   await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
   await clinician.locator("#status .message.error").waitFor();
   say({ status: await statusText(clinician) });
   await shot(clinician, "clinician-refused");
 
-  // 4. the patient's audit shows the allowed read and the denial
+  // 5. the patient's audit shows the allowed read and the denial
   step = "patient-audit";
   await patient.getByRole("button", { name: "Refresh" }).click();
   await patient.locator("#audit .denied").first().waitFor();
   say({ audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() });
   await shot(patient, "patient");
 
-  // 5. an admin enrolls an auditor and suspends the clinician
+  // 6. an admin enrolls an auditor and suspends the clinician
   step = "admin";
   const admin = await newPage("admin");
   await signIn(admin, plan.admin_key);
   await admin.getByLabel("Public key file (paste)", { exact: true }).fill(plan.enroll_public);
-  await admin.getByRole("button", { name: "Enroll" }).click();
-  await admin.locator(".message.ok").waitFor();
+  await press(admin.getByRole("button", { name: "Enroll", exact: true }));
+  await admin.locator(".message.ok", { hasText: "Enrolled" }).waitFor();
   const enrolled = await statusText(admin);
   await admin.getByLabel("Identity id", { exact: true }).fill(plan.clinician_id);
   await admin.getByLabel("Reason", { exact: true }).fill("left the hospital");
-  await admin.getByRole("button", { name: "Suspend" }).click();
-  await admin.locator(".message.ok").waitFor();
+  await press(admin.getByRole("button", { name: "Suspend", exact: true }));
+  await admin.locator(".message.ok", { hasText: "Suspended" }).waitFor();
   await admin.getByText("suspended: left the hospital").waitFor();
   say({ enrolled, status: await statusText(admin), identities: await admin.locator("#identities").innerText(), head: await admin.locator("#ledger-head").innerText() });
   await shot(admin, "admin");
 
-  // 6. the suspended clinician is shown out
+  // 7. the suspended clinician is shown out
   step = "clinician-shown-out";
   await clinician.getByRole("button", { name: "Show records" }).click();
   await clinician.getByRole("button", { name: "Sign in" }).waitFor();

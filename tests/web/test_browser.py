@@ -1,5 +1,6 @@
 """End to end in Debian's Chromium (headless, driven by playwright-core from Node) against a
-live gateway served by uvicorn: a patient grants, a system uploads through the SDK, a
+live gateway served by uvicorn: a patient registers (keys, pseudonym and key file made in
+the browser) and grants, a system uploads through the SDK, a
 clinician opens the PDF in the browser and gets its exact bytes, the grant ends and the next
 open is refused, the patient's audit shows both, an admin enrolls and suspends and the
 suspended clinician is shown out. The run fails on any console error or CSP violation, and
@@ -22,7 +23,7 @@ from typing import IO, Any
 import pytest
 
 from ehrgate import Client
-from envelope import IdentityKeys, write_key_file
+from envelope import IdentityKeys, PatientKeys, load_key_file
 from envelope.keyfile import encode_key_file
 from gateway import Settings
 from tests.gateway.helpers import ManualClock, World
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 MARKER = b"EHRGATE-E2E-PLAINTEXT-MARKER-7c1f"
+UII = {"name": "Ana Müller", "birth_date": "1961-04-12"}
 EXPECTED_REFUSAL = re.compile(
     r"Failed to load resource: the server responded with a status of (401|403)"
 )
@@ -155,11 +157,8 @@ def test_patient_clinician_admin_in_chromium(
     url, world, clock = browser_world
     clinician = world.enroll("dr-house", "clinician")
     system = world.enroll("his-1", "system")
-    patient = world.register_patient("Ana Müller")
-    world.grant(patient, system, ["write"], "all")
     files = tmp_path / "keys"
     files.mkdir()
-    write_key_file(files / "patient.key", patient)
     (files / "dr-house.key").write_bytes(
         encode_key_file(clinician, passphrase="correct horse", _scrypt_n=2**12)
     )
@@ -173,17 +172,32 @@ def test_patient_clinician_admin_in_chromium(
         "chromium": str(CHROMIUM),
         "screenshots": str(shots),
         "patient_key": str(files / "patient.key"),
+        "patient_passphrase": "patient passphrase",
+        "uii": UII,
         "clinician_key": str(files / "dr-house.key"),
         "clinician_passphrase": "correct horse",
         "clinician_id": clinician.id,
         "admin_key": str(world.admin and (tmp_path / "data" / "admin.key")),
-        "pseudonym": patient.pseudonym,
         "from": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
         "until": (now + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
         "enroll_public": json.dumps(auditor.public().to_json()),
     }
     browser = Browser(plan)
     try:
+        registered = browser.next("patient-registers")
+        patient = load_key_file(files / "patient.key", "patient passphrase")
+        assert isinstance(patient, PatientKeys)
+        # the browser's pseudonym, K and key file agree with envelope's
+        assert patient.pseudonym == registered["pseudonym"]
+        assert patient.patient_key.pseudonym(UII) == patient.pseudonym
+        assert (
+            world.client.get(
+                f"/v1/patients/{patient.pseudonym}", headers=world.headers(system)
+            ).status_code
+            == 200
+        )
+        world.grant(patient, system, ["write"], "all")
+        browser.go()
         granted = browser.next("patient-grants")
         assert "Granted dr-house read access to lab-results" in granted["status"]
         pdf = _pdf()
@@ -246,6 +260,8 @@ def test_patient_clinician_admin_in_chromium(
     for secret in _secrets(patient, clinician, world.admin):
         assert not [s for s in sent if secret in s], "a private key or K left the browser"
     assert not [s for s in sent if MARKER.decode() in s or pdf[:200].hex() in s]
+    # the identifying fields never leave the browser either
+    assert not [s for s in sent if "Müller" in s or "M%C3%BCller" in s or "1961-04-12" in s]
 
 
 def _write(path: Path, data: bytes) -> Path:

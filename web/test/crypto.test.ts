@@ -314,3 +314,23 @@ describe("Merkle proofs and tree heads", () => {
     c.verifyReceipt({ index: 7, tx_hash: c.toHex(leaves[7]!), tree_head: head, inclusion_proof: proof(7, leaves).map(c.toHex) }, c.verifyKeyOf(secret));
   });
 });
+
+describe("key files made in the browser", () => {
+  it("new patient keys round-trip through a plain and a protected version 2 file", async () => {
+    const uii = { name: "Ana Müller", birth_date: "1961-04-12" };
+    const keys = c.createPatientKeys(uii);
+    assert.equal(keys.pseudonym, c.pseudonym(keys.patientKey!, uii));
+    assert.equal(keys.encryptionKey.form, "seed");
+    for (const passphrase of [undefined, "a passphrase"]) {
+      const text = await c.encodeKeyFile(keys, passphrase, 2 ** 10);
+      assert.equal(c.keyFileNeedsPassphrase(text), passphrase !== undefined);
+      const loaded = await c.loadKeyFile(text, passphrase);
+      assert.equal(loaded.pseudonym, keys.pseudonym);
+      assert.equal(c.toHex(loaded.patientKey!), c.toHex(keys.patientKey!));
+      assert.equal(c.toHex(loaded.signingKey), c.toHex(keys.signingKey));
+      assert.equal(c.toHex(loaded.encryptionKey.raw), c.toHex(keys.encryptionKey.raw));
+      assert.equal(loaded.recordKeyVersion, 2);
+      if (passphrase !== undefined) await assert.rejects(c.loadKeyFile(text, "wrong"), /passphrase does not open/);
+    }
+  });
+});

@@ -1,10 +1,10 @@
 // Key files (docs/envelope.md "Key files"), versions 1 and 2, read in the browser; a
 // passphrase-protected secret is opened with scrypt (noble) and AES-256-GCM (WebCrypto).
 import { scryptAsync } from "@noble/hashes/scrypt.js";
-import { aesGcmDecrypt } from "./aead.js";
-import { type Bytes, CryptoError, fromBase64, fromUtf8, utf8 } from "./bytes.js";
+import { aesGcmDecrypt, aesGcmEncrypt } from "./aead.js";
+import { type Bytes, CryptoError, fromBase64, fromUtf8, toBase64, utf8 } from "./bytes.js";
 import { canonical } from "./canonical.js";
-import { isPseudonym } from "./pseudonym.js";
+import { isPseudonym, pseudonym as pseudonymOf } from "./pseudonym.js";
 import type { RecordKeyVersion } from "./recordkey.js";
 import { verifyKeyOf } from "./signatures.js";
 import { type XWingPrivateKey, xwingPrivateKey } from "./xwing.js";
@@ -102,4 +102,47 @@ export async function loadKeyFile(text: string, passphrase?: string): Promise<Id
   const recordKeyVersion = version === 1 ? 1 : document.record_key_version;
   if (recordKeyVersion !== 1 && recordKeyVersion !== 2) throw new KeyFileError("bad record_key_version");
   return { kind: "patient", ...base, patientKey: secretBytes(secret, "patient_key", 32), pseudonym, recordKeyVersion };
+}
+
+export const KEYFILE_SCRYPT_N = 2 ** 17;
+
+function randomKey(): Bytes {
+  return globalThis.crypto.getRandomValues(new Uint8Array(32));
+}
+
+/** New patient keys made on the device: K, its pseudonym from the UII, identity keys. */
+export function createPatientKeys(uii: unknown): IdentityKeys {
+  const patientKey = randomKey();
+  const name = pseudonymOf(patientKey, uii);
+  const signingKey = randomKey();
+  return {
+    kind: "patient", id: name, role: "patient", signingKey, verifyKey: verifyKeyOf(signingKey),
+    encryptionKey: xwingPrivateKey(randomKey()), patientKey, pseudonym: name, recordKeyVersion: 2,
+  };
+}
+
+/** A version 2 key file (docs/envelope.md), optionally protected by a passphrase. */
+export async function encodeKeyFile(keys: IdentityKeys, passphrase?: string, scryptN = KEYFILE_SCRYPT_N): Promise<string> {
+  const document: Record<string, unknown> = keys.kind === "patient"
+    ? { kind: "ehrgate-patient-key", version: 2, id: keys.id, role: keys.role, pseudonym: keys.pseudonym, record_key_version: keys.recordKeyVersion }
+    : { kind: "ehrgate-identity-key", version: 2, id: keys.id, role: keys.role };
+  const secret: Record<string, string> = { signing_key: toBase64(keys.signingKey) };
+  secret[keys.encryptionKey.form === "seed" ? "encryption_key" : "encryption_key_v1"] = toBase64(keys.encryptionKey.raw);
+  if (keys.kind === "patient") secret.patient_key = toBase64(keys.patientKey!);
+  if (passphrase === undefined || passphrase === "") {
+    document.secret = secret;
+  } else {
+    const salt = globalThis.crypto.getRandomValues(new Uint8Array(16));
+    const nonce = globalThis.crypto.getRandomValues(new Uint8Array(12));
+    const key = await scryptAsync(utf8(passphrase), salt, { N: scryptN, r: 8, p: 1, dkLen: 32, maxmem: MAX_SCRYPT_MEMORY + 1024 });
+    const ciphertext = await aesGcmEncrypt(key, nonce, canonical(secret), canonical(document));
+    document.encrypted = { kdf: "scrypt", n: scryptN, r: 8, p: 1, salt: toBase64(salt), nonce: toBase64(nonce), ciphertext: toBase64(ciphertext) };
+  }
+  return `${JSON.stringify(sortKeys(document), null, 2)}\n`;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value !== "object" || value === null) return value;
+  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]));
 }

@@ -4,6 +4,7 @@ import { KeyFileError, keyFileNeedsPassphrase, loadKeyFile } from "../../crypto/
 import { explain } from "../records.js";
 import { clearStatus, field, h, mount, showStatus } from "../dom.js";
 import { signIn } from "../session.js";
+import { registerForm } from "./register.js";
 
 export function loginView(onSignedIn: () => void): void {
   const file = h("input", { type: "file", accept: ".key,.json,application/json", "aria-describedby": "key-help" });
@@ -46,6 +47,6 @@ export function loginView(onSignedIn: () => void): void {
       }
     })();
   });
-  mount(h("section", {}, form));
+  mount(h("section", {}, form), h("section", {}, registerForm(onSignedIn)));
   file.focus();
 }
