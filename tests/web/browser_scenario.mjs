@@ -140,7 +140,10 @@ try {
   await press(admin.getByRole("button", { name: "Suspend", exact: true }));
   await admin.locator(".message.ok", { hasText: "Suspended" }).waitFor();
   await admin.getByText("suspended: left the hospital").waitFor();
-  say({ enrolled, status: await statusText(admin), identities: await admin.locator("#identities").innerText(), head: await admin.locator("#ledger-head").innerText() });
+  const suspended = await statusText(admin);
+  await press(admin.getByRole("button", { name: "Verify now", exact: true }));
+  await admin.locator(".message", { hasText: "Ledger" }).waitFor();
+  say({ enrolled, suspended, verified: await statusText(admin), identities: await admin.locator("#identities").innerText(), head: await admin.locator("#ledger-head").innerText() });
   await shot(admin, "admin");
 
   // 7. the suspended clinician is shown out

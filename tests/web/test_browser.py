@@ -213,6 +213,7 @@ def test_patient_clinician_admin_in_chromium(
         assert bytes.fromhex(opened["downloaded_hex"]) == pdf
         assert "Verified and opened report.pdf" in opened["status"]
         assert "signed by his-1" in opened["checks"]
+        assert "consistent with the pinned ledger" in opened["checks"]
         clock.advance(timedelta(minutes=11))  # past the grant's end, within the token's life
         answer = world.client.get(
             f"/v1/records/{uploaded.record.record_id}", headers=world.headers(clinician)
@@ -229,6 +230,11 @@ def test_patient_clinician_admin_in_chromium(
         admin = browser.next("admin")
         assert "Enrolled auditor-1 as auditor" in admin["enrolled"]
         assert "suspended: left the hospital" in admin["identities"]
+        assert admin["suspended"].startswith("Suspended dr-house")
+        assert re.search(
+            r"Ledger verified: .*consistent with the pinned ledger: \d+ → \d+ entries",
+            admin["verified"],
+        ), admin["verified"]
         shown_out = browser.next("clinician-shown-out")
         assert (
             "suspended" in shown_out["status"].lower()

@@ -304,6 +304,33 @@ describe("Merkle proofs and tree heads", () => {
     }
     assert.throws(() => c.verifyInclusion(5, 5, leaves[0]!, [], leaves[0]!), c.CryptoError);
   });
+  const consistency = (m: number, items: Uint8Array[], complete: boolean): Uint8Array[] => {
+    if (m === items.length) return complete ? [] : [root(items)];
+    let k = 1;
+    while (k * 2 < items.length) k *= 2;
+    return m <= k
+      ? [...consistency(m, items.slice(0, k), complete), root(items.slice(k))]
+      : [...consistency(m - k, items.slice(k), false), root(items.slice(0, k))];
+  };
+  it("consistency proofs between every pair of sizes up to 13 verify; changed ones do not", () => {
+    for (let m = 1; m <= leaves.length; m++) {
+      for (let n = m; n <= leaves.length; n++) {
+        const oldRoot = root(leaves.slice(0, m));
+        const newRoot = root(leaves.slice(0, n));
+        const path = consistency(m, leaves.slice(0, n), true);
+        c.verifyConsistency(m, n, oldRoot, newRoot, path);
+        if (m === n) continue;
+        assert.throws(() => c.verifyConsistency(m, n, c.sha256(oldRoot), newRoot, path), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, c.sha256(newRoot), path), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, newRoot, path.map((p, i) => (i === path.length - 1 ? c.sha256(p) : p))), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, newRoot, path.slice(0, -1)), c.CryptoError);
+        // a forked ledger: same size, another leaf in the old part
+        const forked = [...leaves.slice(0, n)];
+        forked[m - 1] = c.sha256(forked[m - 1]!);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, root(forked), consistency(m, forked, true)), c.CryptoError);
+      }
+    }
+  });
   it("a tree head verifies under the ledger key only, and not once changed", () => {
     const secret = c.sha256(c.utf8("ledger key"));
     const header = { height: 3, previous_hash: "00".repeat(32), tree_size: 13, root: c.toHex(root(leaves)), timestamp: "2026-01-31T12:00:00Z" };

@@ -6,7 +6,7 @@ import {
   fromBase64, leafHash, openCapsule, openShare, recordPrivateKey, toBase64, toHex, verifyReceipt, verifyRecordSignature,
 } from "../crypto/index.js";
 import { ApiError, getBytes, getJson, stream } from "./api.js";
-import { session } from "./session.js";
+import { advancePin, session } from "./session.js";
 
 export interface RecordOut {
   record_id: string;
@@ -57,17 +57,13 @@ async function readerKey(pseudonym: string): Promise<{ key: XWingPrivateKey; rec
   return { key, recipient: pseudonym };
 }
 
-function checkProof(proof: RecordWithProof): void {
+async function checkProof(proof: RecordWithProof): Promise<string> {
   const s = session();
   verifyReceipt(proof.receipt, s.ledgerKey);
   if (proof.transaction === null || toHex(leafHash(canonical(proof.transaction))) !== proof.receipt.tx_hash) {
     throw new RefusedOpen("the ledger's proof is not for this record's transaction");
   }
-  const head = proof.receipt.tree_head;
-  if (s.pinnedHead !== null && head.tree_size < s.pinnedHead.tree_size) {
-    throw new RefusedOpen("the gateway shows an older ledger than the one pinned at sign-in");
-  }
-  s.pinnedHead = head;
+  return advancePin(proof.receipt.tree_head);
 }
 
 async function signerKey(signerId: string): Promise<Uint8Array> {
@@ -84,8 +80,8 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   const checks: string[] = [];
   const proof = await getJson<RecordWithProof>(`/v1/records/${recordId}`);
   const record = proof.record;
-  checkProof(proof);
-  checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries`);
+  const consistent = await checkProof(proof);
+  checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
   const capsule = await getBytes(`/v1/records/${recordId}/capsule`);
   if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");
   const { key, recipient } = await readerKey(record.pseudonym);

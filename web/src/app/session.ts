@@ -1,6 +1,9 @@
 // Who is signed in: the keys (in memory only), the bearer token, the pinned ledger key and
 // tree head; signing of the challenge and of ledger transactions happens here, on the device.
-import { type IdentityKeys, type TreeHead, canonical, fromBase64, signJson, toBase64, toHex, verifyTreeHead } from "../crypto/index.js";
+import {
+  CryptoError, type IdentityKeys, type TreeHead, canonical, fromBase64, fromHex, signJson, toBase64, toHex,
+  verifyConsistency, verifyTreeHead,
+} from "../crypto/index.js";
 import { getJson, postJson, setToken } from "./api.js";
 
 export interface Session {
@@ -77,3 +80,30 @@ export function signTransaction(type: string, fields: Record<string, unknown>): 
 }
 
 export { newId, canonical, toBase64 };
+
+/**
+ * Move the pinned tree head forward to `head`, but only after its signature verifies and an
+ * RFC 9162 consistency proof shows the pinned tree is a prefix of it: a gateway that forked
+ * or rewrote its ledger since sign-in is caught here. Returns what was checked.
+ */
+export async function advancePin(head: TreeHead): Promise<string> {
+  const s = session();
+  verifyTreeHead(head, s.ledgerKey);
+  const pinned = s.pinnedHead;
+  if (pinned === null) {
+    s.pinnedHead = head;
+    return `pinned the ledger at ${head.tree_size} entries`;
+  }
+  if (head.tree_size < pinned.tree_size) {
+    throw new CryptoError(`the gateway shows ${head.tree_size} entries, fewer than the ${pinned.tree_size} pinned`);
+  }
+  if (head.tree_size > pinned.tree_size) {
+    const proof = await getJson<{ proof: string[] }>(`/v1/ledger/consistency?old_size=${pinned.tree_size}&new_size=${head.tree_size}`);
+    verifyConsistency(pinned.tree_size, head.tree_size, fromHex(pinned.root), fromHex(head.root), proof.proof.map((p) => fromHex(p)));
+  } else if (head.root !== pinned.root) {
+    throw new CryptoError(`two different ledgers of ${head.tree_size} entries`);
+  }
+  const from = pinned.tree_size;
+  s.pinnedHead = head;
+  return `consistent with the pinned ledger: ${from} → ${head.tree_size} entries`;
+}

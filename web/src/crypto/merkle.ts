@@ -90,3 +90,49 @@ export function verifyReceipt(receipt: Receipt, ledgerKey: Uint8Array): void {
     receipt.inclusion_proof.map((p) => fromHex(p)), fromHex(receipt.tree_head.root),
   );
 }
+
+/** RFC 9162 §2.1.4.2: the tree (oldSize, oldRoot) is a prefix of (newSize, newRoot). */
+export function verifyConsistency(oldSize: number, newSize: number, oldRoot: Uint8Array, newRoot: Uint8Array, proof: Uint8Array[]): void {
+  if (!Number.isSafeInteger(oldSize) || !Number.isSafeInteger(newSize) || oldSize <= 0 || oldSize > newSize) {
+    throw new CryptoError(`a consistency proof needs 0 < old size <= new size, got ${oldSize} and ${newSize}`);
+  }
+  if (oldSize === newSize) {
+    if (proof.length !== 0 || !equalBytes(oldRoot, newRoot)) throw new CryptoError(`the roots of two trees of ${oldSize} leaves differ`);
+    return;
+  }
+  if (oldRoot.length !== 32 || newRoot.length !== 32 || proof.some((p) => p.length !== 32)) throw new CryptoError("proof hashes are 32 bytes");
+  const old = BigInt(oldSize);
+  const powerOfTwo = (old & (old - 1n)) === 0n;
+  const inner = bitLength(Number((old - 1n) ^ BigInt(newSize - 1)));
+  const border = popCount(Math.floor((oldSize - 1) / 2 ** inner));
+  const shift = bitLength(Number(old & -old)) - 1;
+  const expected = (powerOfTwo ? 0 : 1) + inner - shift + border;
+  if (proof.length === 0 || proof.length !== expected) throw new CryptoError("the consistency proof has the wrong length");
+  const path = powerOfTwo ? [oldRoot, ...proof] : proof;
+  let fn = old - 1n;
+  let sn = BigInt(newSize - 1);
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0] as Uint8Array;
+  let sr = fr;
+  for (const c of path.slice(1)) {
+    if (sn === 0n) throw new CryptoError("the consistency proof is too long");
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n || !equalBytes(fr, oldRoot) || !equalBytes(sr, newRoot)) {
+    throw new CryptoError(`the ledger of ${newSize} entries does not extend the pinned one of ${oldSize}`);
+  }
+}

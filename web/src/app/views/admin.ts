@@ -3,7 +3,7 @@ import { fromBase64, verifyTreeHead, type TreeHead } from "../../crypto/index.js
 import { getJson, postJson } from "../api.js";
 import { field, h, localTime, mount, showStatus, table } from "../dom.js";
 import { explain } from "../records.js";
-import { session, signTransaction } from "../session.js";
+import { advancePin, session, signTransaction } from "../session.js";
 
 interface Entry {
   index: number;
@@ -82,6 +82,16 @@ export function adminView(): void {
       showStatus("error", explain(error));
     }
   };
+  const verifyNow = async (): Promise<void> => {
+    try {
+      const answer = await getJson<{ tree_head: TreeHead | null }>("/v1/ledger/head");
+      if (answer.tree_head === null) throw new Error("the ledger is empty");
+      showStatus("ok", `Ledger verified: signed head ${answer.tree_head.tree_size} entries, ${await advancePin(answer.tree_head)}.`);
+      await refresh();
+    } catch (error) {
+      showStatus("error", `Ledger NOT verified: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
   const pasted = h("textarea", { spellcheck: "false" });
   const upload = h("input", { type: "file", accept: ".json,application/json" });
   upload.addEventListener("change", () => {
@@ -133,7 +143,8 @@ export function adminView(): void {
     h("section", {}, suspend),
     h("section", { "aria-labelledby": "ids-title" }, h("h2", { id: "ids-title" }, "Identities"), identities),
     h("section", { "aria-labelledby": "head-title" }, h("h2", { id: "head-title" }, "Ledger head"), head,
-      h("button", { type: "button", class: "secondary", onclick: () => void refresh() }, "Refresh")),
+      h("button", { type: "button", class: "secondary", onclick: () => void refresh() }, "Refresh"),
+      h("button", { type: "button", onclick: () => void verifyNow() }, "Verify now")),
   );
   void refresh();
 }
