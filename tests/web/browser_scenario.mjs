@@ -109,8 +109,14 @@ try {
   for (let i = 0; i < 100 && downloads.length === 0; i++) await clinician.waitForTimeout(100);
   if (downloads.length === 0) throw new Error("the download link gave no download");
   const bytes = readFileSync(await downloads[downloads.length - 1].path());
-  say({ status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText() });
+  const opened = { status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText() };
   await shot(clinician, "clinician");
+  // the clinician's own upload (write right on treatment-summary), sealed in the browser
+  await clinician.getByLabel("Document", { exact: true }).setInputFiles(plan.upload_pdf);
+  await clinician.getByLabel("Category", { exact: true }).selectOption("treatment-summary");
+  await press(clinician.getByRole("button", { name: "Seal and upload", exact: true }));
+  await clinician.locator(".message", { hasText: /^(Uploaded|Not uploaded)/ }).waitFor({ timeout: 60000 });
+  say({ ...opened, uploaded: await statusText(clinician) });
   await waitForGo(); // the gateway's clock passes the grant's end
 
   // 4. the next open is refused, with the gateway's reason

@@ -34,6 +34,11 @@ WEB = ROOT / "web"
 CHROMIUM = Path("/usr/bin/chromium")
 MARKER = b"EHRGATE-E2E-PLAINTEXT-MARKER-7c1f"
 UII = {"name": "Ana Müller", "birth_date": "1961-04-12"}
+UPLOADED = (
+    b"%PDF-1.4\n% treatment summary sealed in the browser "
+    + os.urandom(16).hex().encode()
+    + b"\n%%EOF\n"
+)
 EXPECTED_REFUSAL = re.compile(
     r"Failed to load resource: the server responded with a status of (401|403)"
 )
@@ -181,6 +186,7 @@ def test_patient_clinician_admin_in_chromium(
         "from": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M"),
         "until": (now + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M"),
         "enroll_public": json.dumps(auditor.public().to_json()),
+        "upload_pdf": str(_write(tmp_path / "summary.pdf", UPLOADED)),
     }
     browser = Browser(plan)
     try:
@@ -197,6 +203,7 @@ def test_patient_clinician_admin_in_chromium(
             == 200
         )
         world.grant(patient, system, ["write"], "all")
+        world.grant(patient, clinician, ["write"], ["treatment-summary"])
         browser.go()
         granted = browser.next("patient-grants")
         assert "Granted dr-house read access to lab-results" in granted["status"]
@@ -214,6 +221,16 @@ def test_patient_clinician_admin_in_chromium(
         assert "Verified and opened report.pdf" in opened["status"]
         assert "signed by his-1" in opened["checks"]
         assert "consistent with the pinned ledger" in opened["checks"]
+        # what the clinician sealed in the browser, the patient opens with the SDK
+        found = re.search(
+            r"^Uploaded summary.pdf to treatment-summary: .* record ([0-9a-f]{32})\.$",
+            opened["uploaded"],
+        )
+        assert found, opened["uploaded"]
+        with Client(url, patient) as own:
+            fetched, data = own.fetch_bytes(found.group(1))
+        assert data == UPLOADED
+        assert fetched.record.uploader == clinician.id
         clock.advance(timedelta(minutes=11))  # past the grant's end, within the token's life
         answer = world.client.get(
             f"/v1/records/{uploaded.record.record_id}", headers=world.headers(clinician)
@@ -266,6 +283,7 @@ def test_patient_clinician_admin_in_chromium(
     for secret in _secrets(patient, clinician, world.admin):
         assert not [s for s in sent if secret in s], "a private key or K left the browser"
     assert not [s for s in sent if MARKER.decode() in s or pdf[:200].hex() in s]
+    assert not [s for s in sent if "treatment summary sealed" in s]
     # the identifying fields never leave the browser either
     assert not [s for s in sent if "Müller" in s or "M%C3%BCller" in s or "1961-04-12" in s]
 

@@ -70,3 +70,11 @@ export async function stream(path: string): Promise<{ reader: ReadableStreamDefa
   const length = response.headers.get("Content-Length");
   return { reader: response.body.getReader(), length: length === null ? null : Number(length) };
 }
+
+export async function postBytes<T>(path: string, data: Uint8Array<ArrayBuffer>): Promise<T> {
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(path, { method: "POST", headers, body: data, cache: "no-store" });
+  if (!response.ok) throw await problem(response);
+  return (await response.json()) as T;
+}

@@ -4,6 +4,34 @@ import { isPseudonym } from "../../crypto/index.js";
 import { field, h, mount, showStatus } from "../dom.js";
 import { explain, listRecords } from "../records.js";
 import { recordsByCategory } from "./records.js";
+import { uploadSealed } from "../upload.js";
+import { CATEGORIES } from "./patient.js";
+
+function uploadForm(pseudonym: string): HTMLElement {
+  const file = h("input", { type: "file", accept: "application/pdf,.pdf" });
+  const category = h("select", {}, ...CATEGORIES.map((name) => h("option", { value: name }, name)));
+  const form = h("form", { "aria-labelledby": "upload-title" },
+    h("h2", { id: "upload-title" }, "Upload a document (sealed on this device)"),
+    field("Document", file), field("Category", category),
+    h("button", { type: "submit" }, "Seal and upload"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const chosen = file.files?.[0];
+    if (chosen === undefined) {
+      showStatus("error", "Choose a document first.");
+      return;
+    }
+    void (async () => {
+      try {
+        const done = await uploadSealed(chosen, pseudonym, category.value, (stage) => showStatus("info", `Uploading: ${stage}…`));
+        showStatus("ok", `Uploaded ${chosen.name} to ${category.value}: ledger entry ${done.entryIndex}, record ${done.recordId}.`);
+      } catch (error) {
+        showStatus("error", `Not uploaded. ${explain(error)}`);
+      }
+    })();
+  });
+  return form;
+}
 
 export function clinicianView(): void {
   const input = h("input", { type: "text", inputmode: "latin", autocomplete: "off", spellcheck: "false", placeholder: "64 hexadecimal characters" });
@@ -26,7 +54,7 @@ export function clinicianView(): void {
         list.replaceChildren(h("p", {}, "Loading…"));
         document.replaceChildren();
         const records = await listRecords(pseudonym);
-        list.replaceChildren(h("h2", {}, "Records"), recordsByCategory(records, document));
+        list.replaceChildren(h("h2", {}, "Records"), recordsByCategory(records, document), uploadForm(pseudonym));
         showStatus("info", `${records.length} record(s) you may see.`);
       } catch (error) {
         list.replaceChildren();
