@@ -84,23 +84,34 @@ try {
   say({ pseudonym });
   await waitForGo(); // the Python side reads the key file and grants the system its write right
 
-  // 2. the patient grants the clinician read access to lab results, until plan.until
+  // 2. the clinician asks for access; the patient approves it into a grant until plan.until
   step = "patient-grants";
-  await patient.getByLabel("Who (identity id, e.g. dr-house)", { exact: true }).fill(plan.clinician_id);
-  await patient.getByLabel("lab-results", { exact: true }).check();
+  const clinician = await newPage("clinician");
+  await signIn(clinician, plan.clinician_key, plan.clinician_passphrase);
+  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
+  await clinician.locator("#request-title").scrollIntoViewIfNeeded();
+  await clinician.locator("form[aria-labelledby=request-title]").getByLabel("lab-results", { exact: true }).check();
+  await clinician.getByLabel("Why", { exact: true }).fill("follow-up of the March results");
+  await press(clinician.getByRole("button", { name: "Request access", exact: true }));
+  await clinician.locator(".message.ok", { hasText: "Asked for read access" }).waitFor();
+  await press(patient.getByRole("button", { name: "Refresh", exact: true }));
+  await press(patient.getByRole("button", { name: `Approve ${plan.clinician_id}'s request: fill in the grant` }));
+  const prefilled = {
+    grantee: await patient.getByLabel("Who (identity id, e.g. dr-house)", { exact: true }).inputValue(),
+    lab: await patient.getByLabel("lab-results", { exact: true }).isChecked(),
+    others: await patient.getByLabel("radiation-dose", { exact: true }).isChecked(),
+    requests: await patient.locator("#requests").innerText(),
+  };
   await patient.getByLabel("From", { exact: true }).fill(plan.from);
   await patient.getByLabel("Until (not included)", { exact: true }).fill(plan.until);
   await press(patient.getByRole("button", { name: "Grant", exact: true }));
   await patient.locator(".message.ok", { hasText: "Granted" }).waitFor();
-  say({ status: await statusText(patient) });
+  say({ status: await statusText(patient), prefilled });
   await waitForGo(); // the system uploads through the SDK
 
   // 3. the clinician opens the PDF: streamed, decrypted, checked, shown
   step = "clinician-opens";
-  const clinician = await newPage("clinician");
-  await signIn(clinician, plan.clinician_key, plan.clinician_passphrase);
-  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
-  await clinician.getByRole("button", { name: "Show records" }).click();
+  await press(clinician.getByRole("button", { name: "Show records" }));
   await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
   await clinician.locator(".message.ok").waitFor({ timeout: 60000 });
   const downloads = [];

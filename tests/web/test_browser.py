@@ -207,6 +207,11 @@ def test_patient_clinician_admin_in_chromium(
         browser.go()
         granted = browser.next("patient-grants")
         assert "Granted dr-house read access to lab-results" in granted["status"]
+        # the clinician's request, approved: the grant form came prefilled from it
+        assert "follow-up of the March results" in granted["prefilled"]["requests"]
+        assert granted["prefilled"]["grantee"] == "dr-house"
+        assert granted["prefilled"]["lab"] is True
+        assert granted["prefilled"]["others"] is False
         pdf = _pdf()
         with Client(url, system) as sdk:
             uploaded = sdk.upload(

@@ -5,7 +5,38 @@ import { field, h, mount, showStatus } from "../dom.js";
 import { explain, listRecords } from "../records.js";
 import { recordsByCategory } from "./records.js";
 import { uploadSealed } from "../upload.js";
+import { postJson } from "../api.js";
+import { signTransaction } from "../session.js";
 import { CATEGORIES } from "./patient.js";
+
+function requestForm(patient: HTMLInputElement): HTMLElement {
+  const boxes = CATEGORIES.map((name) => h("input", { type: "checkbox", value: name }));
+  const reason = h("input", { type: "text", autocomplete: "off" });
+  const form = h("form", { "aria-labelledby": "request-title" },
+    h("h2", { id: "request-title" }, "Ask the patient for read access"),
+    h("p", {}, "For the patient named by the pseudonym above; the patient sees the request and may grant it."),
+    h("fieldset", {}, h("legend", {}, "Categories"), ...boxes.map((box) => h("label", {}, box, box.value))),
+    field("Why", reason),
+    h("button", { type: "submit" }, "Request access"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const pseudonym = patient.value.trim().toLowerCase();
+    const categories = boxes.filter((b) => b.checked).map((b) => b.value).sort();
+    if (!isPseudonym(pseudonym) || categories.length === 0 || reason.value.trim() === "") {
+      showStatus("error", "Give the patient's pseudonym above, at least one category and a reason.");
+      return;
+    }
+    void (async () => {
+      try {
+        await postJson("/v1/access-requests", signTransaction("access_request", { pseudonym, rights: ["read"], categories, reason: reason.value.trim() }));
+        showStatus("ok", `Asked for read access to ${categories.join(", ")}.`);
+      } catch (error) {
+        showStatus("error", `Not requested. ${explain(error)}`);
+      }
+    })();
+  });
+  return form;
+}
 
 function uploadForm(pseudonym: string): HTMLElement {
   const file = h("input", { type: "file", accept: "application/pdf,.pdf" });
@@ -62,6 +93,6 @@ export function clinicianView(): void {
       }
     })();
   });
-  mount(h("section", {}, form), h("section", { "aria-label": "Records" }, list), document);
+  mount(h("section", {}, form), h("section", { "aria-label": "Records" }, list), document, h("section", {}, requestForm(input)));
   input.focus();
 }

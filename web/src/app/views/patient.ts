@@ -51,7 +51,27 @@ async function shareKeyWith(grantee: string): Promise<void> {
   }
 }
 
-function grantForm(refresh: () => Promise<void>): HTMLElement {
+interface AccessRequest {
+  request_id: string;
+  requester: string;
+  rights: string[];
+  categories: string[] | string;
+  reason: string;
+}
+
+type Prefill = (grantee: string, categories: string[]) => void;
+
+function requestsList(requests: AccessRequest[], prefill: Prefill): HTMLElement {
+  if (requests.length === 0) return h("p", {}, "No open requests.");
+  return table(["Who", "Rights", "Categories", "Why", ""], requests.map((r) => {
+    const categories = Array.isArray(r.categories) ? r.categories : CATEGORIES;
+    return [r.requester, r.rights.join(", "), categories.join(", "), r.reason,
+      h("button", { type: "button", class: "secondary", "aria-label": `Approve ${r.requester}'s request: fill in the grant`,
+        onclick: () => prefill(r.requester, categories) }, "Approve")];
+  }), "Access requests");
+}
+
+function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: Prefill } {
   const grantee = h("input", { type: "text", autocomplete: "off", required: true });
   const boxes = CATEGORIES.map((name) => h("input", { type: "checkbox", value: name, name: "category" }));
   const from = h("input", { type: "datetime-local", required: true, value: toLocalInput(new Date()) });
@@ -95,7 +115,13 @@ function grantForm(refresh: () => Promise<void>): HTMLElement {
       }
     })();
   });
-  return form;
+  const prefill: Prefill = (who, categories) => {
+    grantee.value = who;
+    for (const box of boxes) box.checked = categories.includes(box.value);
+    showStatus("info", `Grant prefilled for ${who}: check the dates, then Grant.`);
+    until.focus();
+  };
+  return { form, prefill };
 }
 
 function permissionsTable(permissions: Permission[], refresh: () => Promise<void>): HTMLElement {
@@ -140,14 +166,17 @@ export function patientView(): void {
   const document = h("div", { id: "document" });
   const grants = h("div", { id: "grants" });
   const audit = h("div", { id: "audit" });
+  const requests = h("div", { id: "requests" });
   const refresh = async (): Promise<void> => {
     try {
       const p = pseudonym();
-      const [list, permissions, log] = await Promise.all([
+      const [list, permissions, log, asked] = await Promise.all([
         listRecords(p),
         getJson<{ permissions: Permission[] }>(`/v1/patients/${p}/permissions`),
         getJson<{ events: AuditEvent[] }>(`/v1/patients/${p}/audit`),
+        getJson<{ access_requests: AccessRequest[] }>(`/v1/patients/${p}/access-requests`),
       ]);
+      requests.replaceChildren(requestsList(asked.access_requests, grant.prefill));
       records.replaceChildren(recordsByCategory(list, document));
       grants.replaceChildren(permissionsTable(permissions.permissions, refresh));
       audit.replaceChildren(auditTimeline(log.events));
@@ -155,11 +184,13 @@ export function patientView(): void {
       showStatus("error", explain(error));
     }
   };
+  const grant = grantForm(refresh);
   mount(
     h("section", { "aria-labelledby": "mine" }, h("h2", { id: "mine" }, "My records"),
       h("p", {}, `Pseudonym ${pseudonym()}`), records),
     document,
-    h("section", {}, grantForm(refresh)),
+    h("section", { "aria-labelledby": "requests-title" }, h("h2", { id: "requests-title" }, "Access requests"), requests),
+    h("section", {}, grant.form),
     h("section", { "aria-labelledby": "grants-title" }, h("h2", { id: "grants-title" }, "My grants"), grants),
     h("section", { "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Who accessed my records"),
       h("button", { type: "button", class: "secondary", onclick: () => void refresh() }, "Refresh"), audit),
