@@ -30,7 +30,10 @@ async function newPage(name) {
       console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
     });
   });
-  const page = await context.newPage();
+  return attach(await context.newPage(), name);
+}
+
+function attach(page, name) {
   page.on("request", (request) => {
     requests.push({ page: name, step, method: request.method(), url: request.url(), body: request.postData() ?? "" });
   });
@@ -141,8 +144,16 @@ try {
   step = "patient-audit";
   await patient.getByRole("button", { name: "Refresh" }).click();
   await patient.locator("#audit .denied").first().waitFor();
-  say({ audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() });
+  const audited = { audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() };
   await shot(patient, "patient");
+  // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with them
+  await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
+  await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
+  const again = attach(await patient.context().newPage(), "patient-again");
+  await again.goto(`${plan.url}/app/`);
+  await press(again.getByRole("button", { name: "Sign in with the kept keys", exact: true }));
+  await again.getByRole("heading", { name: "My records", exact: true }).waitFor();
+  say({ ...audited, kept_sign_in: await again.locator("#main").innerText() });
 
   // 6. an admin enrolls an auditor and suspends the clinician
   step = "admin";

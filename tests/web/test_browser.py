@@ -246,7 +246,9 @@ def test_patient_clinician_admin_in_chromium(
         refused = browser.next("clinician-refused")
         assert refused["status"].startswith("Refused by the gateway:"), refused["status"]
 
-        audit = browser.next("patient-audit")["audit"]
+        audited = browser.next("patient-audit")
+        audit = audited["audit"]
+        assert f"Pseudonym {patient.pseudonym}" in audited["kept_sign_in"]
         assert "DENIED" in audit
         assert re.search(r"allowed .*dr-house", audit), audit
         admin = browser.next("admin")

@@ -5,6 +5,7 @@ import { explain } from "../records.js";
 import { clearStatus, field, h, mount, showStatus } from "../dom.js";
 import { signIn } from "../session.js";
 import { registerForm } from "./register.js";
+import { forgetKeys, keptKeyFile, keptLabel } from "../keystore.js";
 
 export function loginView(onSignedIn: () => void): void {
   const file = h("input", { type: "file", accept: ".key,.json,application/json", "aria-describedby": "key-help" });
@@ -47,6 +48,27 @@ export function loginView(onSignedIn: () => void): void {
       }
     })();
   });
-  mount(h("section", {}, form), h("section", {}, registerForm(onSignedIn)));
+  const kept = h("section", { hidden: true, "aria-labelledby": "kept-title" });
+  mount(kept, h("section", {}, form), h("section", {}, registerForm(onSignedIn)));
+  void keptLabel().then((label) => {
+    if (label === null) return;
+    kept.hidden = false;
+    kept.replaceChildren(
+      h("h2", { id: "kept-title" }, "Keys kept on this device"),
+      h("p", {}, `${label}: kept in this browser, encrypted under a key that cannot be exported.`),
+      h("button", { type: "button", onclick: () => void (async () => {
+        try {
+          await signIn(await loadKeyFile(await keptKeyFile()));
+          clearStatus();
+          onSignedIn();
+        } catch (error) {
+          showStatus("error", `Sign-in failed. ${explain(error)}`);
+        }
+      })() }, "Sign in with the kept keys"),
+      h("button", { type: "button", class: "secondary", onclick: () => void forgetKeys().then(() => {
+        kept.hidden = true;
+        showStatus("ok", "The kept keys are deleted from this device.");
+      }) }, "Forget them"));
+  });
   file.focus();
 }
