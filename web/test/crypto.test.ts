@@ -1,0 +1,363 @@
+// The browser crypto pinned to tests/vectors/envelope/ and refusing every tampered input.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Aes256Gcm, CipherSuite, HkdfSha256 } from "@hpke/core";
+import { XWing } from "@hpke/hybridkem-x-wing";
+import * as c from "../src/crypto/index.js";
+import { plaintextOf, vector, vectorText } from "./vectors.js";
+
+const hex = c.toHex;
+const b64 = (text: string) => c.fromBase64(text);
+
+async function collect(pieces: Uint8Array[]): Promise<Uint8Array> {
+  return c.concat(...pieces);
+}
+
+function chunks(data: Uint8Array, size: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, i + size));
+  return out.length > 0 ? out : [data];
+}
+
+describe("pseudonym", () => {
+  const vectors = vector("pseudonym.json");
+  for (const v of vectors.valid) {
+    it(v.description, () => {
+      assert.equal(c.fromUtf8(c.canonicalUii(v.uii)), v.canonical_uii);
+      assert.equal(c.pseudonym(c.fromHex(v.patient_key), v.uii), v.pseudonym);
+    });
+  }
+  for (const v of vectors.invalid) {
+    it(`refuses: ${v.description}`, () => {
+      assert.throws(() => c.pseudonym(new Uint8Array(32), v.uii), c.CryptoError);
+    });
+  }
+});
+
+describe("record keys", () => {
+  it("version 1 derives the 96 expanded bytes and the public key", () => {
+    for (const v of vector("record_key.json")) {
+      const key = c.recordPrivateKey(c.fromHex(v.patient_key), 1);
+      assert.equal(hex(key.raw), v.okm);
+      assert.equal(c.toBase64(key.publicKey), v.public_key);
+    }
+  });
+  it("version 2 derives the X-Wing seed and the public key", () => {
+    for (const v of vector("record_key_v2.json")) {
+      const key = c.recordPrivateKey(c.fromHex(v.patient_key), 2);
+      assert.equal(hex(key.raw), v.seed);
+      assert.equal(c.toBase64(key.publicKey), v.public_key);
+      assert.equal(c.recordKeyVersionOf(c.fromHex(v.patient_key), key.publicKey), 2);
+    }
+  });
+  it("X-Wing: seed to public key, and decapsulation of the stored ciphertext", () => {
+    for (const v of vector("xwing.json")) {
+      const key = c.xwingPrivateKey(c.fromHex(v.seed));
+      assert.equal(c.toBase64(key.publicKey), v.public_key);
+      assert.equal(hex(c.decapsulate(key, c.fromHex(v.ciphertext))), v.shared_secret);
+      const expanded = c.xwingPrivateKey(c.fromHex(v.expanded));
+      assert.equal(c.toBase64(expanded.publicKey), v.public_key);
+    }
+  });
+  it("HPKE interoperates with the stock X-Wing implementation, both ways", async () => {
+    const kem = new XWing();
+    const suite = new CipherSuite({ kem, kdf: new HkdfSha256(), aead: new Aes256Gcm() });
+    const seed = c.fromHex(vector("xwing.json")[2].seed);
+    const ours = c.xwingPrivateKey(seed);
+    const info = c.utf8("interop");
+    const sealed = await c.hpkeSeal(ours.publicKey, info, c.utf8("from us"));
+    const pair = await kem.generateKeyPairDerand(seed);
+    const recipient = await suite.createRecipientContext({ recipientKey: pair.privateKey, enc: sealed.slice(0, 1120), info });
+    assert.equal(new TextDecoder().decode(await recipient.open(sealed.slice(1120))), "from us");
+    const sender = await suite.createSenderContext({ recipientPublicKey: await kem.deserializePublicKey(ours.publicKey), info });
+    const theirs = c.concat(new Uint8Array(sender.enc), new Uint8Array(await sender.seal(c.utf8("from them"))));
+    assert.equal(c.fromUtf8(await c.hpkeOpen(ours, info, theirs)), "from them");
+  });
+});
+
+describe("bodies", () => {
+  const cases = vector("body.json").cases;
+  for (const v of cases) {
+    it(`${v.plaintext_length} bytes: sealed byte for byte, opened in any chunking`, async () => {
+      const plaintext = plaintextOf(v.plaintext_length);
+      const dek = c.fromHex(v.dek);
+      assert.equal(hex(c.segmentKey(dek, c.fromHex(v.salt))), v.segment_key);
+      const sealed = await c.sealBody(dek, c.fromHex(v.salt), plaintext);
+      assert.equal(hex(sealed.body.subarray(0, 29)), v.header);
+      assert.equal(sealed.body.length, v.body_size);
+      assert.equal(sealed.bodySha256, v.body_sha256);
+      if (v.body !== undefined) assert.equal(hex(sealed.body), v.body);
+      const expected = { body_sha256: v.body_sha256, body_size: v.body_size, plaintext_sha256: v.plaintext_sha256, plaintext_size: v.plaintext_length };
+      for (const size of [1 + 7919, 65552, 1 << 20]) {
+        const opened = await collect(await c.openBody(chunks(sealed.body, size), dek, expected));
+        assert.equal(hex(c.sha256(opened)), v.plaintext_sha256);
+      }
+    });
+  }
+
+  const big = cases[cases.length - 1];
+  const dek = c.fromHex(big.dek);
+  const expected = { body_sha256: big.body_sha256, body_size: big.body_size, plaintext_sha256: big.plaintext_sha256, plaintext_size: big.plaintext_length };
+  const sealedBig = () => c.sealBody(dek, c.fromHex(big.salt), plaintextOf(big.plaintext_length)).then((s) => s.body);
+  const SEG = 65552;
+  const refuse = async (body: Uint8Array, withExpectation: boolean) => {
+    await assert.rejects(c.openBody(chunks(body, 10000), dek, withExpectation ? expected : undefined), c.CryptoError);
+  };
+  const tampers: Array<[string, (body: Uint8Array) => Uint8Array]> = [
+    ["a flipped byte in a segment", (b) => { const t = b.slice(); t[29 + SEG + 100]! ^= 1; return t; }],
+    ["a flipped byte in the header", (b) => { const t = b.slice(); t[12]! ^= 1; return t; }],
+    ["truncated at a segment boundary", (b) => b.slice(0, 29 + 2 * SEG)],
+    ["truncated inside a segment", (b) => b.slice(0, b.length - 5)],
+    ["header only", (b) => b.slice(0, 29)],
+    ["segments 0 and 1 swapped", (b) => c.concat(b.subarray(0, 29), b.subarray(29 + SEG, 29 + 2 * SEG), b.subarray(29, 29 + SEG), b.subarray(29 + 2 * SEG))],
+    ["a byte appended", (b) => c.concat(b, Uint8Array.of(0))],
+    ["a whole segment appended", (b) => c.concat(b, b.subarray(29, 29 + SEG))],
+    ["the last segment dropped", (b) => b.slice(0, 29 + 3 * SEG)],
+  ];
+  for (const [name, tamper] of tampers) {
+    it(`refuses a body with ${name} (with and without the capsule's hashes)`, async () => {
+      const body = tamper(await sealedBig());
+      await refuse(body, true);
+      await refuse(body, false);
+    });
+  }
+  it("refuses a body of another file (other hashes in the capsule)", async () => {
+    const other = cases[5];
+    const body = (await c.sealBody(dek, c.fromHex(big.salt), plaintextOf(other.plaintext_length))).body;
+    await refuse(body, true);
+  });
+  it("refuses an extra empty last segment", async () => {
+    const small = cases[4]; // exactly one full segment
+    const key = c.fromHex(small.dek);
+    const { body } = await c.sealBody(key, c.fromHex(small.salt), plaintextOf(small.plaintext_length));
+    const header = body.subarray(0, 29);
+    const aeadKey = await c.aesGcmKey(c.segmentKey(key, c.fromHex(small.salt)));
+    const aad = c.sha256(header);
+    const first = await c.aesGcmEncryptWith(aeadKey, c.segmentNonce(0, false), plaintextOf(65536), aad);
+    const empty = await c.aesGcmEncryptWith(aeadKey, c.segmentNonce(1, true), new Uint8Array(0), aad);
+    await assert.rejects(c.openBody([c.concat(header, first, empty)], key), c.CryptoError);
+  });
+});
+
+for (const [name, version] of [["capsule.json", 1], ["capsule_v2.json", 2]] as const) {
+  describe(`capsule, version ${version} keys`, () => {
+    const v = vector(name);
+    const capsule = c.utf8(v.capsule);
+    const doctor = c.xwingPrivateKey(b64(v.doctor_private_key));
+    const record = c.recordPrivateKey(c.fromHex(v.patient_key), version);
+    const pseudonym = v.fields.pseudonym;
+    const facts = { pseudonym, category: v.fields.category, created_at: v.fields.created_at };
+
+    it("opens for the doctor and for the patient's record key, with the same metadata", async () => {
+      for (const [key, id] of [[doctor, "dr-house"], [record, pseudonym]] as const) {
+        const opened = await c.openCapsule(capsule, key, id);
+        assert.equal(hex(opened.dataKey), v.dek);
+        const m = opened.metadata;
+        for (const [field, value] of Object.entries(v.fields)) assert.equal((m as any)[field], value);
+        assert.equal(m.signer_id, v.signer_id);
+        assert.equal(m.plaintext_sha256, v.plaintext_sha256);
+        assert.equal(m.body_sha256, v.body_sha256);
+        assert.equal(m.body_size, v.body_size);
+        c.verifyRecordSignature(m, c.fromHex(v.signer_verify_key), facts);
+      }
+    });
+    it("reproduces body, metadata ciphertext and signature from the fixed DEK, salt and nonce", async () => {
+      const result = await c.seal({
+        plaintext: plaintextOf(v.plaintext_length),
+        recipients: [[pseudonym, record.publicKey], ["dr-house", doctor.publicKey]],
+        filename: v.fields.filename, contentType: v.fields.content_type, pseudonym,
+        category: v.fields.category, createdAt: v.fields.created_at, uploaderId: v.fields.uploader_id,
+        signerId: v.signer_id, signingKey: c.fromHex(v.signer_signing_key),
+      }, { dataKey: c.fromHex(v.dek), salt: c.fromHex(v.salt), metaNonce: c.fromHex(v.meta_nonce) });
+      assert.equal(result.bodySha256, v.body_sha256);
+      assert.equal(result.body.length, v.body_size);
+      assert.equal(JSON.parse(c.fromUtf8(result.capsule)).meta, JSON.parse(v.capsule).meta);
+      const reopened = await c.openCapsule(result.capsule, doctor, "dr-house");
+      assert.equal(reopened.metadata.signature, (await c.openCapsule(capsule, doctor, "dr-house")).metadata.signature);
+      const plain = await collect(await c.openBody(chunks(result.body, 4096), reopened.dataKey, reopened.metadata));
+      assert.equal(hex(c.sha256(plain)), v.plaintext_sha256);
+    });
+    it("refuses the wrong signer, and facts the ledger does not state", async () => {
+      const { metadata } = await c.openCapsule(capsule, doctor, "dr-house");
+      assert.throws(() => c.verifyRecordSignature(metadata, c.verifyKeyOf(new Uint8Array(32)), facts), c.CryptoError);
+      assert.throws(() => c.verifyRecordSignature(metadata, c.fromHex(v.signer_verify_key), { ...facts, category: "lab" }), c.CryptoError);
+    });
+    const document = JSON.parse(v.capsule);
+    const changes: Array<[string, () => Uint8Array]> = [
+      ["a flipped MAC bit", () => { const mac = b64(document.mac); mac[0]! ^= 1; return c.canonical({ ...document, mac: c.toBase64(mac) }); }],
+      ["changed metadata", () => { const meta = b64(document.meta); meta[40]! ^= 1; return c.canonical({ ...document, meta: c.toBase64(meta) }); }],
+      ["another recipient's entry changed", () => {
+        const recipients = document.recipients.map((r: any) => r.id === "dr-house" ? r : { ...r, wrapped_key: c.toBase64(b64(r.wrapped_key).map((x, i) => (i === 5 ? x ^ 1 : x))) });
+        return c.canonical({ ...document, recipients });
+      }],
+      ["a recipient removed", () => c.canonical({ ...document, recipients: document.recipients.filter((r: any) => r.id === "dr-house") })],
+      ["whitespace added (not canonical)", () => c.utf8(JSON.stringify(document, null, 1))],
+      ["an extra member", () => c.canonical({ ...document, extra: 1 })],
+      ["another version", () => c.canonical({ ...document, version: 2 })],
+      ["truncated", () => capsule.slice(0, capsule.length - 2)],
+    ];
+    for (const [what, make] of changes) {
+      it(`refuses a capsule with ${what}`, async () => {
+        await assert.rejects(c.openCapsule(make(), doctor, "dr-house"), c.CryptoError);
+      });
+    }
+    it("refuses an unknown recipient and the wrong key", async () => {
+      await assert.rejects(c.openCapsule(capsule, doctor, "dr-who"), c.CryptoError);
+      await assert.rejects(c.openCapsule(capsule, record, "dr-house"), c.CryptoError);
+    });
+  });
+}
+
+for (const [name, version] of [["key_share.json", 1], ["key_share_v2.json", 2]] as const) {
+  describe(`key share, version ${version} keys`, () => {
+    const v = vector(name);
+    const share = b64(v.share);
+    const granteeKey = c.xwingPrivateKey(b64(v.grantee_private_key));
+    const context = { pseudonym: v.pseudonym, granteeId: v.grantee_id, granteeKey };
+    it("binds the documented info bytes", () => {
+      assert.equal(hex(c.keyShareInfo(v.pseudonym, v.grantee_id)), v.info);
+    });
+    it("opens to K and the record key of the matching version", async () => {
+      const recordPublicKey = c.recordPrivateKey(c.fromHex(v.patient_key), version).publicKey;
+      if (v.record_public_key !== undefined) assert.equal(c.toBase64(recordPublicKey), v.record_public_key);
+      const opened = await c.openShare("k-v1", share, { ...context, recordPublicKey });
+      assert.equal(hex(opened.patientKey!), v.patient_key);
+      assert.equal(c.toBase64(opened.recordKey("any", "2026-01-31T12:00:00Z").publicKey), c.toBase64(recordPublicKey));
+    });
+    it("refuses another grantee, another patient, a changed share, a foreign record key, an unknown format", async () => {
+      await assert.rejects(c.openShare("k-v1", share, { ...context, granteeId: "dr-who" }), c.CryptoError);
+      await assert.rejects(c.openShare("k-v1", share, { ...context, pseudonym: "0".repeat(64) }), c.CryptoError);
+      const changed = share.slice(); changed[1130]! ^= 1;
+      await assert.rejects(c.openShare("k-v1", changed, context), c.CryptoError);
+      await assert.rejects(c.openShare("k-v1", share.slice(0, 100), context), c.CryptoError);
+      await assert.rejects(c.openShare("k-v1", share, { ...context, recordPublicKey: c.recordPrivateKey(new Uint8Array(32), 2).publicKey }), c.CryptoError);
+      await assert.rejects(c.openShare("nope", share, context), c.CryptoError);
+    });
+    it("a share sealed here opens for the same grantee", async () => {
+      const sealed = await c.sealPatientKeyShare(c.fromHex(v.patient_key), v.pseudonym, v.grantee_id, granteeKey.publicKey);
+      assert.equal(hex((await c.openShare("k-v1", sealed, context)).patientKey!), v.patient_key);
+    });
+  });
+}
+
+describe("key files", () => {
+  const expected = vector("keyfiles/expected.json");
+  const cases: Array<[string, string, number]> = [
+    ["v1-identity.key", "identity", 1], ["v1-identity-protected.key", "identity", 1],
+    ["v1-patient.key", "patient", 1], ["v1-patient-protected.key", "patient", 1],
+    ["v2-identity.key", "identity", 2], ["v2-patient.key", "patient", 2],
+  ];
+  for (const [file, kind, version] of cases) {
+    it(`${file} gives the expected public keys`, async () => {
+      const text = vectorText(`keyfiles/${file}`);
+      const keys = await c.loadKeyFile(text, c.keyFileNeedsPassphrase(text) ? expected.passphrase : undefined);
+      assert.equal(keys.kind, kind);
+      const who = kind === "identity" ? "doctor_public_key" : "patient_identity_public_key";
+      assert.equal(c.toBase64(keys.encryptionKey.publicKey), expected[`${who}_v${version}`]);
+      if (kind === "patient") {
+        assert.equal(keys.pseudonym, expected.pseudonym);
+        const record = c.recordPrivateKey(keys.patientKey!, keys.recordKeyVersion!);
+        assert.equal(c.toBase64(record.publicKey), expected[`record_public_key_v${keys.recordKeyVersion}`]);
+      }
+    });
+  }
+  it("refuses a wrong or missing passphrase, an edited protected file, a public file", async () => {
+    const text = vectorText("keyfiles/v1-identity-protected.key");
+    await assert.rejects(c.loadKeyFile(text, "wrong"), /passphrase does not open/);
+    await assert.rejects(c.loadKeyFile(text), /enter its passphrase/);
+    const edited = JSON.stringify({ ...JSON.parse(text), role: "admin" });
+    await assert.rejects(c.loadKeyFile(edited, expected.passphrase), /passphrase does not open/);
+    await assert.rejects(c.loadKeyFile(JSON.stringify({ id: "x", role: "clinician" })), /not an ehrgate private key file/);
+    await assert.rejects(c.loadKeyFile("not json"), /not JSON/);
+  });
+});
+
+describe("Merkle proofs and tree heads", () => {
+  const leaves = Array.from({ length: 13 }, (_, i) => c.leafHash(c.utf8(`leaf ${i}`)));
+  const root = (items: Uint8Array[]): Uint8Array => {
+    if (items.length === 1) return items[0]!;
+    let k = 1;
+    while (k * 2 < items.length) k *= 2;
+    return c.nodeHash(root(items.slice(0, k)), root(items.slice(k)));
+  };
+  const proof = (index: number, items: Uint8Array[]): Uint8Array[] => {
+    if (items.length === 1) return [];
+    let k = 1;
+    while (k * 2 < items.length) k *= 2;
+    return index < k
+      ? [...proof(index, items.slice(0, k)), root(items.slice(k))]
+      : [...proof(index - k, items.slice(k)), root(items.slice(0, k))];
+  };
+  it("every leaf of trees of every size up to 13 verifies; a changed proof does not", () => {
+    for (let size = 1; size <= leaves.length; size++) {
+      const items = leaves.slice(0, size);
+      for (let index = 0; index < size; index++) {
+        const path = proof(index, items);
+        c.verifyInclusion(index, size, items[index]!, path, root(items));
+        if (path.length > 0) {
+          const bad = path.map((p, i) => (i === 0 ? c.sha256(p) : p));
+          assert.throws(() => c.verifyInclusion(index, size, items[index]!, bad, root(items)), c.CryptoError);
+          assert.throws(() => c.verifyInclusion(index, size, items[index]!, path.slice(1), root(items)), c.CryptoError);
+        }
+        assert.throws(() => c.verifyInclusion(index, size, c.sha256(items[index]!), path, root(items)), c.CryptoError);
+      }
+    }
+    assert.throws(() => c.verifyInclusion(5, 5, leaves[0]!, [], leaves[0]!), c.CryptoError);
+  });
+  const consistency = (m: number, items: Uint8Array[], complete: boolean): Uint8Array[] => {
+    if (m === items.length) return complete ? [] : [root(items)];
+    let k = 1;
+    while (k * 2 < items.length) k *= 2;
+    return m <= k
+      ? [...consistency(m, items.slice(0, k), complete), root(items.slice(k))]
+      : [...consistency(m - k, items.slice(k), false), root(items.slice(0, k))];
+  };
+  it("consistency proofs between every pair of sizes up to 13 verify; changed ones do not", () => {
+    for (let m = 1; m <= leaves.length; m++) {
+      for (let n = m; n <= leaves.length; n++) {
+        const oldRoot = root(leaves.slice(0, m));
+        const newRoot = root(leaves.slice(0, n));
+        const path = consistency(m, leaves.slice(0, n), true);
+        c.verifyConsistency(m, n, oldRoot, newRoot, path);
+        if (m === n) continue;
+        assert.throws(() => c.verifyConsistency(m, n, c.sha256(oldRoot), newRoot, path), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, c.sha256(newRoot), path), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, newRoot, path.map((p, i) => (i === path.length - 1 ? c.sha256(p) : p))), c.CryptoError);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, newRoot, path.slice(0, -1)), c.CryptoError);
+        // a forked ledger: same size, another leaf in the old part
+        const forked = [...leaves.slice(0, n)];
+        forked[m - 1] = c.sha256(forked[m - 1]!);
+        assert.throws(() => c.verifyConsistency(m, n, oldRoot, root(forked), consistency(m, forked, true)), c.CryptoError);
+      }
+    }
+  });
+  it("a tree head verifies under the ledger key only, and not once changed", () => {
+    const secret = c.sha256(c.utf8("ledger key"));
+    const header = { height: 3, previous_hash: "00".repeat(32), tree_size: 13, root: c.toHex(root(leaves)), timestamp: "2026-01-31T12:00:00Z" };
+    const head = { ...header, signature: c.signJson(secret, header) };
+    c.verifyTreeHead(head, c.verifyKeyOf(secret));
+    assert.throws(() => c.verifyTreeHead({ ...head, tree_size: 14 }, c.verifyKeyOf(secret)), c.CryptoError);
+    assert.throws(() => c.verifyTreeHead(head, c.verifyKeyOf(c.sha256(secret))), c.CryptoError);
+    c.verifyReceipt({ index: 7, tx_hash: c.toHex(leaves[7]!), tree_head: head, inclusion_proof: proof(7, leaves).map(c.toHex) }, c.verifyKeyOf(secret));
+  });
+});
+
+describe("key files made in the browser", () => {
+  it("new patient keys round-trip through a plain and a protected version 2 file", async () => {
+    const uii = { name: "Ana Müller", birth_date: "1961-04-12" };
+    const keys = c.createPatientKeys(uii);
+    assert.equal(keys.pseudonym, c.pseudonym(keys.patientKey!, uii));
+    assert.equal(keys.encryptionKey.form, "seed");
+    for (const passphrase of [undefined, "a passphrase"]) {
+      const text = await c.encodeKeyFile(keys, passphrase, 2 ** 10);
+      assert.equal(c.keyFileNeedsPassphrase(text), passphrase !== undefined);
+      const loaded = await c.loadKeyFile(text, passphrase);
+      assert.equal(loaded.pseudonym, keys.pseudonym);
+      assert.equal(c.toHex(loaded.patientKey!), c.toHex(keys.patientKey!));
+      assert.equal(c.toHex(loaded.signingKey), c.toHex(keys.signingKey));
+      assert.equal(c.toHex(loaded.encryptionKey.raw), c.toHex(keys.encryptionKey.raw));
+      assert.equal(loaded.recordKeyVersion, 2);
+      if (passphrase !== undefined) await assert.rejects(c.loadKeyFile(text, "wrong"), /passphrase does not open/);
+    }
+  });
+});
