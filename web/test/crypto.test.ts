@@ -222,7 +222,7 @@ for (const [name, version] of [["key_share.json", 1], ["key_share_v2.json", 2]] 
       if (v.record_public_key !== undefined) assert.equal(c.toBase64(recordPublicKey), v.record_public_key);
       const opened = await c.openShare("k-v1", share, { ...context, recordPublicKey });
       assert.equal(hex(opened.patientKey!), v.patient_key);
-      assert.equal(c.toBase64(opened.recordKey("any", "2026-01-31T12:00:00Z").publicKey), c.toBase64(recordPublicKey));
+      assert.equal(c.toBase64(opened.recordKey("any", "2026-01-31T12:00:00Z")!.publicKey), c.toBase64(recordPublicKey));
     });
     it("refuses another grantee, another patient, a changed share, a foreign record key, an unknown format", async () => {
       await assert.rejects(c.openShare("k-v1", share, { ...context, granteeId: "dr-who" }), c.CryptoError);
@@ -359,5 +359,117 @@ describe("key files made in the browser", () => {
       assert.equal(loaded.recordKeyVersion, 2);
       if (passphrase !== undefined) await assert.rejects(c.loadKeyFile(text, "wrong"), /passphrase does not open/);
     }
+  });
+});
+
+describe("scoped record keys (scoped_key.json)", () => {
+  const v = vector("scoped_key.json");
+  const range = (from: number, to: number) => Uint8Array.from({ length: to - from }, (_, i) => from + i);
+  it("month seeds, public keys and key ids from K", () => {
+    for (const k of v.keys) {
+      const K = c.fromHex(k.patient_key);
+      assert.equal(hex(c.scopedSeed(K, k.category, k.period)), k.seed);
+      assert.equal(c.toBase64(c.scopedPrivateKey(K, k.category, k.period).publicKey), k.public_key);
+      assert.equal(c.scopedKeyId(k.category, k.period), k.key_id);
+      assert.deepEqual(c.parseScopedKeyId(k.key_id), [k.category, k.period]);
+    }
+  });
+  it("refuses bad categories, periods and key ids", () => {
+    const K = new Uint8Array(32);
+    for (const category of ["Lab", "1lab", "", "lab/results", "a".repeat(64)]) assert.throws(() => c.scopedSeed(K, category, "2026-01"), c.CryptoError);
+    for (const period of ["2026-13", "2026-00", "0000-01", "2026-1", "26-01", "2026-01-01"]) assert.throws(() => c.scopedSeed(K, "lab", period), c.CryptoError);
+    for (const id of ["identity", "scoped-v2/lab", "scoped-v1/lab/2026-01", "scoped-v2/Lab/2026-01", "scoped-v2/lab/2026-13/x"]) assert.equal(c.parseScopedKeyId(id), null);
+  });
+  it("months, spans and a grant's months as the ledger counts them", () => {
+    assert.deepEqual(c.months("2025-11", "2026-02"), ["2025-11", "2025-12", "2026-01", "2026-02"]);
+    assert.equal(c.nextPeriod("2026-12", 24), "2028-12");
+    assert.throws(() => c.months("2026-02", "2026-01"), c.CryptoError);
+    assert.deepEqual(c.grantMonths("2026-01-15T00:00:00.000000Z", "2026-03-01T00:00:00.000000Z"), ["2026-01", "2026-02"]);
+    assert.deepEqual(c.grantMonths("2026-01-15T00:00:00Z", "2026-03-01T00:00:00.000001Z"), ["2026-01", "2026-03"]);
+    assert.equal(c.recordPeriod("2026-02-28T23:59:59Z"), "2026-02");
+  });
+
+  const s = v.share;
+  const share = b64(s.share);
+  const granteeKey = c.xwingPrivateKey(b64(s.grantee_private_key));
+  const context = { pseudonym: s.pseudonym, granteeId: s.grantee_id, granteeKey };
+  const K = c.fromHex(v.keys[0].patient_key);
+  it("scoped share: the documented info bytes, and the vector opens to exactly its seeds", async () => {
+    assert.equal(hex(c.scopedShareInfo(s.pseudonym, s.grantee_id)), s.info);
+    const opened = await c.openShare("scoped-v2", share, context);
+    assert.deepEqual(opened.scope!.map((x) => [...x]), s.scope);
+    for (const [category, period] of s.scope) {
+      const want = c.scopedPrivateKey(K, category, period).publicKey;
+      assert.deepEqual(opened.keyFor(c.scopedKeyId(category, period))!.publicKey, want);
+      assert.deepEqual(opened.recordKey(category, `${period}-10T00:00:00Z`)!.publicKey, want);
+    }
+    assert.equal(opened.keyFor("scoped-v2/lab-results/2026-03"), null);
+    assert.equal(opened.keyFor(null), null);
+    assert.equal(opened.patientKey, undefined);
+  });
+  it("scoped share: sealed here, its plaintext is the vector's byte for byte", async () => {
+    const sealed = await c.sealScopedShare(K, s.pseudonym, s.grantee_id, granteeKey.publicKey, [...s.scope].reverse());
+    const plaintext = await c.hpkeOpen(granteeKey, c.fromHex(s.info), sealed);
+    assert.equal(c.fromUtf8(plaintext), s.plaintext);
+    assert.ok("scoped-v2" in c.SHARE_FORMATS);
+  });
+  it("scoped share: refuses another grantee, another patient, a changed share, a seed not matching a published key", async () => {
+    await assert.rejects(c.openShare("scoped-v2", share, { ...context, granteeId: "dr-who" }), c.CryptoError);
+    await assert.rejects(c.openShare("scoped-v2", share, { ...context, pseudonym: "0".repeat(64) }), c.CryptoError);
+    const changed = share.slice(); changed[1130]! ^= 1;
+    await assert.rejects(c.openShare("scoped-v2", changed, context), c.CryptoError);
+    const wrong = new Map([["lab-results/2026-01", c.scopedPrivateKey(K, "lab-results", "2026-03").publicKey]]);
+    await assert.rejects(c.openShare("scoped-v2", share, { ...context, published: wrong }), c.CryptoError);
+    const right = new Map([["lab-results/2026-01", c.scopedPrivateKey(K, "lab-results", "2026-01").publicKey]]);
+    await c.openShare("scoped-v2", share, { ...context, published: right });
+    const unsorted = await c.hpkeSeal(granteeKey.publicKey, c.fromHex(s.info), c.utf8(s.plaintext.replace('"lab-results","period":"2026-01"', '"lab-results","period":"2026-09"')));
+    await assert.rejects(c.openShare("scoped-v2", unsorted, context), c.CryptoError);
+  });
+
+  const cap = v.capsule;
+  const capsule = c.utf8(cap.capsule);
+  const doctor = c.xwingPrivateKey(b64(cap.doctor_private_key));
+  it("capsule v2: names the month key, opens with K and with the share's seeds, checks category and month", async () => {
+    assert.equal(c.capsuleKeyId(capsule, cap.pseudonym), cap.key_id);
+    assert.equal(c.capsuleKeyId(capsule, "dr-house"), "identity");
+    const withK = await c.openRecordCapsule(capsule, cap.pseudonym, c.patientKeyChooser(K, 2));
+    assert.equal(withK.metadata.category, cap.category);
+    assert.equal(withK.metadata.created_at, cap.created_at);
+    const opened = await c.openShare("scoped-v2", share, context);
+    const withSeeds = await c.openRecordCapsule(capsule, cap.pseudonym, (id) => opened.keyFor(id));
+    assert.equal(hex(withSeeds.dataKey), hex(withK.dataKey));
+    assert.equal(hex((await c.openCapsule(capsule, doctor, "dr-house")).dataKey), hex(range(64, 96)));
+  });
+  it("capsule v2: refuses a seed of another month, a key id changed, a version 1 wrap of the same entry", async () => {
+    const onlyJanuary = (id: string | null) => (id === "scoped-v2/lab-results/2026-01" ? c.scopedPrivateKey(K, "lab-results", "2026-01") : null);
+    await assert.rejects(c.openRecordCapsule(capsule, cap.pseudonym, onlyJanuary), c.KeyNotHeld);
+    const document = JSON.parse(cap.capsule);
+    const renamed = c.canonical({ ...document, recipients: document.recipients.map((r: any) => (r.id === cap.pseudonym ? { ...r, key: "scoped-v2/lab-results/2026-01" } : r)) });
+    const januaryKeyFromFeb = () => c.scopedPrivateKey(K, "lab-results", "2026-02");
+    await assert.rejects(c.openRecordCapsule(renamed, cap.pseudonym, januaryKeyFromFeb), c.CryptoError);
+    const v1 = c.canonical({ ...document, version: 1, recipients: document.recipients.map(({ key: _k, ...r }: any) => r) });
+    await assert.rejects(c.openCapsule(v1, c.scopedPrivateKey(K, "lab-results", "2026-02"), cap.pseudonym), c.CryptoError);
+  });
+  it("capsule v2: sealed here to the published month key, byte for byte the vector's metadata, and opens", async () => {
+    const result = await c.seal({
+      plaintext: plaintextOf(cap.plaintext_length),
+      recipients: [[cap.pseudonym, c.scopedPrivateKey(K, "lab-results", "2026-02").publicKey], ["dr-house", doctor.publicKey]],
+      scoped: true, filename: "cbc.pdf", contentType: "application/pdf", pseudonym: cap.pseudonym,
+      category: cap.category, createdAt: cap.created_at, uploaderId: "aria-export", signerId: "aria-export", signingKey: range(32, 64),
+    }, { dataKey: range(64, 96), salt: range(0, 16), metaNonce: range(0, 12) });
+    const made = JSON.parse(c.fromUtf8(result.capsule));
+    const want = JSON.parse(cap.capsule);
+    assert.equal(made.version, 2);
+    assert.equal(made.meta, want.meta);
+    assert.deepEqual(made.recipients.map((r: any) => [r.id, r.key]), want.recipients.map((r: any) => [r.id, r.key]));
+    const reopened = await c.openRecordCapsule(result.capsule, cap.pseudonym, c.patientKeyChooser(K, 2));
+    assert.equal(reopened.metadata.signature, (await c.openCapsule(capsule, doctor, "dr-house")).metadata.signature);
+    // a capsule whose entry names January while its metadata says February opens with the
+    // January key, and is refused all the same
+    const january = c.scopedPrivateKey(K, "lab-results", "2026-01");
+    const meta = await c.encryptMetadata(range(64, 96), reopened.metadata, range(0, 12));
+    const lying = await c.buildCapsule(range(64, 96), [[cap.pseudonym, january.publicKey]], meta, new Map([[cap.pseudonym, "scoped-v2/lab-results/2026-01"]]));
+    await c.openCapsule(lying, january, cap.pseudonym);
+    await assert.rejects(c.openRecordCapsule(lying, cap.pseudonym, c.patientKeyChooser(K, 2)), /another category or month/);
   });
 });

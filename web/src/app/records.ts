@@ -2,8 +2,8 @@
 // against the ledger's hash and opened, the body streamed and decrypted segment by segment,
 // the uploader's signature checked; only then is the plaintext handed out.
 import {
-  BodyOpener, CryptoError, type Metadata, type Receipt, type XWingPrivateKey, canonical, capsuleSha256,
-  fromBase64, leafHash, openCapsule, openShare, recordPrivateKey, toBase64, toHex, verifyReceipt, verifyRecordSignature,
+  BodyOpener, CryptoError, type KeyChooser, KeyNotHeld, type Metadata, type Receipt, canonical, capsuleSha256,
+  fromBase64, leafHash, openRecordCapsule, openShare, patientKeyChooser, toBase64, toHex, verifyReceipt, verifyRecordSignature,
 } from "../crypto/index.js";
 import { ApiError, getBytes, getJson, stream } from "./api.js";
 import { advancePin, session } from "./session.js";
@@ -36,25 +36,32 @@ export interface OpenedRecord {
 
 export class RefusedOpen extends Error {}
 
-const recordKeys = new Map<string, XWingPrivateKey>();
+interface KeyShareOut {
+  sealed_key: string;
+  record_public_key: string;
+  scope: string[] | null;
+}
 
-/** The private key this identity opens `pseudonym`'s capsules with, and the recipient id. */
-async function readerKey(pseudonym: string): Promise<{ key: XWingPrivateKey; recipient: string }> {
+/**
+ * How this identity chooses the key for `pseudonym`'s capsules: the patient derives it from
+ * K; a grantee opens its scoped share (the seeds of the (category, month) keys its grant
+ * covers) on every open, so a share replaced or withdrawn on the ledger takes effect at once.
+ */
+async function readerKeys(pseudonym: string): Promise<KeyChooser> {
   const { keys } = session();
   if (keys.kind === "patient" && keys.pseudonym === pseudonym) {
-    return { key: recordPrivateKey(keys.patientKey!, keys.recordKeyVersion!), recipient: pseudonym };
+    return patientKeyChooser(keys.patientKey!, keys.recordKeyVersion!);
   }
-  const kept = recordKeys.get(pseudonym);
-  if (kept !== undefined) return { key: kept, recipient: pseudonym };
-  const share = await getJson<{ sealed_key: string; record_public_key: string }>(`/v1/patients/${pseudonym}/key-share`);
-  const patient = await getJson<{ record_public_key: string }>(`/v1/patients/${pseudonym}`);
-  if (patient.record_public_key !== share.record_public_key) throw new RefusedOpen("the key share names another record key than the patient's");
-  const opened = await openShare("k-v1", fromBase64(share.sealed_key), {
-    pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey, recordPublicKey: fromBase64(share.record_public_key),
+  const share = await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
+  if (share.scope === null) throw new RefusedOpen("the key share is not scoped: ask the patient to share again");
+  const opened = await openShare("scoped-v2", fromBase64(share.sealed_key), {
+    pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey,
   });
-  const key = opened.recordKey("", "");
-  recordKeys.set(pseudonym, key);
-  return { key, recipient: pseudonym };
+  const held = new Set((opened.scope ?? []).map(([category, period]) => `${category}/${period}`));
+  if (held.size !== share.scope.length || share.scope.some((item) => !held.has(item))) {
+    throw new RefusedOpen("the key share carries other keys than its ledger entry states");
+  }
+  return (keyId) => opened.keyFor(keyId);
 }
 
 async function checkProof(proof: RecordWithProof): Promise<string> {
@@ -84,8 +91,7 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
   const capsule = await getBytes(`/v1/records/${recordId}/capsule`);
   if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");
-  const { key, recipient } = await readerKey(record.pseudonym);
-  const opened = await openCapsule(capsule, key, recipient);
+  const opened = await openRecordCapsule(capsule, record.pseudonym, await readerKeys(record.pseudonym));
   const meta = opened.metadata;
   if (meta.body_sha256 !== record.body_sha256 || meta.body_size !== record.size) throw new RefusedOpen("the capsule describes another body than the ledger's");
   const writer = record.on_behalf_of ?? record.uploader;
@@ -117,6 +123,7 @@ export function explain(error: unknown): string {
     return `${error.title}: ${error.detail}`;
   }
   if (error instanceof RefusedOpen) return `Not shown: ${error.message}`;
+  if (error instanceof KeyNotHeld) return `Not shown: ${error.message}`;
   if (error instanceof CryptoError) return `Not shown, verification failed: ${error.message}`;
   return `Unexpected error: ${String(error)}`;
 }

@@ -1,9 +1,11 @@
 // A clinician's upload, sealed on the device (the gateway only ever sees the sealed body and
-// the capsule): seal to the patient's registered record key, sign as the uploader, store the
+// the capsule): seal to the patient's published key of (category, month of created_at),
+// checked first (app/scopedkeys.ts), sign as the uploader, store the
 // body (POST /v1/blobs, refused before anything is stored without a write right), then
 // commit the signed `record` with the capsule (POST /v1/records) and check its receipt.
-import { fromBase64, seal, toBase64, verifyReceipt, type Receipt } from "../crypto/index.js";
-import { getJson, postBytes, postJson } from "./api.js";
+import { recordPeriod, seal, toBase64, verifyReceipt, type Receipt } from "../crypto/index.js";
+import { postBytes, postJson } from "./api.js";
+import { publishedKey } from "./scopedkeys.js";
 import { RefusedOpen } from "./records.js";
 import { ledgerTime, newId, session, signTransaction } from "./session.js";
 
@@ -14,13 +16,14 @@ export interface Uploaded {
 
 export async function uploadSealed(file: File, pseudonym: string, category: string, progress: (stage: string) => void): Promise<Uploaded> {
   const s = session();
-  const patient = await getJson<{ record_public_key: string }>(`/v1/patients/${pseudonym}`);
-  progress("sealing on this device");
   const createdAt = ledgerTime(new Date());
+  progress("checking the patient's published key");
+  const recordKey = await publishedKey(pseudonym, category, recordPeriod(createdAt));
+  progress("sealing on this device");
   const contentType = file.type || "application/octet-stream";
   const sealed = await seal({
     plaintext: new Uint8Array(await file.arrayBuffer()),
-    recipients: [[pseudonym, fromBase64(patient.record_public_key)]],
+    recipients: [[pseudonym, recordKey]], scoped: true,
     filename: file.name.replace(/[/\\]/g, "_") || "document", contentType, pseudonym, category, createdAt,
     uploaderId: s.keys.id, signerId: s.keys.id, signingKey: s.keys.signingKey,
   });

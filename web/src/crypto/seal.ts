@@ -4,11 +4,15 @@ import { type Bytes, CryptoError, toBase64 } from "./bytes.js";
 import { type Metadata, buildCapsule, capsuleSha256, encryptMetadata } from "./capsule.js";
 import { canonical } from "./canonical.js";
 import { sealBody } from "./body.js";
+import { recordPeriod, scopedKeyId } from "./scoped.js";
 import { signBytes, signedContent } from "./signatures.js";
 
 export interface SealRequest {
   readonly plaintext: Uint8Array;
   readonly recipients: ReadonlyArray<readonly [string, Uint8Array]>;
+  /** seal to the patient's scoped key of (category, month of createdAt): a version 2 capsule
+   * whose pseudonym entry names "scoped-v2/<category>/<YYYY-MM>" (the others: "identity") */
+  readonly scoped?: boolean;
   readonly filename: string;
   readonly contentType: string;
   readonly pseudonym: string;
@@ -42,6 +46,9 @@ export async function seal(request: SealRequest, parts?: SealParts): Promise<Sea
   if (!request.recipients.some(([id]) => id === request.pseudonym)) {
     throw new CryptoError("the patient's record key must be a recipient");
   }
+  const keyIds = request.scoped === true
+    ? new Map([[request.pseudonym, scopedKeyId(request.category, recordPeriod(request.createdAt))]])
+    : undefined;
   const dataKey = parts?.dataKey ?? random(32);
   const sealed = await sealBody(dataKey, parts?.salt ?? random(16), request.plaintext);
   const facts = { pseudonym: request.pseudonym, category: request.category, created_at: request.createdAt };
@@ -59,7 +66,7 @@ export async function seal(request: SealRequest, parts?: SealParts): Promise<Sea
     signature: toBase64(signature),
   };
   const meta = await encryptMetadata(dataKey, metadata, parts?.metaNonce ?? random(12));
-  const capsule = await buildCapsule(dataKey, request.recipients, meta);
+  const capsule = await buildCapsule(dataKey, request.recipients, meta, keyIds);
   return {
     body: sealed.body, capsule, capsuleSha256: capsuleSha256(capsule),
     bodySha256: sealed.bodySha256, plaintextSha256: sealed.plaintextSha256, metadata,

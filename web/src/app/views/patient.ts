@@ -1,7 +1,8 @@
 // Patient view: own records by category, grants (signed here), revoke, key shares, and the
 // audit timeline with denials marked.
-import { fromBase64, sealPatientKeyShare, toBase64 } from "../../crypto/index.js";
-import { ApiError, getJson, postJson } from "../api.js";
+import { CryptoError, checkScope, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
+import { getJson, postJson } from "../api.js";
+import { ledgerCategories } from "../scopedkeys.js";
 import { field, h, localTime, mount, showStatus, table } from "../dom.js";
 import { explain, listRecords } from "../records.js";
 import { ledgerTime, newId, session, signTransaction } from "../session.js";
@@ -39,16 +40,33 @@ function pseudonym(): string {
   return session().keys.pseudonym as string;
 }
 
-async function shareKeyWith(grantee: string): Promise<void> {
+/**
+ * Share with `grantee` the keys of exactly what its read permissions cover (their categories
+ * x every month from each one's not_before to its not_after), never K: the seeds sealed to
+ * its enrolled key, deposited as a signed key_share with its scope (SDK `share_key`).
+ */
+async function shareKeyWith(grantee: string): Promise<number> {
   const keys = session().keys;
-  const identity = await getJson<{ encryption_public_key: string }>(`/v1/identities/${encodeURIComponent(grantee)}`);
-  const sealed = await sealPatientKeyShare(keys.patientKey!, pseudonym(), grantee, fromBase64(identity.encryption_public_key));
-  const tx = signTransaction("key_share", { pseudonym: pseudonym(), grantee, sealed_key: toBase64(sealed) });
-  try {
-    await postJson("/v1/key-shares", tx);
-  } catch (error) {
-    if (!(error instanceof ApiError && error.status === 409)) throw error;
+  const now = Date.now();
+  const { permissions } = await getJson<{ permissions: Permission[] }>(`/v1/patients/${pseudonym()}/permissions`);
+  const grants = permissions.filter((p) => p.grantee === grantee && !p.revoked && p.rights.includes("read") && new Date(p.not_after).getTime() > now);
+  if (grants.length === 0) throw new CryptoError(`${grantee} has no read permission that has not ended`);
+  const all = grants.some((p) => p.categories === "all") ? await ledgerCategories() : [];
+  const scope: [string, string][] = [];
+  for (const p of grants) {
+    const [first, last] = grantMonths(p.not_before, p.not_after);
+    for (const category of Array.isArray(p.categories) ? p.categories : all) {
+      for (const month of months(first, last)) scope.push([category, month]);
+    }
   }
+  const items = checkScope(scope);
+  const identity = await getJson<{ encryption_public_key: string }>(`/v1/identities/${encodeURIComponent(grantee)}`);
+  const sealed = await sealScopedShare(keys.patientKey!, pseudonym(), grantee, fromBase64(identity.encryption_public_key), items);
+  const tx = signTransaction("key_share", {
+    pseudonym: pseudonym(), grantee, sealed_key: toBase64(sealed), scope: items.map(([c, m]) => `${c}/${m}`),
+  });
+  await postJson("/v1/key-shares", tx);
+  return items.length;
 }
 
 interface AccessRequest {
@@ -84,7 +102,7 @@ function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: 
       ...boxes.map((box) => h("label", {}, box, box.value))),
     field("From", from),
     field("Until (not included)", until),
-    h("div", {}, h("label", {}, share, " Also give them my key, sealed to their key (needed to read)")),
+    h("div", {}, h("label", {}, share, " Also share the keys of these categories and months, sealed to their key (needed to read)")),
     h("button", { type: "submit" }, "Grant"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -102,13 +120,19 @@ function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: 
     void (async () => {
       try {
         const who = grantee.value.trim();
-        if (share.checked) await shareKeyWith(who);
         const tx = signTransaction("grant", {
           permission_id: newId(), pseudonym: pseudonym(), grantee: who, rights: ["read"], categories,
           not_before: ledgerTime(start), not_after: ledgerTime(end),
         });
         await postJson("/v1/permissions", tx);
-        showStatus("ok", `Granted ${who} read access to ${categories.join(", ")} until ${end.toLocaleString()}.`);
+        const shared = share.checked ? await shareKeyWith(who).catch((error: unknown) => {
+          showStatus("error", `Granted ${who} read access, but the keys were not shared. ${explain(error)}`);
+          return null;
+        }) : 0;
+        if (shared !== null) {
+          const keysNote = shared > 0 ? ` and shared the ${shared} month keys it covers` : "";
+          showStatus("ok", `Granted ${who} read access to ${categories.join(", ")} until ${end.toLocaleString()}${keysNote}.`);
+        }
         await refresh();
       } catch (error) {
         showStatus("error", `The grant was not made. ${explain(error)}`);

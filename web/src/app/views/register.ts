@@ -7,6 +7,7 @@ import {
 import { postJson } from "../api.js";
 import { field, h, showStatus } from "../dom.js";
 import { explain } from "../records.js";
+import { publishKeys } from "../scopedkeys.js";
 import { ledgerTime, newId, signIn } from "../session.js";
 
 function registration(keys: IdentityKeys): Record<string, unknown> {
@@ -62,7 +63,12 @@ export function registerForm(onSignedIn: () => void): HTMLElement {
         const url = URL.createObjectURL(new Blob([file], { type: "application/json" }));
         result.replaceChildren(h("p", {}, h("a", { href: url, download: "patient.key", id: "key-file-link" }, "Download your key file (patient.key)")));
         await signIn(keys);
-        showStatus("ok", `Registered. Your pseudonym is ${keys.pseudonym}. Download your key file now.`);
+        showStatus("info", "Registered; publishing your record keys (every category, this month and the next 24)…");
+        const published = await publishKeys().catch((error: unknown) => {
+          showStatus("error", `Registered, but your record keys were not published (uploads to you need them). ${explain(error)}`);
+          return null;
+        });
+        if (published !== null) showStatus("ok", `Registered, ${published} record keys published. Your pseudonym is ${keys.pseudonym}. Download your key file now.`);
         onSignedIn();
         document.getElementById("main")?.prepend(h("section", {}, result));
       } catch (error) {
