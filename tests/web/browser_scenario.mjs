@@ -84,7 +84,7 @@ try {
   if (keyDownloads.length === 0) throw new Error("the key file link gave no download");
   await keyDownloads[0].saveAs(plan.patient_key);
   const pseudonym = (await statusText(patient)).match(/[0-9a-f]{64}/)[0];
-  say({ pseudonym });
+  say({ pseudonym, status: await statusText(patient) });
   await waitForGo(); // the Python side reads the key file and grants the system its write right
 
   // 2. the clinician asks for access; the patient approves it into a grant until plan.until

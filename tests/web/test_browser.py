@@ -25,6 +25,8 @@ import pytest
 from ehrgate import Client
 from envelope import IdentityKeys, PatientKeys, load_key_file
 from envelope.keyfile import encode_key_file
+from envelope.scoped import next_period, scoped_private_key, scoped_seed
+from envelope.scopedshare import open_scoped_share
 from gateway import Settings
 from tests.gateway.helpers import ManualClock, World
 from tests.gateway.live import live_world
@@ -202,6 +204,28 @@ def test_patient_clinician_admin_in_chromium(
             ).status_code
             == 200
         )
+        # the browser published every category's key for this month and the next 24, each
+        # the one envelope derives from K
+        assert "record keys published" in registered["status"], registered["status"]
+        listed = world.client.get(
+            f"/v1/patients/{patient.pseudonym}/keys", headers=world.headers(system)
+        ).json()["keys"]
+        categories = world.client.get("/v1/categories", headers=world.headers(system)).json()
+        month = clock().strftime("%Y-%m")
+        wanted = {(c, next_period(month, n)) for c in categories["categories"] for n in range(25)}
+        assert {(k["category"], k["period"]) for k in listed} == wanted
+        proof = world.client.get(
+            f"/v1/patients/{patient.pseudonym}/keys/lab-results/{month}",
+            headers=world.headers(system),
+        ).json()
+        signed = proof["entry"]["tx"]["body"]["keys"]
+        raw = next(
+            k["public_key"]
+            for k in signed
+            if (k["category"], k["period"]) == ("lab-results", month)
+        )
+        expected = scoped_private_key(patient.patient_key, "lab-results", month)
+        assert base64.b64decode(raw) == expected.public_key().to_bytes()
         world.grant(patient, system, ["write"], "all")
         world.grant(patient, clinician, ["write"], ["treatment-summary"])
         browser.go()
@@ -212,6 +236,22 @@ def test_patient_clinician_admin_in_chromium(
         assert granted["prefilled"]["grantee"] == "dr-house"
         assert granted["prefilled"]["lab"] is True
         assert granted["prefilled"]["others"] is False
+        # the share the browser deposited: scoped to lab-results months, seeds derived from K
+        assert "and shared the" in granted["status"], granted["status"]
+        share = world.client.get(
+            f"/v1/patients/{patient.pseudonym}/key-share", headers=world.headers(clinician)
+        ).json()
+        assert share["scope"] and all(i.startswith("lab-results/") for i in share["scope"])
+        assert f"lab-results/{month}" in share["scope"]
+        seeds = open_scoped_share(
+            base64.b64decode(share["sealed_key"]),
+            clinician.encryption_key,
+            pseudonym=patient.pseudonym,
+            grantee_id=clinician.id,
+        )
+        assert [f"{c}/{p}" for c, p in seeds.scope] == share["scope"]
+        for item, seed in seeds.seeds.items():
+            assert seed == scoped_seed(patient.patient_key, *item)
         pdf = _pdf()
         with Client(url, system) as sdk:
             uploaded = sdk.upload(

@@ -7,7 +7,7 @@ import {
   type Receipt, canonical, fromBase64, leafHash, nextPeriod, scopedPrivateKey, sha256, toBase64, toHex,
   verifyBytes, verifyReceipt, PUBLIC_KEY_LEN,
 } from "../crypto/index.js";
-import { ApiError, getJson, postJson } from "./api.js";
+import { getJson, postJson } from "./api.js";
 import { RefusedOpen } from "./records.js";
 import { type SignedTransaction, advancePin, session, signTransaction } from "./session.js";
 
@@ -57,13 +57,8 @@ interface PublishedKeyProof {
 
 /** The patient's published key for (category, period), checked as above before it is used. */
 export async function publishedKey(pseudonym: string, category: string, period: string): Promise<Uint8Array> {
-  let answer: PublishedKeyProof;
-  try {
-    answer = await getJson<PublishedKeyProof>(`/v1/patients/${pseudonym}/keys/${category}/${period}`);
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) throw new RefusedOpen(error.detail);
-    throw error;
-  }
+  // none published: the gateway's 404 says what the patient must do, shown as it is
+  const answer = await getJson<PublishedKeyProof>(`/v1/patients/${pseudonym}/keys/${category}/${period}`);
   const patient = await getJson<{ identity_id: string }>(`/v1/patients/${pseudonym}`);
   const signer = await getJson<{ signing_public_key: string }>(`/v1/identities/${encodeURIComponent(patient.identity_id)}`);
   const tx = answer.entry.tx;
