@@ -28,6 +28,7 @@ from envelope.keyfile import encode_key_file
 from envelope.scoped import next_period, scoped_private_key, scoped_seed
 from envelope.scopedshare import open_scoped_share
 from gateway import Settings
+from ledger import DEFAULT_CATEGORIES
 from tests.gateway.helpers import ManualClock, World
 from tests.gateway.live import live_world
 
@@ -139,12 +140,18 @@ def browser_world(tmp_path: Path) -> Iterator[tuple[str, World, ManualClock]]:
         yield url, world, clock
 
 
-def _secrets(*keys: Any) -> list[str]:
-    """Every encoding of the secrets that must never leave the browser."""
+def _secrets(*keys: Any, months: tuple[str, ...] = ()) -> list[str]:
+    """Every encoding of the secrets that must never leave the browser (with a patient's
+    K, the seeds of its month keys for *months*, every category)."""
     raw: list[bytes] = []
     for key in keys:
         if hasattr(key, "patient_key"):
             raw.append(key.patient_key.to_bytes())
+            raw += [
+                scoped_seed(key.patient_key, category, month)
+                for category in (c.name for c in DEFAULT_CATEGORIES)
+                for month in months
+            ]
             key = key.identity
         raw.append(key.signing_key.private_bytes())
         raw.append(key.encryption_key.private_bytes())
@@ -241,7 +248,8 @@ def test_patient_clinician_admin_in_chromium(
         share = world.client.get(
             f"/v1/patients/{patient.pseudonym}/key-share", headers=world.headers(clinician)
         ).json()
-        assert share["scope"] and all(i.startswith("lab-results/") for i in share["scope"])
+        assert share["scope"]
+        assert all(i.startswith("lab-results/") for i in share["scope"])
         assert f"lab-results/{month}" in share["scope"]
         seeds = open_scoped_share(
             base64.b64decode(share["sealed_key"]),
@@ -327,8 +335,9 @@ def test_patient_clinician_admin_in_chromium(
         if not r["url"].startswith(("chrome://", "chrome-extension://"))
     }
     assert origins <= {url, f"blob:{url}", "data:,"}, origins  # nothing from any other origin
-    for secret in _secrets(patient, clinician, world.admin):
-        assert not [s for s in sent if secret in s], "a private key or K left the browser"
+    month = clock().strftime("%Y-%m")
+    for secret in _secrets(patient, clinician, world.admin, months=(month, next_period(month))):
+        assert not [s for s in sent if secret in s], "a private key, a seed or K left the browser"
     assert not [s for s in sent if MARKER.decode() in s or pdf[:200].hex() in s]
     assert not [s for s in sent if "treatment summary sealed" in s]
     # the identifying fields never leave the browser either
