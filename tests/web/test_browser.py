@@ -298,6 +298,7 @@ def test_patient_clinician_admin_in_chromium(
         audit = audited["audit"]
         assert f"Pseudonym {patient.pseudonym}" in audited["kept_sign_in"]
         assert "DENIED" in audit
+        assert "Verified and opened summary.pdf" in audited["patient_opened"]
         assert re.search(r"allowed .*dr-house", audit), audit
         admin = browser.next("admin")
         assert "Enrolled auditor-1 as auditor" in admin["enrolled"]
