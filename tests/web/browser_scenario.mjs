@@ -130,7 +130,20 @@ try {
   await clinician.getByLabel("Category", { exact: true }).selectOption("treatment-summary");
   await press(clinician.getByRole("button", { name: "Seal and upload", exact: true }));
   await clinician.locator(".message", { hasText: /^(Uploaded|Not uploaded)/ }).waitFor({ timeout: 60000 });
-  say({ ...opened, uploaded: await statusText(clinician) });
+  const uploaded = await statusText(clinician);
+  // a patient who published no keys: the upload is refused with the gateway's message
+  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(plan.unpublished_pseudonym);
+  await press(clinician.getByRole("button", { name: "Show records" }));
+  await clinician.locator(".message.info", { hasText: "record(s) you may see" }).waitFor();
+  await clinician.getByLabel("Document", { exact: true }).setInputFiles(plan.upload_pdf);
+  await clinician.getByLabel("Category", { exact: true }).selectOption("treatment-summary");
+  await press(clinician.getByRole("button", { name: "Seal and upload", exact: true }));
+  await clinician.locator(".message", { hasText: /^(Uploaded|Not uploaded)/ }).waitFor({ timeout: 60000 });
+  const unpublished = await statusText(clinician);
+  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
+  await press(clinician.getByRole("button", { name: "Show records" }));
+  await clinician.locator(".message.info", { hasText: "record(s) you may see" }).waitFor();
+  say({ ...opened, uploaded, unpublished });
   await waitForGo(); // the gateway's clock passes the grant's end
 
   // 4. the next open is refused, with the gateway's reason
