@@ -53,7 +53,17 @@ async function readerKeys(pseudonym: string): Promise<KeyChooser> {
     return patientKeyChooser(keys.patientKey!, keys.recordKeyVersion!);
   }
   const share = await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
-  if (share.scope === null) throw new RefusedOpen("the key share is not scoped: ask the patient to share again");
+  if (share.scope === null) {
+    // a share deposited before scoped keys: K itself, checked against the registered record
+    // key; like the SDK, it opens version 1 capsules and, K being K, scoped ones too
+    const patient = await getJson<{ record_public_key: string }>(`/v1/patients/${pseudonym}`);
+    if (patient.record_public_key !== share.record_public_key) throw new RefusedOpen("the key share names another record key than the patient's");
+    const old = await openShare("k-v1", fromBase64(share.sealed_key), {
+      pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey, recordPublicKey: fromBase64(share.record_public_key),
+    });
+    const withK = patientKeyChooser(old.patientKey!, 2);
+    return (keyId) => (keyId === null ? old.keyFor(null) : withK(keyId));
+  }
   const opened = await openShare("scoped-v2", fromBase64(share.sealed_key), {
     pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey,
   });
