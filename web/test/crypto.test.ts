@@ -473,3 +473,33 @@ describe("scoped record keys (scoped_key.json)", () => {
     await assert.rejects(c.openRecordCapsule(lying, cap.pseudonym, c.patientKeyChooser(K, 2)), /another category or month/);
   });
 });
+
+describe("a published key is believed only from the patient's signed publish_keys", () => {
+  const K = c.fromHex(vector("scoped_key.json").keys[0].patient_key);
+  const secret = Uint8Array.from({ length: 32 }, (_, i) => i + 7);
+  const pseudonym = "ab".repeat(32);
+  const key = (category: string, period: string) => c.scopedPrivateKey(K, category, period).publicKey;
+  const make = (body: Record<string, unknown>, signer = "patient-1", signWith = secret) => {
+    const payload = { type: "publish_keys", body, signer };
+    return { ...payload, signature: c.signJson(signWith, payload) };
+  };
+  const keys = [["lab-results", "2026-01"], ["lab-results", "2026-02"]].map(([category, period]) => ({ category, period, public_key: c.toBase64(key(category!, period!)) }));
+  const tx = make({ pseudonym, keys, tx_id: "1", issued_at: "2026-01-01T00:00:00.000000Z" });
+  const claim = {
+    pseudonym, category: "lab-results", period: "2026-02", patientId: "patient-1",
+    patientVerifyKey: c.verifyKeyOf(secret), publicKeySha256: hex(c.sha256(key("lab-results", "2026-02"))),
+  };
+  it("gives the signed key of the pair asked for", () => {
+    assert.deepEqual(c.publishedKeyFrom(tx, claim), key("lab-results", "2026-02"));
+  });
+  it("refuses another signer, a changed body, another pseudonym, a pair not carried, another SHA-256, another type", () => {
+    assert.throws(() => c.publishedKeyFrom(make(tx.body, "patient-1", new Uint8Array(32).fill(9)), claim), /not signed by the patient/);
+    assert.throws(() => c.publishedKeyFrom(make(tx.body, "dr-house"), claim), /own publish_keys/);
+    const swapped = { ...tx, body: { ...tx.body, keys: [keys[0], { ...keys[1]!, public_key: keys[0]!.public_key }] } };
+    assert.throws(() => c.publishedKeyFrom(swapped, claim), /not signed by the patient/);
+    assert.throws(() => c.publishedKeyFrom(tx, { ...claim, pseudonym: "cd".repeat(32) }), /own publish_keys/);
+    assert.throws(() => c.publishedKeyFrom(tx, { ...claim, period: "2026-03" }), /carries no key/);
+    assert.throws(() => c.publishedKeyFrom(tx, { ...claim, publicKeySha256: "0".repeat(64) }), /another key than the signed one/);
+    assert.throws(() => c.publishedKeyFrom({ ...tx, type: "register_patient" }, claim), /own publish_keys/);
+  });
+});

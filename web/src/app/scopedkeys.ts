@@ -4,8 +4,8 @@
 // with the patient's enrolled signing key) and a receipt under the pinned ledger key proves
 // that entry is on the log.
 import {
-  type Receipt, canonical, fromBase64, leafHash, nextPeriod, scopedPrivateKey, sha256, toBase64, toHex,
-  verifyBytes, verifyReceipt, PUBLIC_KEY_LEN,
+  type Receipt, canonical, fromBase64, leafHash, nextPeriod, publishedKeyFrom, scopedPrivateKey, toBase64, toHex,
+  verifyReceipt,
 } from "../crypto/index.js";
 import { getJson, postJson } from "./api.js";
 import { RefusedOpen } from "./records.js";
@@ -62,22 +62,11 @@ export async function publishedKey(pseudonym: string, category: string, period: 
   const patient = await getJson<{ identity_id: string }>(`/v1/patients/${pseudonym}`);
   const signer = await getJson<{ signing_public_key: string }>(`/v1/identities/${encodeURIComponent(patient.identity_id)}`);
   const tx = answer.entry.tx;
-  if (tx.type !== "publish_keys" || tx.signer !== patient.identity_id || tx.body.pseudonym !== pseudonym) {
-    throw new RefusedOpen("the published key is not in the patient's own publish_keys");
-  }
-  const { signature, ...payload } = tx;
-  if (!verifyBytes(fromBase64(signer.signing_public_key), canonical(payload), fromBase64(signature))) {
-    throw new RefusedOpen("the publish_keys entry is not signed by the patient's enrolled key");
-  }
+  const raw = publishedKeyFrom(tx, {
+    pseudonym, category, period, patientId: patient.identity_id,
+    patientVerifyKey: fromBase64(signer.signing_public_key, "signing key"), publicKeySha256: answer.key.public_key_sha256,
+  });
   checkReceipt(answer.receipt, tx, session().ledgerKey);
   await advancePin(answer.receipt.tree_head);
-  const items = Array.isArray(tx.body.keys) ? (tx.body.keys as Record<string, unknown>[]) : [];
-  const item = items.find((k) => k.category === category && k.period === period);
-  if (item === undefined || typeof item.public_key !== "string") {
-    throw new RefusedOpen(`the signed entry carries no key for ${category} in ${period}`);
-  }
-  const raw = fromBase64(item.public_key);
-  if (raw.length !== PUBLIC_KEY_LEN) throw new RefusedOpen("the published key is not an X-Wing key");
-  if (toHex(sha256(raw)) !== answer.key.public_key_sha256) throw new RefusedOpen("the gateway names another key than the signed one");
   return raw;
 }

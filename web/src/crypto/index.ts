@@ -16,3 +16,4 @@ export * from "./signatures.js";
 export * from "./merkle.js";
 export * from "./keyfile.js";
 export * from "./seal.js";
+export * from "./publishedkey.js";
