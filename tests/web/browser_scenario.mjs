@@ -158,11 +158,11 @@ try {
   await patient.getByRole("button", { name: "Refresh" }).click();
   await patient.locator("#audit .denied").first().waitFor();
   const audited = { audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() };
+  await shot(patient, "patient");
   // the patient opens, with month keys derived from K, what the clinician sealed in the browser
   await press(patient.getByRole("button", { name: /^Open the treatment-summary record/ }));
   await patient.locator(".message.ok", { hasText: "Verified and opened" }).waitFor({ timeout: 60000 });
   audited.patient_opened = await statusText(patient);
-  await shot(patient, "patient");
   // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with them
   await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
   await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
