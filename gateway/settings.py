@@ -121,6 +121,10 @@ class Settings(BaseSettings):
         description="The log's checkpoint signing key (C2SP note key); default "
         "<data_dir>/checkpoint.key.",
     )
+    web_dir: Path | None = Field(
+        default=None,
+        description="The built browser app served at /app/; default web/dist of the source tree.",
+    )
     witnesses: list[WitnessEndpoint] = Field(
         default_factory=list,
         description="Witnesses that cosign the log's checkpoints: a JSON list of "

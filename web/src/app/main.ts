@@ -1,0 +1,55 @@
+// The ehrgate browser app: sign in with a key file, then the view of the signed-in role.
+import { whenSignedOut } from "./api.js";
+import { h, showStatus } from "./dom.js";
+import { signOut, signedIn } from "./session.js";
+import { keepKeys } from "./keystore.js";
+import { encodeKeyFile } from "../crypto/index.js";
+import { adminView } from "./views/admin.js";
+import { clinicianView } from "./views/clinician.js";
+import { loginView } from "./views/login.js";
+import { patientView } from "./views/patient.js";
+
+function header(): void {
+  const who = document.getElementById("who") as HTMLElement;
+  const s = signedIn();
+  if (s === null) {
+    who.replaceChildren("Not signed in");
+    return;
+  }
+  who.replaceChildren(
+    `${s.keys.id.length > 20 ? `${s.keys.id.slice(0, 12)}…` : s.keys.id} (${s.role}) `,
+    h("button", { type: "button", class: "secondary", onclick: () => void keep() }, "Keep my keys on this device"),
+    h("button", { type: "button", class: "secondary", onclick: () => { signOut(); start(); } }, "Sign out"));
+}
+
+async function keep(): Promise<void> {
+  const s = signedIn();
+  if (s === null) return;
+  try {
+    await keepKeys(await encodeKeyFile(s.keys), `${s.keys.id} (${s.role})`);
+    showStatus("ok", "Your keys are kept on this device, encrypted under a key that cannot be exported; sign out and \"Forget them\" to delete them.");
+  } catch (error) {
+    showStatus("error", `The keys could not be kept: ${String(error)}`);
+  }
+}
+
+function route(): void {
+  header();
+  const s = signedIn();
+  if (s === null) return loginView(route);
+  if (s.role === "patient") return patientView();
+  if (s.role === "admin") return adminView();
+  return clinicianView();
+}
+
+function start(): void {
+  route();
+}
+
+whenSignedOut((reason) => {
+  signOut();
+  route();
+  showStatus("error", reason);
+});
+
+start();

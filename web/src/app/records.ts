@@ -1,0 +1,141 @@
+// Opening a record on the device: proof against the pinned ledger key, the capsule checked
+// against the ledger's hash and opened, the body streamed and decrypted segment by segment,
+// the uploader's signature checked; only then is the plaintext handed out.
+import {
+  BodyOpener, CryptoError, type KeyChooser, KeyNotHeld, type Metadata, type Receipt, canonical, capsuleSha256,
+  fromBase64, leafHash, openRecordCapsule, openShare, patientKeyChooser, toBase64, toHex, verifyReceipt, verifyRecordSignature,
+} from "../crypto/index.js";
+import { ApiError, getBytes, getJson, stream } from "./api.js";
+import { advancePin, session } from "./session.js";
+
+export interface RecordOut {
+  record_id: string;
+  pseudonym: string;
+  category: string;
+  body_sha256: string;
+  size: number;
+  capsule_sha256: string;
+  content_type: string;
+  created_at: string;
+  uploader: string;
+  on_behalf_of?: string | null;
+  entry_index: number;
+}
+
+interface RecordWithProof {
+  record: RecordOut;
+  receipt: Receipt;
+  transaction: { type: string; body: Record<string, unknown>; signer: string; signature: string } | null;
+}
+
+export interface OpenedRecord {
+  readonly metadata: Metadata;
+  readonly plaintext: Blob;
+  readonly checks: string[];
+}
+
+export class RefusedOpen extends Error {}
+
+interface KeyShareOut {
+  sealed_key: string;
+  record_public_key: string;
+  scope: string[] | null;
+}
+
+/**
+ * How this identity chooses the key for `pseudonym`'s capsules: the patient derives it from
+ * K; a grantee opens its scoped share (the seeds of the (category, month) keys its grant
+ * covers) on every open, so a share replaced or withdrawn on the ledger takes effect at once.
+ */
+async function readerKeys(pseudonym: string): Promise<KeyChooser> {
+  const { keys } = session();
+  if (keys.kind === "patient" && keys.pseudonym === pseudonym) {
+    return patientKeyChooser(keys.patientKey!, keys.recordKeyVersion!);
+  }
+  const share = await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
+  if (share.scope === null) {
+    // a share deposited before scoped keys: K itself, checked against the registered record
+    // key; like the SDK, it opens version 1 capsules and, K being K, scoped ones too
+    const patient = await getJson<{ record_public_key: string }>(`/v1/patients/${pseudonym}`);
+    if (patient.record_public_key !== share.record_public_key) throw new RefusedOpen("the key share names another record key than the patient's");
+    const old = await openShare("k-v1", fromBase64(share.sealed_key), {
+      pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey, recordPublicKey: fromBase64(share.record_public_key),
+    });
+    const withK = patientKeyChooser(old.patientKey!, 2);
+    return (keyId) => (keyId === null ? old.keyFor(null) : withK(keyId));
+  }
+  const opened = await openShare("scoped-v2", fromBase64(share.sealed_key), {
+    pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey,
+  });
+  const held = new Set((opened.scope ?? []).map(([category, period]) => `${category}/${period}`));
+  if (held.size !== share.scope.length || share.scope.some((item) => !held.has(item))) {
+    throw new RefusedOpen("the key share carries other keys than its ledger entry states");
+  }
+  return (keyId) => opened.keyFor(keyId);
+}
+
+async function checkProof(proof: RecordWithProof): Promise<string> {
+  const s = session();
+  verifyReceipt(proof.receipt, s.ledgerKey);
+  if (proof.transaction === null || toHex(leafHash(canonical(proof.transaction))) !== proof.receipt.tx_hash) {
+    throw new RefusedOpen("the ledger's proof is not for this record's transaction");
+  }
+  return advancePin(proof.receipt.tree_head);
+}
+
+async function signerKey(signerId: string): Promise<Uint8Array> {
+  if (signerId === "ledger") return session().ledgerKey;
+  const identity = await getJson<{ signing_public_key: string }>(`/v1/identities/${encodeURIComponent(signerId)}`);
+  return fromBase64(identity.signing_public_key, "signing key");
+}
+
+export async function listRecords(pseudonym: string): Promise<RecordOut[]> {
+  return (await getJson<{ records: RecordOut[] }>(`/v1/patients/${pseudonym}/records`)).records;
+}
+
+export async function openRecord(recordId: string, progress: (done: number, total: number) => void): Promise<OpenedRecord> {
+  const checks: string[] = [];
+  const proof = await getJson<RecordWithProof>(`/v1/records/${recordId}`);
+  const record = proof.record;
+  const consistent = await checkProof(proof);
+  checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
+  const capsule = await getBytes(`/v1/records/${recordId}/capsule`);
+  if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");
+  const opened = await openRecordCapsule(capsule, record.pseudonym, await readerKeys(record.pseudonym));
+  const meta = opened.metadata;
+  if (meta.body_sha256 !== record.body_sha256 || meta.body_size !== record.size) throw new RefusedOpen("the capsule describes another body than the ledger's");
+  const writer = record.on_behalf_of ?? record.uploader;
+  if (meta.signer_id !== record.uploader || meta.uploader_id !== writer) throw new RefusedOpen("the capsule names another uploader than the ledger");
+  verifyRecordSignature(meta, await signerKey(meta.signer_id), record);
+  checks.push(`signed by ${meta.signer_id}${meta.uploader_id !== meta.signer_id ? ` for ${meta.uploader_id}` : ""}`);
+  const opener = new BodyOpener(opened.dataKey, meta);
+  const pieces: Uint8Array<ArrayBuffer>[] = [];
+  const { reader } = await stream(`/v1/records/${recordId}/body`);
+  let received = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    received += value.length;
+    pieces.push(...(await opener.update(value)));
+    progress(received, record.size);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between pieces
+  }
+  pieces.push(...(await opener.finalize()));
+  checks.push(`${Math.ceil(meta.plaintext_size / 65536) || 1} segments decrypted and checked; SHA-256 matches the signed hash`);
+  return { metadata: meta, plaintext: new Blob(pieces, { type: meta.content_type }), checks };
+}
+
+/** A refusal in words a clinician can act on. */
+export function explain(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.status === 403) return `Refused by the gateway: ${error.detail}`;
+    if (error.status === 404) return `Not found: ${error.detail}`;
+    return `${error.title}: ${error.detail}`;
+  }
+  if (error instanceof RefusedOpen) return `Not shown: ${error.message}`;
+  if (error instanceof KeyNotHeld) return `Not shown: ${error.message}`;
+  if (error instanceof CryptoError) return `Not shown, verification failed: ${error.message}`;
+  return `Unexpected error: ${String(error)}`;
+}
+
+export { toBase64 };

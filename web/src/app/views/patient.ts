@@ -1,0 +1,223 @@
+// Patient view: own records by category, grants (signed here), revoke, key shares, and the
+// audit timeline with denials marked.
+import { CryptoError, checkScope, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
+import { getJson, postJson } from "../api.js";
+import { ledgerCategories } from "../scopedkeys.js";
+import { field, h, localTime, mount, showStatus, table } from "../dom.js";
+import { explain, listRecords } from "../records.js";
+import { ledgerTime, newId, session, signTransaction } from "../session.js";
+import { recordsByCategory } from "./records.js";
+
+export const CATEGORIES = ["history-physical", "lab-results", "radiation-dose", "treatment-summary"];
+
+interface Permission {
+  permission_id: string;
+  grantee: string;
+  rights: string[];
+  categories: string[] | string;
+  not_before: string;
+  not_after: string;
+  revoked: boolean;
+}
+
+interface AuditEvent {
+  entry_index: number;
+  actor: string;
+  action: string;
+  record_id: string | null;
+  category: string | null;
+  decision: string;
+  reason: string;
+  at: string;
+}
+
+function toLocalInput(when: Date): string {
+  const local = new Date(when.getTime() - when.getTimezoneOffset() * 60000);
+  return local.toISOString().slice(0, 16);
+}
+
+function pseudonym(): string {
+  return session().keys.pseudonym as string;
+}
+
+/**
+ * Share with `grantee` the keys of exactly what its read permissions cover (their categories
+ * x every month from each one's not_before to its not_after), never K: the seeds sealed to
+ * its enrolled key, deposited as a signed key_share with its scope (SDK `share_key`).
+ */
+async function shareKeyWith(grantee: string): Promise<number> {
+  const keys = session().keys;
+  const now = Date.now();
+  const { permissions } = await getJson<{ permissions: Permission[] }>(`/v1/patients/${pseudonym()}/permissions`);
+  const grants = permissions.filter((p) => p.grantee === grantee && !p.revoked && p.rights.includes("read") && new Date(p.not_after).getTime() > now);
+  if (grants.length === 0) throw new CryptoError(`${grantee} has no read permission that has not ended`);
+  const all = grants.some((p) => p.categories === "all") ? await ledgerCategories() : [];
+  const scope: [string, string][] = [];
+  for (const p of grants) {
+    const [first, last] = grantMonths(p.not_before, p.not_after);
+    for (const category of Array.isArray(p.categories) ? p.categories : all) {
+      for (const month of months(first, last)) scope.push([category, month]);
+    }
+  }
+  const items = checkScope(scope);
+  const identity = await getJson<{ encryption_public_key: string }>(`/v1/identities/${encodeURIComponent(grantee)}`);
+  const sealed = await sealScopedShare(keys.patientKey!, pseudonym(), grantee, fromBase64(identity.encryption_public_key), items);
+  const tx = signTransaction("key_share", {
+    pseudonym: pseudonym(), grantee, sealed_key: toBase64(sealed), scope: items.map(([c, m]) => `${c}/${m}`),
+  });
+  await postJson("/v1/key-shares", tx);
+  return items.length;
+}
+
+interface AccessRequest {
+  request_id: string;
+  requester: string;
+  rights: string[];
+  categories: string[] | string;
+  reason: string;
+}
+
+type Prefill = (grantee: string, categories: string[]) => void;
+
+function requestsList(requests: AccessRequest[], prefill: Prefill): HTMLElement {
+  if (requests.length === 0) return h("p", {}, "No open requests.");
+  return table(["Who", "Rights", "Categories", "Why", ""], requests.map((r) => {
+    const categories = Array.isArray(r.categories) ? r.categories : CATEGORIES;
+    return [r.requester, r.rights.join(", "), categories.join(", "), r.reason,
+      h("button", { type: "button", class: "secondary", "aria-label": `Approve ${r.requester}'s request: fill in the grant`,
+        onclick: () => prefill(r.requester, categories) }, "Approve")];
+  }), "Access requests");
+}
+
+function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: Prefill } {
+  const grantee = h("input", { type: "text", autocomplete: "off", required: true });
+  const boxes = CATEGORIES.map((name) => h("input", { type: "checkbox", value: name, name: "category" }));
+  const from = h("input", { type: "datetime-local", required: true, value: toLocalInput(new Date()) });
+  const until = h("input", { type: "datetime-local", required: true, value: toLocalInput(new Date(Date.now() + 7 * 86400000)) });
+  const share = h("input", { type: "checkbox", checked: true, id: "share-key" });
+  const form = h("form", { "aria-labelledby": "grant-title" },
+    h("h2", { id: "grant-title" }, "Grant read access"),
+    field("Who (identity id, e.g. dr-house)", grantee),
+    h("fieldset", {}, h("legend", {}, "Categories"),
+      ...boxes.map((box) => h("label", {}, box, box.value))),
+    field("From", from),
+    field("Until (not included)", until),
+    h("div", {}, h("label", {}, share, " Also share the keys of these categories and months, sealed to their key (needed to read)")),
+    h("button", { type: "submit" }, "Grant"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const categories = boxes.filter((b) => b.checked).map((b) => b.value).sort();
+    if (grantee.value.trim() === "" || categories.length === 0) {
+      showStatus("error", "Name who may read and pick at least one category.");
+      return;
+    }
+    const start = new Date(from.value);
+    const end = new Date(until.value);
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) {
+      showStatus("error", "Until must be after From.");
+      return;
+    }
+    void (async () => {
+      try {
+        const who = grantee.value.trim();
+        const tx = signTransaction("grant", {
+          permission_id: newId(), pseudonym: pseudonym(), grantee: who, rights: ["read"], categories,
+          not_before: ledgerTime(start), not_after: ledgerTime(end),
+        });
+        await postJson("/v1/permissions", tx);
+        const shared = share.checked ? await shareKeyWith(who).catch((error: unknown) => {
+          showStatus("error", `Granted ${who} read access, but the keys were not shared. ${explain(error)}`);
+          return null;
+        }) : 0;
+        if (shared !== null) {
+          const keysNote = shared > 0 ? ` and shared the ${shared} month keys it covers` : "";
+          showStatus("ok", `Granted ${who} read access to ${categories.join(", ")} until ${end.toLocaleString()}${keysNote}.`);
+        }
+        await refresh();
+      } catch (error) {
+        showStatus("error", `The grant was not made. ${explain(error)}`);
+      }
+    })();
+  });
+  const prefill: Prefill = (who, categories) => {
+    grantee.value = who;
+    for (const box of boxes) box.checked = categories.includes(box.value);
+    showStatus("info", `Grant prefilled for ${who}: check the dates, then Grant.`);
+    until.focus();
+  };
+  return { form, prefill };
+}
+
+function permissionsTable(permissions: Permission[], refresh: () => Promise<void>): HTMLElement {
+  if (permissions.length === 0) return h("p", {}, "You have granted nothing.");
+  const now = Date.now();
+  const rows = permissions.map((p) => {
+    const ended = p.revoked || new Date(p.not_after).getTime() <= now;
+    const state = p.revoked ? "revoked" : ended ? "expired" : "active";
+    const revoke = h("button", {
+      type: "button", class: "secondary", disabled: ended, "aria-label": `Revoke ${p.grantee}'s access`,
+      onclick: () => void (async () => {
+        try {
+          await postJson(`/v1/permissions/${p.permission_id}/revoke`,
+            signTransaction("revoke", { pseudonym: pseudonym(), permission_id: p.permission_id }));
+          showStatus("ok", `Revoked ${p.grantee}'s access.`);
+          await refresh();
+        } catch (error) {
+          showStatus("error", explain(error));
+        }
+      })(),
+    }, "Revoke");
+    const categories = Array.isArray(p.categories) ? p.categories.join(", ") : p.categories;
+    return [p.grantee, p.rights.join(", "), categories, localTime(p.not_before), localTime(p.not_after), state, revoke];
+  });
+  return table(["Who", "Rights", "Categories", "From", "Until", "State", ""], rows, "Your grants");
+}
+
+function auditTimeline(events: AuditEvent[]): HTMLElement {
+  if (events.length === 0) return h("p", {}, "Nobody has accessed your records yet.");
+  const items = [...events].reverse().map((event) => {
+    const denied = event.decision !== "allowed";
+    return h("li", { class: denied ? "denied-event" : "allowed-event" },
+      h("span", { class: denied ? "denied" : "allowed" }, denied ? "DENIED " : "allowed "),
+      `${localTime(event.at)}: ${event.actor === pseudonym() ? "you" : event.actor} ${event.action}${event.category ? ` (${event.category})` : ""}`,
+      event.reason ? ` — ${event.reason}` : "");
+  });
+  return h("ol", { reversed: true, "aria-label": "Access history, newest first" }, ...items);
+}
+
+export function patientView(): void {
+  const records = h("div", { id: "records" });
+  const document = h("div", { id: "document" });
+  const grants = h("div", { id: "grants" });
+  const audit = h("div", { id: "audit" });
+  const requests = h("div", { id: "requests" });
+  const refresh = async (): Promise<void> => {
+    try {
+      const p = pseudonym();
+      const [list, permissions, log, asked] = await Promise.all([
+        listRecords(p),
+        getJson<{ permissions: Permission[] }>(`/v1/patients/${p}/permissions`),
+        getJson<{ events: AuditEvent[] }>(`/v1/patients/${p}/audit`),
+        getJson<{ access_requests: AccessRequest[] }>(`/v1/patients/${p}/access-requests`),
+      ]);
+      requests.replaceChildren(requestsList(asked.access_requests, grant.prefill));
+      records.replaceChildren(recordsByCategory(list, document));
+      grants.replaceChildren(permissionsTable(permissions.permissions, refresh));
+      audit.replaceChildren(auditTimeline(log.events));
+    } catch (error) {
+      showStatus("error", explain(error));
+    }
+  };
+  const grant = grantForm(refresh);
+  mount(
+    h("section", { "aria-labelledby": "mine" }, h("h2", { id: "mine" }, "My records"),
+      h("p", {}, `Pseudonym ${pseudonym()}`), records),
+    document,
+    h("section", { "aria-labelledby": "requests-title" }, h("h2", { id: "requests-title" }, "Access requests"), requests),
+    h("section", {}, grant.form),
+    h("section", { "aria-labelledby": "grants-title" }, h("h2", { id: "grants-title" }, "My grants"), grants),
+    h("section", { "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Who accessed my records"),
+      h("button", { type: "button", class: "secondary", onclick: () => void refresh() }, "Refresh"), audit),
+  );
+  void refresh();
+}
