@@ -3,7 +3,7 @@ are not on 127.0.0.1: the proof that a server a test starts is reachable from no
 
 Every socket of the processes (``/proc/<pid>/fd`` links ``socket:[inode]``) is looked up in
 ``/proc/net/{tcp,tcp6,udp,udp6,raw,raw6}``. A socket is off loopback when its local
-address is not 127.0.0.1 (``0.0.0.0``, ``::``, any other address, even 127.0.0.2 or
+address is not 127.0.0.1 (the IPv4 or IPv6 wildcard, any other address, even 127.0.0.2 or
 ``::1``), when a connected TCP socket's peer is not 127.0.0.1, or when it is a raw socket.
 Unix-domain and netlink sockets are not internet sockets and are not reported.
 """

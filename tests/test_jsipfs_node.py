@@ -33,7 +33,7 @@ def test_the_node_holds_internet_sockets_only_on_127_0_0_1(jsipfs: JsIpfs) -> No
 
 
 def test_the_socket_check_reports_a_process_bound_elsewhere_than_127_0_0_1() -> None:
-    # 127.0.0.2 stands in for 0.0.0.0: off 127.0.0.1, yet reachable from this machine only.
+    # 127.0.0.2 stands in for the wildcard: off 127.0.0.1, yet reachable from this machine only.
     script = (
         "import socket, sys\n"
         "t = socket.socket(); t.bind(('127.0.0.2', 0)); t.listen()\n"
@@ -71,7 +71,7 @@ def test_the_socket_check_reads_wildcard_binds_as_off_loopback() -> None:
     )
     parsed = parse_table("tcp", tcp) + parse_table("tcp6", tcp6) + parse_table("udp", udp)
     flagged = {s.inode: off_loopback(s) for s in parsed}
-    # 0.0.0.0:5001, a peer at 10.0.0.10, [::]:5001 and UDP 0.0.0.0:5353 are off loopback;
+    # the IPv4 wildcard :5001, a peer 10.0.0.10, [::]:5001 and a UDP wildcard :5353 are off;
     # 127.0.0.1 listening, also as an IPv4-mapped IPv6 address, is not.
     assert flagged == {11: True, 12: False, 13: True, 14: True, 15: False, 16: True}
 
