@@ -7,7 +7,7 @@ plain `def` dependency in the thread pool, a hop that costs more than the work.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from anyio.from_thread import BlockingPortal
@@ -18,6 +18,7 @@ from gateway.auth import Authenticator, IdentityDirectory, Principal
 from gateway.backends import Backends
 from gateway.clock import Clock
 from gateway.errors import Forbidden, InvalidToken, ServiceUnavailable
+from gateway.events import EventHub
 from gateway.metrics import GatewayMetrics
 from gateway.refusal_limits import RefusalLimiter
 from gateway.settings import Settings
@@ -32,6 +33,7 @@ class GatewayState:
     metrics: GatewayMetrics
     authenticator: Authenticator
     refusals: RefusalLimiter
+    events: EventHub = field(default_factory=EventHub)
     backends: Backends | None = None
     portal: BlockingPortal | None = None
 

@@ -11,9 +11,12 @@ import os
 import sqlalchemy as sa
 from alembic import context
 
-from ledger.schema import metadata
+from gateway.schema import metadata as gateway_metadata
+from ledger.schema import metadata as ledger_metadata
 
 config = context.config
+# The ledger's tables and those the gateway keeps beside them, in one database.
+metadata = [ledger_metadata, gateway_metadata]
 
 
 def _database_url() -> str:

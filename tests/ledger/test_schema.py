@@ -9,8 +9,13 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from gateway import schema as gateway_schema
 from ledger import schema
 from ledger.migrate import upgrade
+
+
+def _all_tables() -> list[sa.Table]:
+    return [*schema.metadata.sorted_tables, *gateway_schema.metadata.sorted_tables]
 
 
 def test_upgrade_head_builds_the_schema_without_drift(database_url: str) -> None:
@@ -19,14 +24,14 @@ def test_upgrade_head_builds_the_schema_without_drift(database_url: str) -> None
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
-            drift = compare_metadata(context, schema.metadata)
+            drift = compare_metadata(context, [schema.metadata, gateway_schema.metadata])
             head = conn.execute(sa.select(schema.head)).all()
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
     assert drift == [], f"the migrations and ledger.schema differ: {drift}"
     assert [tuple(r) for r in head] == [(1, -1, 0)]
-    assert version == "0003"
+    assert version == "0010"
 
 
 def test_upgrade_from_empty(tmp_path: Path) -> None:
@@ -37,7 +42,7 @@ def test_upgrade_from_empty(tmp_path: Path) -> None:
         names = set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {t.name for t in schema.metadata.sorted_tables} <= names
+    assert {t.name for t in _all_tables()} <= names
 
 
 def test_upgrade_from_empty_postgres(fresh_postgres_url: str) -> None:
@@ -49,7 +54,7 @@ def test_upgrade_from_empty_postgres(fresh_postgres_url: str) -> None:
         unique = inspector.get_unique_constraints("ledger_entries")
     finally:
         engine.dispose()
-    assert {t.name for t in schema.metadata.sorted_tables} <= names
+    assert {t.name for t in _all_tables()} <= names
     # The naming convention gives constraints stable names migrations can refer to.
     assert [u["name"] for u in unique] == ["uq_ledger_entries_tx_id"]
 
