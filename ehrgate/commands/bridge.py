@@ -6,6 +6,7 @@ Settings come from `EHRGATE_BRIDGE_*` environment variables (`bridge.settings`).
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,27 @@ def _bridge_error(exc: Exception) -> UsageError:
     return UsageError(str(exc))
 
 
+def _check_bindable(host: str, port: int, what: str, setting: str) -> None:
+    """Refuse (exit 2) before serving when an address the bridge needs is taken.
+
+    uvicorn would otherwise start, fail in its lifespan and exit with status 3 and a
+    traceback; the probe names the port and the setting that moves it instead. A port of 0
+    (any free port) needs no probe.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"the {what} cannot listen on {host}:{port} ({exc.strerror or exc}): stop what"
+                f" holds that port or choose another with {setting}"
+            ) from exc
+
+
 @click.group()
 def bridge() -> None:
     """The hospital bridge: IHE MHD for the hospital's systems, a client of the gateway."""
@@ -67,10 +89,16 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_bridge_app(settings)
     except (BridgeError, OSError) as exc:
         raise _bridge_error(exc) from exc
+    http_host, http_port = host or settings.host, port or settings.port
+    _check_bindable(http_host, http_port, "FHIR server", "--port or EHRGATE_BRIDGE_PORT")
+    if settings.mllp_port is not None:
+        _check_bindable(
+            settings.mllp_host, settings.mllp_port, "HL7 v2 listener", "EHRGATE_BRIDGE_MLLP_PORT"
+        )
     uvicorn.run(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=http_host,
+        port=http_port,
         log_level=settings.log_level,
     )
 

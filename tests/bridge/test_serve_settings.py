@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from joserfc.jwk import ECKey
 from bridge.errors import BridgeUsageError
 from bridge.wiring import load_or_make_token_key
 from ehrgate.cli import cli
+from tests.ports import free_port
 
 _KEY = ECKey.generate_key("P-384", parameters={"kid": "k1"}, private=True)
 
@@ -111,3 +113,18 @@ def test_an_unusable_replay_cache_is_named(base_env: pytest.MonkeyPatch, tmp_pat
         "EHRGATE_BRIDGE_SMART_CLIENTS", _client({"keys": [_KEY.as_dict(private=False)]})
     )
     serve_fails("cannot open the replay cache")
+
+
+@pytest.mark.parametrize("which", ["mllp", "http"])
+def test_a_port_in_use_is_named_before_serving(base_env: pytest.MonkeyPatch, which: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        taken = holder.getsockname()[1]
+        if which == "mllp":
+            base_env.setenv("EHRGATE_BRIDGE_MLLP_PORT", str(taken))
+            base_env.setenv("EHRGATE_BRIDGE_PORT", str(free_port()))
+            serve_fails(f"HL7 v2 listener cannot listen on 127.0.0.1:{taken}")
+        else:
+            base_env.setenv("EHRGATE_BRIDGE_PORT", str(taken))
+            serve_fails("EHRGATE_BRIDGE_PORT")
