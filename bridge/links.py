@@ -107,6 +107,10 @@ class PatientLinks:
             raise UnlinkedPatient(f"MRN {mrn} {state}: {how_to_link(mrn, self.hospital)}")
         return found.pseudonym
 
+    def mrn_map(self) -> dict[str, str]:
+        """MRN → pseudonym for every link in force (revoked links left out)."""
+        return {link.mrn: link.pseudonym for link in self.list()}
+
     def mrns_of(self, pseudonym: str) -> list[str]:
         return self._store.mrns_of(pseudonym)
 

@@ -54,7 +54,7 @@ class Bridge:
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = BridgeStore(settings.data_dir / "bridge.sqlite3")
+        self.store = BridgeStore(settings.store_path)
         self.keystore = KeyStore(settings.keys_dir, settings.read_passphrase())
         self.identities = Identities(
             self.keystore,

@@ -85,6 +85,11 @@ class BridgeSettings(BaseSettings):
     log_level: str = "info"
 
     @property
+    def store_path(self) -> Path:
+        """The bridge's own SQLite store: patient links and published unique ids."""
+        return self.data_dir / "bridge.sqlite3"
+
+    @property
     def keys_dir(self) -> Path:
         return self.keystore_dir or self.data_dir / "keys"
 

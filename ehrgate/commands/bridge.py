@@ -37,6 +37,34 @@ def _settings() -> BridgeSettings:
         raise UsageError(f"bridge settings: {exc} (lists and tables are JSON)") from exc
 
 
+def linked_mrns() -> dict[str, str]:
+    """MRN → pseudonym from the bridge's patient links (its settings from EHRGATE_BRIDGE_*).
+
+    Every link in the store was verified against the patient's signed statement when it was
+    added; revoked links are left out.
+    """
+    from bridge.links import PatientLinks
+    from bridge.store import BridgeStore
+
+    settings = _settings()
+    if not settings.store_path.is_file():
+        raise UsageError(
+            f"no bridge store at {settings.store_path} (EHRGATE_BRIDGE_DATA_DIR): link patients"
+            " with `ehrgate bridge link add STATEMENT`, or give --mapping"
+        )
+    store = BridgeStore(settings.store_path)
+    try:
+        found = PatientLinks(store, settings.hospital_id).mrn_map()
+    finally:
+        store.close()
+    if not found:
+        raise UsageError(
+            f"the bridge at {settings.data_dir} links no patient yet: add their signed link"
+            " statements with `ehrgate bridge link add STATEMENT`"
+        )
+    return found
+
+
 def _problem(loc: tuple[int | str, ...], message: str) -> str:
     """`EHRGATE_BRIDGE_SMART_CLIENTS (engine.jwks): message` for a nested setting."""
     name = f"EHRGATE_BRIDGE_{str(loc[0]).upper()}" if loc else "EHRGATE_BRIDGE_*"

@@ -17,6 +17,7 @@ import click
 
 from ehrgate.commands._session import session, table
 from ehrgate.commands._shared import emit, file_option, json_option
+from ehrgate.commands.bridge import linked_mrns
 from ehrgate.errors import EXIT_DENIED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError
 from ehrgate.importer import (
     CategoryTable,
@@ -83,8 +84,12 @@ def _order(outcome: Outcome) -> tuple[str, str]:
 @click.argument(
     "export_dir", metavar="EXPORT_DIR", type=click.Path(file_okay=False, path_type=Path)
 )
-@file_option(
-    "--mapping", required=True, metavar="MRN_MAP.csv", help_text="CSV with columns mrn,pseudonym."
+@file_option("--mapping", metavar="MRN_MAP.csv", help_text="CSV with columns mrn,pseudonym.")
+@click.option(
+    "--links",
+    "use_links",
+    is_flag=True,
+    help="Map MRNs with the bridge's patient links (EHRGATE_BRIDGE_*) instead of --mapping.",
 )
 @file_option(
     "--manifest",
@@ -114,7 +119,8 @@ def _order(outcome: Outcome) -> tuple[str, str]:
 def import_aria(
     ctx: click.Context,
     export_dir: Path,
-    mapping: Path,
+    mapping: Path | None,
+    use_links: bool,
     manifest: Path | None,
     categories_file: Path | None,
     state: Path | None,
@@ -123,6 +129,8 @@ def import_aria(
 ) -> None:
     """Upload the PDFs of an ARIA-style export, resumably, as a hospital system.
 
+    MRNs map to pseudonyms by a --mapping CSV or by the patient links a hospital bridge
+    holds (--links), each created from a statement the patient signed.
     EXPORT_DIR holds <MRN>/<category folder>/<file>.pdf (or the files a --manifest names).
     Re-runs upload nothing twice; a killed run resumes where it stopped. Unknown MRNs and
     categories, non-PDFs, empty and unreadable files are skipped with their reason.
@@ -133,7 +141,12 @@ def import_aria(
     if not export_dir.is_dir():
         raise UsageError(f"{export_dir}: no such export folder")
     state_file = state if state is not None else export_dir / STATE_FILE
-    mrn_map = load_mrn_map(mapping)
+    if (mapping is None) == (not use_links):
+        raise UsageError(
+            "say how MRNs map to patients: --mapping MRN_MAP.csv, or --links for the bridge's"
+            " patient links (one of the two)"
+        )
+    mrn_map = load_mrn_map(mapping) if mapping is not None else linked_mrns()
     categories = CategoryTable.from_csv(categories_file) if categories_file else CategoryTable()
     items: list[Candidate | Skip] = list(
         scan_manifest(manifest, mrn_map, categories, root=export_dir)

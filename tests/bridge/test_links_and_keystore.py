@@ -13,6 +13,7 @@ from bridge.errors import BridgeUsageError, InvalidLink, UnlinkedPatient
 from bridge.keystore import KeyStore
 from ehrgate.cli import cli
 from ehrgate.links import make_link_statement
+from ehrgate.pdf import text_pdf
 from envelope import IdentityKeys
 from tests.bridge.live import PASSPHRASE, LiveBridge
 from tests.client.live import Cast, new_patient
@@ -91,6 +92,24 @@ def test_cli_link_statement_add_list_revoke(
     assert added.exit_code == 0, added.output
     listed = runner.invoke(cli, ["bridge", "link", "list", "--json"])
     assert [x["mrn"] for x in json.loads(listed.output)["links"]] == ["A-77"]
+
+    # import-aria maps MRNs with the bridge's links instead of a CSV.
+    export = tmp_path / "export"
+    (export / "A-77" / "Lab Results").mkdir(parents=True)
+    (export / "A-77" / "Lab Results" / "cbc.pdf").write_bytes(text_pdf(["CBC"]))
+    (export / "B-1" / "Lab Results").mkdir(parents=True)
+    (export / "B-1" / "Lab Results" / "other.pdf").write_bytes(text_pdf(["other"]))
+    system = ["--gateway", cast.url, "--as", str(cast.key_file("system"))]
+    imported = runner.invoke(cli, [*system, "import-aria", str(export), "--links", "--json"])
+    outcomes = {o["file"]: o for o in json.loads(imported.output)["outcomes"]}
+    assert outcomes["A-77/Lab Results/cbc.pdf"]["status"] == "uploaded", imported.output
+    assert outcomes["B-1/Lab Results/other.pdf"]["status"] != "uploaded"
+    assert "B-1" in outcomes["B-1/Lab Results/other.pdf"]["detail"]
+    both = runner.invoke(
+        cli, [*system, "import-aria", str(export), "--links", "--mapping", str(statement)]
+    )
+    assert both.exit_code == 2
+    assert "one of the two" in both.output
     assert runner.invoke(cli, ["bridge", "link", "revoke", "A-77"]).exit_code == 0
     again = runner.invoke(cli, ["bridge", "link", "revoke", "A-77"])
     assert again.exit_code == 2
