@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+REFERENCE_PREFIX = "DocumentReference/"
+"""How a FHIR relatesTo target names a replaced document by its resource id."""
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingDocument:
@@ -29,7 +32,8 @@ class IncomingDocument:
     content_type: str = "application/pdf"
     title: str | None = None
     replaces: str | None = None
-    """The unique id of a document this one replaces (MDM^T10, relatesTo replaces)."""
+    """The document this one replaces (MDM^T10 TXA-13, FHIR relatesTo replaces): its unique
+    id, or ``DocumentReference/<id>`` when a FHIR client names it by resource id."""
 
 
 @dataclass(frozen=True, slots=True)

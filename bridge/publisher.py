@@ -12,6 +12,7 @@ refused.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 from base64 import b64encode
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 
 from anyio import to_thread
 
-from bridge.documents import IncomingDocument, Published
+from bridge.documents import REFERENCE_PREFIX, IncomingDocument, Published
 from bridge.errors import BridgeUnavailable, Forbidden, InvalidDocument
 from bridge.keystore import Identities
 from bridge.links import PatientLinks
@@ -54,6 +55,8 @@ class GatewayPublisher:
             known = self._store.published(document.unique_id)
             if known is not None:
                 return self._repeat(known, document)
+            if document.replaces is not None:
+                document = self._replacing(document, pseudonym)
             record_id = record_id_for(self._links.hospital, document.unique_id)
             created = await to_thread.run_sync(self._upload, document, pseudonym, record_id, actor)
             self._store.put_published(
@@ -72,6 +75,29 @@ class GatewayPublisher:
             )
         self._locks.pop(document.unique_id, None)
         return Published(record_id=record_id, pseudonym=pseudonym, created=created)
+
+    def _replacing(self, document: IncomingDocument, pseudonym: str) -> IncomingDocument:
+        """*document* with `replaces` as the replaced document's unique id, once checked:
+        it was published here, for the same patient, and is not replaced already."""
+        named = document.replaces or ""
+        if named.startswith(REFERENCE_PREFIX):
+            replaced = self._store.published_record(named.removeprefix(REFERENCE_PREFIX))
+        else:
+            replaced = self._store.published(named)
+        if replaced is None:
+            raise InvalidDocument(
+                f"the document it replaces ({named}) was not published through this bridge; "
+                "send the replaced document first, or publish this one as a new document"
+            )
+        if replaced.pseudonym != pseudonym:
+            raise InvalidDocument(f"the document it replaces ({named}) belongs to another patient")
+        later = self._store.replacement_of(replaced.unique_id)
+        if later is not None and later.unique_id != document.unique_id:
+            raise InvalidDocument(
+                f"the document {replaced.unique_id} was already replaced by {later.unique_id};"
+                " replace that one instead"
+            )
+        return dataclasses.replace(document, replaces=replaced.unique_id)
 
     @staticmethod
     def _repeat(known: PublishedRow, document: IncomingDocument) -> Published:

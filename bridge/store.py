@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS published (
     replaces TEXT,
     published_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS published_by_replaces ON published (replaces);
 CREATE TABLE IF NOT EXISTS submission_sets (
     id TEXT PRIMARY KEY,
     unique_id TEXT NOT NULL UNIQUE,
@@ -93,6 +94,9 @@ class BridgeStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Bookkeeping, not the guard: the ledger refuses a second record under a
+            # unique id's record id, so a row lost to a power cut costs no duplicate.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -159,6 +163,13 @@ class BridgeStore:
 
     def published_record(self, record_id: str) -> PublishedRow | None:
         rows = self._rows("SELECT * FROM published WHERE record_id = ?", record_id)
+        return PublishedRow(**dict(rows[0])) if rows else None
+
+    def replacement_of(self, unique_id: str) -> PublishedRow | None:
+        """The document published as replacing *unique_id*, if any."""
+        rows = self._rows(
+            "SELECT * FROM published WHERE replaces = ? ORDER BY published_at LIMIT 1", unique_id
+        )
         return PublishedRow(**dict(rows[0])) if rows else None
 
     def put_published(self, row: PublishedRow) -> None:

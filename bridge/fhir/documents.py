@@ -6,7 +6,9 @@ a LOINC `type` the category table maps, a `category` (class code) that agrees wi
 one `content.attachment` with `contentType` application/pdf and the PDF (inline `data`,
 or a Binary of the same transaction). `attachment.hash` (base64 SHA-1, FHIR R4) and
 `size`, when given, must match the bytes; the bytes must be a PDF (`%PDF-`) no larger
-than the configured limit. Anything else is refused before anything is published.
+than the configured limit. A `relatesTo` with code `replaces` names the document it
+replaces (by reference or by its masterIdentifier); the replaced one is then served with
+status `superseded`. Anything else is refused before anything is published.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.categories import LOINC, CategoryTable
-from bridge.documents import IncomingDocument
+from bridge.documents import REFERENCE_PREFIX, IncomingDocument
 from bridge.errors import InvalidDocument
 from bridge.publisher import sha1_b64
-from bridge.store import PublishedRow
+from bridge.store import BridgeStore, PublishedRow
 from ehrgate.models import Record
 
 PDF = "application/pdf"
@@ -183,6 +185,7 @@ def incoming_document(
     created = parse_time(date, "DocumentReference.date") if date else datetime.now(UTC)
     title = attachment.get("title") if isinstance(attachment.get("title"), str) else None
     return IncomingDocument(
+        replaces=_replaced(document),
         mrn=mrn,
         category=category,
         unique_id=unique_id,
@@ -193,10 +196,75 @@ def incoming_document(
     )
 
 
+def _replaced(document: dict[str, Any]) -> str | None:
+    """The document a `relatesTo` with code `replaces` names: its unique id (a target
+    identifier) or `DocumentReference/<id>` (a target reference); None without one."""
+    relations = document.get("relatesTo")
+    if relations is None:
+        return None
+    if not isinstance(relations, list):
+        raise InvalidDocument("DocumentReference.relatesTo must be a list")
+    named: list[str] = []
+    for index, relation in enumerate(relations):
+        where = f"DocumentReference.relatesTo[{index}]"
+        entry = _obj(relation, where)
+        if entry.get("code") != "replaces":
+            raise InvalidDocument(
+                f"{where}.code {entry.get('code')!r} is not supported: this bridge takes "
+                "'replaces' (a new version of a document) only"
+            )
+        target = _obj(entry.get("target"), f"{where}.target")
+        reference, identifier = target.get("reference"), target.get("identifier")
+        if isinstance(reference, str) and reference:
+            kind, _, resource_id = reference.rstrip("/").rpartition("/")
+            if not kind.endswith("DocumentReference") or not resource_id:
+                raise InvalidDocument(
+                    f"{where}.target.reference must name a DocumentReference, got {reference!r}"
+                )
+            named.append(REFERENCE_PREFIX + resource_id)
+        elif isinstance(identifier, dict):
+            named.append(_str(identifier.get("value"), f"{where}.target.identifier.value"))
+        else:
+            raise InvalidDocument(
+                f"{where}.target needs a reference (DocumentReference/id) or the replaced "
+                "document's masterIdentifier as identifier"
+            )
+    if len(named) > 1:
+        raise InvalidDocument("a DocumentReference can replace one document only")
+    return named[0] if named else None
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Where a published document stands among its versions."""
+
+    status: str = "current"
+    """`current`, or `superseded` once a later document replaced it."""
+    replaces: str | None = None
+    """The record id of the document this one replaced."""
+
+
+def lineage_of(store: BridgeStore, row: PublishedRow | None) -> Lineage:
+    if row is None:
+        return Lineage()
+    superseded = store.replacement_of(row.unique_id) is not None
+    replaced = store.published(row.replaces) if row.replaces else None
+    return Lineage(
+        status="superseded" if superseded else "current",
+        replaces=replaced.record_id if replaced else None,
+    )
+
+
 def document_reference(
-    record: Record, row: PublishedRow | None, mrn: str | None, base: str, limits: Limits
+    record: Record,
+    row: PublishedRow | None,
+    mrn: str | None,
+    base: str,
+    limits: Limits,
+    lineage: Lineage | None = None,
 ) -> dict[str, Any]:
     """A ledger record as an MHD DocumentReference (its attachment URL is ITI-68)."""
+    lineage = lineage if lineage is not None else Lineage()
     codes = limits.categories.codes_for(record.category)
     attachment: dict[str, Any] = {
         "contentType": record.content_type,
@@ -211,7 +279,7 @@ def document_reference(
         "id": record.record_id,
         "masterIdentifier": _master(row.unique_id if row else f"urn:ehrgate:{record.record_id}"),
         "identifier": [{"system": "urn:ehrgate:record", "value": record.record_id}],
-        "status": "current",
+        "status": lineage.status,
         "type": {"coding": [{"system": LOINC, "code": codes.loinc, "display": codes.display}]},
         "category": [
             {
@@ -229,6 +297,10 @@ def document_reference(
     }
     if mrn is not None:
         resource["subject"] = {"identifier": {"system": limits.mrn_system, "value": mrn}}
+    if lineage.replaces is not None:
+        resource["relatesTo"] = [
+            {"code": "replaces", "target": {"reference": f"DocumentReference/{lineage.replaces}"}}
+        ]
     return resource
 
 

@@ -18,7 +18,7 @@ from bridge.actors import Actor
 from bridge.errors import InvalidDocument, UnlinkedPatient
 from bridge.fhir.auth import allowed
 from bridge.fhir.common import base_url, bridge_of, in_thread, search_params, searchset
-from bridge.fhir.documents import document_reference, mrn_of_token
+from bridge.fhir.documents import document_reference, lineage_of, mrn_of_token
 from bridge.fhir.outcome import fhir_response, operation_outcome
 from bridge.fhir.search import page_links, parse_search
 from bridge.fhir.views import audit_event, capability_statement, consent, submission_set
@@ -72,15 +72,17 @@ async def find_documents(
         records: list[Record] = []
     else:
         records = await _records(bridge, actor, pseudonym, only)
+    rows = {r.record_id: bridge.store.published_record(r.record_id) for r in records}
+    lineages = {rid: lineage_of(bridge.store, row) for rid, row in rows.items()}
     matched = sorted(
-        (r for r in records if search.matches(r)),
+        (r for r in records if search.matches(r, lineages[r.record_id].status)),
         key=lambda r: (r.created_at, r.record_id),
         reverse=True,
     )
     page = matched[search.offset : search.offset + search.count]
     resources = [
         document_reference(
-            r, bridge.store.published_record(r.record_id), search.mrn, base, bridge.limits
+            r, rows[r.record_id], search.mrn, base, bridge.limits, lineages[r.record_id]
         )
         for r in page
     ]
@@ -105,7 +107,12 @@ async def read_document(
     mrns = [row.mrn] if row else bridge.links.mrns_of(proof.record.pseudonym)
     return fhir_response(
         document_reference(
-            proof.record, row, mrns[0] if mrns else None, base_url(request), bridge.limits
+            proof.record,
+            row,
+            mrns[0] if mrns else None,
+            base_url(request),
+            bridge.limits,
+            lineage_of(bridge.store, row),
         )
     )
 

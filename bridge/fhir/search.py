@@ -60,8 +60,8 @@ class Search:
     count: int
     offset: int
 
-    def matches(self, record: Record) -> bool:
-        if self.statuses is not None and "current" not in self.statuses:
+    def matches(self, record: Record, status: str = "current") -> bool:
+        if self.statuses is not None and status not in self.statuses:
             return False
         if self.categories is not None and record.category not in self.categories:
             return False
