@@ -71,8 +71,14 @@ def _scoped_share(w: World, scope: list[str], grantee: str | None = None) -> Tra
 _SAME = object()
 
 
-def _erase(w: World, actor: b.Actor, *, record_id: object = _SAME, pseudonym: str | None = None,
-           reason: str | None = None) -> Transaction:
+def _erase(
+    w: World,
+    actor: b.Actor,
+    *,
+    record_id: object = _SAME,
+    pseudonym: str | None = None,
+    reason: str | None = None,
+) -> Transaction:
     rid = w.record_id if record_id is _SAME else record_id
     assert rid is None or isinstance(rid, str)
     return b.erase(actor, pseudonym=pseudonym or w.pseudonym, record_id=rid, reason=reason,
