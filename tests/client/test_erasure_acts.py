@@ -109,9 +109,9 @@ def test_who_may_erase(live: Live) -> None:
     assert caught.value.code == "not-owner"
     # An admin without a reason is refused with words saying what to give.
     with cast.client(cast.admin) as admin:
-        with pytest.raises(RuleViolation, match="legal reason") as caught:
+        with pytest.raises(RuleViolation, match="legal reason") as no_reason:
             admin.erase(record_id, pseudonym=cast.pseudonym)
-        assert caught.value.code == "reason-required"
+        assert no_reason.value.code == "reason-required"
         with pytest.raises(UsageError, match="non-blank"):
             admin.erase(record_id, pseudonym=cast.pseudonym, reason="   ")
     _still_there(live, record_id)
