@@ -32,8 +32,7 @@ router = APIRouter(prefix="/v1", tags=["erasure"], responses=problem_responses(4
 async def erase_record(
     record_id: RecordId, transaction: SignedTransaction, caller: CallerDep
 ) -> ErasureOut:
-    """Erase one record: an `erase` of scope "record", signed by the patient, or by an
-    admin with the legal reason. Every copy of its capsule and body is then deleted."""
+    """Erase one record (an `erase` of scope "record" by its patient, or an admin with a reason)."""
     async with audited(caller, "erase") as scope:
         scope.about(transaction.body.get("pseudonym"))
         tx = parse_signed(transaction, expected_type="erase", principal=caller.principal)
@@ -46,8 +45,7 @@ async def erase_record(
 async def erase_patient(
     pseudonym: Pseudonym, transaction: SignedTransaction, caller: CallerDep
 ) -> ErasureOut:
-    """Erase every record of a patient (the right to be forgotten): an `erase` of scope
-    "patient", signed by the patient, or by an admin with the legal reason."""
+    """Erase every record of a patient (scope "patient": the right to be forgotten)."""
     async with audited(caller, "erase") as scope:
         scope.about(transaction.body.get("pseudonym"))
         tx = parse_signed(transaction, expected_type="erase", principal=caller.principal)

@@ -72,8 +72,7 @@ async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
 
 @router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
 async def list_records(access: ListAccess) -> RecordList:
-    """A patient's records, of one category or of every category the caller may read
-    (erased records are left out)."""
+    """A patient's records, of one category or of every category the caller may read now."""
     ledger = access.backends.ledger
     records = await run_in_threadpool(ledger.records_of, access.pseudonym, access.category)
     if access.category is None:
