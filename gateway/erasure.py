@@ -18,6 +18,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy as sa
+
 from ledger.errors import LedgerError
 from ledger.queries import LedgerQueries
 from storage import BlobStore, erase_blobs
@@ -61,7 +63,7 @@ def delete_erased(ledger: LedgerQueries, store: BlobStore, record_ids: Sequence[
             log.info("blob %s stays: a record not erased names it too", sha256)
             blobs.pop(sha256, None)
         result.deleted += ledger.delete_capsules(capsules - in_use)
-    except LedgerError as exc:
+    except (LedgerError, sa.exc.SQLAlchemyError) as exc:
         log.warning("the erasure of %s could not use the database: %s", record_ids, exc)
         result.pending.append((DATABASE, f"the ledger database is unavailable: {exc}"))
         return result

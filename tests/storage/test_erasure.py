@@ -84,5 +84,8 @@ def test_js_ipfs_unpins_and_removes_a_capsule_known_only_by_its_hash(jsipfs: JsI
         assert not {capsule.sha256, body.sha256} & held
         with pytest.raises((BlobNotFound, StorageError)):
             b"".join(store.get(capsule.locators, sha256=capsule.sha256))
+        # again, and a blob the node never had: nothing there is as good as deleted
+        never = "cd" * 32
+        assert erase_blobs(store, {capsule.sha256: [], never: []}).complete
     finally:
         store.close()
