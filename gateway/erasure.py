@@ -42,6 +42,15 @@ class Deletions:
         return not self.pending
 
 
+def erased_by(ledger: LedgerQueries, body: dict[str, object], index: int) -> list[str]:
+    """The records the `erase` entry at *index* (with *body*) erased (blocking for a
+    patient-wide erase: it reads the state)."""
+    if body.get("scope") == "record":
+        return [str(body["record_id"])]
+    erased = ledger.erasures_of(str(body["pseudonym"]))
+    return [e.record_id for e in erased if e.entry_index == index]
+
+
 def delete_erased(ledger: LedgerQueries, store: BlobStore, record_ids: Sequence[str]) -> Deletions:
     """Delete the capsules and bodies of the erased *record_ids* from the database and
     every store (blocking: run it in a worker thread). Never raises for a store or the
@@ -73,4 +82,4 @@ def delete_erased(ledger: LedgerQueries, store: BlobStore, record_ids: Sequence[
     return result
 
 
-__all__ = ["DATABASE", "Deletions", "delete_erased"]
+__all__ = ["DATABASE", "Deletions", "delete_erased", "erased_by"]

@@ -3,13 +3,14 @@ copy of the erased records deleted (`gateway.erasure`) and the patient told."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from gateway.access import read_time
 from gateway.deps import Caller, CallerDep
-from gateway.erasure import delete_erased
-from gateway.errors import ValidationFailed
+from gateway.erasure import delete_erased, erased_by
+from gateway.errors import ServiceUnavailable, ValidationFailed
 from gateway.events import GatewayEvent
 from gateway.models import (
     ErasureOut,
@@ -22,6 +23,7 @@ from gateway.models import (
 from gateway.refusals import audited
 from gateway.transactions import parse_signed, submit
 from gateway.views import receipt_out
+from ledger.errors import LedgerError
 from ledger.wire.clock import format_time
 from ledger.wire.transactions import Transaction
 
@@ -60,8 +62,13 @@ async def _erase(caller: Caller, tx: Transaction) -> ErasureOut:
     backends, state = caller.backends, caller.state
     receipt = await submit(backends, state.metrics, tx)
     pseudonym = str(tx.body["pseudonym"])
-    erased = await run_in_threadpool(backends.ledger.erasures_of, pseudonym)
-    record_ids = [e.record_id for e in erased if e.entry_index == receipt.index]
+    try:
+        record_ids = await run_in_threadpool(erased_by, backends.ledger, tx.body, receipt.index)
+    except (LedgerError, sa.exc.SQLAlchemyError) as exc:
+        raise ServiceUnavailable(
+            f"the erase is on the ledger (entry {receipt.index}), but the database could not "
+            "be read to delete the copies; `ehrgate gc` deletes them"
+        ) from exc
     done = await run_in_threadpool(delete_erased, backends.ledger, backends.store, record_ids)
     state.events.emit(
         GatewayEvent(
