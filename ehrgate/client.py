@@ -28,6 +28,7 @@ import httpx
 
 from ehrgate._client.consent import Consent
 from ehrgate._client.directory import Directory
+from ehrgate._client.erasure import Erasures
 from ehrgate._client.fetch import Fetcher
 from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike
@@ -110,6 +111,7 @@ class Client:
         self._consent = Consent(session, self._trust, self._directory, self._keys)
         self._uploads = Uploads(session, self._trust, self._directory, self._keys)
         self._fetcher = Fetcher(session, self._trust, self._directory)
+        self._erasures = Erasures(session, self._trust)
 
     def close(self) -> None:
         self._connection.close()
@@ -156,3 +158,4 @@ class Client:
     upload = _delegate("_uploads", Uploads.upload)
     fetch = _delegate("_fetcher", Fetcher.fetch)
     fetch_bytes = _delegate("_fetcher", Fetcher.fetch_bytes)
+    erase = _delegate("_erasures", Erasures.erase)

@@ -5,6 +5,7 @@ EhrgateError                        exit 1 unless said otherwise
 │   ├── InvalidRequest                      gateway 400, 405, 413, 415, 422 validation-failed
 │   ├── RuleViolation                       gateway 422 rule-violation: the ledger refused (`code`)
 │   ├── NotFound                            gateway 404: no such record, patient or identity
+│   │   └── RecordErased                    gateway 410 record-erased: an `erase` erased it
 │   └── Conflict                            gateway 409: conflicts with the ledger (`code`)
 │       └── RecordExists                    409 duplicate-record: that record id is taken
 ├── Denied                          exit 1  the gateway or the ledger's permissions say no
@@ -102,6 +103,10 @@ class NotFound(UsageError):
     """No such record, patient, identity or resource."""
 
 
+class RecordErased(NotFound):
+    """The record was erased (an `erase` on the ledger): nothing of it can be fetched."""
+
+
 class Conflict(UsageError):
     """The request conflicts with the ledger's state (`code` says how)."""
 
@@ -175,6 +180,7 @@ ERROR_FOR_PROBLEM: dict[problems.ProblemType, type[EhrgateError]] = {
     problems.METHOD_NOT_ALLOWED: InvalidRequest,
     problems.RULE_VIOLATION: RuleViolation,
     problems.NOT_FOUND: NotFound,
+    problems.RECORD_ERASED: RecordErased,
     problems.CONFLICT: Conflict,
     problems.UNAUTHENTICATED: AuthenticationFailed,
     problems.INVALID_TOKEN: AuthenticationFailed,
@@ -199,6 +205,7 @@ _BY_STATUS: dict[int, type[EhrgateError]] = {
     404: NotFound,
     405: InvalidRequest,
     409: Conflict,
+    410: RecordErased,
     413: InvalidRequest,
     415: InvalidRequest,
     422: InvalidRequest,

@@ -328,6 +328,28 @@ class LedgerCheckpoint(_Jsonable):
     note: str
 
 
+@answer()
+@dataclass(frozen=True, slots=True)
+class PendingDeletion(Answer):
+    """A copy an erasure could not delete yet (a store was down): `ehrgate gc` retries."""
+
+    locator: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class Erased(_Jsonable):
+    """An `erase` on the ledger (its verified receipt) and what the gateway deleted."""
+
+    scope: str  # "record" or "patient"
+    pseudonym: str
+    record_ids: tuple[str, ...]
+    receipt: Receipt
+    deleted: int
+    pending: tuple[PendingDeletion, ...]
+    complete: bool
+
+
 @dataclass(frozen=True, slots=True)
 class RecordProof(_Jsonable):
     """A record with its inclusion proof, checked against a tree head the ledger signed."""

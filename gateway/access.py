@@ -4,7 +4,8 @@
 the moment of the request it
 
 1. finds what is read: a record (path `record_id`) or a patient (path `pseudonym`, and for
-   lists an optional `category` query), 404 if it does not exist;
+   lists an optional `category` query), 404 if it does not exist; a record an `erase`
+   entry erased is refused (audited as denied) with 410 to whoever could have read it;
 2. asks the ledger's state whether the authenticated caller may read it *now*;
 3. writes an `access` transaction (actor, action, pseudonym, record, category, decision,
    reason, time) signed by the gateway and group-committed with other requests;
@@ -34,7 +35,13 @@ from gateway.auth import Principal
 from gateway.backends import Backends
 from gateway.clock import Clock, checked_now
 from gateway.deps import Caller, CallerDep, GatewayState
-from gateway.errors import AccessDenied, NotFound, ValidationFailed, from_backend_error
+from gateway.errors import (
+    AccessDenied,
+    NotFound,
+    RecordErased,
+    ValidationFailed,
+    from_backend_error,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
 from ledger.ledger import Ledger
@@ -200,6 +207,12 @@ async def _enforce(
         raise ValidationFailed(f"unknown category {category!r}; known: {known}")
     owner = patient.identity_id == principal.id
     allowed, reason, readable = _decide(ledger, principal, action, pseudonym, category, at, owner)
+    gone = None
+    if allowed and record_id is not None:
+        erasure = ledger.erasure(record_id)
+        if erasure is not None:
+            gone = f"record {record_id} was erased by ledger entry {erasure.entry_index}"
+            allowed, reason = False, f"{gone}; nothing of it is served"
     entry = submit_audit(
         backends,
         state.metrics,
@@ -214,6 +227,10 @@ async def _enforce(
     )
     if wait or not allowed:
         await _durable(entry)
+    if gone is not None:
+        raise RecordErased(
+            f"{gone}: its capsule and body were deleted and nothing can open it any more"
+        )
     if not allowed:
         raise AccessDenied(reason)
     return Access(

@@ -25,6 +25,7 @@ from gateway.routes import (
     auth,
     blobs,
     documents,
+    erasure,
     health,
     identities,
     keys,
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_backend_error_handlers(app)
     for module in (
         health, auth, identities, patients, keys, permissions, blobs, records, documents,
-        ledger, webapp,
+        erasure, ledger, webapp,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -14,6 +14,7 @@ GatewayError                      500 internal
 ├── NotFound                      404 not-found
 ├── MethodNotAllowed              405 method-not-allowed
 ├── Conflict                      409 conflict             (replayed or duplicate: `code`)
+├── RecordErased                  410 record-erased        (an `erase` entry erased it)
 ├── PayloadTooLarge               413 payload-too-large
 ├── RuleViolation                 422 rule-violation       (the ledger refused a transaction)
 ├── RateLimited                   429 rate-limited         (Retry-After)
@@ -137,6 +138,10 @@ class MethodNotAllowed(GatewayError):
 
 class Conflict(GatewayError):
     status, slug, title = problems.CONFLICT
+
+
+class RecordErased(GatewayError):
+    status, slug, title = problems.RECORD_ERASED
 
 
 class PayloadTooLarge(GatewayError):
@@ -324,6 +329,7 @@ _CONFLICT_CODES = frozenset(
         "duplicate-permission",
         "duplicate-record",
         "already-revoked",
+        "already-erased",
         "already-suspended",
         "genesis-exists",
     }

@@ -5,8 +5,12 @@ refused commit in between leaves an orphan. `collect_orphans` asks the ledger wh
 references (`LedgerQueries.referenced_blobs`: every record's body and capsule, and every
 capsule the ledger still keeps) and has `storage.collect_garbage` remove the other blobs
 older than the grace period. It takes the ledger database URL and the store URLs that a
-gateway's settings name (`database_url`, `store_urls`) and needs no ledger key: it only
-reads the ledger, which a running gateway may go on writing.
+gateway's settings name (`database_url`, `store_urls`) and needs no ledger key: it never
+writes the log, which a running gateway may go on writing.
+
+It also finishes erasures (`gateway.erasure`): every body and capsule of an erased record
+that no record left unerased names is deleted from the stores whatever its age, and its
+capsule rows from the ledger database, so an erasure a store was down for ends here.
 """
 
 from __future__ import annotations
@@ -32,10 +36,20 @@ class GcMisconfigured(GcFailed):
 
 def referenced_blobs(database_url: str) -> set[str]:
     """SHA-256 of every blob the ledger at *database_url* still needs."""
+    return _read_ledger(database_url, dry_run=True)[0]
+
+
+def _read_ledger(database_url: str, *, dry_run: bool) -> tuple[set[str], set[str]]:
+    """(referenced, erased): the blobs the ledger needs, and those of erased records that
+    must go; unless *dry_run*, the erased records' capsule rows are deleted too."""
     try:
         queries = open_read_only(database_url)
         try:
-            return queries.referenced_blobs()
+            referenced = queries.referenced_blobs()
+            bodies, capsules = queries.erased_blobs()
+            if not dry_run:
+                queries.delete_capsules(capsules)
+            return referenced, (bodies | capsules) - referenced
         finally:
             queries.close()
     except (LedgerError, sa.exc.SQLAlchemyError) as exc:
@@ -49,16 +63,17 @@ def collect_orphans(
     grace: timedelta,
     dry_run: bool = False,
 ) -> GcReport:
-    """Delete (or with *dry_run* only list) the orphans older than *grace* in the stores.
+    """Delete (or with *dry_run* only list) the orphans older than *grace* in the stores,
+    and what erasures left.
 
     Raises GcFailed if the ledger or a store cannot be reached (GcMisconfigured for a wrong
     store URL); a blob that could not be deleted is named in the report instead.
     """
-    referenced = referenced_blobs(database_url)
+    referenced, erased = _read_ledger(database_url, dry_run=dry_run)
     try:
         store = open_store(list(store_urls), write_quorum=1)
         try:
-            return collect_garbage(store, referenced, grace=grace, dry_run=dry_run)
+            return collect_garbage(store, referenced, grace=grace, dry_run=dry_run, erased=erased)
         finally:
             store.close()
     except StoreMisconfigured as exc:

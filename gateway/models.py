@@ -87,6 +87,7 @@ _PROBLEM_DESCRIPTIONS = {
     404: "No such resource.",
     405: "The method is not allowed on this path.",
     409: "Conflicts with the current state.",
+    410: "The record was erased; nothing of it is served any more.",
     413: "The body is larger than allowed.",
     415: "Wrong content type.",
     422: "The request does not validate, or the ledger refused it.",
@@ -309,3 +310,25 @@ class ConsistencyProof(StrictModel):
     old_size: int
     new_size: int
     proof: list[str]
+
+
+class PendingDeletion(StrictModel):
+    """A copy an erasure could not delete yet: where, and why (`ehrgate gc` retries it)."""
+
+    locator: str = Field(description='A store locator, or "database" for the ledger\'s row.')
+    problem: str
+
+
+class ErasureOut(StrictModel):
+    """An `erase` on the ledger and what was deleted because of it."""
+
+    scope: str = Field(description='"record" or "patient" (every record of the pseudonym).')
+    pseudonym: str
+    record_ids: list[str] = Field(description="The records this erase erased.")
+    receipt: ReceiptOut
+    transaction: SignedTransaction
+    deleted: int = Field(description="Copies deleted: capsule rows and store copies.")
+    pending: list[PendingDeletion] = Field(
+        description="Copies not deleted yet (a store was down); `ehrgate gc` deletes them."
+    )
+    complete: bool = Field(description="True when no copy is left anywhere.")

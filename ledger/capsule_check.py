@@ -13,6 +13,10 @@ can delete them. The check reads the table once, a row at a time, and finds:
 
 A capsule a rekey superseded stays in the table (rekey deletes nothing; `delete_capsule`
 erases it), so such a row is a note, "capsule-superseded", not damage.
+
+An erased record (an `erase` entry) must have no capsule left: its missing capsule is the
+note "capsule-erased", and a row still holding a capsule it named (now or before a rekey)
+is "capsule-not-erased" damage — the erasure was not finished (`ehrgate gc` finishes it).
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ def check_capsules(
     rows: Iterable[tuple[str, bytes]],
     records: Mapping[Key, Row] | None,
     named: Mapping[str, str],
+    erased: Mapping[Key, Row] | None = None,
 ) -> CapsuleFindings:
     """Check the stored capsule *rows* (key, bytes), read once.
 
     *records*: the replayed `records` table (None when the log was not replayed: then only
     each row's hash is checked); *named*: every capsule SHA-256 a record or rekey on the log
-    named, with the last record that named it.
+    named, with the last record that named it; *erased*: the replayed `erasures` table.
     """
+    erased = erased or {}
     current = None if records is None else {r["capsule_sha256"]: r for r in records.values()}
     found = CapsuleFindings()
     seen: set[str] = set()
@@ -53,13 +59,38 @@ def check_capsules(
         if actual != key:
             problem = _hash_problem(key, actual, current, named)
             found.damage.append(Damage("capsule-hash", f"capsule {key}", problem))
+        elif current is not None and named.get(key) in erased:
+            found.damage.append(_not_erased(key, erased[named[key]]))
         elif current is not None and key not in current:
             _unreferenced(found, key, named)
     if records is not None:
         for record in sorted(records.values(), key=lambda r: str(r["record_id"])):
-            if record["capsule_sha256"] not in seen:
+            if record["capsule_sha256"] in seen:
+                continue
+            erasure = erased.get(record["record_id"])
+            if erasure is not None:
+                found.notes.append(_erased(record, erasure))
+            else:
                 found.damage.append(_missing(record))
     return found
+
+
+def _erased(record: Row, erasure: Row) -> Damage:
+    return Damage(
+        "capsule-erased",
+        f"record {record['record_id']}",
+        f"was erased by entry {erasure['entry_index']}; its capsule is gone, as it must be",
+    )
+
+
+def _not_erased(key: str, erasure: Row) -> Damage:
+    return Damage(
+        "capsule-not-erased",
+        f"capsule {key}",
+        f"belongs to record {erasure['record_id']}, erased by entry "
+        f"{erasure['entry_index']}, yet is still stored: the erasure is unfinished "
+        "(`ehrgate gc` deletes what an erasure left)",
+    )
 
 
 def _hash_problem(

@@ -32,6 +32,7 @@ from ledger.errors import LedgerError, LedgerUnavailable, MalformedTransaction, 
 from ledger.queries import LedgerQueries
 from ledger.results import (
     Converted,
+    Erasure,
     Identity,
     KeyShare,
     Patient,
@@ -291,6 +292,11 @@ class Ledger(LedgerQueries):
         """A record from the in-memory state (`records_of` queries the database)."""
         row = self._committer.state.get("records", record_id)
         return self._records.get(record_id, row)
+
+    def erasure(self, record_id: str) -> Erasure | None:
+        """How a record was erased (None if it was not): from the in-memory state."""
+        row = self._committer.state.get("erasures", record_id)
+        return None if row is None else Erasure.from_row(row)
 
     def key_share(self, pseudonym: str, grantee: str) -> KeyShare | None:
         key = (pseudonym, grantee)

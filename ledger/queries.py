@@ -7,6 +7,7 @@ it), as `ehrgate gc` does. The in-memory lookups that never block are `Ledger`'s
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from ledger.errors import NotFound
 from ledger.results import (
     AccessEvent,
     AccessRequest,
+    Erasure,
     Patient,
     Permission,
     PublishedKey,
@@ -149,6 +151,23 @@ class LedgerQueries:
             where.append(t.c.category == category)
         return [Record.from_row(r) for r in self._select(t, *where, order=t.c.entry_index)]
 
+    def record(self, record_id: str) -> Record | None:
+        """One record, from the database (`Ledger.cached_record` answers from memory)."""
+        t = schema.records
+        found = self._select(t, t.c.record_id == record_id)
+        return Record.from_row(found[0]) if found else None
+
+    def erasures_of(self, pseudonym: str) -> list[Erasure]:
+        """The erased records of a pseudonym, in the order they were erased."""
+        t = schema.erasures
+        rows = self._select(t, t.c.pseudonym == pseudonym, order=t.c.entry_index)
+        return [Erasure.from_row(r) for r in rows]
+
+    def erasures(self) -> list[Erasure]:
+        """Every erased record of the ledger, in the order they were erased."""
+        t = schema.erasures
+        return [Erasure.from_row(r) for r in self._select(t, order=t.c.entry_index)]
+
     def access_history(self, pseudonym: str, limit: int = 1000) -> list[AccessEvent]:
         """The first *limit* audited reads of a pseudonym's data, oldest first."""
         t = schema.access_events
@@ -199,13 +218,101 @@ class LedgerQueries:
 
     def referenced_blobs(self) -> set[str]:
         """SHA-256 of every blob the ledger still needs: each record's body and capsule, and
-        each capsule it keeps (a blob store may delete any other)."""
-        records, capsules = schema.records, schema.capsules
+        each capsule it keeps (a blob store may delete any other). An erased record needs
+        nothing: its blobs are among `erased_blobs`, unless a record not erased shares them."""
+        records, capsules, erasures = schema.records, schema.capsules, schema.erasures
         referenced: set[str] = set()
         with self.engine.connect() as conn:
             for body, capsule in conn.execute(
-                sa.select(records.c.body_sha256, records.c.capsule_sha256)
+                sa.select(records.c.body_sha256, records.c.capsule_sha256).where(
+                    records.c.record_id.not_in(sa.select(erasures.c.record_id))
+                )
             ):
                 referenced.update((str(body), str(capsule)))
-            referenced.update(str(sha) for (sha,) in conn.execute(sa.select(capsules.c.sha256)))
-        return referenced
+            kept = {str(sha) for (sha,) in conn.execute(sa.select(capsules.c.sha256))}
+        if kept - referenced:
+            kept -= self.erased_blobs()[1]  # a kept row of an erased record is to be deleted
+        return referenced | kept
+
+    def erased_blobs(self) -> tuple[set[str], set[str]]:
+        """(bodies, capsules): the SHA-256 of every body and capsule an erased record named
+        (its capsules before a rekey too) that no record left unerased names. Erasure
+        deletes them; `ehrgate gc` deletes those a store still holds."""
+        records, erasures = schema.records, schema.erasures
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(
+                    records.c.record_id,
+                    records.c.body_sha256,
+                    records.c.capsule_sha256,
+                    records.c.entry_index,
+                    records.c.rekeyed_at,
+                    erasures.c.record_id.is_not(None),
+                ).outerjoin(erasures, erasures.c.record_id == records.c.record_id)
+            ).all()
+            rekeyed = {str(r[0]): int(r[3]) for r in rows if r[4] is not None}
+            earlier = _earlier_capsules(conn, rekeyed)
+        bodies: set[str] = set()
+        capsules: set[str] = set()
+        kept: set[str] = set()
+        for record_id, body, capsule, _, _, erased in rows:
+            named = {str(capsule), *earlier.get(str(record_id), ())}
+            if erased:
+                bodies.add(str(body))
+                capsules.update(named)
+            else:
+                kept.update((str(body), *named))
+        return bodies - kept, capsules - kept
+
+    def record_capsules(self, record_id: str) -> set[str]:
+        """Every capsule SHA-256 a record has named: its current one and any a rekey
+        replaced."""
+        found = self._select(schema.records, schema.records.c.record_id == record_id)
+        if not found:
+            return set()
+        record = found[0]
+        named = {str(record["capsule_sha256"])}
+        if record["rekeyed_at"] is not None:
+            with self.engine.connect() as conn:
+                earlier = _earlier_capsules(conn, {record_id: int(record["entry_index"])})
+            named.update(earlier.get(record_id, ()))
+        return named
+
+    def blobs_in_use(self, sha256s: set[str]) -> set[str]:
+        """Those of *sha256s* that a record not erased names as its body or capsule."""
+        if not sha256s:
+            return set()
+        records, erasures = schema.records, schema.erasures
+        wanted = sorted(sha256s)
+        query = sa.select(records.c.body_sha256, records.c.capsule_sha256).where(
+            sa.or_(records.c.body_sha256.in_(wanted), records.c.capsule_sha256.in_(wanted)),
+            records.c.record_id.not_in(sa.select(erasures.c.record_id)),
+        )
+        with self.engine.connect() as conn:
+            named = {str(sha) for row in conn.execute(query) for sha in row}
+        return named & sha256s
+
+    def delete_capsules(self, sha256s: set[str]) -> int:
+        """Erase capsules' bytes (crypto-shredding); their hashes stay on the log."""
+        if not sha256s:
+            return 0
+        t = schema.capsules
+        with self.engine.begin() as conn:
+            return int(conn.execute(t.delete().where(t.c.sha256.in_(sorted(sha256s)))).rowcount)
+
+
+def _earlier_capsules(conn: Connection, rekeyed: dict[str, int]) -> dict[str, set[str]]:
+    """Record id -> the capsules its `record` entry and its `rekey` entries named, for the
+    *rekeyed* records (id -> index of the record entry). Reads those record entries and
+    scans the rekey entries, which are few beside the records."""
+    if not rekeyed:
+        return {}
+    entries = schema.entries
+    named: dict[str, set[str]] = {}
+    wanted = sa.or_(entries.c.idx.in_(sorted(rekeyed.values())), entries.c.tx_type == "rekey")
+    for (raw,) in conn.execute(sa.select(entries.c.tx).where(wanted)):
+        body = json.loads(bytes(raw))["body"]
+        record_id = body.get("record_id")
+        if isinstance(record_id, str) and record_id in rekeyed:
+            named.setdefault(record_id, set()).add(str(body.get("capsule_sha256")))
+    return named

@@ -13,14 +13,16 @@ from typing import Any
 from ledger.state import State
 from ledger.wire.merkle import EMPTY_ROOT
 
+_SHOWN_ERASED = 50
+
 
 @dataclass(frozen=True, slots=True)
 class Damage:
     """A thing found wrong: what kind of thing, which one, and what is wrong.
 
     Kinds: "entry", "block", "state", "head", "source" (the first damage of the log or
-    state); "capsule-hash", "capsule-missing", "capsule-unreferenced" (stored capsules);
-    "capsule-superseded" is only ever a note.
+    state); "capsule-hash", "capsule-missing", "capsule-unreferenced", "capsule-not-erased"
+    (stored capsules); "capsule-superseded" and "capsule-erased" are only ever notes.
     """
 
     kind: str
@@ -50,6 +52,8 @@ class VerifyReport:
     state: State | None = field(default=None, repr=False)
     # Every capsule a record or rekey on the log named -> the last record naming it.
     named_capsules: dict[str, str] = field(default_factory=dict, repr=False)
+    # (entry index of the erase, record id) of every erased record, by entry.
+    erased: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +72,10 @@ class VerifyReport:
                 f"ok: {self.entries} entries in {self.blocks} blocks, root {self.root}, "
                 f"{state} (digest {self.state_digest}){capsules}, {self.seconds:.2f} s",
             )
+        shown = self.erased[:_SHOWN_ERASED]
+        lines += [f"erased record {record} (entry {index})" for index, record in shown]
+        if len(self.erased) > len(shown):
+            lines.append(f"… and {len(self.erased) - len(shown)} more erased records (--json)")
         return "\n".join(lines)
 
     def _all_damage(self) -> list[Damage]:
@@ -88,6 +96,7 @@ class VerifyReport:
                 "damage": [found.to_json() for found in self.capsule_damage],
                 "notes": [note.to_json() for note in self.notes],
             },
+            "erased": [{"record_id": r, "entry_index": i} for i, r in self.erased],
             "seconds": round(self.seconds, 3),
         }
 

@@ -188,6 +188,24 @@ class PublishedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Erasure:
+    """An erased record: the scope of the `erase` that erased it ("record" or "patient"),
+    who signed it, and the entry's index (the entry also holds an admin's legal reason)."""
+
+    record_id: str
+    pseudonym: str
+    scope: str
+    erased_by: str
+    entry_index: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Erasure:
+        return cls(
+            row["record_id"], row["pseudonym"], row["scope"], row["erased_by"], row["entry_index"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AccessEvent:
     """One audited access: who did what to which pseudonym (and record), the decision, why.
 

@@ -173,6 +173,17 @@ access_requests = sa.Table(
     sa.Column("entry_index", Index64, nullable=False),
 )
 
+erasures = sa.Table(
+    "state_erasures",
+    metadata,
+    sa.Column("record_id", sa.String(64), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    # "record" (the erase named this record) or "patient" (it erased every record)
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("erased_by", sa.String(200), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+)
+
 capsules = sa.Table(
     "ledger_capsules",
     metadata,

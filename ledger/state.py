@@ -31,7 +31,15 @@ _RIGHT_BITS = {"read": 1, "write": 2, "share": 4}
 _ALL_CATEGORIES = 1
 
 RESIDENT_TABLES = frozenset(
-    {"identities", "patients", "permissions", "records", "key_shares", "published_keys"}
+    {
+        "identities",
+        "patients",
+        "permissions",
+        "records",
+        "key_shares",
+        "published_keys",
+        "erasures",
+    }
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
 
@@ -186,6 +194,10 @@ class StateView(Protocol):
         """The unrevoked permission rows of *grantee* on *pseudonym*, in grant order."""
         ...
 
+    def record_ids_of(self, pseudonym: str) -> list[str]:
+        """The ids of every record of *pseudonym*, sorted."""
+        ...
+
 
 class State:
     """The base state. A live ledger keeps only `RESIDENT_TABLES`; a replay keeps all."""
@@ -196,6 +208,7 @@ class State:
         self.tables: dict[str, dict[Key, Row]] = {name: {} for name in STATE_TABLES}
         self.tx_ids: set[str] = set()
         self.index = PermissionIndex(categories)
+        self._records_by_pseudonym: dict[str, set[str]] = {}
 
     def get(self, table: str, key: Key) -> Row | None:
         return self.tables[table].get(key)
@@ -216,8 +229,13 @@ class State:
         rows = [permissions[grant[4]] for grant in self.index.grants(pseudonym, grantee)]
         return sorted(rows, key=lambda row: int(row["granted_at"]))
 
+    def record_ids_of(self, pseudonym: str) -> list[str]:
+        return sorted(self._records_by_pseudonym.get(pseudonym, ()))
+
     def load_row(self, table: str, row: Row) -> None:
         """Put a row as read from the database or produced by a rule."""
+        if table == "records":
+            self._records_by_pseudonym.setdefault(row["pseudonym"], set()).add(row["record_id"])
         if table == "permissions":
             key = row["permission_id"]
             old = self.tables[table].get(key)
@@ -297,6 +315,14 @@ class Overlay:
             and row["revoked_at"] is None
         ]
         return sorted(rows, key=lambda row: int(row["granted_at"]))
+
+    def record_ids_of(self, pseudonym: str) -> list[str]:
+        pending = {
+            row["record_id"]
+            for row in self.pending["records"].values()
+            if row["pseudonym"] == pseudonym
+        }
+        return sorted(pending.union(self.base.record_ids_of(pseudonym)))
 
     def evolve(self, changes: Changes) -> Overlay:
         """Add one transaction's changes; returns self (the new state of the batch)."""

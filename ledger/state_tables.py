@@ -67,5 +67,10 @@ STATE_TABLES: dict[str, StateTable] = {
          "entry_index"),
         ("request_id",),
     ),
+    "erasures": StateTable(
+        "state_erasures",
+        ("record_id", "pseudonym", "scope", "erased_by", "entry_index"),
+        ("record_id",),
+    ),
 }  # fmt: skip
 """Tables derived from the log, by the short name the rules and the digest use."""

@@ -12,7 +12,8 @@
   changed or moved entry is named itself and not only the block that covers it;
 * the state tables (when the source has them) equal the state rebuilt by the replay;
 * the stored capsules (when the source has them) hash to their keys, each record's current
-  capsule is stored and no stored capsule is foreign to the log (`ledger.capsule_check`).
+  capsule is stored and no stored capsule is foreign to the log (`ledger.capsule_check`);
+  an erased record's capsules must be gone, and the report names every erased record.
 
 The report names the first damage of the log or state and what is wrong with it, and every
 damaged capsule.
@@ -106,6 +107,10 @@ def verify(
         if replay:
             report.state_digest = state.digest()
             report.state = state
+            report.erased = sorted(
+                (int(row["entry_index"]), str(row["record_id"]))
+                for row in state.tables["erasures"].values()
+            )
             stored = source.state_tables()
             if stored is not None:
                 _compare_state(stored, state)
@@ -125,7 +130,8 @@ def _check_capsules(source: LedgerSource, report: VerifyReport, state: State | N
     if rows is None:
         return
     records = None if state is None else state.tables["records"]
-    found = check_capsules(rows, records, report.named_capsules)
+    erased = None if state is None else state.tables["erasures"]
+    found = check_capsules(rows, records, report.named_capsules, erased)
     report.capsules_checked = found.checked
     report.capsule_damage = found.damage
     report.notes = found.notes

@@ -8,6 +8,7 @@ Backends (``storage.local``, ``storage.s3``, ``storage.ipfs``) are imported only
 URL of their scheme is opened.
 """
 
+from storage.erasure import EraseReport, erase_blobs
 from storage.errors import (
     BlobNotFound,
     IntegrityError,
@@ -40,6 +41,7 @@ __all__ = [
     "BlobStore",
     "Check",
     "Delete",
+    "EraseReport",
     "GcReport",
     "Get",
     "Head",
@@ -55,6 +57,7 @@ __all__ = [
     "StoreUnavailable",
     "StoredBlob",
     "collect_garbage",
+    "erase_blobs",
     "open_store",
     "schemes",
 ]

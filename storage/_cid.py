@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import re
 
-__all__ = ["CID", "normalise_cid", "raw_cid_sha256"]
+__all__ = ["CID", "normalise_cid", "raw_cid_of_sha256", "raw_cid_sha256"]
 
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: value for value, char in enumerate(_BASE58)}
@@ -61,3 +61,9 @@ def raw_cid_sha256(cid: str) -> str | None:
     if len(raw) != 36 or not raw.startswith(_RAW_SHA256_PREFIX):
         return None
     return raw[4:].hex()
+
+
+def raw_cid_of_sha256(sha256: str) -> str:
+    """The CIDv1 (raw codec, base32) of a single raw block whose SHA-256 is *sha256*: the
+    CID a node gives a blob of at most one chunk added with raw leaves."""
+    return _base32(_RAW_SHA256_PREFIX + bytes.fromhex(sha256))

@@ -7,6 +7,10 @@ is not among them *and* was last written longer than ``grace`` ago, so an upload
 its way to its commit is never touched (re-uploading an equal body refreshes its time).
 Just before removal the body is looked at once more, which closes most of the window in
 which an equal body could be re-uploaded between the listing and the removal.
+
+Blobs named in ``erased`` (the bodies and capsules of erased records, which no record left
+unerased needs) are removed whatever their age: that finishes an erasure a store was down
+for.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ def collect_garbage(
     grace: timedelta,
     now: datetime | None = None,
     dry_run: bool = False,
+    erased: Set[str] = frozenset(),
 ) -> GcReport:
     """Remove every body in ``store`` that is not in ``referenced`` (SHA-256 hex digests)
-    and older than ``grace``; also sweep partial uploads older than ``grace``."""
+    and older than ``grace``, and every one in ``erased`` (not in ``referenced``) at once;
+    also sweep partial uploads older than ``grace``."""
     if grace < timedelta(0):
         raise ValueError("grace must not be negative")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
@@ -40,7 +46,9 @@ def collect_garbage(
         # A replicated store is collected member by member, so that each copy is removed
         # from the store that holds it.
         reports = [
-            collect_garbage(member, referenced, grace=grace, now=moment, dry_run=dry_run)
+            collect_garbage(
+                member, referenced, grace=grace, now=moment, dry_run=dry_run, erased=erased
+            )
             for member in members
         ]
         return GcReport(
@@ -51,11 +59,16 @@ def collect_garbage(
             failed=tuple(item for r in reports for item in r.failed),
             dry_run=dry_run,
         )
-    return _collect_one(store, referenced, cutoff=moment - grace, dry_run=dry_run)
+    return _collect_one(store, referenced, cutoff=moment - grace, dry_run=dry_run, erased=erased)
 
 
 def _collect_one(
-    store: BlobStore, referenced: Set[str], *, cutoff: datetime, dry_run: bool
+    store: BlobStore,
+    referenced: Set[str],
+    *,
+    cutoff: datetime,
+    dry_run: bool,
+    erased: Set[str] = frozenset(),
 ) -> GcReport:
     """``collect_garbage`` for one store that is not made of others."""
     examined = kept_referenced = kept_young = 0
@@ -65,6 +78,12 @@ def _collect_one(
         examined += 1
         if info.sha256 in referenced:
             kept_referenced += 1
+        elif info.sha256 in erased:
+            error = None if dry_run else _remove_erased(store, info.locator)
+            if error is None:
+                deleted.append(info.locator)
+            else:
+                failed.append((info.locator, str(error)))
         elif info.modified >= cutoff:
             kept_young += 1
         elif dry_run:
@@ -89,6 +108,18 @@ def _collect_one(
         failed=tuple(failed),
         dry_run=dry_run,
     )
+
+
+def _remove_erased(store: BlobStore, locator: str) -> StorageError | None:
+    """Remove a blob of an erased record at once (no grace); the error that stopped it."""
+    try:
+        store.delete(locator)
+    except BlobNotFound:
+        pass
+    except StorageError as exc:
+        log.warning("could not remove erased blob %s: %s", locator, exc)
+        return exc
+    return None
 
 
 def _remove_orphan(

@@ -19,7 +19,14 @@ from bridge.errors import (
     Forbidden,
     UnlinkedPatient,
 )
-from ehrgate.errors import Denied, EhrgateError, NotFound, Unavailable, UsageError
+from ehrgate.errors import (
+    Denied,
+    EhrgateError,
+    NotFound,
+    RecordErased,
+    Unavailable,
+    UsageError,
+)
 
 FHIR_JSON = "application/fhir+json"
 _log = logging.getLogger("bridge.fhir")
@@ -56,6 +63,7 @@ _BRIDGE: tuple[tuple[type[BaseException], int, str], ...] = (
     (AuthFailed, 401, "login"),
     (Forbidden, 403, "forbidden"),
     (DocumentGone, 410, "deleted"),
+    (RecordErased, 410, "deleted"),
     (BridgeUnavailable, 503, "transient"),
     (NotFound, 404, "not-found"),
     (Denied, 403, "forbidden"),

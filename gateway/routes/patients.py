@@ -14,7 +14,7 @@ from gateway.access import (
     RequestsAccess,
 )
 from gateway.deps import BackendsDep, CallerDep, StateDep, client_address
-from gateway.errors import NotFound
+from gateway.errors import NotFound, RecordErased
 from gateway.models import (
     AccessRequestList,
     AuditLog,
@@ -72,12 +72,14 @@ async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
 
 @router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
 async def list_records(access: ListAccess) -> RecordList:
-    """A patient's records, of one category or of every category the caller may read."""
+    """A patient's records, of one category or of every category the caller may read now."""
     ledger = access.backends.ledger
     records = await run_in_threadpool(ledger.records_of, access.pseudonym, access.category)
     if access.category is None:
         readable = set(access.readable_categories)
         records = [record for record in records if record.category in readable]
+    # Erased records are left out: nothing of them can be read any more.
+    records = [record for record in records if ledger.erasure(record.record_id) is None]
     head = await run_in_threadpool(ledger.head)
     return RecordList(
         pseudonym=access.pseudonym,
@@ -106,6 +108,12 @@ async def get_key_share(access: KeyShareAccess) -> KeyShareOut:
     patient = ledger.patient(access.pseudonym)
     if share is None or patient is None:
         raise NotFound("the patient has deposited no key share for the caller")
+    erased = await run_in_threadpool(ledger.erasures_of, access.pseudonym)
+    if any(e.scope == "patient" for e in erased):
+        raise RecordErased(
+            f"every record of {access.pseudonym} was erased (the right to be forgotten): its "
+            "key shares are no longer handed out"
+        )
     entry = await run_in_threadpool(ledger.entry, share.entry_index)
     scope = entry.tx.body.get("scope")
     return KeyShareOut(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ledger.errors import MalformedTransaction
+from ledger.rules import erasure
 from ledger.rules.actors import known_identity, owned_patient, require_role, signer_row
 from ledger.rules.validators import (
     check_fields,
@@ -123,4 +124,5 @@ def rekey(state: StateView, tx: Transaction, now: str, index: int, out: Changes)
     if row is None:
         raise deny("unknown-record", f"record {record_id} does not exist")
     owned_patient(state, tx, row["pseudonym"])
+    erasure.refuse_if_erased(state, record_id)
     out.put("records", {**row, "capsule_sha256": capsule_sha256, "rekeyed_at": index})

@@ -308,3 +308,26 @@ def rekey(
         {"record_id": record_id, "capsule_sha256": capsule_sha256},
         issued_at=issued_at,
     )
+
+
+def erase(
+    actor: Actor,
+    *,
+    pseudonym: str,
+    record_id: str | None = None,
+    reason: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """Erase one record (*record_id*) or, without it, every record of *pseudonym*.
+
+    Signed by the patient, or by an admin with the legal *reason* (which the rules require
+    of an admin; it is kept on the log, so it must name no person)."""
+    fields: dict[str, Any] = {
+        "pseudonym": pseudonym,
+        "scope": "patient" if record_id is None else "record",
+    }
+    if record_id is not None:
+        fields["record_id"] = record_id
+    if reason is not None:
+        fields["reason"] = reason
+    return sign(actor, "erase", fields, issued_at=issued_at)

@@ -39,6 +39,7 @@ ACCESS_DENIED = ProblemType(403, "access-denied", "Access denied")
 NOT_FOUND = ProblemType(404, "not-found", "Not found")
 METHOD_NOT_ALLOWED = ProblemType(405, "method-not-allowed", "Method not allowed")
 CONFLICT = ProblemType(409, "conflict", "Conflict")
+RECORD_ERASED = ProblemType(410, "record-erased", "The record was erased")
 PAYLOAD_TOO_LARGE = ProblemType(413, "payload-too-large", "The request body is too large")
 RULE_VIOLATION = ProblemType(422, "rule-violation", "The ledger refused the transaction")
 RATE_LIMITED = ProblemType(429, "rate-limited", "Too many requests")
@@ -60,6 +61,7 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     NOT_FOUND,
     METHOD_NOT_ALLOWED,
     CONFLICT,
+    RECORD_ERASED,
     PAYLOAD_TOO_LARGE,
     RULE_VIOLATION,
     RATE_LIMITED,

@@ -9,7 +9,7 @@ to this module.
 - `BLOCK`: a signed tree head, as `Block.to_json` writes it.
 - `RECEIPT`: where a transaction is on the log, as `Receipt.to_json` writes it.
 - `RECORD_TX` and `GRANT_TX`: the bodies of `record` and `grant` transactions (besides
-  `tx_id` and `issued_at`, which every body has).
+  `tx_id` and `issued_at`, which every body has); `ERASE_TX`, the body of an `erase`.
 - `RECORD` and `PERMISSION`: what the gateway answers for a record and a permission: the
   signed body's members and what the ledger adds (who signed, the entry, the revocation).
 - `AccessAction`: what an `access` entry says was attempted: a `ReadAction` (allowed or
@@ -74,6 +74,12 @@ GRANT_TX = Shape(
     ("study_id", "anonymise"),
 )
 
+ERASE_TX = Shape(("pseudonym", "scope"), ("record_id", "reason"))
+"""The body of an `erase`: scope "record" (one record, `record_id`) or "patient" (every
+record of the pseudonym); `reason` is the legal reason, required when an admin signs."""
+
+ERASE_SCOPES = ("record", "patient")
+
 RECORD = RECORD_TX.extended("uploader", "entry_index")
 """A record as the gateway shows it: its `record` body, its signer and its log entry."""
 
@@ -102,6 +108,7 @@ RefusedAction = Literal[
     "deposit_key_share",
     "request_access",
     "publish_keys",
+    "erase",
     "login",
 ]
 """A write or a login the gateway refused a known identity. Only refusals are audited as

@@ -26,6 +26,7 @@ from ehrgate.models import (
     AccessRequest,
     Identity,
     Patient,
+    PendingDeletion,
     Permission,
     Receipt,
     Record,
@@ -45,6 +46,16 @@ NOTE = "text/plain; charset=utf-8"
 # What the SDK reads from each answer: a model for the whole answer, the members it reads
 # (each with the type it reads it as), BYTES for a body it takes as it comes, or NOTE for
 # a C2SP signed note it parses itself.
+ERASED = {
+    "scope": str,
+    "pseudonym": str,
+    "record_ids": STRINGS,
+    "receipt": Receipt,
+    "deleted": int,
+    "pending": tuple[PendingDeletion, ...],
+    "complete": bool,
+}
+
 READS: dict[tuple[str, str], Any] = {
     ("POST", "/v1/auth/challenge"): {"challenge": str, "audience": str},
     ("POST", "/v1/auth/token"): {"access_token": str, "expires_at": str},
@@ -83,6 +94,8 @@ READS: dict[tuple[str, str], Any] = {
         "transaction": dict[str, Any] | None,
     },
     ("GET", "/v1/records/{}/capsule"): BYTES,
+    ("POST", "/v1/records/{}/erase"): ERASED,
+    ("POST", "/v1/patients/{}/erase"): ERASED,
     ("GET", "/v1/records/{}/body"): BYTES,
     ("GET", "/v1/ledger/head"): {
         "ledger_public_key": str,

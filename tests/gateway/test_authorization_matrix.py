@@ -286,6 +286,30 @@ def _ingest(ctx: Ctx, role: str) -> httpx.Response:
     )
 
 
+def _fresh_record(ctx: Ctx) -> str:
+    """A new record of the owner, so that an erasure leaves the others' rows unchanged."""
+    record = ctx.world.ingest_pdf(ctx.actors["system"], ctx.owner, CATEGORY, PDF)
+    return str(record["record_id"])
+
+
+def _erase_record(ctx: Ctx, role: str) -> httpx.Response:
+    record_id = _fresh_record(ctx)
+    tx = builders.erase(ctx.keys(role), pseudonym=ctx.pseudonym, record_id=record_id,
+                        reason="matrix order 1", issued_at=ctx.now())  # fmt: skip
+    return ctx.client.post(
+        f"/v1/records/{record_id}/erase", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
+def _erase_patient(ctx: Ctx, role: str) -> httpx.Response:
+    _fresh_record(ctx)  # something is left to erase after an earlier role's erasure
+    tx = builders.erase(ctx.keys(role), pseudonym=ctx.pseudonym, reason="matrix order 2",
+                        issued_at=ctx.now())  # fmt: skip
+    return ctx.client.post(
+        f"/v1/patients/{ctx.pseudonym}/erase", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
 def _patient_path(suffix: str) -> Callable[[Ctx], str]:
     return lambda ctx: f"/v1/patients/{ctx.pseudonym}{suffix}"
 
@@ -446,6 +470,10 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
         _get(lambda ctx: "/v1/ledger/consistency", old_size="1"),
         public(),
     ),
+    # The patient or an admin (with a reason) erases; nobody else, whatever its grants.
+    ("POST", "/v1/records/{record_id}/erase"): (_erase_record, roles(200, "owner", "admin")),
+    # Last: it erases every record of the owner, which the rows above read.
+    ("POST", "/v1/patients/{pseudonym}/erase"): (_erase_patient, roles(200, "owner", "admin")),
 }
 
 

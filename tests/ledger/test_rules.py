@@ -68,6 +68,29 @@ def _scoped_share(w: World, scope: list[str], grantee: str | None = None) -> Tra
     return b.sign(w.patient, "key_share", {**tx.body, "scope": scope}, issued_at=w.clock())
 
 
+_SAME = object()
+
+
+def _erase(
+    w: World,
+    actor: b.Actor,
+    *,
+    record_id: object = _SAME,
+    pseudonym: str | None = None,
+    reason: str | None = None,
+) -> Transaction:
+    rid = w.record_id if record_id is _SAME else record_id
+    assert rid is None or isinstance(rid, str)
+    return b.erase(actor, pseudonym=pseudonym or w.pseudonym, record_id=rid, reason=reason,
+                   issued_at=w.clock())  # fmt: skip
+
+
+def _after_erasure(w: World, tx: Transaction) -> Transaction:
+    """*tx*, made once the world's record was erased by its patient."""
+    w.ledger.submit(_erase(w, w.patient))
+    return tx
+
+
 def _new_clinician(w: World) -> IdentityKeys:
     return IdentityKeys.generate("dr-new", "clinician")
 
@@ -302,6 +325,37 @@ CASES: list[Case] = [
     ("rekey an unknown record", lambda w: b.rekey(w.patient, record_id="nope",
                                                   capsule_sha256="ef" * 32,
                                                   issued_at=w.clock()), "unknown-record"),
+    ("rekey an erased record", lambda w: _after_erasure(w, b.rekey(
+        w.patient, record_id=w.record_id, capsule_sha256="ef" * 32, issued_at=w.clock())),
+     "already-erased"),
+    # erase
+    ("erase a record by its patient", lambda w: _erase(w, w.patient), None),
+    ("erase every record by the patient", lambda w: _erase(w, w.patient, record_id=None),
+     None),
+    ("erase by an admin with a legal reason", lambda w: _erase(
+        w, w.admin, reason="court order 2026/118, art. 17 GDPR"), None),
+    ("erase by an admin without a reason", lambda w: _erase(w, w.admin), "reason-required"),
+    ("erase by an admin with a blank reason", lambda w: _erase(w, w.admin, reason="  "),
+     "malformed"),
+    ("erase with an overlong reason", lambda w: _erase(w, w.admin, reason="x" * 501),
+     "malformed"),
+    ("erase another patient's record", lambda w: _erase(w, w.patient2), "not-owner"),
+    ("erase by a clinician", lambda w: _erase(w, w.dr, reason="asked to"), "not-owner"),
+    ("erase a record under another pseudonym", lambda w: _erase(
+        w, w.patient2, pseudonym=w.pseudonym2), "unknown-record"),
+    ("erase a patient without records", lambda w: _erase(
+        w, w.patient2, pseudonym=w.pseudonym2, record_id=None), "nothing-to-erase"),
+    ("erase an unknown pseudonym", lambda w: _erase(w, w.admin, pseudonym="ee" * 32,
+                                                    reason="order"), "unknown-pseudonym"),
+    ("erase in an unknown scope", lambda w: b.sign(w.patient, "erase", {
+        "pseudonym": w.pseudonym, "scope": "everything"}, issued_at=w.clock()), "malformed"),
+    ("erase a patient naming a record", lambda w: b.sign(w.patient, "erase", {
+        "pseudonym": w.pseudonym, "scope": "patient", "record_id": w.record_id},
+        issued_at=w.clock()), "malformed"),
+    ("erase a record twice", lambda w: _after_erasure(w, _erase(w, w.patient)),
+     "already-erased"),
+    ("erase every record when all are erased", lambda w: _after_erasure(
+        w, _erase(w, w.patient, record_id=None)), "already-erased"),
     # every type: wrong signer, unknown signer, tampering, replay, clock
     ("forged signature", lambda w: _forged(_grant(w)), "bad-signature"),
     ("body edited after signing", lambda w: _edited(_grant(w), grantee=w.dr.id),
@@ -348,6 +402,7 @@ _CASE_PREFIX = {
     "access_request": "access request ",
     "rekey": "rekey ",
     "publish_keys": "publish keys ",
+    "erase": "erase ",
 }
 
 
