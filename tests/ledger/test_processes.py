@@ -15,9 +15,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from envelope import IdentityKeys, SigningKey
-from ledger import DatabaseSource, Ledger
+from ledger import DatabaseSource, Ledger, schema
 from ledger.replay import replay_database
 from ledger.verify import verify
 from ledger.wire import builders as b
@@ -33,6 +34,27 @@ def _spawn(url: str, key: SigningKey, count: int, name: str) -> subprocess.Popen
          str(count), name],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def _wait_for_appends(url: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Return once the appender has committed past the genesis block (however slowly a
+    loaded machine starts it)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            with engine.connect() as conn:
+                if (
+                    conn.execute(
+                        sa.select(sa.func.count()).select_from(schema.entries)
+                    ).scalar_one()
+                    > 1
+                ):
+                    return
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"the appender committed nothing in {timeout} s")
 
 
 def test_two_processes_appending_never_fork_the_ledger(database_url: str) -> None:
@@ -137,7 +159,8 @@ def test_kill_during_group_commit_leaves_a_ledger_that_verifies(database_url: st
     with Ledger.open(database_url, key) as ledger:
         ledger.bootstrap(IdentityKeys.generate("admin-1", "admin").public())
     process = _spawn(database_url, key, 100_000, "doomed")
-    time.sleep(2.5)
+    _wait_for_appends(database_url, process)
+    time.sleep(0.3)  # into the middle of later group commits
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     with DatabaseSource(database_url) as source:
