@@ -1,11 +1,13 @@
 // Opening a record on the device: proof against the pinned ledger key, the capsule checked
 // against the ledger's hash and opened, the body streamed and decrypted segment by segment,
-// the uploader's signature checked; only then is the plaintext handed out.
+// the uploader's signature checked; only then is the plaintext handed out. The body's crypto
+// runs in the worker (cryptoworker.ts), so a large PDF never stalls the page.
 import {
-  BodyOpener, CryptoError, type KeyChooser, KeyNotHeld, type Metadata, type Receipt, canonical, capsuleSha256,
+  CryptoError, type KeyChooser, KeyNotHeld, type Metadata, type Receipt, canonical, capsuleSha256,
   fromBase64, leafHash, openRecordCapsule, openShare, patientKeyChooser, toBase64, toHex, verifyReceipt, verifyRecordSignature,
 } from "../crypto/index.js";
 import { ApiError, getBytes, getJson, stream } from "./api.js";
+import { openInWorker } from "./cryptoworker.js";
 import { advancePin, session } from "./session.js";
 
 export interface RecordOut {
@@ -108,21 +110,23 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   if (meta.signer_id !== record.uploader || meta.uploader_id !== writer) throw new RefusedOpen("the capsule names another uploader than the ledger");
   verifyRecordSignature(meta, await signerKey(meta.signer_id), record);
   checks.push(`signed by ${meta.signer_id}${meta.uploader_id !== meta.signer_id ? ` for ${meta.uploader_id}` : ""}`);
-  const opener = new BodyOpener(opened.dataKey, meta);
-  const pieces: Uint8Array<ArrayBuffer>[] = [];
-  const { reader } = await stream(`/v1/records/${recordId}/body`);
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    received += value.length;
-    pieces.push(...(await opener.update(value)));
-    progress(received, record.size);
-    await new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between pieces
+  // the body streams in; the worker decrypts and checks each segment as it arrives
+  const job = openInWorker(opened.dataKey, meta, progress);
+  let plaintext: Blob;
+  try {
+    const { reader } = await stream(`/v1/records/${recordId}/body`);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      job.push(value);
+    }
+    plaintext = await job.finish();
+  } catch (error) {
+    job.abort();
+    throw error;
   }
-  pieces.push(...(await opener.finalize()));
   checks.push(`${Math.ceil(meta.plaintext_size / 65536) || 1} segments decrypted and checked; SHA-256 matches the signed hash`);
-  return { metadata: meta, plaintext: new Blob(pieces, { type: meta.content_type }), checks };
+  return { metadata: meta, plaintext: new Blob([plaintext], { type: meta.content_type }), checks };
 }
 
 /** A refusal in words a clinician can act on. */

@@ -17,3 +17,4 @@ export * from "./merkle.js";
 export * from "./keyfile.js";
 export * from "./seal.js";
 export * from "./publishedkey.js";
+export * from "./linkcode.js";
