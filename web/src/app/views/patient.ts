@@ -1,6 +1,6 @@
 // Patient view: own records by category, grants (signed here), revoke, key shares, and the
 // audit timeline with denials marked.
-import { CryptoError, checkScope, linkCode, linkCodeUrl, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
+import { CryptoError, checkScope, linkCode, linkCodeUrl, nextPeriod, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
 import { getJson, postJson } from "../api.js";
 import { MONTHS_AHEAD, type CategoryKeys, ledgerCategories, publishKeys, publishedStatus } from "../scopedkeys.js";
 import { field, h, localTime, mount, showStatus, table } from "../dom.js";
@@ -185,15 +185,26 @@ function auditTimeline(events: AuditEvent[]): HTMLElement {
   return h("ol", { reversed: true, "aria-label": "Access history, newest first" }, ...items);
 }
 
+/** Months as runs: "2027-01 to 2028-11, 2029-02". */
+function monthRuns(periods: string[]): string {
+  const runs: [string, string][] = [];
+  for (const period of periods) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && nextPeriod(last[1]) === period) last[1] = period;
+    else runs.push([period, period]);
+  }
+  return runs.map(([from, to]) => (from === to ? from : `${from} to ${to}`)).join(", ");
+}
+
 function keysTable(status: CategoryKeys[]): HTMLElement {
   const rows = status.map((c) => {
     const through = c.ahead.length > 0 ? c.ahead[c.ahead.length - 1] as string : "none";
-    const state = c.missing.length === 0 ? "published"
+    const state = c.missing.length === 0 ? "all published"
       : c.missing.length > MONTHS_AHEAD ? "NOT PUBLISHED: nobody can upload to this category"
-      : `missing ${c.missing.join(", ")}`;
-    return [c.category, `${c.ahead.length}`, through, state];
+      : `missing ${monthRuns(c.missing)} (${c.missing.length} months)`;
+    return [c.category, `${c.ahead.length} months`, through, state];
   });
-  return table(["Category", "Months published from this one", "Through", `This month and the next ${MONTHS_AHEAD}`], rows, "Published record keys");
+  return table(["Category", "Published", "Through", `This month and the next ${MONTHS_AHEAD}`], rows, "Published record keys");
 }
 
 /**
