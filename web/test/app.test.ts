@@ -49,7 +49,7 @@ describe("crypto worker jobs", () => {
     for (let at = 0; at < sealed.length; at += 65552) jobs.handle({ op: "chunk", job: 7, chunk: sealed.slice(at, at + 65552) });
     jobs.handle({ op: "end", job: 7 });
     const done = await answer(7);
-    assert.ok("error" in done && done.crypto, JSON.stringify(done));
+    assert.ok("error" in done && done.refusal === "crypto", JSON.stringify(done));
     assert.ok(!said.some((m) => "opened" in m));
   });
 
@@ -57,7 +57,7 @@ describe("crypto worker jobs", () => {
     const { jobs, answer } = worker();
     jobs.handle({ op: "open", job: 2, dataKey: dek, expected: { ...expected, plaintext_size: 5 } });
     const done = await answer(2);
-    assert.ok("error" in done && done.crypto);
+    assert.ok("error" in done && done.refusal === "crypto");
   });
 
   it("seals a file to the same body sealBody makes, with progress up to its size", async () => {
@@ -72,6 +72,64 @@ describe("crypto worker jobs", () => {
     assert.equal(c.toHex(c.sha256(done.sealed.body)), big.body_sha256);
     const last = said.filter((m) => "progress" in m).at(-1);
     assert.ok(last !== undefined && "progress" in last && last.progress === big.plaintext_length);
+  });
+});
+
+describe("capsules opened in the crypto worker", () => {
+  const v = vector("scoped_key.json");
+  const cap = v.capsule;
+  const capsule = c.utf8(cap.capsule);
+  const K = c.fromHex(v.keys[0].patient_key);
+  const s = v.share;
+  const granteeKey = c.xwingPrivateKey(c.fromBase64(s.grantee_private_key));
+  const scoped = { kind: "scoped-v2" as const, sealed: c.fromBase64(s.share), pseudonym: s.pseudonym, granteeId: s.grantee_id, granteeKey };
+  const scope = s.scope.map(([category, period]: [string, string]) => `${category}/${period}`);
+  const open = async (reader: c.ReaderKeys) => {
+    const { jobs, answer } = worker();
+    // as the page hands it over: a structured clone of plain data
+    jobs.handle(structuredClone({ op: "capsule" as const, job: 5, capsule, recipientId: cap.pseudonym, reader }));
+    return answer(5);
+  };
+
+  it("opens with K and with the key share, to the same data key and metadata", async () => {
+    const withK = await open({ kind: "patient", patientKey: K, version: 2 });
+    const withShare = await open({ ...scoped, scope });
+    assert.ok("capsule" in withK && "capsule" in withShare, JSON.stringify([withK, withShare]));
+    assert.equal(c.toHex(withK.capsule.dataKey), c.toHex(withShare.capsule.dataKey));
+    assert.equal(withShare.capsule.metadata.category, cap.category);
+    assert.equal(withShare.capsule.metadata.created_at, cap.created_at);
+  });
+
+  it("refuses a share that carries other keys than its ledger entry states", async () => {
+    for (const claimed of [scope.slice(1), [...scope, "lab-results/2030-01"], scope.map((i: string) => i.replace("lab-results", "radiation-dose"))]) {
+      const done = await open({ ...scoped, scope: claimed });
+      assert.ok("error" in done && done.refusal === "share-mismatch", JSON.stringify(done));
+    }
+  });
+
+  it("says which key was not shared", async () => {
+    const january = await c.sealScopedShare(K, s.pseudonym, s.grantee_id, granteeKey.publicKey, [["lab-results", "2026-01"]]);
+    assert.notEqual(c.capsuleKeyId(capsule, cap.pseudonym), "scoped-v2/lab-results/2026-01");
+    const done = await open({ ...scoped, sealed: january, scope: ["lab-results/2026-01"] });
+    assert.ok("error" in done && done.refusal === "key-not-held", JSON.stringify(done));
+    assert.match(done.error, /was not shared with you/);
+  });
+
+  it("refuses another grantee's or patient's share, and a changed capsule", async () => {
+    const other = c.xwingPrivateKey(new Uint8Array(32).fill(9));
+    const wrongKey = await open({ ...scoped, scope, granteeKey: other });
+    assert.ok("error" in wrongKey && wrongKey.refusal === "crypto", JSON.stringify(wrongKey));
+    const wrongId = await open({ ...scoped, scope, granteeId: "dr-who" });
+    assert.ok("error" in wrongId && wrongId.refusal === "crypto");
+    // a reader whose K is another patient's: the capsule does not open
+    const otherK = await open({ kind: "patient", patientKey: new Uint8Array(32).fill(3), version: 2 });
+    assert.ok("error" in otherK && otherK.refusal === "crypto");
+    const changed = capsule.slice();
+    changed[changed.length - 40]! ^= 1;
+    const { jobs, answer } = worker();
+    jobs.handle({ op: "capsule", job: 6, capsule: changed, recipientId: cap.pseudonym, reader: { kind: "patient", patientKey: K, version: 2 } });
+    const tampered = await answer(6);
+    assert.ok("error" in tampered && tampered.refusal === "crypto");
   });
 });
 

@@ -1,14 +1,28 @@
 // The page's side of the crypto worker (worker/): bodies are decrypted and checked, and
 // uploads sealed, off the page's thread. One worker serves the page; each open or seal is
 // a job with its own progress.
-import { type BodyExpectation, CryptoError } from "../crypto/index.js";
-import type { FromWorker, SealedInWorker, ToWorker } from "../worker/protocol.js";
+import { type BodyExpectation, CryptoError, KeyNotHeld, type Metadata, type ReaderKeys, ShareMismatch } from "../crypto/index.js";
+import type { FromWorker, Refusal, SealedInWorker, ToWorker } from "../worker/protocol.js";
+
+type Result = Blob | SealedInWorker | OpenedInWorker;
+
+export interface OpenedInWorker {
+  metadata: Metadata;
+  dataKey: Uint8Array;
+}
+
+function refusal(kind: Refusal, message: string): Error {
+  if (kind === "key-not-held") return new KeyNotHeld(message);
+  if (kind === "share-mismatch") return new ShareMismatch(message);
+  if (kind === "crypto") return new CryptoError(message);
+  return new Error(message);
+}
 
 type Progress = (done: number, total: number) => void;
 
 interface Pending {
   progress: Progress;
-  resolve: (value: Blob | SealedInWorker) => void;
+  resolve: (value: Result) => void;
   reject: (error: Error) => void;
 }
 
@@ -32,8 +46,8 @@ function theWorker(): Worker {
     if (job === undefined) return;
     if ("progress" in message) return job.progress(message.progress, message.total);
     pending.delete(message.job);
-    if ("error" in message) job.reject(message.crypto ? new CryptoError(message.error) : new Error(message.error));
-    else job.resolve("opened" in message ? message.opened : message.sealed);
+    if ("error" in message) job.reject(refusal(message.refusal, message.error));
+    else job.resolve("opened" in message ? message.opened : "sealed" in message ? message.sealed : message.capsule);
   };
   started.onerror = (event) => {
     event.preventDefault();
@@ -47,10 +61,18 @@ function send(message: ToWorker, transfer: Transferable[] = []): void {
   theWorker().postMessage(message, transfer);
 }
 
-function track<T extends Blob | SealedInWorker>(job: number, progress: Progress): Promise<T> {
+function track<T extends Result>(job: number, progress: Progress): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    pending.set(job, { progress, resolve: resolve as (value: Blob | SealedInWorker) => void, reject });
+    pending.set(job, { progress, resolve: resolve as (value: Result) => void, reject });
   });
+}
+
+/** Open a record's capsule in the worker with what the reader holds. */
+export function openCapsuleInWorker(capsule: Uint8Array, recipientId: string, reader: ReaderKeys): Promise<OpenedInWorker> {
+  const job = nextJob++;
+  const result = track<OpenedInWorker>(job, () => undefined);
+  send({ op: "capsule", job, capsule, recipientId, reader });
+  return result;
 }
 
 /** A body being opened in the worker: push its pieces as they arrive, then `finish`. */

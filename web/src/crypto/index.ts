@@ -18,3 +18,4 @@ export * from "./keyfile.js";
 export * from "./seal.js";
 export * from "./publishedkey.js";
 export * from "./linkcode.js";
+export * from "./readerkeys.js";

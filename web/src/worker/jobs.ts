@@ -1,9 +1,11 @@
 // What the crypto worker does, apart from the worker plumbing (so that node's test runner
-// can drive it): open bodies piece by piece as the page hands them over, each segment
-// decrypted and checked as it arrives; seal a chosen file into a body. Plaintext leaves
+// can drive it): open a record's capsule with the reader's keys (the key share's HPKE and
+// the X-Wing key derivations are the costly part); open bodies piece by piece as the page
+// hands them over, each segment decrypted and checked as it arrives; seal a chosen file
+// into a body. Plaintext leaves
 // only as the whole verified document.
-import { CryptoError, SizedBodyOpener, sealBody } from "../crypto/index.js";
-import type { FromWorker, ToWorker } from "./protocol.js";
+import { CryptoError, KeyNotHeld, type ReaderKeys, ShareMismatch, SizedBodyOpener, openWithReaderKeys, sealBody } from "../crypto/index.js";
+import type { FromWorker, Refusal, ToWorker } from "./protocol.js";
 
 type Post = (message: FromWorker, transfer?: Transferable[]) => void;
 
@@ -49,6 +51,9 @@ export class Jobs {
         return;
       case "seal":
         void this.seal(message.job, message.file, message.dataKey, message.salt);
+        return;
+      case "capsule":
+        void this.capsule(message.job, message.capsule, message.recipientId, message.reader);
     }
   }
 
@@ -77,8 +82,19 @@ export class Jobs {
     }
   }
 
+  private async capsule(job: number, capsule: Uint8Array, recipientId: string, reader: ReaderKeys): Promise<void> {
+    try {
+      const opened = await openWithReaderKeys(capsule, recipientId, reader);
+      this.post({ job, capsule: { metadata: opened.metadata, dataKey: opened.dataKey } });
+    } catch (error) {
+      this.refuse(job, error);
+    }
+  }
+
   private refuse(job: number, error: unknown): void {
-    const crypto = error instanceof CryptoError;
-    this.post({ job, error: crypto ? error.message : `the crypto worker failed: ${String(error)}`, crypto });
+    const refusal: Refusal = error instanceof KeyNotHeld ? "key-not-held"
+      : error instanceof ShareMismatch ? "share-mismatch"
+      : error instanceof CryptoError ? "crypto" : "other";
+    this.post({ job, error: refusal === "other" ? `the crypto worker failed: ${String(error)}` : (error as Error).message, refusal });
   }
 }
