@@ -66,9 +66,14 @@ export function progressBar(label: string, id: string): ProgressBar {
   const bar = h("progress", { id, max: "1", value: "0", "aria-label": label });
   const words = h("span", { class: "progress-words", "aria-live": "polite" });
   const element = h("div", { class: "progress", hidden: true }, bar, words);
+  let shown = 0;
   return {
     element,
     set(what, done, total) {
+      // at most about twenty redraws a second while bytes stream in; the first and the last always
+      const now = performance.now();
+      if (done > 0 && done < total && !element.hidden && now - shown < 50) return;
+      shown = now;
       element.hidden = false;
       bar.max = Math.max(total, 1);
       bar.value = Math.min(done, bar.max);
