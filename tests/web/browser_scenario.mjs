@@ -139,6 +139,8 @@ try {
     status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText(),
     code, link, typo, typo_status: typoStatus, by_link: byLink, open_progress: openProgress,
   };
+  // the shot shows the progress bar at the whole body, the checks that passed and the PDF
+  await clinician.locator("#open-progress").evaluate((bar) => bar.scrollIntoView({ block: "start" }));
   await shot(clinician, "clinician");
   // the clinician's own upload (write right on treatment-summary), sealed in the browser
   await clinician.getByLabel("Document", { exact: true }).setInputFiles(plan.upload_pdf);

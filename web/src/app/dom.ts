@@ -64,7 +64,7 @@ export interface ProgressBar {
 /** A progress bar in bytes, with its figures in words beside it for screen readers too. */
 export function progressBar(label: string, id: string): ProgressBar {
   const bar = h("progress", { id, max: "1", value: "0", "aria-label": label });
-  const words = h("span", { class: "progress-words", "aria-live": "polite" });
+  const words = h("span", { class: "progress-words" });
   const element = h("div", { class: "progress", hidden: true }, bar, words);
   let shown = 0;
   return {
