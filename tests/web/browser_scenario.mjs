@@ -244,7 +244,11 @@ try {
   say({ requests, console: consoleErrors });
 } catch (error) {
   const pages = browser.contexts().flatMap((context) => context.pages());
-  const statuses = await Promise.all(pages.map((page) => page.locator("#status").innerText().catch(() => "?")));
+  const statuses = await Promise.all(pages.map(async (page) => {
+    const status = await page.locator("#status").innerText({ timeout: 2000 }).catch(() => "?");
+    const main = await page.locator("#main").innerText({ timeout: 2000 }).catch(() => "?");
+    return `${page.url()} [${status}] ${main.slice(0, 200).replace(/\s+/g, " ")}`;
+  }));
   say({ error: `${String(error?.stack ?? error)}\nstatus lines: ${JSON.stringify(statuses)}`, requests, console: consoleErrors });
   process.exitCode = 1;
 } finally {
