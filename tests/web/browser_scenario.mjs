@@ -178,13 +178,15 @@ try {
   await patient.locator("#audit .denied").first().waitFor();
   const audited = { audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() };
   await shot(patient, "patient");
+  // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with
+  // them; kept before a PDF is shown on this page: with the PDF viewer loading on it, the
+  // page was found back at sign-in after this Enter in two runs of about twenty
+  await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
+  await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
   // the patient opens, with month keys derived from K, what the clinician sealed in the browser
   await press(patient.getByRole("button", { name: /^Open the treatment-summary record/ }));
   await patient.locator(".message.ok", { hasText: "Verified and opened" }).waitFor({ timeout: 60000 });
   audited.patient_opened = await statusText(patient);
-  // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with them
-  await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
-  await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
   const again = attach(await patient.context().newPage(), "patient-again");
   await again.goto(`${plan.url}/app/`);
   await press(again.getByRole("button", { name: "Sign in with the kept keys", exact: true }));
