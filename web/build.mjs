@@ -1,4 +1,4 @@
-// Builds the app into dist/ (index.html, app.js, app.css) with esbuild; with --tests, also
+// Builds the app into dist/ (index.html, app.js, worker.js, app.css) with esbuild; with --tests, also
 // bundles test/*.test.ts into dist-test/ for `node --test`. No network, no CDN.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
@@ -15,6 +15,18 @@ await build({
   outfile: join(here, "dist/app.js"),
   bundle: true,
   format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: false,
+  legalComments: "none",
+  logLevel: "warning",
+});
+// the crypto worker: bodies are decrypted and uploads sealed off the page's thread
+await build({
+  entryPoints: [join(here, "src/worker/main.ts")],
+  outfile: join(here, "dist/worker.js"),
+  bundle: true,
+  format: "iife",
   target: "es2022",
   minify: true,
   sourcemap: false,

@@ -91,7 +91,7 @@ try {
   step = "patient-grants";
   const clinician = await newPage("clinician");
   await signIn(clinician, plan.clinician_key, plan.clinician_passphrase);
-  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
+  await clinician.getByLabel("Patient pseudonym or link code", { exact: true }).fill(pseudonym);
   await clinician.locator("#request-title").scrollIntoViewIfNeeded();
   await clinician.locator("form[aria-labelledby=request-title]").getByLabel("lab-results", { exact: true }).check();
   await clinician.getByLabel("Why", { exact: true }).fill("follow-up of the March results");
@@ -114,16 +114,33 @@ try {
 
   // 3. the clinician opens the PDF: streamed, decrypted, checked, shown
   step = "clinician-opens";
+  // the patient's link code: a typo in it is caught; the link itself opens the patient
+  const code = (await patient.locator("#link-code").innerText()).trim();
+  const link = (await patient.locator("#link-url").innerText()).trim();
+  const typo = code.slice(0, 10) + (code[10] === "q" ? "p" : "q") + code.slice(11);
+  await clinician.getByLabel("Patient pseudonym or link code", { exact: true }).fill(typo);
   await press(clinician.getByRole("button", { name: "Show records" }));
+  await clinician.locator("#status .message.error").waitFor();
+  const typoStatus = await statusText(clinician);
+  await clinician.evaluate((hash) => { location.hash = hash; }, link.slice(link.indexOf("#")));
+  await clinician.locator(".message.info", { hasText: "record(s) you may see" }).waitFor();
+  const byLink = { status: await statusText(clinician), field: await clinician.getByLabel("Patient pseudonym or link code", { exact: true }).inputValue() };
   await press(clinician.getByRole("button", { name: /^Open the lab-results record/ }));
   await clinician.locator(".message.ok").waitFor({ timeout: 60000 });
+  const openProgress = await clinician.locator("#open-progress").evaluate((bar) => ({ value: bar.value, max: bar.max, hidden: bar.parentElement.hidden }));
+  openProgress.words = await clinician.locator(".progress-words").first().innerText();
   const downloads = [];
   clinician.on("download", (download) => downloads.push(download));
   await press(clinician.locator("#download-link"));
   for (let i = 0; i < 100 && downloads.length === 0; i++) await clinician.waitForTimeout(100);
   if (downloads.length === 0) throw new Error("the download link gave no download");
   const bytes = readFileSync(await downloads[downloads.length - 1].path());
-  const opened = { status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText() };
+  const opened = {
+    status: await statusText(clinician), downloaded_hex: bytes.toString("hex"), checks: await clinician.locator(".checks").innerText(),
+    code, link, typo, typo_status: typoStatus, by_link: byLink, open_progress: openProgress,
+  };
+  // the shot shows the progress bar at the whole body, the checks that passed and the PDF
+  await clinician.locator("#open-progress").evaluate((bar) => bar.scrollIntoView({ block: "start" }));
   await shot(clinician, "clinician");
   // the clinician's own upload (write right on treatment-summary), sealed in the browser
   await clinician.getByLabel("Document", { exact: true }).setInputFiles(plan.upload_pdf);
@@ -131,8 +148,10 @@ try {
   await press(clinician.getByRole("button", { name: "Seal and upload", exact: true }));
   await clinician.locator(".message", { hasText: /^(Uploaded|Not uploaded)/ }).waitFor({ timeout: 60000 });
   const uploaded = await statusText(clinician);
+  const uploadProgress = await clinician.locator("#upload-progress").evaluate((bar) => ({ value: bar.value, max: bar.max, hidden: bar.parentElement.hidden }));
+  uploadProgress.words = await clinician.locator("#upload-progress + .progress-words").innerText();
   // a patient who published no keys: the upload is refused with the gateway's message
-  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(plan.unpublished_pseudonym);
+  await clinician.getByLabel("Patient pseudonym or link code", { exact: true }).fill(plan.unpublished_pseudonym);
   await press(clinician.getByRole("button", { name: "Show records" }));
   await clinician.locator(".message.info", { hasText: "record(s) you may see" }).waitFor();
   await clinician.getByLabel("Document", { exact: true }).setInputFiles(plan.upload_pdf);
@@ -140,10 +159,10 @@ try {
   await press(clinician.getByRole("button", { name: "Seal and upload", exact: true }));
   await clinician.locator(".message", { hasText: /^(Uploaded|Not uploaded)/ }).waitFor({ timeout: 60000 });
   const unpublished = await statusText(clinician);
-  await clinician.getByLabel("Patient pseudonym", { exact: true }).fill(pseudonym);
+  await clinician.getByLabel("Patient pseudonym or link code", { exact: true }).fill(pseudonym);
   await press(clinician.getByRole("button", { name: "Show records" }));
   await clinician.locator(".message.info", { hasText: "record(s) you may see" }).waitFor();
-  say({ ...opened, uploaded, unpublished });
+  say({ ...opened, uploaded, upload_progress: uploadProgress, unpublished });
   await waitForGo(); // the gateway's clock passes the grant's end
 
   // 4. the next open is refused, with the gateway's reason
@@ -159,18 +178,36 @@ try {
   await patient.locator("#audit .denied").first().waitFor();
   const audited = { audit: await patient.locator("#audit").innerText(), grants: await patient.locator("#grants").innerText() };
   await shot(patient, "patient");
+  // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with
+  // them; kept before a PDF is shown on this page: with the PDF viewer loading on it, the
+  // page was found back at sign-in after this Enter in two runs of about twenty
+  await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
+  await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
   // the patient opens, with month keys derived from K, what the clinician sealed in the browser
   await press(patient.getByRole("button", { name: /^Open the treatment-summary record/ }));
   await patient.locator(".message.ok", { hasText: "Verified and opened" }).waitFor({ timeout: 60000 });
   audited.patient_opened = await statusText(patient);
-  // keys kept on the device (IndexedDB, under a non-extractable key): a new tab signs in with them
-  await press(patient.getByRole("button", { name: "Keep my keys on this device", exact: true }));
-  await patient.locator(".message.ok", { hasText: "Your keys are kept" }).waitFor();
   const again = attach(await patient.context().newPage(), "patient-again");
   await again.goto(`${plan.url}/app/`);
   await press(again.getByRole("button", { name: "Sign in with the kept keys", exact: true }));
   await again.getByRole("heading", { name: "My records", exact: true }).waitFor();
+  await press(again.getByRole("button", { name: "Publish keys again", exact: true }));
+  await again.locator(".message.ok", { hasText: "keys through" }).waitFor({ timeout: 60000 });
+  audited.republished = await statusText(again);
+  audited.keys_status = await again.locator("#keys-status").innerText();
   say({ ...audited, kept_sign_in: await again.locator("#main").innerText() });
+
+  // a patient who published only some months publishes the rest
+  step = "patient-publishes";
+  const late = await newPage("late-patient");
+  await signIn(late, plan.late_patient_key);
+  await late.locator("#keys-status table").waitFor();
+  const before = await late.locator("#keys-status").innerText();
+  await late.locator("#keys-title").scrollIntoViewIfNeeded();
+  await shot(late, "patient-keys");
+  await press(late.getByRole("button", { name: "Publish keys again", exact: true }));
+  await late.locator(".message", { hasText: /keys (through|were not published)/ }).waitFor({ timeout: 60000 });
+  say({ before, status: await statusText(late), after: await late.locator("#keys-status").innerText() });
 
   // 6. an admin enrolls an auditor and suspends the clinician
   step = "admin";
@@ -209,7 +246,11 @@ try {
   say({ requests, console: consoleErrors });
 } catch (error) {
   const pages = browser.contexts().flatMap((context) => context.pages());
-  const statuses = await Promise.all(pages.map((page) => page.locator("#status").innerText().catch(() => "?")));
+  const statuses = await Promise.all(pages.map(async (page) => {
+    const status = await page.locator("#status").innerText({ timeout: 2000 }).catch(() => "?");
+    const main = await page.locator("#main").innerText({ timeout: 2000 }).catch(() => "?");
+    return `${page.url()} [${status}] ${main.slice(0, 200).replace(/\s+/g, " ")}`;
+  }));
   say({ error: `${String(error?.stack ?? error)}\nstatus lines: ${JSON.stringify(statuses)}`, requests, console: consoleErrors });
   process.exitCode = 1;
 } finally {

@@ -182,9 +182,11 @@ def test_patient_clinician_admin_in_chromium(
     shots.mkdir(parents=True, exist_ok=True)
     unpublished = world.register_patient("No Keys Yet", publish=False)
     world.grant(unpublished, clinician, ["read", "write"], ["treatment-summary"])
+    (files / "late.key").write_bytes(encode_key_file(unpublished))
     now = clock()
     plan = {
         "unpublished_pseudonym": unpublished.pseudonym,
+        "late_patient_key": str(files / "late.key"),
         "url": url,
         "web_dir": str(WEB),
         "chromium": str(CHROMIUM),
@@ -275,6 +277,24 @@ def test_patient_clinician_admin_in_chromium(
 
         opened = browser.next("clinician-opens")
         assert bytes.fromhex(opened["downloaded_hex"]) == pdf
+        # the body was decrypted in the worker with a progress bar that reached the whole body
+        progress = opened["open_progress"]
+        assert progress["value"] == progress["max"] == uploaded.record.size, progress
+        assert not progress["hidden"]
+        assert (
+            f"{uploaded.record.size:,} of {uploaded.record.size:,} bytes (100 %)"
+            in (progress["words"])
+        ), progress["words"]
+        # the patient's link code: it carries the pseudonym, a typo in it is caught, and the
+        # link (the code in the URL's fragment) opens the patient
+        assert opened["link"].endswith(f"/app/#/patient/{opened['code']}")
+        assert "the link code has a typo" in opened["typo_status"], opened["typo_status"]
+        assert opened["by_link"]["field"] == opened["code"]
+        assert f"of patient {patient.pseudonym[:12]}" in opened["by_link"]["status"]
+        sealed_progress = opened["upload_progress"]
+        assert sealed_progress["value"] == sealed_progress["max"] > len(UPLOADED), sealed_progress
+        assert "sending the sealed body" in sealed_progress["words"]
+        assert "(100 %)" in sealed_progress["words"]
         assert "Verified and opened report.pdf" in opened["status"]
         assert "signed by his-1" in opened["checks"]
         assert "consistent with the pinned ledger" in opened["checks"]
@@ -292,6 +312,8 @@ def test_patient_clinician_admin_in_chromium(
             fetched, data = own.fetch_bytes(found.group(1))
         assert data == UPLOADED
         assert fetched.record.uploader == clinician.id
+        # the late patient published last month, this one and the next only
+        world.publish_keys(unpublished, months=1)
         clock.advance(timedelta(minutes=11))  # past the grant's end, within the token's life
         answer = world.client.get(
             f"/v1/records/{uploaded.record.record_id}", headers=world.headers(clinician)
@@ -308,6 +330,35 @@ def test_patient_clinician_admin_in_chromium(
         assert "DENIED" in audit
         assert "Verified and opened summary.pdf" in audited["patient_opened"]
         assert re.search(r"allowed .*dr-house", audit), audit
+        # the patient's keys: every category published for this month and the next 24
+        assert audited["republished"].startswith("Nothing to publish"), audited["republished"]
+        assert "missing" not in audited["keys_status"]
+        assert "NOT PUBLISHED" not in audited["keys_status"]
+        published = browser.next("patient-publishes")
+        assert "missing" in published["before"], published["before"]
+        assert published["status"].startswith("Published "), published["status"]
+        assert "missing" not in published["after"], published["after"]
+        listed = world.client.get(
+            f"/v1/patients/{unpublished.pseudonym}/keys", headers=world.headers(system)
+        ).json()["keys"]
+        held = {(k["category"], k["period"]) for k in listed}
+        assert wanted <= held, sorted(wanted - held)
+        republished = wanted - {
+            (c.name, next_period(month, n)) for c in DEFAULT_CATEGORIES for n in range(2)
+        }
+        assert int(published["status"].split()[1]) == len(republished)
+        for category, period in sorted(republished)[:3]:
+            proof = world.client.get(
+                f"/v1/patients/{unpublished.pseudonym}/keys/{category}/{period}",
+                headers=world.headers(system),
+            ).json()
+            entry = next(
+                k
+                for k in proof["entry"]["tx"]["body"]["keys"]
+                if (k["category"], k["period"]) == (category, period)
+            )
+            key = scoped_private_key(unpublished.patient_key, category, period)
+            assert base64.b64decode(entry["public_key"]) == key.public_key().to_bytes()
         admin = browser.next("admin")
         assert "Enrolled auditor-1 as auditor" in admin["enrolled"]
         assert "suspended: left the hospital" in admin["identities"]
@@ -351,6 +402,9 @@ def test_patient_clinician_admin_in_chromium(
         assert not [s for s in sent if secret in s], "a private key, a seed or K left the browser"
     assert not [s for s in sent if MARKER.decode() in s or pdf[:200].hex() in s]
     assert not [s for s in sent if "treatment summary sealed" in s]
+    # the link code rides in the URL's fragment, which never leaves the browser
+    code = opened["code"]
+    assert not [s for s in sent if code in s or code.replace("-", "") in s]
     # the identifying fields never leave the browser either
     assert not [s for s in sent if "Müller" in s or "M%C3%BCller" in s or "1961-04-12" in s]
 

@@ -91,7 +91,10 @@ describe("bodies", () => {
       for (const size of [1 + 7919, 65552, 1 << 20]) {
         const opened = await collect(await c.openBody(chunks(sealed.body, size), dek, expected));
         assert.equal(hex(c.sha256(opened)), v.plaintext_sha256);
+        const sized = await c.openSizedBody(chunks(sealed.body, size), dek, expected);
+        assert.equal(hex(c.sha256(sized)), v.plaintext_sha256);
       }
+      assert.equal(c.bodySizeFor(v.plaintext_length), v.body_size);
     });
   }
 
@@ -102,6 +105,10 @@ describe("bodies", () => {
   const SEG = 65552;
   const refuse = async (body: Uint8Array, withExpectation: boolean) => {
     await assert.rejects(c.openBody(chunks(body, 10000), dek, withExpectation ? expected : undefined), c.CryptoError);
+    // the app's opener (the crypto worker's), in pieces within and across segments
+    if (withExpectation) {
+      for (const size of [10000, 3 * SEG + 7]) await assert.rejects(c.openSizedBody(chunks(body, size), dek, expected), c.CryptoError);
+    }
   };
   const tampers: Array<[string, (body: Uint8Array) => Uint8Array]> = [
     ["a flipped byte in a segment", (b) => { const t = b.slice(); t[29 + SEG + 100]! ^= 1; return t; }],
@@ -136,6 +143,20 @@ describe("bodies", () => {
     const first = await c.aesGcmEncryptWith(aeadKey, c.segmentNonce(0, false), plaintextOf(65536), aad);
     const empty = await c.aesGcmEncryptWith(aeadKey, c.segmentNonce(1, true), new Uint8Array(0), aad);
     await assert.rejects(c.openBody([c.concat(header, first, empty)], key), c.CryptoError);
+    const body2 = c.concat(header, first, empty);
+    const claimed = { body_sha256: hex(c.sha256(body2)), body_size: body2.length, plaintext_sha256: hex(c.sha256(plaintextOf(65536))), plaintext_size: 65536 };
+    await assert.rejects(c.openSizedBody([body2], key, claimed), c.CryptoError);
+  });
+  it("the app's opener refuses a capsule whose sizes do not fit together, and a body of another size", async () => {
+    assert.throws(() => new c.SizedBodyOpener(dek, { ...expected, body_size: expected.body_size + 16 }), c.CryptoError);
+    const body = await sealedBig();
+    await assert.rejects(c.openSizedBody([body.subarray(0, body.length - 1)], dek, expected), c.CryptoError);
+    await assert.rejects(c.openSizedBody([body, Uint8Array.of(0)], dek, expected), c.CryptoError);
+    await assert.rejects(c.openSizedBody([body], dek, { ...expected, plaintext_sha256: "00".repeat(32) }), c.CryptoError);
+    await assert.rejects(c.openSizedBody([body], dek, { ...expected, body_sha256: "00".repeat(32) }), c.CryptoError);
+    const other = new Uint8Array(dek);
+    other[0]! ^= 1;
+    await assert.rejects(c.openSizedBody([body], other, expected), c.CryptoError);
   });
 });
 

@@ -12,8 +12,8 @@ export function vectorText(name: string): string {
   return readFileSync(join(root, name), "utf8");
 }
 
-export function plaintextOf(length: number): Uint8Array {
-  const out = new Uint8Array(length);
+export function plaintextOf(length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(new ArrayBuffer(length));
   for (let i = 0; i < length; i++) out[i] = i % 251;
   return out;
 }

@@ -71,10 +71,31 @@ export async function stream(path: string): Promise<{ reader: ReadableStreamDefa
   return { reader: response.body.getReader(), length: length === null ? null : Number(length) };
 }
 
-export async function postBytes<T>(path: string, data: Uint8Array<ArrayBuffer>): Promise<T> {
-  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
-  if (token !== null) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, { method: "POST", headers, body: data, cache: "no-store" });
-  if (!response.ok) throw await problem(response);
-  return (await response.json()) as T;
+/**
+ * POST `data` with upload progress (XMLHttpRequest: fetch reports none), answered as JSON;
+ * a problem answer becomes ApiError like every other.
+ */
+export function postBytesWithProgress<T>(path: string, data: Blob, progress: (sent: number, total: number) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    if (token !== null) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    xhr.responseType = "arraybuffer";
+    xhr.upload.onprogress = (event) => progress(event.loaded, event.lengthComputable ? event.total : data.size);
+    xhr.onerror = () => reject(new ApiError(0, "", "Network error", `the upload to ${path} did not reach the gateway`));
+    xhr.onload = () => {
+      const headers = new Headers();
+      const type = xhr.getResponseHeader("Content-Type");
+      if (type !== null) headers.set("Content-Type", type);
+      const response = new Response(xhr.status === 204 ? null : (xhr.response as ArrayBuffer), { status: xhr.status, statusText: xhr.statusText, headers });
+      if (!response.ok) {
+        void problem(response).then(reject, reject);
+        return;
+      }
+      progress(data.size, data.size);
+      response.json().then((body) => resolve(body as T), reject);
+    };
+    xhr.send(data);
+  });
 }

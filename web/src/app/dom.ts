@@ -53,3 +53,35 @@ export function table(headers: string[], rows: Array<Array<Node | string>>, capt
       h("thead", {}, h("tr", {}, ...headers.map((text) => h("th", { scope: "col" }, text)))),
       h("tbody", {}, ...rows.map((cells) => h("tr", {}, ...cells.map((cell) => h("td", {}, cell)))))));
 }
+
+export interface ProgressBar {
+  readonly element: HTMLElement;
+  /** Show `done` of `total` bytes, with what is happening. */
+  set(what: string, done: number, total: number): void;
+  hide(): void;
+}
+
+/** A progress bar in bytes, with its figures in words beside it for screen readers too. */
+export function progressBar(label: string, id: string): ProgressBar {
+  const bar = h("progress", { id, max: "1", value: "0", "aria-label": label });
+  const words = h("span", { class: "progress-words" });
+  const element = h("div", { class: "progress", hidden: true }, bar, words);
+  let shown = 0;
+  return {
+    element,
+    set(what, done, total) {
+      // at most about twenty redraws a second while bytes stream in; the first and the last always
+      const now = performance.now();
+      if (done > 0 && done < total && !element.hidden && now - shown < 50) return;
+      shown = now;
+      element.hidden = false;
+      bar.max = Math.max(total, 1);
+      bar.value = Math.min(done, bar.max);
+      const share = total > 0 ? Math.floor((100 * done) / total) : 100;
+      words.textContent = `${what}: ${done.toLocaleString()} of ${total.toLocaleString()} bytes (${share} %)`;
+    },
+    hide() {
+      element.hidden = true;
+    },
+  };
+}

@@ -33,13 +33,23 @@ async function keep(): Promise<void> {
   }
 }
 
+/** The patient a link names (#/patient/<link code or pseudonym>): the fragment never leaves the browser. */
+function linkedPatient(): string | null {
+  const found = /^#\/patient\/([^/?#]+)$/.exec(location.hash);
+  return found === null ? null : decodeURIComponent(found[1] as string);
+}
+
 function route(): void {
   header();
   const s = signedIn();
-  if (s === null) return loginView(route);
+  if (s === null) {
+    loginView(route);
+    if (linkedPatient() !== null) showStatus("info", "Sign in to open the patient this link names.");
+    return;
+  }
   if (s.role === "patient") return patientView();
   if (s.role === "admin") return adminView();
-  return clinicianView();
+  return clinicianView(linkedPatient());
 }
 
 function start(): void {
@@ -50,6 +60,10 @@ whenSignedOut((reason) => {
   signOut();
   route();
   showStatus("error", reason);
+});
+
+window.addEventListener("hashchange", () => {
+  if (signedIn() !== null && linkedPatient() !== null) route();
 });
 
 start();

@@ -1,11 +1,13 @@
 // Opening a record on the device: proof against the pinned ledger key, the capsule checked
 // against the ledger's hash and opened, the body streamed and decrypted segment by segment,
-// the uploader's signature checked; only then is the plaintext handed out.
+// the uploader's signature checked; only then is the plaintext handed out. The capsule and
+// the body are opened in the crypto worker (cryptoworker.ts), so the page never stalls.
 import {
-  BodyOpener, CryptoError, type KeyChooser, KeyNotHeld, type Metadata, type Receipt, canonical, capsuleSha256,
-  fromBase64, leafHash, openRecordCapsule, openShare, patientKeyChooser, toBase64, toHex, verifyReceipt, verifyRecordSignature,
+  CryptoError, KeyNotHeld, type Metadata, type ReaderKeys, type Receipt, ShareMismatch, canonical, capsuleSha256,
+  fromBase64, leafHash, toBase64, toHex, verifyReceipt, verifyRecordSignature,
 } from "../crypto/index.js";
 import { ApiError, getBytes, getJson, stream } from "./api.js";
+import { openCapsuleInWorker, openInWorker } from "./cryptoworker.js";
 import { advancePin, session } from "./session.js";
 
 export interface RecordOut {
@@ -43,35 +45,25 @@ interface KeyShareOut {
 }
 
 /**
- * How this identity chooses the key for `pseudonym`'s capsules: the patient derives it from
- * K; a grantee opens its scoped share (the seeds of the (category, month) keys its grant
- * covers) on every open, so a share replaced or withdrawn on the ledger takes effect at once.
+ * What this identity holds to open `pseudonym`'s capsules (opened in the crypto worker): the
+ * patient, K; a grantee, its key share (scoped: the seeds of the (category, month) keys its
+ * grant covers), fetched on every open, so a share replaced or withdrawn on the ledger
+ * takes effect at once.
  */
-async function readerKeys(pseudonym: string): Promise<KeyChooser> {
+async function readerKeys(pseudonym: string): Promise<ReaderKeys> {
   const { keys } = session();
   if (keys.kind === "patient" && keys.pseudonym === pseudonym) {
-    return patientKeyChooser(keys.patientKey!, keys.recordKeyVersion!);
+    return { kind: "patient", patientKey: keys.patientKey!, version: keys.recordKeyVersion! };
   }
   const share = await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
+  const holder = { sealed: fromBase64(share.sealed_key), pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey };
   if (share.scope === null) {
-    // a share deposited before scoped keys: K itself, checked against the registered record
-    // key; like the SDK, it opens version 1 capsules and, K being K, scoped ones too
+    // a share deposited before scoped keys: K itself, checked against the registered record key
     const patient = await getJson<{ record_public_key: string }>(`/v1/patients/${pseudonym}`);
     if (patient.record_public_key !== share.record_public_key) throw new RefusedOpen("the key share names another record key than the patient's");
-    const old = await openShare("k-v1", fromBase64(share.sealed_key), {
-      pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey, recordPublicKey: fromBase64(share.record_public_key),
-    });
-    const withK = patientKeyChooser(old.patientKey!, 2);
-    return (keyId) => (keyId === null ? old.keyFor(null) : withK(keyId));
+    return { kind: "k-v1", ...holder, recordPublicKey: fromBase64(share.record_public_key) };
   }
-  const opened = await openShare("scoped-v2", fromBase64(share.sealed_key), {
-    pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey,
-  });
-  const held = new Set((opened.scope ?? []).map(([category, period]) => `${category}/${period}`));
-  if (held.size !== share.scope.length || share.scope.some((item) => !held.has(item))) {
-    throw new RefusedOpen("the key share carries other keys than its ledger entry states");
-  }
-  return (keyId) => opened.keyFor(keyId);
+  return { kind: "scoped-v2", ...holder, scope: share.scope };
 }
 
 async function checkProof(proof: RecordWithProof): Promise<string> {
@@ -101,28 +93,30 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
   const capsule = await getBytes(`/v1/records/${recordId}/capsule`);
   if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");
-  const opened = await openRecordCapsule(capsule, record.pseudonym, await readerKeys(record.pseudonym));
+  const opened = await openCapsuleInWorker(capsule, record.pseudonym, await readerKeys(record.pseudonym));
   const meta = opened.metadata;
   if (meta.body_sha256 !== record.body_sha256 || meta.body_size !== record.size) throw new RefusedOpen("the capsule describes another body than the ledger's");
   const writer = record.on_behalf_of ?? record.uploader;
   if (meta.signer_id !== record.uploader || meta.uploader_id !== writer) throw new RefusedOpen("the capsule names another uploader than the ledger");
   verifyRecordSignature(meta, await signerKey(meta.signer_id), record);
   checks.push(`signed by ${meta.signer_id}${meta.uploader_id !== meta.signer_id ? ` for ${meta.uploader_id}` : ""}`);
-  const opener = new BodyOpener(opened.dataKey, meta);
-  const pieces: Uint8Array<ArrayBuffer>[] = [];
-  const { reader } = await stream(`/v1/records/${recordId}/body`);
-  let received = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    received += value.length;
-    pieces.push(...(await opener.update(value)));
-    progress(received, record.size);
-    await new Promise((resolve) => setTimeout(resolve, 0)); // let the page breathe between pieces
+  // the body streams in; the worker decrypts and checks each segment as it arrives
+  const job = openInWorker(opened.dataKey, meta, progress);
+  let plaintext: Blob;
+  try {
+    const { reader } = await stream(`/v1/records/${recordId}/body`);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      job.push(value);
+    }
+    plaintext = await job.finish();
+  } catch (error) {
+    job.abort();
+    throw error;
   }
-  pieces.push(...(await opener.finalize()));
   checks.push(`${Math.ceil(meta.plaintext_size / 65536) || 1} segments decrypted and checked; SHA-256 matches the signed hash`);
-  return { metadata: meta, plaintext: new Blob(pieces, { type: meta.content_type }), checks };
+  return { metadata: meta, plaintext: new Blob([plaintext], { type: meta.content_type }), checks };
 }
 
 /** A refusal in words a clinician can act on. */
@@ -133,7 +127,7 @@ export function explain(error: unknown): string {
     return `${error.title}: ${error.detail}`;
   }
   if (error instanceof RefusedOpen) return `Not shown: ${error.message}`;
-  if (error instanceof KeyNotHeld) return `Not shown: ${error.message}`;
+  if (error instanceof KeyNotHeld || error instanceof ShareMismatch) return `Not shown: ${error.message}`;
   if (error instanceof CryptoError) return `Not shown, verification failed: ${error.message}`;
   return `Unexpected error: ${String(error)}`;
 }

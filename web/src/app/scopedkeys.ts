@@ -22,6 +22,32 @@ export async function ledgerCategories(): Promise<string[]> {
   return (await getJson<{ categories: string[] }>("/v1/categories")).categories;
 }
 
+export interface CategoryKeys {
+  readonly category: string;
+  /** the months published from this month on, in order */
+  readonly ahead: string[];
+  /** months from this one to the window's end (this month and the next `MONTHS_AHEAD`) not published */
+  readonly missing: string[];
+}
+
+/** Which months' keys the patient has published, per category of the ledger. */
+export async function publishedStatus(pseudonym: string): Promise<CategoryKeys[]> {
+  const [listed, categories] = await Promise.all([
+    getJson<{ keys: { category: string; period: string }[] }>(`/v1/patients/${pseudonym}/keys`),
+    ledgerCategories(),
+  ]);
+  const now = currentPeriod();
+  const window = Array.from({ length: MONTHS_AHEAD + 1 }, (_, n) => nextPeriod(now, n));
+  return categories.map((category) => {
+    const held = new Set(listed.keys.filter((k) => k.category === category).map((k) => k.period));
+    return {
+      category,
+      ahead: [...held].filter((period) => period >= now).sort(),
+      missing: window.filter((period) => !held.has(period)),
+    };
+  });
+}
+
 /** Publish the keys of every category for this month and the next `ahead` not yet published. */
 export async function publishKeys(ahead = MONTHS_AHEAD): Promise<number> {
   const { keys, ledgerKey } = session();

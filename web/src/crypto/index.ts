@@ -17,3 +17,5 @@ export * from "./merkle.js";
 export * from "./keyfile.js";
 export * from "./seal.js";
 export * from "./publishedkey.js";
+export * from "./linkcode.js";
+export * from "./readerkeys.js";

@@ -134,21 +134,33 @@ async function openScopedKeyShare(share: Uint8Array, context: ShareContext): Pro
   } catch {
     throw refused;
   }
+  // a key is derived (an ML-KEM key generation) when a capsule needs it, or at once when
+  // its published public key is to be checked: a share of many months opens quickly
   const keys = new Map<string, XWingPrivateKey>();
   for (const [item, seed] of seeds) {
-    const key = xwingPrivateKey(seed);
     const published = context.published?.get(item);
-    if (published !== undefined && !equalBytes(key.publicKey, published)) throw refused;
+    if (published === undefined) continue;
+    const key = xwingPrivateKey(seed);
+    if (!equalBytes(key.publicKey, published)) throw refused;
     keys.set(item, key);
   }
+  const keyOf = (item: string): XWingPrivateKey | null => {
+    const known = keys.get(item);
+    if (known !== undefined) return known;
+    const seed = seeds.get(item);
+    if (seed === undefined) return null;
+    const key = xwingPrivateKey(seed);
+    keys.set(item, key);
+    return key;
+  };
   const scope = [...seeds.keys()].map((item) => item.split("/") as unknown as ScopeItem);
   return {
     format: "scoped-v2",
     scope,
-    recordKey: (category, createdAt) => keys.get(`${category}/${recordPeriod(createdAt)}`) ?? null,
+    recordKey: (category, createdAt) => keyOf(`${category}/${recordPeriod(createdAt)}`),
     keyFor: (keyId) => {
       const named = keyId === null ? null : parseScopedKeyId(keyId);
-      return named === null ? null : keys.get(`${named[0]}/${named[1]}`) ?? null;
+      return named === null ? null : keyOf(`${named[0]}/${named[1]}`);
     },
   };
 }

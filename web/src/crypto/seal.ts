@@ -3,12 +3,16 @@
 import { type Bytes, CryptoError, toBase64 } from "./bytes.js";
 import { type Metadata, buildCapsule, capsuleSha256, encryptMetadata } from "./capsule.js";
 import { canonical } from "./canonical.js";
-import { sealBody } from "./body.js";
+import { type SealedBody, sealBody } from "./body.js";
 import { recordPeriod, scopedKeyId } from "./scoped.js";
 import { signBytes, signedContent } from "./signatures.js";
 
-export interface SealRequest {
-  readonly plaintext: Uint8Array;
+export interface SealRequest extends SealFacts {
+  readonly plaintext: Uint8Array<ArrayBuffer>;
+}
+
+/** What a capsule states about a document besides its bytes. */
+export interface SealFacts {
   readonly recipients: ReadonlyArray<readonly [string, Uint8Array]>;
   /** seal to the patient's scoped key of (category, month of createdAt): a version 2 capsule
    * whose pseudonym entry names "scoped-v2/<category>/<YYYY-MM>" (the others: "identity") */
@@ -43,21 +47,41 @@ function random(length: number): Bytes {
 }
 
 export async function seal(request: SealRequest, parts?: SealParts): Promise<SealResult> {
+  checkRecipients(request);
+  const dataKey = parts?.dataKey ?? random(32);
+  const sealed = await sealBody(dataKey, parts?.salt ?? random(16), request.plaintext);
+  return finishSeal(request, sealed, request.plaintext.length, dataKey, parts?.metaNonce);
+}
+
+function checkRecipients(request: SealFacts): void {
   if (!request.recipients.some(([id]) => id === request.pseudonym)) {
     throw new CryptoError("the patient's record key must be a recipient");
   }
+}
+
+/** A fresh data key and body salt for sealing elsewhere (the app's worker) with `sealBody`. */
+export function freshBodyKeys(): { dataKey: Bytes; salt: Bytes } {
+  return { dataKey: random(32), salt: random(16) };
+}
+
+/**
+ * The signed metadata and the capsule for a body already sealed under `dataKey` (by
+ * `sealBody`, in the app's worker): the same bytes `seal` makes from the same parts.
+ */
+export async function finishSeal(
+  request: SealFacts, sealed: SealedBody, plaintextSize: number, dataKey: Uint8Array, metaNonce?: Uint8Array,
+): Promise<SealResult> {
+  checkRecipients(request);
   const keyIds = request.scoped === true
     ? new Map([[request.pseudonym, scopedKeyId(request.category, recordPeriod(request.createdAt))]])
     : undefined;
-  const dataKey = parts?.dataKey ?? random(32);
-  const sealed = await sealBody(dataKey, parts?.salt ?? random(16), request.plaintext);
   const facts = { pseudonym: request.pseudonym, category: request.category, created_at: request.createdAt };
   const signature = signBytes(request.signingKey, canonical(signedContent({ plaintext_sha256: sealed.plaintextSha256 }, facts)));
   const metadata: Metadata = {
     filename: request.filename,
     content_type: request.contentType,
     plaintext_sha256: sealed.plaintextSha256,
-    plaintext_size: request.plaintext.length,
+    plaintext_size: plaintextSize,
     body_sha256: sealed.bodySha256,
     body_size: sealed.body.length,
     uploader_id: request.uploaderId,
@@ -65,7 +89,7 @@ export async function seal(request: SealRequest, parts?: SealParts): Promise<Sea
     ...facts,
     signature: toBase64(signature),
   };
-  const meta = await encryptMetadata(dataKey, metadata, parts?.metaNonce ?? random(12));
+  const meta = await encryptMetadata(dataKey, metadata, metaNonce ?? random(12));
   const capsule = await buildCapsule(dataKey, request.recipients, meta, keyIds);
   return {
     body: sealed.body, capsule, capsuleSha256: capsuleSha256(capsule),

@@ -1,8 +1,8 @@
 // Patient view: own records by category, grants (signed here), revoke, key shares, and the
 // audit timeline with denials marked.
-import { CryptoError, checkScope, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
+import { CryptoError, checkScope, linkCode, linkCodeUrl, nextPeriod, fromBase64, grantMonths, months, sealScopedShare, toBase64 } from "../../crypto/index.js";
 import { getJson, postJson } from "../api.js";
-import { ledgerCategories } from "../scopedkeys.js";
+import { MONTHS_AHEAD, type CategoryKeys, ledgerCategories, publishKeys, publishedStatus } from "../scopedkeys.js";
 import { field, h, localTime, mount, showStatus, table } from "../dom.js";
 import { explain, listRecords } from "../records.js";
 import { ledgerTime, newId, session, signTransaction } from "../session.js";
@@ -185,6 +185,72 @@ function auditTimeline(events: AuditEvent[]): HTMLElement {
   return h("ol", { reversed: true, "aria-label": "Access history, newest first" }, ...items);
 }
 
+/** Months as runs: "2027-01 to 2028-11, 2029-02". */
+function monthRuns(periods: string[]): string {
+  const runs: [string, string][] = [];
+  for (const period of periods) {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && nextPeriod(last[1]) === period) last[1] = period;
+    else runs.push([period, period]);
+  }
+  return runs.map(([from, to]) => (from === to ? from : `${from} to ${to}`)).join(", ");
+}
+
+function keysTable(status: CategoryKeys[]): HTMLElement {
+  const rows = status.map((c) => {
+    const through = c.ahead.length > 0 ? c.ahead[c.ahead.length - 1] as string : "none";
+    const state = c.missing.length === 0 ? "all published"
+      : c.missing.length > MONTHS_AHEAD ? "NOT PUBLISHED: nobody can upload to this category"
+      : `missing ${monthRuns(c.missing)} (${c.missing.length} months)`;
+    return [c.category, `${c.ahead.length} months`, through, state];
+  });
+  return table(["Category", "Published", "Through", `This month and the next ${MONTHS_AHEAD}`], rows, "Published record keys");
+}
+
+/**
+ * Record keys: which months each category's public key is published for (uploads to a
+ * month without one are refused), and "Publish keys again" for this month and the next 24.
+ */
+function keysSection(): HTMLElement {
+  const status = h("div", { id: "keys-status" });
+  const show = async (): Promise<CategoryKeys[]> => {
+    const now = await publishedStatus(pseudonym());
+    status.replaceChildren(keysTable(now));
+    return now;
+  };
+  const button = h("button", { type: "button", class: "secondary", onclick: () => void (async () => {
+    button.disabled = true;
+    try {
+      showStatus("info", "Publishing record keys: deriving them from your key and signing on this device…");
+      const count = await publishKeys();
+      const now = await show();
+      const through = now.map((c) => c.ahead[c.ahead.length - 1] ?? "none").sort()[0];
+      showStatus("ok", count > 0
+        ? `Published ${count} record keys; every category now has keys through ${through}.`
+        : `Nothing to publish: every category already has keys through ${through}.`);
+    } catch (error) {
+      showStatus("error", `The keys were not published. ${explain(error)}`);
+    } finally {
+      button.disabled = false;
+    }
+  })() }, "Publish keys again");
+  void show().catch((error: unknown) => showStatus("error", explain(error)));
+  return h("section", { "aria-labelledby": "keys-title" },
+    h("h2", { id: "keys-title" }, "My record keys"),
+    h("p", {}, `Clinicians seal documents to the public key you published for the document's category and month. Publish again from time to time, so that the coming ${MONTHS_AHEAD} months always have keys.`),
+    button, status);
+}
+
+/** The pseudonym as a link code and a link, to hand to a clinician (typos are detected). */
+function linkSection(): HTMLElement {
+  const app = `${location.origin}${location.pathname}`;
+  return h("section", { "aria-labelledby": "link-title" },
+    h("h2", { id: "link-title" }, "Give a clinician your link code"),
+    h("p", {}, "It is your pseudonym written so that typing mistakes are caught; it tells nobody anything your pseudonym does not."),
+    h("p", {}, "Link code: ", h("code", { id: "link-code" }, linkCode(pseudonym()))),
+    h("p", {}, "Link: ", h("code", { id: "link-url" }, linkCodeUrl(app, pseudonym()))));
+}
+
 export function patientView(): void {
   const records = h("div", { id: "records" });
   const document = h("div", { id: "document" });
@@ -214,10 +280,13 @@ export function patientView(): void {
       h("p", {}, `Pseudonym ${pseudonym()}`), records),
     document,
     h("section", { "aria-labelledby": "requests-title" }, h("h2", { id: "requests-title" }, "Access requests"), requests),
+
     h("section", {}, grant.form),
     h("section", { "aria-labelledby": "grants-title" }, h("h2", { id: "grants-title" }, "My grants"), grants),
     h("section", { "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, "Who accessed my records"),
       h("button", { type: "button", class: "secondary", onclick: () => void refresh() }, "Refresh"), audit),
+    linkSection(),
+    keysSection(),
   );
   void refresh();
 }

@@ -1,13 +1,13 @@
 // Records of one patient, by category, each with an Open button that verifies on the device.
-import { h, localTime, showStatus, table } from "../dom.js";
+import { type ProgressBar, h, localTime, progressBar, showStatus, table } from "../dom.js";
 import { type RecordOut, explain, openRecord } from "../records.js";
 import { viewer } from "./viewer.js";
 
 export function recordsByCategory(records: RecordOut[], target: HTMLElement): HTMLElement {
   if (records.length === 0) return h("p", {}, "No records you may see.");
   const categories = [...new Set(records.map((r) => r.category))].sort();
-  const progress = h("progress", { max: "1", value: "0", "aria-label": "Download and decryption progress", hidden: true });
-  const parts: HTMLElement[] = [progress];
+  const progress = progressBar("Download and decryption progress", "open-progress");
+  const parts: HTMLElement[] = [progress.element];
   for (const category of categories) {
     const rows = records.filter((r) => r.category === category).map((record) => [
       localTime(record.created_at),
@@ -24,20 +24,17 @@ export function recordsByCategory(records: RecordOut[], target: HTMLElement): HT
   return h("div", {}, ...parts);
 }
 
-async function open(record: RecordOut, progress: HTMLProgressElement, target: HTMLElement): Promise<void> {
+async function open(record: RecordOut, progress: ProgressBar, target: HTMLElement): Promise<void> {
   target.replaceChildren();
-  progress.hidden = false;
-  progress.value = 0;
+  progress.set("Received, decrypted and checked", 0, record.size);
   showStatus("info", "Opening: checking the ledger proof, the capsule, each segment and the signature…");
   try {
-    const opened = await openRecord(record.record_id, (done, total) => {
-      progress.value = total > 0 ? done / total : 1;
-    });
+    const opened = await openRecord(record.record_id, (done, total) => progress.set("Received, decrypted and checked", done, total));
+    progress.set("Received, decrypted and checked", record.size, record.size);
     target.replaceChildren(viewer(opened));
     showStatus("ok", `Verified and opened ${opened.metadata.filename}.`);
   } catch (error) {
+    progress.hide();
     showStatus("error", explain(error));
-  } finally {
-    progress.hidden = true;
   }
 }
