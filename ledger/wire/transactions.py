@@ -29,6 +29,8 @@ TX_TYPES = (
     "access_request",
     "rekey",
     "publish_keys",
+    "reinstate",
+    "rotate_keys",
 )
 
 _MAX_TX_BYTES = 256 * 1024
