@@ -134,10 +134,9 @@ def _passphrase_bytes(passphrase: str | None) -> bytes:
         return b""
     if not passphrase:
         raise InvalidBackup("an empty SLIP-39 passphrase protects nothing; give none instead")
-    raw = passphrase.encode("ascii", errors="replace")
-    if any(not 32 <= c <= 126 for c in raw):
+    if any(not 32 <= ord(c) <= 126 for c in passphrase):
         raise InvalidBackup("a SLIP-39 passphrase is printable ASCII (space to ~) only")
-    return raw
+    return passphrase.encode("ascii")
 
 
 def split_keys(
