@@ -106,8 +106,7 @@ async def rotate_keys(
     transaction: SignedTransaction,
     admin: AdminDep,
 ) -> Accepted:
-    """Replace an identity's keys: an admin-signed `rotate_keys` carrying the identity's
-    request, signed by its current and its new key. Its old key signs nothing after it."""
+    """Replace an identity's keys (an admin-signed `rotate_keys` with its holder's request)."""
     tx = parse_signed(transaction, expected_type="rotate_keys", principal=admin.principal)
     if tx.body.get("identity_id") != identity_id:
         raise ValidationFailed(
@@ -121,8 +120,7 @@ async def rotate_keys(
 async def identity_keys(
     identity_id: Annotated[str, Path(min_length=1, max_length=200)], caller: CallerDep
 ) -> IdentityKeysOut:
-    """Every key the identity has held, with the entries each was valid for: what checks a
-    signature made before a key rotation."""
+    """Every key the identity has held, with the ledger entries each was valid for."""
     keys = await run_in_threadpool(caller.backends.ledger.identity_keys, identity_id)
     current = caller.backends.ledger.identity(identity_id)
     if not keys or current is None or current.role == "ledger":
