@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import Caller, CallerDep, require_role
+from gateway.deps import Caller, CallerDep
 from gateway.errors import NotFound, ValidationFailed
 from gateway.models import (
     Accepted,
@@ -19,6 +19,7 @@ from gateway.models import (
     SignedTransaction,
     problem_responses,
 )
+from gateway.refusals import audited, require_admin
 from gateway.transactions import parse_signed, submit
 from gateway.views import identity_out, receipt_out
 
@@ -26,7 +27,12 @@ router = APIRouter(
     prefix="/v1/identities", tags=["identities"], responses=problem_responses(401, 403)
 )
 
-AdminDep = Annotated[Caller, Depends(require_role("admin"))]
+# An admin's act refused to its caller (not an admin, a transaction of another signer, a
+# rule saying this caller may not) is a denied `access` entry, as for any other write.
+EnrollDep = Annotated[Caller, Depends(require_admin("enroll"))]
+SuspendDep = Annotated[Caller, Depends(require_admin("suspend"))]
+ReinstateDep = Annotated[Caller, Depends(require_admin("reinstate"))]
+RotateDep = Annotated[Caller, Depends(require_admin("rotate_keys"))]
 
 
 @router.get("/me", response_model=IdentityOut)
@@ -39,10 +45,11 @@ async def me(caller: CallerDep) -> IdentityOut:
 
 
 @router.post("", response_model=Accepted, status_code=201, responses=problem_responses(409))
-async def enroll(transaction: SignedTransaction, admin: AdminDep) -> Accepted:
+async def enroll(transaction: SignedTransaction, admin: EnrollDep) -> Accepted:
     """Enroll a clinician, system, auditor or admin (an admin-signed `enroll`)."""
-    tx = parse_signed(transaction, expected_type="enroll", principal=admin.principal)
-    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    async with audited(admin, "enroll"):
+        tx = parse_signed(transaction, expected_type="enroll", principal=admin.principal)
+        receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
@@ -66,13 +73,14 @@ async def get_identity(
 async def suspend(
     identity_id: IdentityId,
     transaction: SignedTransaction,
-    admin: AdminDep,
+    admin: SuspendDep,
 ) -> Accepted:
     """Suspend an identity at once (an admin-signed `suspend`); its tokens stop working."""
-    tx = parse_signed(transaction, expected_type="suspend", principal=admin.principal)
-    if tx.body.get("identity_id") != identity_id:
-        raise ValidationFailed("the transaction suspends another identity than the path names")
-    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    async with audited(admin, "suspend"):
+        tx = parse_signed(transaction, expected_type="suspend", principal=admin.principal)
+        if tx.body.get("identity_id") != identity_id:
+            raise ValidationFailed("the transaction suspends another identity than the path names")
+        receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
@@ -85,13 +93,16 @@ async def suspend(
 async def reinstate(
     identity_id: IdentityId,
     transaction: SignedTransaction,
-    admin: AdminDep,
+    admin: ReinstateDep,
 ) -> Accepted:
     """Lift a suspension (an admin-signed `reinstate` with a reason); it may log in again."""
-    tx = parse_signed(transaction, expected_type="reinstate", principal=admin.principal)
-    if tx.body.get("identity_id") != identity_id:
-        raise ValidationFailed("the transaction reinstates another identity than the path names")
-    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    async with audited(admin, "reinstate"):
+        tx = parse_signed(transaction, expected_type="reinstate", principal=admin.principal)
+        if tx.body.get("identity_id") != identity_id:
+            raise ValidationFailed(
+                "the transaction reinstates another identity than the path names"
+            )
+        receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
@@ -104,15 +115,16 @@ async def reinstate(
 async def rotate_keys(
     identity_id: IdentityId,
     transaction: SignedTransaction,
-    admin: AdminDep,
+    admin: RotateDep,
 ) -> Accepted:
     """Replace an identity's keys (an admin-signed `rotate_keys` with its holder's request)."""
-    tx = parse_signed(transaction, expected_type="rotate_keys", principal=admin.principal)
-    if tx.body.get("identity_id") != identity_id:
-        raise ValidationFailed(
-            "the transaction rotates another identity's keys than the path names"
-        )
-    receipt = await submit(admin.backends, admin.state.metrics, tx)
+    async with audited(admin, "rotate_keys"):
+        tx = parse_signed(transaction, expected_type="rotate_keys", principal=admin.principal)
+        if tx.body.get("identity_id") != identity_id:
+            raise ValidationFailed(
+                "the transaction rotates another identity's keys than the path names"
+            )
+        receipt = await submit(admin.backends, admin.state.metrics, tx)
     return Accepted(receipt=receipt_out(receipt))
 
 
