@@ -1,8 +1,8 @@
 """Every refused write and failed login by an enrolled identity is a denied `access` entry.
 
 Each kind of refusal (record commit, document ingest, body upload, grant, revoke, key share,
-access request, key publication, an admin's act, login) is answered as before and leaves one `access`
-entry with decision `denied`, a reason in words, and the patient's pseudonym when it names
+access request, key publication, an admin's act, login) is answered as before and leaves one
+`access` entry with decision `denied`, a reason in words, and the patient's pseudonym when it names
 a registered one, so that the patient sees it in its audit; the entry is on
 `/v1/ledger/entries` in any case. Attempts for unknown identities, malformed input and
 conflicts leave nothing on the ledger. A flood of refusals writes a bounded number of
