@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +313,38 @@ def test_a_deleted_retired_key_row_is_found(rotated: Rotated) -> None:
         report = verify(source)
     assert report.damage is not None
     assert report.damage.kind == "state"
+
+
+# --- migration 0006 -------------------------------------------------------------------------
+
+
+def test_migration_0006_round_trips_a_ledger_without_rotations(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from alembic import command
+
+    from ledger.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    upgrade(url)
+    key = SigningKey.generate()
+    with Ledger.open(url, key, clock=clock) as ledger:
+        w = build_world(ledger, clock)
+    command.downgrade(alembic_config(url), "0005")
+    engine = sa.create_engine(url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("state_identities")}
+        assert "keys_since" not in columns
+        assert "state_retired_keys" not in sa.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    upgrade(url)  # an existing ledger: every identity keeps the keys it was enrolled with
+    with DatabaseSource(url) as source:
+        report = verify(source, ledger_key=key.verify_key)
+    assert report.ok, report.summary()
+    with Ledger.open(url, key, clock=clock) as ledger:
+        ledger.submit(
+            b.rotate_keys(w.admin, request_rotation(w.dr, _new_keys(w.dr)), issued_at=clock())
+        )
+    with pytest.raises(RuntimeError, match="identity keys were rotated"):
+        command.downgrade(alembic_config(url), "0005")
