@@ -271,3 +271,27 @@ def test_records_signed_before_an_uploader_rotated_still_verify(own_cast: Cast) 
         assert fetched.signer_id == uploader.id
         _, data = client.fetch_bytes(after.record.record_id)
         assert data == PDF + b"%2\n"
+
+
+def test_a_patient_who_rotated_keeps_its_published_keys_and_records(own_cast: Cast) -> None:
+    """Record keys published (signed) before the patient's rotation still check, so uploads
+    go on; the patient's new identity logs in and opens its old records with the same K."""
+    patient, before = _patient_with_a_record(own_cast, "Patient Rotation")
+    rotated = PatientKeys(
+        patient.patient_key,
+        patient.pseudonym,
+        IdentityKeys.generate(patient.identity.id, "patient"),
+    )
+    with own_cast.client(own_cast.admin) as admin:
+        admin.rotate_keys(request_rotation(patient.identity, rotated.identity))
+    with own_cast.client(own_cast.system) as system:
+        after = system.upload(
+            io.BytesIO(PDF + b"%after\n"), pseudonym=patient.pseudonym,
+            category="lab-results", filename="after.pdf",
+        )  # fmt: skip
+    with own_cast.client(rotated) as client:
+        assert client.fetch_bytes(before)[1] == PDF
+        assert client.fetch_bytes(after.record.record_id)[1] == PDF + b"%after\n"
+        # and the old identity keys sign nothing any more
+    with own_cast.client(patient) as stale, pytest.raises(AuthenticationFailed):
+        stale.whoami()
