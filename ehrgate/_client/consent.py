@@ -208,7 +208,7 @@ class Consent:
         return sorted(scope)
 
     def _enrolled_encryption_key(self, identity_id: str) -> tuple[str, HybridPublicKey]:
-        enrolled = self._directory.identity_of(identity_id)
+        enrolled = self._directory.current_identity(identity_id)
         try:
             return enrolled.id, HybridPublicKey(b64decode(enrolled.encryption_public_key))
         except EnvelopeError as exc:

@@ -39,6 +39,14 @@ class Directory:
             lambda: Identity.from_json(self._session.get(f"/v1/identities/{identity_id}")),
         )
 
+    def current_identity(self, identity_id: str) -> Identity:
+        """The identity as enrolled now, asked afresh (its keys may have been rotated since
+        it was kept): for sealing a secret to it."""
+        found = Identity.from_json(self._session.get(f"/v1/identities/{identity_id}"))
+        with self._lock:
+            self._identities[identity_id] = found
+        return found
+
     def identity_keys(self, identity_id: str) -> list[IdentityKey]:
         """Every key the identity has held, oldest first, with the entries it was valid for
         (not kept: a rotation adds one)."""

@@ -295,3 +295,25 @@ def test_a_patient_who_rotated_keeps_its_published_keys_and_records(own_cast: Ca
         # and the old identity keys sign nothing any more
     with own_cast.client(patient) as stale, pytest.raises(AuthenticationFailed):
         stale.whoami()
+
+
+def test_a_grantee_that_rotated_is_shared_to_under_its_new_key(own_cast: Cast) -> None:
+    """The gateway serves the new encryption key from the rotation on; the patient shares
+    again (the same client, which had looked the grantee up before) and the grantee's new
+    key file opens the record."""
+    patient, record_id = _patient_with_a_record(own_cast, "Share After Rotation")
+    reader = IdentityKeys.generate("dr-rotating-reader", "clinician")
+    with own_cast.client(own_cast.admin) as admin:
+        admin.enroll(reader.public())
+    until = datetime.now(UTC) + timedelta(days=1)
+    with own_cast.client(patient) as owner:
+        owner.grant(reader.id, rights=["read"], categories=["lab-results"], not_after=until)
+        owner.share_key(reader.id)
+        with own_cast.client(reader) as before:
+            assert before.fetch_bytes(record_id)[1] == PDF
+        rotated = IdentityKeys.generate(reader.id, reader.role)
+        with own_cast.client(own_cast.admin) as admin:
+            admin.rotate_keys(request_rotation(reader, rotated))
+        owner.share_key(reader.id)
+    with own_cast.client(rotated) as after:
+        assert after.fetch_bytes(record_id)[1] == PDF
