@@ -55,7 +55,7 @@ def rotation_statement(
 class RotationRequest:
     """An identity's request to replace its keys, signed by its old and its new key.
 
-    JSON form (the file `ehrgate identity request-rotation` writes)::
+    JSON form (the file `ehrgate keys rotate --request` writes)::
 
         {"kind": "ehrgate-rotation-request", "identity_id", "role",
          "previous_signing_public_key", "signing_public_key", "encryption_public_key",
