@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import shamir_mnemonic  # type: ignore[import-untyped]
 from shamir_mnemonic.share import Share  # type: ignore[import-untyped]
 
-from envelope.errors import EnvelopeError
+from envelope.errors import InvalidBackup
 from envelope.identity import IdentityKeys, SigningKey
 from envelope.kem import V1_PRIVATE_LEN, HybridPrivateKey
 from envelope.keyfile import PatientKeys
@@ -55,10 +55,6 @@ _CHECK_DOMAIN = b"ehrgate/backup/v1"
 _CHECK_LEN = 4
 _PSEUDONYM_LEN = 32
 _SIGNING_LEN = 32
-
-
-class InvalidBackup(EnvelopeError):
-    """Recovery shares cannot be made or combined; the message says what to do."""
 
 
 @dataclass(frozen=True, slots=True)

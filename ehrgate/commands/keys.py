@@ -32,7 +32,8 @@ from envelope import (
     upgrade_key_file,
     write_key_file,
 )
-from envelope.backup import BackupShares, InvalidBackup, combine_shares, share_lines, split_keys
+from envelope.backup import BackupShares, combine_shares, share_lines, split_keys
+from envelope.errors import InvalidBackup
 from envelope.keyfile import write_private_file
 from ledger.wire.ids import RESERVED_IDS, is_patient_id
 from ledger.wire.rotation import request_rotation

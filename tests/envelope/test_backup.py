@@ -11,13 +11,13 @@ from shamir_mnemonic.wordlist import WORDLIST  # type: ignore[import-untyped]
 
 from envelope import HybridPrivateKey, IdentityKeys, PatientKey, PatientKeys, SigningKey
 from envelope.backup import (
-    InvalidBackup,
     backup_secret,
     combine_shares,
     keys_from_secret,
     share_lines,
     split_keys,
 )
+from envelope.errors import InvalidBackup
 from envelope.keyfile import encode_key_file, parse_key_file
 from tests.envelope.conftest import UII
 

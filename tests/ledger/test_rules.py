@@ -297,7 +297,7 @@ CASES: list[Case] = [
         w.gateway, actor=w.dr.id, action="grant", pseudonym=w.pseudonym, decision="allowed",
         reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
     ("access with an unknown action", lambda w: b.access(
-        w.gateway, actor=w.dr.id, action="enroll", pseudonym=None, decision="denied",
+        w.gateway, actor=w.dr.id, action="teleport", pseudonym=None, decision="denied",
         reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
     ("access refusal of an unknown actor", lambda w: b.access(
         w.gateway, actor="nobody-known", action="login", pseudonym=None, decision="denied",
