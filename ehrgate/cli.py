@@ -122,6 +122,8 @@ for command in (
     ledger.ledger,
     identities.enroll,
     identities.suspend,
+    identities.reinstate,
+    identities.rotate_keys,
     identities.whoami,
     patient.patient,
     consent.grant,

@@ -136,6 +136,9 @@ class Client:
     patient = _delegate("_directory", Directory.patient)
     enroll = _delegate("_consent", Consent.enroll)
     suspend = _delegate("_consent", Consent.suspend)
+    reinstate = _delegate("_consent", Consent.reinstate)
+    rotate_keys = _delegate("_consent", Consent.rotate_keys)
+    identity_keys = _delegate("_directory", Directory.identity_keys)
     register_patient = _delegate("_consent", Consent.register_patient)
 
     # scoped record keys

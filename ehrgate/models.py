@@ -67,6 +67,7 @@ _READERS: dict[Any, Reader] = {
     int: _one_of(int),
     bool: _one_of(bool),
     str | None: _maybe(str),
+    int | None: _maybe(int),
     bool | None: _maybe(bool),
     tuple[str, ...]: _strings,
     tuple[str, ...] | str: _categories,
@@ -198,6 +199,21 @@ class Identity(Answer):
     signing_public_key: str
     encryption_public_key: str
     suspended: bool = False
+
+
+@answer()
+@dataclass(frozen=True, slots=True)
+class IdentityKey(Answer):
+    """A key an identity held: the entries from *valid_from* until (excluding) *valid_until*
+    (None: the current key) were signed with it."""
+
+    signing_public_key: str
+    encryption_public_key: str
+    valid_from: int
+    valid_until: int | None
+
+    def covers(self, index: int) -> bool:
+        return self.valid_from <= index and (self.valid_until is None or index < self.valid_until)
 
 
 @answer()

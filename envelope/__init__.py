@@ -4,6 +4,7 @@ Pure cryptography over bytes and streams (plus reading and writing key files): t
 package imports nothing else of ehrgate. See docs/envelope.md for every byte format.
 """
 
+from envelope.backup import BackupShares, combine_shares, split_keys
 from envelope.body import BodyOpener, DataKey
 from envelope.canonical import b64decode, b64encode, canonical_json
 from envelope.capsule import (
@@ -17,6 +18,7 @@ from envelope.capsule import (
 )
 from envelope.errors import (
     EnvelopeError,
+    InvalidBackup,
     InvalidEnvelope,
     InvalidKeyFile,
     InvalidSignature,
@@ -39,12 +41,14 @@ from envelope.sealer import Sealer, SealResult, open_body, read_chunks, seal
 
 __all__ = [
     "ROLES",
+    "BackupShares",
     "BodyOpener",
     "DataKey",
     "EnvelopeError",
     "HybridPrivateKey",
     "HybridPublicKey",
     "IdentityKeys",
+    "InvalidBackup",
     "InvalidEnvelope",
     "InvalidKeyFile",
     "InvalidSignature",
@@ -67,6 +71,7 @@ __all__ = [
     "canonical_uii",
     "capsule_key_id",
     "capsule_sha256",
+    "combine_shares",
     "is_pseudonym",
     "load_key_file",
     "open_body",
@@ -80,6 +85,7 @@ __all__ = [
     "seal_key_share",
     "seal_scoped_share",
     "signed_content",
+    "split_keys",
     "upgrade_key_file",
     "verify_capsule_signature",
     "write_key_file",

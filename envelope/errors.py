@@ -5,8 +5,10 @@ EnvelopeError
 ├── InvalidEnvelope   every failure to open a sealed body, capsule or key share (one
 │                     opaque error, so that a failure says nothing about why)
 ├── InvalidSignature  a signature does not verify for the given key and object
-└── InvalidKeyFile    a key file is unreadable, malformed or of the wrong kind
-    └── WrongPassphrase
+├── InvalidKeyFile    a key file is unreadable, malformed or of the wrong kind
+│   └── WrongPassphrase
+└── InvalidBackup     recovery shares cannot be made or combined (too few, mixed, mistyped,
+                      a wrong passphrase)
 """
 
 from __future__ import annotations
@@ -37,3 +39,7 @@ class InvalidKeyFile(EnvelopeError):
 
 class WrongPassphrase(InvalidKeyFile):
     """The passphrase does not open the key file."""
+
+
+class InvalidBackup(EnvelopeError):
+    """Recovery shares cannot be made or combined; the message says what to do."""

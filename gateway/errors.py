@@ -319,7 +319,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Rule codes that mean "this caller may not", as opposed to "this transaction is wrong".
 _FORBIDDEN_CODES = frozenset(
-    {"not-granted", "not-owner", "wrong-role", "suspended", "unknown-signer", "self-suspend"}
+    {
+        "not-granted",
+        "not-owner",
+        "wrong-role",
+        "suspended",
+        "unknown-signer",
+        "self-suspend",
+        "self-countersign",
+    }
 )
 _CONFLICT_CODES = frozenset(
     {
@@ -331,6 +339,8 @@ _CONFLICT_CODES = frozenset(
         "already-revoked",
         "already-erased",
         "already-suspended",
+        "not-suspended",
+        "stale-rotation",
         "genesis-exists",
     }
 )

@@ -47,6 +47,25 @@ class IdentityOut(StrictModel):
     suspended: bool = False
 
 
+class IdentityKeyOut(StrictModel):
+    """Keys an identity held, and the ledger entries they were its keys for."""
+
+    signing_public_key: str = Field(description="Ed25519 public key, base64.")
+    encryption_public_key: str = Field(description="ML-KEM-768+X25519 public key, base64.")
+    valid_from: int = Field(description="First entry index signed with this key.")
+    valid_until: int | None = Field(
+        description="The entry that replaced this key (excluded); null for the current key."
+    )
+
+
+class IdentityKeysOut(StrictModel):
+    """Every key an identity has held, oldest first: a signature of entry i is checked with
+    the key whose range covers i."""
+
+    id: str
+    keys: list[IdentityKeyOut]
+
+
 class FieldError(StrictModel):
     loc: list[str] = Field(description="Where: body, query, path or header, then names.")
     msg: str

@@ -4,7 +4,8 @@ DESIGN §4: a refused act by a known identity is itself an `access` entry with d
 `denied`. Reads are audited by `gateway.access`; this module does it for the other acts
 (`ledger.wire.shapes.RefusedAction`): committing a record, ingesting a document, uploading
 a body, granting, revoking, depositing a key share, requesting access, publishing record
-keys, and logging in.
+keys, an administrator's acts (enrolling, suspending, reinstating, rotating an identity's
+keys), and logging in.
 
 What counts as a refusal: an answer that says *this identity may not* (401 or 403, which
 covers a missing right, the wrong role, another patient's pseudonym, a transaction signed
@@ -72,6 +73,10 @@ _ACTS: dict[str, str] = {
     "publish_keys": "key publication",
     "erase": "erasure",
     "login": "login",
+    "enroll": "enrollment",
+    "suspend": "suspension",
+    "reinstate": "reinstatement",
+    "rotate_keys": "key rotation",
 }
 
 _LOGIN_REASONS: dict[type[GatewayError], str] = {
@@ -191,6 +196,19 @@ def require_uploader(action: RefusedAction) -> Callable[..., Awaitable[Caller]]:
             scope.about(query.get("pseudonym"), query.get("category"))
             if caller.principal.role not in UPLOADER_ROLES:
                 raise Forbidden(f"this route is for {' or '.join(UPLOADER_ROLES)} identities")
+        return caller
+
+    return check
+
+
+def require_admin(action: RefusedAction) -> Callable[..., Awaitable[Caller]]:
+    """A dependency that admits only admins, auditing any other caller's attempt at
+    *action* (an administrator's act) as refused."""
+
+    async def check(caller: CallerDep) -> Caller:
+        async with audited(caller, action):
+            if caller.principal.role != "admin":
+                raise Forbidden("this route is for admin identities")
         return caller
 
     return check

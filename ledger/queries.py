@@ -19,6 +19,8 @@ from ledger.results import (
     AccessEvent,
     AccessRequest,
     Erasure,
+    Identity,
+    IdentityKey,
     Patient,
     Permission,
     PublishedKey,
@@ -179,6 +181,25 @@ class LedgerQueries:
         t = schema.access_requests
         rows = self._select(t, t.c.pseudonym == pseudonym, order=t.c.entry_index)
         return [AccessRequest.from_row(r) for r in rows]
+
+    def identity_keys(self, identity_id: str) -> list[IdentityKey]:
+        """Every key *identity_id* has held, oldest first, the current one last (no key:
+        never enrolled). Each says from which entry to which it was the identity's key."""
+        retired, current = schema.retired_keys, schema.identities
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(retired)
+                .where(retired.c.identity_id == identity_id)
+                .order_by(retired.c.valid_until)
+            )
+            found = [IdentityKey.from_row(database.normalise("retired_keys", r)) for r in rows]
+            row = conn.execute(sa.select(current).where(current.c.id == identity_id)).first()
+        if row is None:
+            return []
+        return [
+            *found,
+            IdentityKey.current(Identity.from_row(database.normalise("identities", row))),
+        ]
 
     def _select(
         self, table: sa.Table, *where: Any, order: Any = None, limit: int | None = None

@@ -41,10 +41,16 @@ class Identity:
     enrolled_at: int
     suspended_at: int | None
     suspended_reason: str | None
+    keys_since: int | None = None  # the entry that rotated its keys to these (None: enrolled)
 
     @property
     def suspended(self) -> bool:
         return self.suspended_at is not None
+
+    @property
+    def keys_valid_from(self) -> int:
+        """The first entry index at which the current keys are the identity's keys."""
+        return self.enrolled_at if self.keys_since is None else self.keys_since
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Identity:
@@ -56,6 +62,42 @@ class Identity:
             row["enrolled_at"],
             row["suspended_at"],
             row["suspended_reason"],
+            row.get("keys_since"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityKey:
+    """Keys an identity held from entry *valid_from* until (excluding) *valid_until*; None
+    for the current keys. Entries in that range were signed with *signing_key*."""
+
+    identity_id: str
+    signing_key: str  # Ed25519 public key, base64
+    encryption_key: str | None
+    valid_from: int
+    valid_until: int | None
+
+    def covers(self, index: int) -> bool:
+        return self.valid_from <= index and (self.valid_until is None or index < self.valid_until)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> IdentityKey:
+        return cls(
+            row["identity_id"],
+            row["signing_key"],
+            row["encryption_key"],
+            row["valid_from"],
+            row["valid_until"],
+        )
+
+    @classmethod
+    def current(cls, identity: Identity) -> IdentityKey:
+        return cls(
+            identity.id,
+            identity.signing_key,
+            identity.encryption_key,
+            identity.keys_valid_from,
+            None,
         )
 
 
@@ -300,6 +342,7 @@ __all__ = [
     "Categories",
     "Converted",
     "Identity",
+    "IdentityKey",
     "KeyShare",
     "Patient",
     "Permission",

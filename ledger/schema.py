@@ -79,6 +79,18 @@ identities = sa.Table(
     sa.Column("enrolled_at", Index64, nullable=False),
     sa.Column("suspended_at", Index64, nullable=True),
     sa.Column("suspended_reason", sa.Text, nullable=True),
+    # the entry that rotated the identity's keys to the current ones (None: as enrolled)
+    sa.Column("keys_since", Index64, nullable=True),
+)
+
+retired_keys = sa.Table(
+    "state_retired_keys",
+    metadata,
+    sa.Column("identity_id", sa.String(200), primary_key=True),
+    sa.Column("valid_from", Index64, nullable=False),
+    sa.Column("valid_until", Index64, primary_key=True),
+    sa.Column("signing_key", sa.String(64), nullable=False),
+    sa.Column("encryption_key", sa.Text, nullable=True),
 )
 
 patients = sa.Table(

@@ -24,8 +24,13 @@ STATE_TABLES: dict[str, StateTable] = {
     "identities": StateTable(
         "state_identities",
         ("id", "role", "signing_key", "encryption_key", "enrolled_at", "suspended_at",
-         "suspended_reason"),
+         "suspended_reason", "keys_since"),
         ("id",),
+    ),
+    "retired_keys": StateTable(
+        "state_retired_keys",
+        ("identity_id", "valid_from", "valid_until", "signing_key", "encryption_key"),
+        ("identity_id", "valid_until"),
     ),
     "patients": StateTable(
         "state_patients",

@@ -25,6 +25,7 @@ from envelope import (
 from envelope.scoped import months
 from envelope.scopedshare import MAX_SHARE_SEEDS
 from ledger.wire import builders
+from ledger.wire.rotation import RotationRequest
 from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, grant_months
 from ledger.wire.transactions import Transaction
 
@@ -57,6 +58,17 @@ class Consent:
         """Suspend an identity at once (the caller is an admin)."""
         tx = builders.suspend(self._session.signer(), identity_id, reason)
         return self._submit(f"/v1/identities/{identity_id}/suspend", tx)[1]
+
+    def reinstate(self, identity_id: str, reason: str) -> Receipt:
+        """Lift the suspension of an identity (the caller is an admin)."""
+        tx = builders.reinstate(self._session.signer(), identity_id, reason)
+        return self._submit(f"/v1/identities/{identity_id}/reinstate", tx)[1]
+
+    def rotate_keys(self, request: RotationRequest) -> Receipt:
+        """Replace an identity's keys as its *request* (signed by its old and new keys)
+        asks; the caller is an admin, who countersigns. See `ledger.wire.rotation`."""
+        tx = builders.rotate_keys(self._session.signer(), request)
+        return self._submit(f"/v1/identities/{request.identity_id}/rotate-keys", tx)[1]
 
     def register_patient(
         self, *, publish_months: int | None = DEFAULT_MONTHS_AHEAD
@@ -196,7 +208,7 @@ class Consent:
         return sorted(scope)
 
     def _enrolled_encryption_key(self, identity_id: str) -> tuple[str, HybridPublicKey]:
-        enrolled = self._directory.identity_of(identity_id)
+        enrolled = self._directory.current_identity(identity_id)
         try:
             return enrolled.id, HybridPublicKey(b64decode(enrolled.encryption_public_key))
         except EnvelopeError as exc:

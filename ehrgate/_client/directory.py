@@ -1,7 +1,8 @@
 """Enrolled identities and registered patients as a gateway shows them, looked up once.
 
-Their public keys do not change, so each is asked for once per client and kept (the
-lookups are safe from several threads).
+Each is asked for once per client and kept (the lookups are safe from several threads).
+An identity's keys change only by a rotation on the ledger; what a key signed before it is
+checked with the key history (`identity_keys`, `signing_key_at`), which is never kept.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TypeVar
 
 from ehrgate._client.session import Session
 from ehrgate.errors import MalformedAnswer
-from ehrgate.models import Identity, Patient
+from ehrgate.models import Identity, IdentityKey, Patient
 
 T = TypeVar("T")
 
@@ -37,6 +38,31 @@ class Directory:
             identity_id,
             lambda: Identity.from_json(self._session.get(f"/v1/identities/{identity_id}")),
         )
+
+    def current_identity(self, identity_id: str) -> Identity:
+        """The identity as enrolled now, asked afresh (its keys may have been rotated since
+        it was kept): for sealing a secret to it."""
+        found = Identity.from_json(self._session.get(f"/v1/identities/{identity_id}"))
+        with self._lock:
+            self._identities[identity_id] = found
+        return found
+
+    def identity_keys(self, identity_id: str) -> list[IdentityKey]:
+        """Every key the identity has held, oldest first, with the entries it was valid for
+        (not kept: a rotation adds one)."""
+        answer = self._session.get(f"/v1/identities/{identity_id}/keys")
+        keys = answer.get("keys") if isinstance(answer, dict) else None
+        if not isinstance(keys, list) or answer.get("id") != identity_id:
+            raise MalformedAnswer(f"the gateway's key history of {identity_id} is malformed")
+        return [IdentityKey.from_json(key) for key in keys]
+
+    def signing_key_at(self, identity_id: str, index: int) -> str:
+        """The signing key (base64) *identity_id* held at ledger entry *index*."""
+        keys = self.identity_keys(identity_id)
+        for key in keys:
+            if key.covers(index):
+                return key.signing_public_key
+        raise MalformedAnswer(f"the gateway names no key of {identity_id} at entry {index}")
 
     def patient(self, pseudonym: str) -> Patient:
         """A registered patient's record public key (what uploads are sealed to)."""

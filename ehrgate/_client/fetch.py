@@ -180,19 +180,37 @@ class Fetcher:
             raise VerificationFailed("the capsule describes another body than the ledger's")
         if opened.signer_id != record.uploader or opened.uploader_id != record.writer:
             raise VerificationFailed("the capsule names another uploader than the ledger")
-        try:
+
+        def check(key: VerifyKey) -> None:
             verify_capsule_signature(
                 opened,
-                self._signing_key(opened.signer_id),
+                key,
                 pseudonym=record.pseudonym,
                 category=record.category,
                 created_at=record.created_at,
             )
+
+        try:
+            try:
+                check(self._signing_key(opened.signer_id))
+            except InvalidSignature:
+                if opened.signer_id == LEDGER_ID:
+                    raise
+                # The uploader may have rotated its keys since: the key valid when the
+                # record was committed is the one that signed it.
+                check(self._signing_key_at(opened.signer_id, record.entry_index))
         except InvalidSignature as exc:
             raise VerificationFailed(
                 f"the uploader's signature in the capsule does not verify: {exc}"
             ) from exc
         return opened
+
+    def _signing_key_at(self, signer_id: str, index: int) -> VerifyKey:
+        """The key *signer_id* signed with at ledger entry *index* (before a rotation)."""
+        try:
+            return VerifyKey(b64decode(self._directory.signing_key_at(signer_id, index), length=32))
+        except EnvelopeError as exc:
+            raise MalformedAnswer(f"{signer_id}'s signing key at entry {index}") from exc
 
     def _signing_key(self, signer_id: str) -> VerifyKey:
         """The key an uploader signs capsules with: enrolled, or the ledger's own."""

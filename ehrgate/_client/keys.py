@@ -110,7 +110,10 @@ class ScopedKeys:
         answer = self._session.get(f"/v1/patients/{pseudonym}/keys/{category}/{period}")
         try:
             tx = Transaction.from_json(answer["entry"]["tx"])
+            index = answer["entry"]["index"]
             state_sha256 = answer["key"]["public_key_sha256"]
+            if not isinstance(index, int):
+                raise TypeError("entry index")
         except (KeyError, TypeError, LedgerError) as exc:
             raise MalformedAnswer("the gateway's published key answer is malformed") from exc
         patient = self._directory.patient(pseudonym)
@@ -120,7 +123,13 @@ class ScopedKeys:
         if tx.body.get("pseudonym") != pseudonym:
             raise VerificationFailed("the published key belongs to another pseudonym")
         try:
-            tx.verify_signature(b64decode(signer.signing_public_key, length=32))
+            try:
+                tx.verify_signature(b64decode(signer.signing_public_key, length=32))
+            except LedgerError:
+                # The patient may have rotated its keys since: the entry was signed with
+                # the key valid at its index.
+                then = self._directory.signing_key_at(patient.identity_id, index)
+                tx.verify_signature(b64decode(then, length=32))
         except (LedgerError, EnvelopeError) as exc:
             raise VerificationFailed(
                 "the publish_keys entry is not signed by the patient's enrolled key"

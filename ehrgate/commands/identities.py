@@ -1,7 +1,9 @@
-"""`ehrgate enroll`, `ehrgate suspend` (admin) and `ehrgate whoami`."""
+"""`ehrgate enroll`, `ehrgate suspend`, `ehrgate reinstate`, `ehrgate rotate-keys` (admin)
+and `ehrgate whoami`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -10,6 +12,8 @@ from ehrgate.commands._keyfiles import read_public_identity
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import emit, json_option
 from ehrgate.errors import UsageError
+from ledger.errors import RuleViolation
+from ledger.wire.rotation import RotationRequest
 
 
 @click.command()
@@ -55,6 +59,53 @@ def suspend(ctx: click.Context, identity_id: str, reason: str, as_json: bool) ->
         as_json,
         {"id": identity_id, "reason": reason, "receipt": receipt.to_json()},
         f"suspended {identity_id} (ledger entry {receipt.index})",
+    )
+
+
+@click.command()
+@click.argument("identity_id", metavar="ID")
+@click.option("--reason", required=True, help="Why the suspension is lifted (on the ledger).")
+@json_option
+@click.pass_context
+def reinstate(ctx: click.Context, identity_id: str, reason: str, as_json: bool) -> None:
+    """Lift the suspension of identity ID: it may log in and sign again; admin only."""
+    if not reason.strip():
+        raise UsageError("--reason must say why the suspension is lifted")
+    receipt = session(ctx).client().reinstate(identity_id, reason)
+    emit(
+        as_json,
+        {"id": identity_id, "reason": reason, "receipt": receipt.to_json()},
+        f"reinstated {identity_id} (ledger entry {receipt.index})",
+    )
+
+
+@click.command("rotate-keys")
+@click.argument(
+    "request_file", metavar="REQUEST.json", type=click.Path(dir_okay=False, path_type=Path)
+)
+@json_option
+@click.pass_context
+def rotate_keys(ctx: click.Context, request_file: Path, as_json: bool) -> None:
+    """Submit an identity's key rotation REQUEST.json (`ehrgate keys rotate` output),
+    countersigned by you; admin only. Check out of band that its holder asked for it."""
+    try:
+        request = RotationRequest.from_json(json.loads(request_file.read_bytes()))
+    except FileNotFoundError as exc:
+        raise UsageError(f"no rotation request at {request_file}") from exc
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{request_file} is not a JSON rotation request") from exc
+    except RuleViolation as exc:
+        raise UsageError(f"{request_file}: {exc.message}") from exc
+    receipt = session(ctx).client().rotate_keys(request)
+    emit(
+        as_json,
+        {
+            "id": request.identity_id,
+            "signing_public_key": request.signing_public_key,
+            "receipt": receipt.to_json(),
+        },
+        f"rotated the keys of {request.identity_id} (ledger entry {receipt.index}); its old "
+        "key signs nothing from now on",
     )
 
 

@@ -7,9 +7,9 @@ block (a ledger time string) and *index* the log position the entry will take, s
 of the log reproduces the same state.
 
 The rules of each group of transactions live in their own module — `identities` (genesis,
-enroll, suspend, register_patient), `consent` (grant, revoke, key_share, access_request),
-`records` (record, rekey), `keys` (publish_keys, a key share's scope), `erasure`
-(erase) and `access` — on
+enroll, suspend, register_patient, reinstate, rotate_keys), `consent` (grant, revoke,
+key_share, access_request), `records` (record, rekey), `keys` (publish_keys, a key share's
+scope), `erasure` (erase) and `access` — on
 the field checks of `validators` and the signer and owner checks of `actors`.
 """
 
@@ -45,6 +45,8 @@ RULES: dict[str, Rule] = {
     "rekey": records.rekey,
     "publish_keys": keys.publish_keys,
     "erase": erasure.erase,
+    "reinstate": identities.reinstate,
+    "rotate_keys": identities.rotate_keys,
 }
 
 

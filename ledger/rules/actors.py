@@ -85,4 +85,5 @@ def identity_row(identity: PublicIdentity, index: int) -> Row:
         "enrolled_at": index,
         "suspended_at": None,
         "suspended_reason": None,
+        "keys_since": None,
     }

@@ -1,8 +1,9 @@
-"""Rules of the identity transactions: genesis, enroll, suspend, register_patient."""
+"""Rules of the identity transactions: genesis, enroll, suspend, register_patient,
+reinstate and rotate_keys."""
 
 from __future__ import annotations
 
-from envelope import EnvelopeError, b64decode
+from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode
 from ledger.errors import MalformedTransaction
 from ledger.rules.actors import (
     identity_row,
@@ -21,6 +22,7 @@ from ledger.rules.validators import (
 )
 from ledger.state import Changes, StateView
 from ledger.wire.ids import RESERVED_IDS, is_patient_id
+from ledger.wire.rotation import ROTATION_FIELDS, rotation_statement
 from ledger.wire.transactions import Transaction
 
 
@@ -89,6 +91,7 @@ def genesis(state: StateView, tx: Transaction, now: str, index: int, out: Change
             "enrolled_at": index,
             "suspended_at": None,
             "suspended_reason": None,
+            "keys_since": None,
         },
     )
     out.put("identities", identity_row(admin, index))
@@ -158,5 +161,103 @@ def register_patient(state: StateView, tx: Transaction, now: str, index: int, ou
             "identity_id": identity.id,
             "record_public_key": record_key,
             "registered_at": index,
+        },
+    )
+
+
+def reinstate(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    """Lift a suspension (admin, with a reason): the identity may log in and sign again."""
+    body = tx.body
+    check_fields(body, {"identity_id", "reason"})
+    require_role(signer_row(state, tx), "admin")
+    target_id = ident_field(body, "identity_id")
+    text_field(body, "reason")
+    target = known_identity(state, target_id, "identity")
+    if target["suspended_at"] is None:
+        raise deny(
+            "not-suspended", f"identity {target_id!r} is not suspended; there is nothing to lift"
+        )
+    out.put("identities", {**target, "suspended_at": None, "suspended_reason": None})
+
+
+def _verify_statement(statement: dict[str, str], key: str, signature: str, whose: str) -> None:
+    try:
+        VerifyKey(b64decode(key, length=32, what=whose)).verify(
+            statement, b64decode(signature, length=64, what=f"{whose} signature")
+        )
+    except InvalidSignature as exc:
+        raise MalformedTransaction(
+            f"the rotation statement's signature by {whose} does not verify",
+            code="bad-signature",
+        ) from exc
+    except EnvelopeError as exc:
+        raise MalformedTransaction(f"{whose}: {exc}") from exc
+
+
+def rotate_keys(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    """Replace an identity's keys: requested with its old and new key, submitted by an admin.
+
+    The old keys are kept in `retired_keys` with the entries they were valid for, so the
+    entries they signed still verify; from this entry on only the new signing key signs.
+    """
+    body = tx.body
+    check_fields(body, {*ROTATION_FIELDS, "identity_signature", "new_key_signature"})
+    require_role(signer_row(state, tx), "admin")
+    target_id = ident_field(body, "identity_id")
+    target = known_identity(state, target_id, "identity")
+    if target_id == tx.signer:
+        raise deny(
+            "self-countersign",
+            "an admin cannot countersign its own key rotation; ask another admin",
+        )
+    if target["role"] == "ledger":
+        raise deny("wrong-role", "the ledger's own key is not rotated by a transaction")
+    previous = b64_field(body, "previous_signing_public_key")
+    if previous != target["signing_key"]:
+        raise deny(
+            "stale-rotation",
+            f"the request replaces a signing key that is not {target_id!r}'s current one "
+            "(its keys were rotated since, or the request is for another identity)",
+        )
+    new = public_identity(
+        {
+            "id": target_id,
+            "role": target["role"],
+            "signing_public_key": body["signing_public_key"],
+            "encryption_public_key": body["encryption_public_key"],
+        },
+        "the new keys",
+    )
+    new_keys = new.to_json()
+    if new_keys["signing_public_key"] == previous:
+        raise deny("same-key", "the new signing key is the current one; make new keys")
+    statement = rotation_statement(
+        target_id, previous, new_keys["signing_public_key"], new_keys["encryption_public_key"]
+    )
+    _verify_statement(statement, previous, text_field(body, "identity_signature"), "the old key")
+    _verify_statement(
+        statement,
+        new_keys["signing_public_key"],
+        text_field(body, "new_key_signature"),
+        "the new key",
+    )
+    valid_from = target["enrolled_at"] if target["keys_since"] is None else target["keys_since"]
+    out.put(
+        "retired_keys",
+        {
+            "identity_id": target_id,
+            "valid_from": valid_from,
+            "valid_until": index,
+            "signing_key": target["signing_key"],
+            "encryption_key": target["encryption_key"],
+        },
+    )
+    out.put(
+        "identities",
+        {
+            **target,
+            "signing_key": new_keys["signing_public_key"],
+            "encryption_key": new_keys["encryption_public_key"],
+            "keys_since": index,
         },
     )

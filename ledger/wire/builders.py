@@ -17,6 +17,7 @@ from envelope import PublicIdentity, SigningKey, b64encode
 from ledger.wire.clock import coerce_time
 from ledger.wire.encoding import canonical
 from ledger.wire.ids import LEDGER_ID, new_id
+from ledger.wire.rotation import RotationRequest
 from ledger.wire.scoped import scope_items
 from ledger.wire.transactions import Transaction
 
@@ -99,6 +100,22 @@ def suspend(
     return sign(
         admin, "suspend", {"identity_id": identity_id, "reason": reason}, issued_at=issued_at
     )
+
+
+def reinstate(
+    admin: Actor, identity_id: str, reason: str, *, issued_at: TimeLike = None
+) -> Transaction:
+    """Lift the suspension of *identity_id* (admin)."""
+    return sign(
+        admin, "reinstate", {"identity_id": identity_id, "reason": reason}, issued_at=issued_at
+    )
+
+
+def rotate_keys(
+    admin: Actor, request: RotationRequest, *, issued_at: TimeLike = None
+) -> Transaction:
+    """Replace an identity's keys as its signed *request* asks (admin countersigns)."""
+    return sign(admin, "rotate_keys", request.body(), issued_at=issued_at)
 
 
 class PatientActor(Actor, Protocol):

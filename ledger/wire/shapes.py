@@ -110,8 +110,13 @@ RefusedAction = Literal[
     "publish_keys",
     "erase",
     "login",
+    "enroll",
+    "suspend",
+    "reinstate",
+    "rotate_keys",
 ]
-"""A write or a login the gateway refused a known identity. Only refusals are audited as
+"""A write, an administrator's act (enroll, suspend, reinstate, rotate keys) or a login
+the gateway refused a known identity. Only refusals are audited as
 such (an accepted write is its own transaction, a login leaves no entry), so an `access`
 entry with one of these actions is always `denied`, and its pseudonym is optional: a login
 names none unless the identity is a patient, and a write names one only if it is registered."""

@@ -30,6 +30,8 @@ TX_TYPES = (
     "rekey",
     "publish_keys",
     "erase",
+    "reinstate",
+    "rotate_keys",
 )
 
 _MAX_TX_BYTES = 256 * 1024

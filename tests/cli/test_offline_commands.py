@@ -378,9 +378,10 @@ def test_offline_demo_tells_the_story_and_exits_zero() -> None:
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4", "5", "6"]
+    assert [line.split(".")[0] for line in lines] == ["1", "2", "3", "4", "5", "6", "7"]
     assert "identical to the original" in lines[4]
     assert "refused" in lines[5]
+    assert "restored it: same pseudonym" in lines[6]
 
 
 @pytest.mark.parametrize("ident", ["ledger", "ab" * 32])

@@ -14,6 +14,7 @@ def test_all_names_exist_and_are_sorted() -> None:
 def test_public_names_are_all_exported() -> None:
     public = {name for name in vars(envelope) if not name.startswith("_")}
     modules = {
+        "backup",
         "body",
         "canonical",
         "capsule",

@@ -26,6 +26,7 @@ from envelope import IdentityKeys, PatientKeys, b64encode
 from envelope.scoped import scoped_private_key
 from gateway import Settings
 from ledger.wire import builders
+from ledger.wire.rotation import request_rotation
 from tests.gateway.helpers import World, signed_token_request, tx_json
 from tests.gateway.scenario import PDF
 
@@ -188,6 +189,24 @@ def _suspend(ctx: Ctx, role: str) -> httpx.Response:
     tx = builders.suspend(ctx.keys(role), target.id, "matrix", issued_at=ctx.now())
     return ctx.client.post(
         f"/v1/identities/{target.id}/suspend", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
+def _reinstate(ctx: Ctx, role: str) -> httpx.Response:
+    target = ctx.world.enroll(_fresh("suspended"), "clinician")
+    ctx.world.suspend(target)
+    tx = builders.reinstate(ctx.keys(role), target.id, "matrix", issued_at=ctx.now())
+    return ctx.client.post(
+        f"/v1/identities/{target.id}/reinstate", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
+def _rotate_keys(ctx: Ctx, role: str) -> httpx.Response:
+    target = ctx.world.enroll(_fresh("rotating"), "clinician")
+    request = request_rotation(target, IdentityKeys.generate(target.id, target.role))
+    tx = builders.rotate_keys(ctx.keys(role), request, issued_at=ctx.now())
+    return ctx.client.post(
+        f"/v1/identities/{target.id}/rotate-keys", json=tx_json(tx), headers=ctx.headers(role)
     )
 
 
@@ -400,6 +419,12 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
         roles(201, "admin"),
     ),
     ("POST", "/v1/identities/{identity_id}/suspend"): (_suspend, roles(201, "admin")),
+    ("POST", "/v1/identities/{identity_id}/reinstate"): (_reinstate, roles(201, "admin")),
+    ("POST", "/v1/identities/{identity_id}/rotate-keys"): (_rotate_keys, roles(201, "admin")),
+    ("GET", "/v1/identities/{identity_id}/keys"): (
+        _get(lambda ctx: f"/v1/identities/{ctx.actors['clinician'].id}/keys"),
+        authenticated(public()),
+    ),
     ("POST", "/v1/patients"): (_register, public(201)),
     ("GET", "/v1/patients/{pseudonym}"): (_get(_patient_path("")), authenticated(public())),
     ("GET", "/v1/patients/{pseudonym}/records"): (

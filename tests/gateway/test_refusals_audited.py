@@ -1,8 +1,8 @@
 """Every refused write and failed login by an enrolled identity is a denied `access` entry.
 
 Each kind of refusal (record commit, document ingest, body upload, grant, revoke, key share,
-access request, key publication, login) is answered as before and leaves one `access`
-entry with decision `denied`, a reason in words, and the patient's pseudonym when it names
+access request, key publication, an admin's act, login) is answered as before and leaves one
+`access` entry with decision `denied`, a reason in words, and the patient's pseudonym when it names
 a registered one, so that the patient sees it in its audit; the entry is on
 `/v1/ledger/entries` in any case. Attempts for unknown identities, malformed input and
 conflicts leave nothing on the ledger. A flood of refusals writes a bounded number of
@@ -29,6 +29,7 @@ from gateway import Settings, refusals as refusals_module
 from ledger.errors import LedgerUnavailable
 from ledger.wire import builders
 from ledger.wire.encoding import canonical
+from ledger.wire.rotation import request_rotation
 from ledger.wire.transactions import Transaction
 from tests.gateway import scenario
 from tests.gateway.helpers import World, metrics_text, signed_token_request, tx_json
@@ -478,3 +479,46 @@ def test_the_gateway_wide_limit_caps_refusals_of_many_identities(
     admitted = [limiter.admit(f"id-{n}", "login", clock()) for n in range(20)]
     assert admitted.count("") == 5
     assert admitted.count(None) == 15
+
+
+def test_refused_admin_acts_are_audited(site: Site) -> None:
+    """Enrolling, suspending, reinstating and rotating keys by a non-admin are refused and
+    each leaves a denied `access` entry naming the caller and no patient."""
+    world, doctor = site.world, site.cast.doctor
+    newcomer = IdentityKeys.generate("nurse-new", "clinician")
+    enroll = builders.enroll(doctor, newcomer.public(), issued_at=world.clock())
+    assert site.post("/v1/identities", doctor, enroll).status_code == 403
+    suspend = builders.suspend(doctor, site.reader.id, "x", issued_at=world.clock())
+    assert site.post(f"/v1/identities/{site.reader.id}/suspend", doctor, suspend).status_code == 403
+    world.suspend(site.auditor)
+    reinstate = builders.reinstate(doctor, site.auditor.id, "x", issued_at=world.clock())
+    path = f"/v1/identities/{site.auditor.id}/reinstate"
+    assert site.post(path, doctor, reinstate).status_code == 403
+    request = request_rotation(site.reader, IdentityKeys.generate(site.reader.id, "clinician"))
+    rotate = builders.rotate_keys(doctor, request, issued_at=world.clock())
+    path = f"/v1/identities/{site.reader.id}/rotate-keys"
+    assert site.post(path, doctor, rotate).status_code == 403
+    reinstated = builders.reinstate(world.admin, site.auditor.id, "audit", issued_at=world.clock())
+    path = f"/v1/identities/{site.auditor.id}/reinstate"
+    assert site.post(path, world.admin, reinstated).status_code == 201
+    for action, words in (
+        ("enroll", "enrollment refused"),
+        ("suspend", "suspension refused"),
+        ("reinstate", "reinstatement refused"),
+        ("rotate_keys", "key rotation refused"),
+    ):
+        [entry] = site.denied(action)
+        assert entry["actor"] == doctor.id
+        assert "pseudonym" not in entry
+        assert entry["reason"].startswith(words), entry["reason"]
+    # An admin's own refused act is audited too (it may not suspend itself).
+    itself = builders.suspend(world.admin, world.admin.id, "x", issued_at=world.clock())
+    assert (
+        site.post(f"/v1/identities/{world.admin.id}/suspend", world.admin, itself).status_code
+        == 403
+    )
+    assert [e["actor"] for e in site.denied("suspend")] == [doctor.id, world.admin.id]
+    # A conflict (reinstating an active identity) is not a refusal of who the caller is.
+    again = builders.reinstate(world.admin, site.auditor.id, "again", issued_at=world.clock())
+    assert site.post(path, world.admin, again).status_code == 409
+    assert len(site.denied("reinstate")) == 1

@@ -11,6 +11,7 @@ from envelope import IdentityKeys, SigningKey
 from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
 from ledger.wire import builders as b
 from ledger.wire.clock import format_time
+from ledger.wire.rotation import RotationRequest, request_rotation
 from tests.ledger.conftest import World, pseudonym_for
 
 HOUR = timedelta(hours=1)
@@ -100,6 +101,10 @@ def _patient(name: str) -> IdentityKeys:
     return IdentityKeys.generate(pseudonym_for(name), "patient")
 
 
+def _rotation(old: IdentityKeys) -> RotationRequest:
+    return request_rotation(old, IdentityKeys.generate(old.id, old.role))
+
+
 Case = tuple[str, Callable[[World], Transaction], str | None]
 
 CASES: list[Case] = [
@@ -129,6 +134,24 @@ CASES: list[Case] = [
      "already-suspended"),
     ("suspend the ledger", lambda w: b.suspend(w.admin, "ledger", "x", issued_at=w.clock()),
      "wrong-role"),
+    # reinstate
+    ("reinstate by admin", lambda w: b.reinstate(w.admin, w.dr_suspended.id, "back",
+                                                 issued_at=w.clock()), None),
+    ("reinstate by clinician", lambda w: b.reinstate(w.dr, w.dr_suspended.id, "x",
+                                                     issued_at=w.clock()), "wrong-role"),
+    ("reinstate an active identity", lambda w: b.reinstate(w.admin, w.dr.id, "x",
+                                                           issued_at=w.clock()), "not-suspended"),
+    # rotate_keys
+    ("rotate keys countersigned by admin", lambda w: b.rotate_keys(
+        w.admin, _rotation(w.dr), issued_at=w.clock()), None),
+    ("rotate keys without an admin", lambda w: b.rotate_keys(
+        w.dr, _rotation(w.dr), issued_at=w.clock()), "wrong-role"),
+    ("rotate keys of a stranger", lambda w: b.rotate_keys(
+        w.admin, _rotation(IdentityKeys.generate("nobody", "clinician")), issued_at=w.clock()),
+     "unknown-identity"),
+    ("rotate keys replacing another key", lambda w: b.rotate_keys(
+        w.admin, _rotation(IdentityKeys.generate(w.dr.id, "clinician")), issued_at=w.clock()),
+     "stale-rotation"),
     # register_patient
     ("enroll a pseudonym-like id", lambda w: b.enroll(
         w.admin, IdentityKeys.generate(pseudonym_for("dr-x"), "clinician").public(),
@@ -297,7 +320,7 @@ CASES: list[Case] = [
         w.gateway, actor=w.dr.id, action="grant", pseudonym=w.pseudonym, decision="allowed",
         reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
     ("access with an unknown action", lambda w: b.access(
-        w.gateway, actor=w.dr.id, action="enroll", pseudonym=None, decision="denied",
+        w.gateway, actor=w.dr.id, action="teleport", pseudonym=None, decision="denied",
         reason="x", at=w.clock(), issued_at=w.clock()), "malformed"),
     ("access refusal of an unknown actor", lambda w: b.access(
         w.gateway, actor="nobody-known", action="login", pseudonym=None, decision="denied",
@@ -403,6 +426,8 @@ _CASE_PREFIX = {
     "rekey": "rekey ",
     "publish_keys": "publish keys ",
     "erase": "erase ",
+    "reinstate": "reinstate ",
+    "rotate_keys": "rotate keys ",
 }
 
 

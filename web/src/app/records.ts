@@ -8,6 +8,7 @@ import {
 } from "../crypto/index.js";
 import { ApiError, getBytes, getJson, stream } from "./api.js";
 import { openCapsuleInWorker, openInWorker } from "./cryptoworker.js";
+import { signingKeyAt } from "./identitykeys.js";
 import { advancePin, session } from "./session.js";
 
 export interface RecordOut {
@@ -75,10 +76,10 @@ async function checkProof(proof: RecordWithProof): Promise<string> {
   return advancePin(proof.receipt.tree_head);
 }
 
-async function signerKey(signerId: string): Promise<Uint8Array> {
+/** The key the uploader signed with when its record was committed (it may have rotated since). */
+async function signerKey(signerId: string, entryIndex: number): Promise<Uint8Array> {
   if (signerId === "ledger") return session().ledgerKey;
-  const identity = await getJson<{ signing_public_key: string }>(`/v1/identities/${encodeURIComponent(signerId)}`);
-  return fromBase64(identity.signing_public_key, "signing key");
+  return signingKeyAt(signerId, entryIndex);
 }
 
 export async function listRecords(pseudonym: string): Promise<RecordOut[]> {
@@ -98,7 +99,7 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   if (meta.body_sha256 !== record.body_sha256 || meta.body_size !== record.size) throw new RefusedOpen("the capsule describes another body than the ledger's");
   const writer = record.on_behalf_of ?? record.uploader;
   if (meta.signer_id !== record.uploader || meta.uploader_id !== writer) throw new RefusedOpen("the capsule names another uploader than the ledger");
-  verifyRecordSignature(meta, await signerKey(meta.signer_id), record);
+  verifyRecordSignature(meta, await signerKey(meta.signer_id, record.entry_index), record);
   checks.push(`signed by ${meta.signer_id}${meta.uploader_id !== meta.signer_id ? ` for ${meta.uploader_id}` : ""}`);
   // the body streams in; the worker decrypts and checks each segment as it arrives
   const job = openInWorker(opened.dataKey, meta, progress);

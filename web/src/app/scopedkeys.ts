@@ -1,13 +1,14 @@
 // Scoped record keys in the app (ehrgate/_client/keys.py): the patient publishes the public
 // keys of every category for this month and the next 24, signed here; an uploader believes
 // a published key only when the patient's own signed publish_keys entry carries it (checked
-// with the patient's enrolled signing key) and a receipt under the pinned ledger key proves
+// with the patient's signing key of that entry's time) and a receipt under the pinned ledger key proves
 // that entry is on the log.
 import {
-  type Receipt, canonical, fromBase64, leafHash, nextPeriod, publishedKeyFrom, scopedPrivateKey, toBase64, toHex,
+  type Receipt, canonical, leafHash, nextPeriod, publishedKeyFrom, scopedPrivateKey, toBase64, toHex,
   verifyReceipt,
 } from "../crypto/index.js";
 import { getJson, postJson } from "./api.js";
+import { signingKeyAt } from "./identitykeys.js";
 import { RefusedOpen } from "./records.js";
 import { type SignedTransaction, advancePin, session, signTransaction } from "./session.js";
 
@@ -86,11 +87,12 @@ export async function publishedKey(pseudonym: string, category: string, period: 
   // none published: the gateway's 404 says what the patient must do, shown as it is
   const answer = await getJson<PublishedKeyProof>(`/v1/patients/${pseudonym}/keys/${category}/${period}`);
   const patient = await getJson<{ identity_id: string }>(`/v1/patients/${pseudonym}`);
-  const signer = await getJson<{ signing_public_key: string }>(`/v1/identities/${encodeURIComponent(patient.identity_id)}`);
+  // signed with the patient's key of that entry's time (it may have rotated its keys since)
+  const signerKey = await signingKeyAt(patient.identity_id, answer.entry.index);
   const tx = answer.entry.tx;
   const raw = publishedKeyFrom(tx, {
     pseudonym, category, period, patientId: patient.identity_id,
-    patientVerifyKey: fromBase64(signer.signing_public_key, "signing key"), publicKeySha256: answer.key.public_key_sha256,
+    patientVerifyKey: signerKey, publicKeySha256: answer.key.public_key_sha256,
   });
   checkReceipt(answer.receipt, tx, session().ledgerKey);
   await advancePin(answer.receipt.tree_head);
