@@ -123,6 +123,16 @@ class Committer:
         self._queue.put(_STOP)
         self._thread.join()
 
+    def follow(self, size: int) -> None:
+        """Catch up with entries other processes appended, if the log has more than ours."""
+        if size <= self.size:
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            _, current = database.read_head(conn)
+            if current > self.size:
+                self._catch_up(conn, current)
+            conn.rollback()
+
     def signer_key(self, tx: Transaction) -> bytes | None:
         """The key that must have signed *tx*, where the state already knows it."""
         if tx.type in ("genesis", "register_patient"):
@@ -342,7 +352,9 @@ class Committer:
         new_blocks = [
             database.block_from_row(r)
             for r in conn.execute(
-                sa.select(t).where(t.c.height >= first_height).order_by(t.c.height)
+                sa.select(t)
+                .where(t.c.height >= first_height, t.c.tree_size <= size)
+                .order_by(t.c.height)
             )
         ]
         times = {block.height: block.timestamp for block in new_blocks}
