@@ -127,7 +127,13 @@ class Committer:
         """Catch up with entries other processes appended, if the log has more than ours."""
         if size <= self.size:
             return
-        with self._write_lock, self.engine.connect() as conn:
+        with self._write_lock:
+            if size <= self.size:  # a batch committed meanwhile caught up
+                return
+            self._follow_head()
+
+    def _follow_head(self) -> None:
+        with self.engine.connect() as conn:
             _, current = database.read_head(conn)
             if current > self.size:
                 self._catch_up(conn, current)
