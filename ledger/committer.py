@@ -107,6 +107,7 @@ class Committer:
         self.last_block: Block | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
+        self._shared = False  # True once another process was seen appending
         with engine.connect() as conn:
             self.reload(conn)
             conn.rollback()
@@ -217,6 +218,10 @@ class Committer:
     # --- one batch ---------------------------------------------------------------------------
 
     def _write(self, batch: list[Pending]) -> Outcome:
+        if self._shared:
+            # Another process appends too: read what it appended before taking the head's
+            # lock, so that the lock is held only for the tail appended since.
+            self._follow_head()
         with self.engine.connect() as conn:
             conn.execution_options(ledger_write=True)
             with conn.begin():
@@ -347,6 +352,7 @@ class Committer:
 
     def _catch_up(self, conn: Connection, size: int) -> None:
         """Another process appended entries: derive their state and move our head."""
+        self._shared = True
         if size < self.size:
             raise LedgerConflict(
                 f"the database's ledger has {size} entries but this process knew {self.size}"

@@ -121,11 +121,11 @@ def test_a_bucket_spends_its_burst_then_refills_at_its_rate(buckets: Buckets) ->
 
 
 @pytest.mark.postgres
-def test_concurrent_takes_never_spend_more_than_the_bucket(postgres_url: str) -> None:
-    upgrade(postgres_url)
-    states = [SqlAuthState.open(postgres_url) for _ in range(3)]
+def test_concurrent_takes_never_spend_more_than_the_bucket(fresh_postgres_url: str) -> None:
+    upgrade(fresh_postgres_url)
+    states = [SqlAuthState.open(fresh_postgres_url) for _ in range(3)]
     try:
-        key = f"race-{id(states)}"
+        key = "race"
         with ThreadPoolExecutor(12) as pool:
             results = list(pool.map(lambda n: states[n % 3].take(key, 20.0, 1e-6, T), range(60)))
     finally:

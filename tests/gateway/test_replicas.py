@@ -8,6 +8,8 @@ the attempts made at all replicas. Each would fail if the state were kept per pr
 
 from __future__ import annotations
 
+import math
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -144,16 +146,20 @@ def test_the_per_address_limit_holds_across_replicas(deployment: Deployment) -> 
     nobody = IdentityKeys.generate("nobody-in-particular", "clinician")
     try:
         statuses: Counter[int] = Counter()
-        for n in range(AUTH_LIMIT + 6):
+        started = time.monotonic()
+        attempts = AUTH_LIMIT + 20
+        for n in range(attempts):
             response = clients[n % 3].post(
                 "/v1/auth/challenge",
                 json={"identity_id": nobody.id},
                 headers={"X-Forwarded-For": "203.0.113.9"},
             )
             statuses[response.status_code] += 1
+        refilled = math.ceil((time.monotonic() - started) * AUTH_LIMIT / 60)
         # Per replica each would have seen a third of the attempts, all within the limit.
-        assert statuses[429] >= 5, statuses
-        assert statuses[200] <= AUTH_LIMIT + 1, statuses
+        assert statuses[200] + statuses[429] == attempts, statuses
+        assert statuses[200] <= AUTH_LIMIT + refilled, (statuses, refilled)
+        assert statuses[429] >= 1, statuses
         # Another address is not affected.
         other = clients[0].post(
             "/v1/auth/challenge",
