@@ -2,6 +2,7 @@
 
     ./dev python -m bench.load [--clients 50] [--duration 180] [--max-requests 30000]
                                [--database URL] [--size 20000] [--seed N]
+                               [--replicas N]
 
 Starts `ehrgate serve` in a temporary data directory (embedded SQLite and local blobs
 unless --database names another ledger database), enrolls one clinician per client, a few
@@ -15,12 +16,20 @@ whichever comes first. Each operation is one of
   healthz  GET /healthz: the baseline, measured under the same load in the same run
 
 in the ratio 3 : 4 : 3 : 1. Prints, per operation, the count, errors, error rate and the
-latency percentiles, and each p50 as a multiple of the healthz p50.
+latency percentiles, and each p50 as a multiple of the healthz p50, and the CPU time the
+gateway process(es) spent per operation (user + system, all their threads).
+
+With `--replicas N` (N > 1, and --database naming a PostgreSQL database) it starts N
+`ehrgate serve` replicas sharing that ledger behind Debian's HAProxy on loopback
+(`tests/replicas.py`) and sends all traffic through the balancer; the balancer's own CPU
+time is printed apart.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +40,7 @@ from pathlib import Path
 
 import click
 import httpx
+import sqlalchemy as sa
 
 from envelope import IdentityKeys, PatientKeys
 from tests.faults.gateway_client import (
@@ -45,6 +55,7 @@ from tests.faults.gateway_client import (
 )
 from tests.faults.gateway_load import CATEGORIES, plaintext
 from tests.faults.gateway_process import GatewayProcess
+from tests.replicas import Deployment
 
 OPERATIONS = (("upload", 3), ("list", 4), ("fetch", 3), ("healthz", 1))
 PATIENTS = 5
@@ -128,9 +139,10 @@ def _client_loop(
             progress.set()
 
 
-def _set_up(gateway: GatewayProcess, clients: int) -> tuple[list[IdentityKeys], list[PatientKeys]]:
-    admin_keys = gateway.admin_keys()
-    with httpx.Client(base_url=gateway.url, timeout=60) as client:
+def _set_up(
+    url: str, admin_keys: IdentityKeys, clients: int
+) -> tuple[list[IdentityKeys], list[PatientKeys]]:
+    with httpx.Client(base_url=url, timeout=60) as client:
         admin = Actor(client, admin_keys)
         clinicians = [enroll(admin, f"dr-load-{n}", "clinician") for n in range(clients)]
         patients = [register_patient(admin, f"Load Patient {n}") for n in range(PATIENTS)]
@@ -148,15 +160,44 @@ def _set_up(gateway: GatewayProcess, clients: int) -> tuple[list[IdentityKeys], 
 @click.option("--database", default=None, help="Ledger database URL [default: embedded SQLite].")
 @click.option("--size", default=20_000, show_default=True, help="Mean plaintext size of uploads.")
 @click.option("--seed", default=1, show_default=True, help="Seed of the operation mix.")
+@click.option(
+    "--replicas",
+    default=1,
+    show_default=True,
+    help="Gateway replicas behind HAProxy (more than one needs a PostgreSQL --database).",
+)
 def main(
-    clients: int, duration: float, max_requests: int, database: str | None, size: int, seed: int
+    clients: int,
+    duration: float,
+    max_requests: int,
+    database: str | None,
+    size: int,
+    seed: int,
+    replicas: int,
 ) -> None:
+    if replicas > 1 and not (database or "").startswith("postgresql"):
+        raise click.UsageError("--replicas above 1 needs --database postgresql://...")
     with tempfile.TemporaryDirectory(prefix="ehrgate-load-") as directory:
-        env = {"EHRGATE_DATABASE_URL": database} if database else {}
-        gateway = GatewayProcess(Path(directory) / "gateway", env=env)
-        gateway.start()
+        if replicas > 1:
+            assert database is not None
+            _empty(database)
+            deployment = Deployment(
+                Path(directory), database, replicas=replicas,
+                env={"EHRGATE_LOG_LEVEL": "warning", "EHRGATE_AUTH_RATE_LIMIT": "1000000"},
+            )  # fmt: skip
+            deployment.start()
+            url, admin_keys = deployment.url, deployment.admin_keys()
+            processes = [r.process for r in deployment.replicas]
+            balancer = [deployment.balancer.process]
+            stop = deployment.stop
+        else:
+            env = {"EHRGATE_DATABASE_URL": database} if database else {}
+            gateway = GatewayProcess(Path(directory) / "gateway", env=env)
+            gateway.start()
+            url, admin_keys = gateway.url, gateway.admin_keys()
+            processes, balancer, stop = [gateway.process], [], gateway.kill
         try:
-            identities, patients = _set_up(gateway, clients)
+            identities, patients = _set_up(url, admin_keys, clients)
             results = Results()
             progress = threading.Event()
             deadline = time.monotonic() + duration
@@ -164,7 +205,7 @@ def main(
                 threading.Thread(
                     target=_client_loop,
                     args=(
-                        gateway.url,
+                        url,
                         identities[n],
                         patients,
                         seed * 1000 + n,
@@ -178,14 +219,45 @@ def main(
                 )
                 for n in range(clients)
             ]
+            cpu_before, balancer_before = _cpu_seconds(processes), _cpu_seconds(balancer)
             began = time.monotonic()
             for thread in threads:
                 thread.start()
             _wait(threads, results, max_requests, deadline)
             elapsed = time.monotonic() - began
+            cpu = _cpu_seconds(processes) - cpu_before
+            balancer_cpu = _cpu_seconds(balancer) - balancer_before
         finally:
-            gateway.kill()
+            stop()
     _print_table(results, clients, elapsed)
+    operations = sum(len(v) for v in results.latencies.values())
+    print(
+        f"gateway CPU: {cpu:.1f} s over {replicas} process(es), "
+        f"{cpu / max(1, operations) * 1e3:.2f} ms per operation"
+        + (f"; balancer CPU {balancer_cpu:.1f} s" if balancer else "")
+    )
+
+
+def _empty(database: str) -> None:
+    """Refuse a database that already holds a ledger: replicas start a new one."""
+    engine = sa.create_engine(database)
+    try:
+        if sa.inspect(engine).has_table("ledger_head"):
+            raise click.UsageError(f"{database} already holds a ledger; name an empty database")
+    finally:
+        engine.dispose()
+
+
+def _cpu_seconds(processes: list[subprocess.Popen[bytes] | None]) -> float:
+    """User + system CPU seconds of *processes* (all their threads), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for process in processes:
+        if process is None:
+            continue
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def _wait(threads: list[threading.Thread], results: Results, limit: int, deadline: float) -> None:

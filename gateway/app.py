@@ -94,7 +94,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         logging.getLogger("gateway").setLevel(settings.log_level.upper())
-        state.backends = await run_in_threadpool(lambda: open_backends(settings, clock=clock))
+        backends = await run_in_threadpool(lambda: open_backends(settings, clock=clock))
+        if backends.auth_state is not None:
+            state.authenticator.share(backends.auth_state, backends.auth_state)
+            state.refusals.share(backends.auth_state)
+        state.backends = backends
         try:
             async with BlockingPortal() as portal:
                 state.portal = portal

@@ -6,14 +6,17 @@
 2. The client signs the canonical JSON of `auth_statement(challenge, identity_id, audience)`
    with its Ed25519 identity key and posts it to `/v1/auth/token`. The challenge is spent by
    that attempt whether it succeeds or not.
-3. The answer is a random bearer token. The gateway keeps only its SHA-256, in memory: a
-   token is worth nothing after a restart (clients simply authenticate again), a stolen
+3. The answer is a random bearer token. The gateway keeps only its SHA-256 (a stolen
    database or memory dump holds no usable token, and a lookup by hash leaks no timing
-   about the token itself. One gateway process owns the ledger's group commit anyway, so
-   there is no second process that would need to share the table.
+   about the token itself), with the identity and the expiry, in its `AuthState`: this
+   process's memory for a single gateway (a token is then worth nothing after a restart;
+   clients simply authenticate again), or the ledger's database when several replicas
+   serve one ledger (`gateway.authstate`).
 
 Every authenticated request looks the identity up again and refuses it the moment the ledger
 says it is suspended; a token is only a short cut for "this client proved its key lately".
+With a shared state, the token lookup also returns the ledger's size, and the replica reads
+the entries other replicas appended before it looks (`IdentityDirectory.follow`).
 
 Limits. Both steps are anonymous, so no limit is ever keyed by the identity a request
 merely claims: a stranger who knows an identity id would spend its holder's allowance and
@@ -31,14 +34,13 @@ import base64
 import hashlib
 import logging
 import secrets
-import threading
-from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from envelope import PublicIdentity
 from envelope.errors import InvalidSignature
+from gateway.authstate import AuthState, MemoryAuthState
 from gateway.clock import Clock, checked_now
 from gateway.errors import (
     AuthenticationFailed,
@@ -47,13 +49,12 @@ from gateway.errors import (
     InvalidToken,
 )
 from gateway.metrics import GatewayMetrics
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Buckets, RateLimiter
 
 log = logging.getLogger("gateway.auth")
 
 AUTH_PURPOSE = "ehrgate/auth/v1"
 TOKEN_PREFIX = "egt_"
-_MAX_OUTSTANDING = 100_000
 CHALLENGES_PER_REQUESTER = 4
 
 
@@ -66,6 +67,11 @@ class IdentityDirectory(Protocol):
 
     def is_suspended(self, identity_id: str) -> bool:
         """True once an admin has suspended the identity."""
+        ...
+
+    def follow(self, ledger_size: int) -> None:
+        """Read the entries other processes appended, if this view knows fewer than
+        *ledger_size* (the size the shared database reported)."""
         ...
 
 
@@ -84,13 +90,6 @@ class IssuedChallenge:
     challenge: str
     expires_at: datetime
     audience: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    identity_id: str
-    expires_at: datetime
-    requester: tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +139,23 @@ class Authenticator:
         self.clock = clock
         self.metrics = metrics
         # Per client address, keyed "client:<address>" (patient registration shares it).
-        self.limiter = RateLimiter(rate_limit_per_minute, clock=clock)
-        self.global_limiter = RateLimiter(global_rate_limit_per_minute, clock=clock, max_keys=1)
-        self._challenges: dict[str, _Pending] = {}
-        self._by_requester: dict[tuple[str, str], deque[str]] = {}
-        self._tokens: dict[bytes, tuple[str, datetime]] = {}
-        self._lock = threading.Lock()
+        self.limiter = RateLimiter(rate_limit_per_minute, clock=clock, name="auth")
+        self.global_limiter = RateLimiter(
+            global_rate_limit_per_minute, clock=clock, max_keys=1, name="auth-global"
+        )
+        self.state: AuthState = MemoryAuthState()
+
+    def share(self, state: AuthState, buckets: Buckets) -> None:
+        """Keep challenges, tokens and the limits' buckets in *state* and *buckets*, which
+        other replicas of the gateway share (before the first request)."""
+        self.state = state
+        self.limiter.buckets = buckets
+        self.global_limiter.buckets = buckets
+
+    @property
+    def blocking(self) -> bool:
+        """True when a call may wait for the database (then it belongs off the event loop)."""
+        return self.state.shared
 
     def _refused(self, reason: str, identity_id: str | None, client: str | None) -> None:
         """Count and log a refused attempt (never the token or signature themselves)."""
@@ -166,17 +176,14 @@ class Authenticator:
         now = checked_now(self.clock)
         challenge = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
         expires_at = now + self.challenge_lifetime
-        requester = (identity_id, client or "unknown")
-        with self._lock:
-            if len(self._challenges) >= _MAX_OUTSTANDING:
-                self._purge_challenges(now)
-            while len(self._challenges) >= _MAX_OUTSTANDING:
-                self._forget(next(iter(self._challenges)))
-            pending = self._by_requester.setdefault(requester, deque())
-            while len(pending) >= CHALLENGES_PER_REQUESTER:
-                self._challenges.pop(pending.popleft(), None)
-            self._challenges[challenge] = _Pending(identity_id, expires_at, requester)
-            pending.append(challenge)
+        self.state.add_challenge(
+            challenge,
+            identity_id,
+            client or "unknown",
+            now=now.timestamp(),
+            expires_at=expires_at.timestamp(),
+            per_requester=CHALLENGES_PER_REQUESTER,
+        )
         return IssuedChallenge(challenge, expires_at, self.audience)
 
     def token(
@@ -190,15 +197,17 @@ class Authenticator:
     ) -> IssuedToken:
         self._limit(client)
         now = checked_now(self.clock)
-        with self._lock:
-            # Spent by this attempt, whatever its outcome: a challenge cannot be retried.
-            entry = self._forget(challenge)
-        if entry is None or entry.identity_id != identity_id or entry.expires_at <= now:
+        # Spent by this attempt, whatever its outcome: a challenge cannot be retried.
+        entry = self.state.take_challenge(challenge)
+        if entry is None or entry.identity_id != identity_id or entry.expires_at <= now.timestamp():
             self._refused("invalid-challenge", identity_id, client)
             raise InvalidChallenge(
                 "the challenge is unknown, expired, already used or issued to another identity;"
                 " ask for a new one"
             )
+        size = self.state.ledger_size()
+        if size is not None:
+            directory.follow(size)
         identity = directory.identity(identity_id)
         if identity is None:
             self._refused("unknown-identity", identity_id, client)
@@ -216,10 +225,10 @@ class Authenticator:
             raise IdentitySuspended(f"identity {identity_id} is suspended")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires_at = now + self.token_lifetime
-        with self._lock:
-            if len(self._tokens) >= _MAX_OUTSTANDING:
-                self._purge_tokens(now)
-            self._tokens[_token_digest(token)] = (identity_id, expires_at)
+        digest = _token_digest(token)
+        self.state.add_token(
+            digest, identity_id, now=now.timestamp(), expires_at=expires_at.timestamp()
+        )
         return IssuedToken(token, expires_at, identity)
 
     def authenticate(
@@ -227,39 +236,17 @@ class Authenticator:
     ) -> Principal:
         """The principal behind *token*, checked against the directory right now."""
         now = checked_now(self.clock)
-        digest = _token_digest(token)
-        with self._lock:
-            entry = self._tokens.get(digest)
-            if entry is not None and entry[1] <= now:
-                del self._tokens[digest]
-                entry = None
-        if entry is None:
+        found = self.state.find_token(_token_digest(token), now=now.timestamp())
+        if found is None:
             self._refused("invalid-token", None, client)
             raise InvalidToken("the bearer token is unknown or expired; authenticate again")
-        identity_id, expires_at = entry
+        if found.ledger_size is not None:
+            directory.follow(found.ledger_size)
+        identity_id = found.identity_id
         if directory.is_suspended(identity_id):
             self._refused("suspended", identity_id, client)
             raise IdentitySuspended(f"identity {identity_id} is suspended")
         identity = directory.identity(identity_id)
         if identity is None:
             raise InvalidToken("the identity behind this token no longer exists")
-        return Principal(identity, expires_at)
-
-    def _forget(self, challenge: str) -> _Pending | None:
-        """Drop *challenge* from both tables (the lock is held); return what it was."""
-        entry = self._challenges.pop(challenge, None)
-        if entry is not None:
-            pending = self._by_requester.get(entry.requester)
-            if pending is not None:
-                pending.remove(challenge)
-                if not pending:
-                    del self._by_requester[entry.requester]
-        return entry
-
-    def _purge_challenges(self, now: datetime) -> None:
-        for key in [k for k, entry in self._challenges.items() if entry.expires_at <= now]:
-            self._forget(key)
-
-    def _purge_tokens(self, now: datetime) -> None:
-        for key in [k for k, (_, exp) in self._tokens.items() if exp <= now]:
-            del self._tokens[key]
+        return Principal(identity, datetime.fromtimestamp(found.expires_at, UTC))

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from gateway.auth import IdentityDirectory
+from gateway.authstate import SqlAuthState
 from gateway.bootstrap import FirstStart, open_ledger
 from gateway.clock import Clock, system_clock
 from gateway.directory import LedgerDirectory
@@ -38,6 +39,8 @@ class Backends:
     signer: LedgerSigner
     first_start: FirstStart
     witnessing: CheckpointWitnessing | None = None
+    auth_state: SqlAuthState | None = None
+    """Challenges, tokens and rate limits shared with other replicas (None: in memory)."""
     directory: IdentityDirectory = field(init=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +57,8 @@ class Backends:
             "database": self._check_database,
             "stores": self.store.check,
         }
+        if self.auth_state is not None:
+            checks["auth_state"] = self.auth_state.check
         report: dict[str, str] = {}
         for name, check in checks.items():
             try:
@@ -74,6 +79,8 @@ class Backends:
         try:
             self.ledger.close()
         finally:
+            if self.auth_state is not None:
+                self.auth_state.close()
             self.store.close()
 
 
@@ -105,6 +112,8 @@ def open_backends(settings: Settings, *, clock: Clock = system_clock) -> Backend
     if first.admin_key_file is not None:
         log.warning("first start: admin key file written to %s", first.admin_key_file)
     backends = Backends(ledger, store, LedgerSigner(first.ledger_keys.signing_key), first)
+    if settings.shared_auth_state:
+        backends.auth_state = SqlAuthState.open(settings.resolved_database_url)
     if settings.witnesses:
         backends.witnessing = CheckpointWitnessing(
             ledger,

@@ -1,7 +1,9 @@
 """FastAPI dependencies shared by the routes: state, backends, the authenticated principal.
 
 They are `async def` on purpose: each does in-memory work only, and FastAPI would run a
-plain `def` dependency in the thread pool, a hop that costs more than the work.
+plain `def` dependency in the thread pool, a hop that costs more than the work. The one
+exception is a token lookup in a shared authentication state, which waits for the database
+and so goes to the thread pool itself.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated
 from anyio.from_thread import BlockingPortal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Authenticator, IdentityDirectory, Principal
 from gateway.backends import Backends
@@ -89,9 +92,15 @@ async def get_caller(
         raise InvalidToken("send 'Authorization: Bearer <token>' from POST /v1/auth/token")
     state: GatewayState = request.app.state.gateway
     backends = await get_backends(request)
-    principal = state.authenticator.authenticate(
-        credentials.credentials, directory=directory_of(backends), client=client_address(request)
-    )
+    authenticator = state.authenticator
+    token, client = credentials.credentials, client_address(request)
+    directory = directory_of(backends)
+    if authenticator.blocking:  # one database round trip: off the event loop
+        principal = await run_in_threadpool(
+            authenticator.authenticate, token, directory=directory, client=client
+        )
+    else:
+        principal = authenticator.authenticate(token, directory=directory, client=client)
     return Caller(principal, state, backends)
 
 

@@ -43,3 +43,6 @@ class LedgerDirectory:
 
     def is_suspended(self, identity_id: str) -> bool:
         return self._ledger.is_suspended(identity_id)
+
+    def follow(self, ledger_size: int) -> None:
+        self._ledger.follow(ledger_size)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from gateway.clock import Clock
 from gateway.metrics import GatewayMetrics
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Buckets, RateLimiter
 from ledger.wire.clock import format_time
 
 _MAX_KEYS = 100_000
@@ -45,10 +45,22 @@ class RefusalLimiter:
     ) -> None:
         self.clock = clock
         self.metrics = metrics
-        self._each = RateLimiter(per_minute, clock=clock, burst=burst, max_keys=_MAX_KEYS)
-        self._all = RateLimiter(global_per_minute, clock=clock, max_keys=1)
+        self._each = RateLimiter(
+            per_minute, clock=clock, burst=burst, max_keys=_MAX_KEYS, name="refusal"
+        )
+        self._all = RateLimiter(global_per_minute, clock=clock, max_keys=1, name="refusal-all")
+        self.blocking = False
+        """True once the buckets are shared: `admit` may then wait for the database."""
         self._skipped: OrderedDict[tuple[str, str], _Skipped] = OrderedDict()
         self._lock = threading.Lock()
+
+    def share(self, buckets: Buckets) -> None:
+        """Keep the buckets in *buckets*, which other replicas share: the limits then hold
+        for the whole deployment (the counts of refusals left out stay per replica, and
+        each replica's next written refusal says how many it left out)."""
+        self._each.buckets = buckets
+        self._all.buckets = buckets
+        self.blocking = True
 
     def admit(self, actor: str, action: str, at: datetime) -> str | None:
         """None if this refusal is not to be written (it is counted); otherwise the note to

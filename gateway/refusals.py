@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from gateway.access import read_time, submit_audit
 from gateway.backends import Backends
@@ -49,6 +50,7 @@ from gateway.errors import (
     GatewayError,
     IdentitySuspended,
     InvalidChallenge,
+    ServiceUnavailable,
 )
 from ledger.ledger import Ledger
 from ledger.wire.shapes import RefusedAction
@@ -122,7 +124,15 @@ async def record_refusal(
     and wait until it is durable; never raises (the refusal is answered either way)."""
     ledger = backends.ledger
     at = read_time(state.clock, ledger)
-    note = state.refusals.admit(actor, action, at)
+    try:
+        if state.refusals.blocking:
+            note = await run_in_threadpool(state.refusals.admit, actor, action, at)
+        else:
+            note = state.refusals.admit(actor, action, at)
+    except ServiceUnavailable as exc:  # the shared limits cannot be read: nor the ledger
+        state.metrics.refusals_unrecorded.labels(action, "ledger-unavailable").inc()
+        log.warning("the refused %s by %s is not on the ledger: %r", action, actor, exc)
+        return
     if note is None:
         return
     named, named_category = _patient_named(ledger, pseudonym, category)

@@ -181,6 +181,17 @@ class Settings(BaseSettings):
         "clients on a loopback address.",
     )
     log_level: LogLevel = Field(default="info", description="Log level of the gateway and uvicorn.")
+    shutdown_timeout: timedelta = Field(
+        default=timedelta(seconds=30),
+        description="On SIGTERM, how long `ehrgate serve` lets requests in flight finish "
+        "before it closes their connections.",
+    )
+    auth_state: Literal["auto", "memory", "database"] = Field(
+        default="auto",
+        description="Where challenges, tokens and rate limits are kept: 'memory' (this "
+        "process only), 'database' (tables in the ledger's database, shared by every "
+        "replica), or 'auto': the database on PostgreSQL, memory on SQLite.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -226,7 +237,7 @@ class Settings(BaseSettings):
     def _lower_log_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("token_lifetime", "challenge_lifetime", mode="before")
+    @field_validator("token_lifetime", "challenge_lifetime", "shutdown_timeout", mode="before")
     @classmethod
     def _seconds_as_text(cls, value: Any) -> Any:
         # Environment variables are text; "900" means seconds, as it would in TOML.
@@ -234,7 +245,7 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
-    @field_validator("token_lifetime", "challenge_lifetime")
+    @field_validator("token_lifetime", "challenge_lifetime", "shutdown_timeout")
     @classmethod
     def _positive_lifetime(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
@@ -264,6 +275,13 @@ class Settings(BaseSettings):
         if self.max_json_size > self.max_body_size:
             raise ValueError("max_json_size cannot exceed max_body_size")
         return self
+
+    @property
+    def shared_auth_state(self) -> bool:
+        """True when authentication state is kept in the ledger's database."""
+        if self.auth_state == "auto":
+            return not self.resolved_database_url.startswith("sqlite")
+        return self.auth_state == "database"
 
     @property
     def resolved_database_url(self) -> str:

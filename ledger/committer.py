@@ -62,6 +62,7 @@ class _Plan:
     """One batch as prepared under the writer lock."""
 
     overlay: Overlay
+    start: int
     accepted: list[tuple[Pending, int]] = field(default_factory=list)
     results: Outcome = field(default_factory=list)
     capsules: dict[str, bytes] = field(default_factory=dict)
@@ -107,6 +108,11 @@ class Committer:
         self.last_block: Block | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
+        # Guards changes to the state, frontier, size and head: the committer's, and those
+        # of readers catching up with other processes (`follow`), which never wait for the
+        # committer's database transaction.
+        self._state_lock = threading.RLock()
+        self._shared = False  # True once another process was seen appending
         with engine.connect() as conn:
             self.reload(conn)
             conn.rollback()
@@ -122,6 +128,23 @@ class Committer:
         """Commit what is queued, then end the thread."""
         self._queue.put(_STOP)
         self._thread.join()
+
+    def follow(self, size: int) -> None:
+        """Catch up with entries other processes appended, if the log has more than ours."""
+        if size <= self.size:
+            return
+        with self._state_lock:
+            if size <= self.size:  # caught up meanwhile
+                return
+            self._follow_head()
+
+    def _follow_head(self) -> None:
+        """Read the head and catch up with it (the state lock is held)."""
+        with self.engine.connect() as conn:
+            _, current = database.read_head(conn)
+            if current > self.size:
+                self._catch_up(conn, current)
+            conn.rollback()
 
     def signer_key(self, tx: Transaction) -> bytes | None:
         """The key that must have signed *tx*, where the state already knows it."""
@@ -201,6 +224,11 @@ class Committer:
     # --- one batch ---------------------------------------------------------------------------
 
     def _write(self, batch: list[Pending]) -> Outcome:
+        if self._shared:
+            # Another process appends too: read what it appended before taking the head's
+            # lock, so that the lock is held only for the tail appended since.
+            with self._state_lock:
+                self._follow_head()
         with self.engine.connect() as conn:
             conn.execution_options(ledger_write=True)
             with conn.begin():
@@ -210,10 +238,13 @@ class Committer:
         if not plan.accepted:
             return plan.results
         # Durable: make it visible in memory, then hand out receipts.
-        self.state.absorb(plan.overlay.changes)
-        self.frontier = plan.frontier
-        self.size = plan.block.tree_size
-        self.last_block = plan.block
+        with self._state_lock:
+            if self.size == plan.start:
+                self.state.absorb(plan.overlay.changes)
+                self.frontier = plan.frontier
+                self.size = plan.block.tree_size
+                self.last_block = plan.block
+            # else a reader following the database replayed this very block already.
         nodes = plan.nodes
 
         def lookup(level: int, i: int) -> bytes:
@@ -231,13 +262,16 @@ class Committer:
     def _plan(self, conn: Connection, batch: list[Pending]) -> _Plan:
         """Under the writer lock: validate the batch and build the block and its rows."""
         _, size = database.lock_head(conn)
-        if size != self.size:
-            self._catch_up(conn, size)
+        # Holding the head's row lock, no one can append: once caught up, the state stays
+        # as it is until this transaction ends (a reader's follow finds nothing new).
+        with self._state_lock:
+            if size != self.size:
+                self._catch_up(conn, size)
         last = self.last_block
         now = format_time(self.clock())
         if last is not None and now < last.timestamp:
             now = last.timestamp  # block times never go backwards
-        plan = _Plan(self.state.overlay())
+        plan = _Plan(self.state.overlay(), start=self.size)
         self._check_signatures(batch)
         next_index = self.size
         for pending in batch:
@@ -331,6 +365,7 @@ class Committer:
 
     def _catch_up(self, conn: Connection, size: int) -> None:
         """Another process appended entries: derive their state and move our head."""
+        self._shared = True
         if size < self.size:
             raise LedgerConflict(
                 f"the database's ledger has {size} entries but this process knew {self.size}"
@@ -342,7 +377,9 @@ class Committer:
         new_blocks = [
             database.block_from_row(r)
             for r in conn.execute(
-                sa.select(t).where(t.c.height >= first_height).order_by(t.c.height)
+                sa.select(t)
+                .where(t.c.height >= first_height, t.c.tree_size <= size)
+                .order_by(t.c.height)
             )
         ]
         times = {block.height: block.timestamp for block in new_blocks}

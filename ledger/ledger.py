@@ -164,6 +164,12 @@ class Ledger(LedgerQueries):
     def tree_size(self) -> int:
         return self._committer.size
 
+    def follow(self, size: int) -> None:
+        """If the database holds more than the *size* entries this process knows, or more
+        than it knows at all: read what other processes appended (their state changes
+        included) before the next lookup. Cheap when nothing is new."""
+        self._committer.follow(size)
+
     def _known_size(self, conn: Connection, wanted: int | None) -> int:
         # This process's own size is enough when *wanted* is within it (its nodes are
         # durable); only a larger one asks the database, which another writer may extend.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,14 @@ from ehrgate.errors import Unavailable
     default=None,
     help="Directory for the embedded ledger, blobs and keys [default: ./.ehrgate].",
 )
-def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Gateway processes sharing the port (more than one needs a PostgreSQL ledger).",
+)
+def serve(host: str | None, port: int | None, data_dir: Path | None, workers: int) -> None:
     """Run the ehrgate gateway; EHRGATE_* variables configure everything else."""
     import uvicorn
     from pydantic import ValidationError
@@ -40,6 +48,13 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     except (ValidationError, ValueError) as exc:
         raise click.UsageError(f"invalid settings: {exc}") from exc
 
+    if workers > 1 and not settings.shared_auth_state:
+        raise click.UsageError(
+            "--workers above 1 needs the ledger on PostgreSQL (EHRGATE_DATABASE_URL) with "
+            "authentication state in the database (EHRGATE_AUTH_STATE unset or 'database'): "
+            "on SQLite one process writes at a time, and tokens kept in memory are unknown "
+            "to the other workers"
+        )
     try:
         first = ensure_first_start(settings)
     except Exception as exc:  # unreadable key file, unreachable database: say which
@@ -51,16 +66,26 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     # The client address feeds the rate limits: trust X-Forwarded-For only from the proxies
     # named in the settings, never from anyone who sends the header.
     proxies = settings.trusted_proxies
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
         # C parsing and a libuv event loop: the gateway moves every body byte through
         # Python twice, and the pure-Python h11 parser and asyncio loop cost it about a
         # third of its upload and read throughput (docs/gateway.md, Benchmarks).
-        http="httptools",
-        loop="asyncio" if sys.platform == "win32" else "uvloop",
-        log_level=settings.log_level,
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=",".join(proxies) if proxies else None,
-    )
+        "http": "httptools",
+        "loop": "asyncio" if sys.platform == "win32" else "uvloop",
+        "log_level": settings.log_level,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": ",".join(proxies) if proxies else None,
+        # On SIGTERM: stop accepting, let requests in flight (streams included) finish for
+        # up to this long, then close the ledger, which commits what is queued.
+        "timeout_graceful_shutdown": settings.shutdown_timeout.total_seconds(),
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # Each worker process builds its application from the environment: pass the options
+    # given on the command line there too.
+    for name, value in overrides.items():
+        os.environ[f"EHRGATE_{name.upper()}"] = str(value)
+    uvicorn.run("gateway.app:create_app", factory=True, workers=workers, **options)

@@ -47,7 +47,11 @@ class TokenResponse(StrictModel):
 @router.post("/challenge", response_model=ChallengeResponse, responses=problem_responses(429))
 async def challenge(body: ChallengeRequest, request: Request, state: StateDep) -> ChallengeResponse:
     """Get a single-use challenge to sign with an identity key."""
-    issued = state.authenticator.challenge(body.identity_id, client=client_address(request))
+    authenticator, client = state.authenticator, client_address(request)
+    if authenticator.blocking:
+        issued = await run_in_threadpool(authenticator.challenge, body.identity_id, client=client)
+    else:
+        issued = authenticator.challenge(body.identity_id, client=client)
     return ChallengeResponse(
         challenge=issued.challenge, expires_at=issued.expires_at, audience=issued.audience
     )

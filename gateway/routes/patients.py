@@ -53,7 +53,12 @@ async def register(
 ) -> PatientRegistered:
     """Register a patient: a `register_patient` signed by the key it carries."""
     # No token yet (the patient is not on the ledger); the signature proves possession.
-    state.authenticator.limiter.hit(f"client:{client_address(request) or 'unknown'}")
+    limiter = state.authenticator.limiter
+    key = f"client:{client_address(request) or 'unknown'}"
+    if state.authenticator.blocking:
+        await run_in_threadpool(limiter.hit, key)
+    else:
+        limiter.hit(key)
     tx = parse_signed(transaction, expected_type="register_patient", principal=None)
     receipt = await submit(backends, state.metrics, tx)
     patient = backends.ledger.patient(str(tx.body["pseudonym"]))

@@ -82,7 +82,8 @@ class Actor:
             if response.status_code == 401 and auth:
                 self.token = None
                 continue
-            if response.status_code == 503:
+            if response.status_code in (502, 503, 504):
+                # 503 from the gateway; 502 and 504 from a load balancer whose replica died.
                 raise Unavailable(response.text)
             if response.status_code >= 300:
                 raise Refused(response.status_code, response.text)

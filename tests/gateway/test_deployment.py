@@ -421,3 +421,28 @@ def test_make_secrets_creates_each_secret_once(tmp_path: Path) -> None:
     subprocess.run(run, env={"PATH": "/usr/bin:/bin"}, check=True, capture_output=True)
     assert {path.name: path.read_text() for path in directory.iterdir()} == first
     assert all(path.stat().st_mode & 0o777 == 0o644 for path in directory.iterdir())
+
+
+def test_the_replicas_profile_adds_two_gateways_like_the_first(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    first = services["gateway"]
+    assert "profiles" not in first
+    for name in ("gateway-2", "gateway-3"):
+        replica = services[name]
+        assert replica["profiles"] == ["replicas"]
+        # The same settings, keys volume and secrets: one deployment, one ledger.
+        for key in ("image", "environment", "volumes", "secrets", "entrypoint", "command"):
+            assert replica[key] == first[key], (name, key)
+        # Built once by the first gateway, which alone makes the keys on a first start.
+        assert "build" not in replica
+        assert replica["depends_on"] == {"gateway": {"condition": "service_healthy"}}
+        # Reached only through the TLS proxy, under the first gateway's name.
+        assert "ports" not in replica
+        assert replica["networks"] == {"edge": {"aliases": ["gateway"]}, "backend": {}}
+    assert first["environment"]["EHRGATE_DATABASE_URL"].startswith("postgresql")
+    settings = {
+        k.removeprefix("EHRGATE_").lower(): v
+        for k, v in first["environment"].items()
+        if k.startswith("EHRGATE_")
+    }
+    assert Settings.model_validate(settings).shared_auth_state

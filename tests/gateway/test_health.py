@@ -5,8 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+from sqlalchemy import create_engine
+
 from gateway import Settings, create_app
-from tests.gateway.helpers import TestClient
+from tests.faults.proxy import closed_port
+from tests.gateway.conftest import first_admin
+from tests.gateway.helpers import TestClient, login
 
 
 def test_healthz_answers(client: TestClient) -> None:
@@ -41,3 +46,35 @@ def test_readyz_is_503_when_a_store_is_gone(tmp_path: Path) -> None:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["stores"].startswith("unavailable")
+
+
+@pytest.mark.postgres
+def test_readyz_is_503_and_requests_are_503_when_the_shared_auth_state_is_unreachable(
+    tmp_path: Path, fresh_postgres_url: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=fresh_postgres_url)
+    assert settings.shared_auth_state
+    with TestClient(create_app(settings)) as client:
+        admin = first_admin(settings)
+        token = login(client, admin)
+        ready = client.get("/readyz")
+        assert ready.json()["checks"] == {"database": "ok", "stores": "ok", "auth_state": "ok"}
+        backends = client.app.state.gateway.backends  # type: ignore[attr-defined]
+        reachable = backends.auth_state.engine
+        backends.auth_state.engine = create_engine(
+            f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none"
+        )
+        try:
+            response = client.get("/readyz")
+            me = client.get("/v1/identities/me", headers={"Authorization": f"Bearer {token}"})
+            challenge = client.post("/v1/auth/challenge", json={"identity_id": admin.id})
+        finally:
+            backends.auth_state.engine.dispose()
+            backends.auth_state.engine = reachable
+        again = client.get("/v1/identities/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 503
+    assert response.json()["checks"]["auth_state"].startswith("unavailable")
+    for refused in (me, challenge):
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["type"].endswith("service-unavailable")
+    assert again.status_code == 200
