@@ -325,6 +325,7 @@ _CONFLICT_CODES = frozenset(
         "duplicate-record",
         "already-revoked",
         "already-suspended",
+        "already-answered",
         "genesis-exists",
     }
 )

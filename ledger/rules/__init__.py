@@ -7,7 +7,8 @@ block (a ledger time string) and *index* the log position the entry will take, s
 of the log reproduces the same state.
 
 The rules of each group of transactions live in their own module — `identities` (genesis,
-enroll, suspend, register_patient), `consent` (grant, revoke, key_share, access_request),
+enroll, suspend, register_patient), `consent` (grant, revoke, key_share, access_request,
+answer_request),
 `records` (record, rekey), `keys` (publish_keys, a key share's scope) and `access` — on
 the field checks of `validators` and the signer and owner checks of `actors`.
 """
@@ -43,6 +44,7 @@ RULES: dict[str, Rule] = {
     "access_request": consent.access_request,
     "rekey": records.rekey,
     "publish_keys": keys.publish_keys,
+    "answer_request": consent.answer_request,
 }
 
 

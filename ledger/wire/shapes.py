@@ -80,6 +80,9 @@ RECORD = RECORD_TX.extended("uploader", "entry_index")
 PERMISSION = GRANT_TX.extended("revoked")
 """A permission as the gateway shows it: its `grant` body and whether it was revoked."""
 
+REQUEST_DECISIONS = ("approved", "declined")
+"""How a patient answers an access request (`answer_request.decision`)."""
+
 ReadAction = Literal[
     "list",
     "record",
@@ -102,6 +105,7 @@ RefusedAction = Literal[
     "deposit_key_share",
     "request_access",
     "publish_keys",
+    "answer_request",
     "login",
 ]
 """A write or a login the gateway refused a known identity. Only refusals are audited as

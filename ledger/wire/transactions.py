@@ -29,6 +29,7 @@ TX_TYPES = (
     "access_request",
     "rekey",
     "publish_keys",
+    "answer_request",
 )
 
 _MAX_TX_BYTES = 256 * 1024
