@@ -70,6 +70,7 @@ _ACTS: dict[str, str] = {
     "deposit_key_share": "key share deposit",
     "request_access": "access request",
     "publish_keys": "key publication",
+    "answer_request": "answer to an access request",
     "login": "login",
 }
 

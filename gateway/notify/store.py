@@ -10,7 +10,8 @@ worker claims a delivery with a conditional update (a lease), so one attempt run
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,15 @@ class NotificationStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction that takes SQLite's write lock at BEGIN (as the ledger's
+        writers do), so that it waits for a busy database instead of failing."""
+        with self.engine.connect() as conn:
+            conn.execution_options(ledger_write=True)
+            with conn.begin():
+                yield conn
+
     # --- endpoints --------------------------------------------------------------------------
 
     def add_endpoint(
@@ -70,7 +80,7 @@ class NotificationStore:
         """A new endpoint of *owner*, or None if it has *limit* endpoints already."""
         t = schema.notify_endpoints
         endpoint = Endpoint(new_id(), owner, url, tuple(kinds), now)
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             count = conn.execute(
                 sa.select(sa.func.count()).select_from(t).where(t.c.owner == owner)
             ).scalar_one()
@@ -95,7 +105,7 @@ class NotificationStore:
 
     def remove_endpoint(self, owner: str, endpoint_id: str) -> bool:
         t = schema.notify_endpoints
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             done = conn.execute(
                 t.delete().where(t.c.endpoint_id == endpoint_id, t.c.owner == owner)
             )
@@ -105,7 +115,7 @@ class NotificationStore:
 
     def set_contact(self, identity_id: str, sealed: bytes, *, now: float) -> None:
         t = schema.notify_contacts
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(t.delete().where(t.c.identity_id == identity_id))
             conn.execute(
                 t.insert().values(identity_id=identity_id, sealed_email=sealed, updated_at=now)
@@ -121,7 +131,7 @@ class NotificationStore:
 
     def remove_contact(self, identity_id: str) -> bool:
         t = schema.notify_contacts
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             done = conn.execute(t.delete().where(t.c.identity_id == identity_id))
         return done.rowcount == 1
 
@@ -141,7 +151,7 @@ class NotificationStore:
         """Record an event and queue its deliveries; the number queued (0 for an event
         already recorded: each event is queued once, whoever emits it again)."""
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 if self._known_event(conn, event_id):
                     return 0
                 conn.execute(
@@ -215,7 +225,7 @@ class NotificationStore:
             )
         claimed: list[str] = []
         for delivery_id in due:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 done = conn.execute(
                     d.update()
                     .where(d.c.delivery_id == delivery_id, d.c.status == PENDING, free)
@@ -265,7 +275,7 @@ class NotificationStore:
             self._finish(delivery_id, now=now, status=DEAD, error=error)
             return
         d = schema.notify_deliveries
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 d.update()
                 .where(d.c.delivery_id == delivery_id)
@@ -280,7 +290,7 @@ class NotificationStore:
 
     def _finish(self, delivery_id: str, *, now: float, status: str, error: str | None) -> None:
         d = schema.notify_deliveries
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 d.update()
                 .where(d.c.delivery_id == delivery_id)
@@ -299,7 +309,7 @@ class NotificationStore:
     def retry_dead_letter(self, delivery_id: str, *, now: float) -> bool:
         """Put a dead letter back in the queue for a fresh round of attempts."""
         d = schema.notify_deliveries
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             done = conn.execute(
                 d.update()
                 .where(d.c.delivery_id == delivery_id, d.c.status == DEAD)

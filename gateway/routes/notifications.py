@@ -37,6 +37,9 @@ from gateway.notify.urls import (
     origin_of,
 )
 
+AdminDep = Annotated[Caller, Depends(require_role("admin"))]
+PatientDep = Annotated[Caller, Depends(require_role("patient"))]
+
 router = APIRouter(
     prefix="/v1/notifications", tags=["notifications"], responses=problem_responses(401, 403)
 )
@@ -219,8 +222,9 @@ def _contact_key(state: GatewayState) -> bytes:
 
 
 @router.put("/contact", response_model=ContactOut)
-async def set_contact(body: ContactIn, caller: CallerDep) -> ContactOut:
-    """Give (or change) the caller's e-mail address; it is kept encrypted, never on the ledger."""
+async def set_contact(body: ContactIn, caller: PatientDep) -> ContactOut:
+    """Give (or change) the patient's e-mail address; it is kept encrypted, never on the
+    ledger, and used only to tell the patient of events about its records."""
     key = _contact_key(caller.state)
     try:
         address = check_email(body.email)
@@ -234,7 +238,7 @@ async def set_contact(body: ContactIn, caller: CallerDep) -> ContactOut:
 
 
 @router.get("/contact", response_model=ContactOut, responses=problem_responses(404))
-async def get_contact(caller: CallerDep) -> ContactOut:
+async def get_contact(caller: PatientDep) -> ContactOut:
     """The caller's own e-mail address, as the gateway keeps it."""
     key = _contact_key(caller.state)
     sealed = await run_in_threadpool(_store(caller).contact, caller.principal.id)
@@ -247,14 +251,11 @@ async def get_contact(caller: CallerDep) -> ContactOut:
 
 
 @router.delete("/contact", status_code=204, responses=problem_responses(404))
-async def remove_contact(caller: CallerDep) -> Response:
+async def remove_contact(caller: PatientDep) -> Response:
     """Forget the caller's e-mail address."""
     if not await run_in_threadpool(_store(caller).remove_contact, caller.principal.id):
         raise NotFound("the caller has given no e-mail address")
     return Response(status_code=204)
-
-
-AdminDep = Annotated[Caller, Depends(require_role("admin"))]
 
 
 @router.get("/dead-letters", response_model=DeliveryList)
