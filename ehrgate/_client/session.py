@@ -87,8 +87,8 @@ class Session:
     def put(self, path: str, body: Any) -> Any:
         return json_of(self.connection.request("PUT", path, json=body))
 
-    def delete(self, path: str) -> None:
-        self.connection.request("DELETE", path)
+    def delete(self, path: str) -> Any:
+        return json_of(self.connection.request("DELETE", path))
 
     def signer(self) -> IdentityKeys:
         if self.identity is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
@@ -69,6 +69,10 @@ class WebhookOut(StrictModel):
 
 class WebhookList(StrictModel):
     webhooks: list[WebhookOut]
+
+
+class Removed(StrictModel):
+    removed: str = Field(description="What was removed: the webhook id, or 'email'.")
 
 
 class ContactIn(StrictModel):
@@ -200,17 +204,17 @@ async def list_webhooks(caller: CallerDep) -> WebhookList:
     return WebhookList(webhooks=[_webhook_out(e) for e in found])
 
 
-@router.delete("/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(404))
+@router.delete("/webhooks/{endpoint_id}", response_model=Removed, responses=problem_responses(404))
 async def remove_webhook(
     endpoint_id: Annotated[str, Path(min_length=1, max_length=32)], caller: CallerDep
-) -> Response:
+) -> Removed:
     """Remove one of the caller's endpoints (deliveries still queued for it are dropped)."""
     removed = await run_in_threadpool(
         _store(caller).remove_endpoint, caller.principal.id, endpoint_id
     )
     if not removed:
         raise NotFound(f"the caller has no webhook {endpoint_id}")
-    return Response(status_code=204)
+    return Removed(removed=endpoint_id)
 
 
 def _contact_key(state: GatewayState) -> bytes:
@@ -223,8 +227,7 @@ def _contact_key(state: GatewayState) -> bytes:
 
 @router.put("/contact", response_model=ContactOut)
 async def set_contact(body: ContactIn, caller: PatientDep) -> ContactOut:
-    """Give (or change) the patient's e-mail address; it is kept encrypted, never on the
-    ledger, and used only to tell the patient of events about its records."""
+    """Give or change the patient's e-mail address (kept encrypted, never on the ledger)."""
     key = _contact_key(caller.state)
     try:
         address = check_email(body.email)
@@ -250,12 +253,12 @@ async def get_contact(caller: PatientDep) -> ContactOut:
         raise ServiceUnavailable(str(exc)) from exc
 
 
-@router.delete("/contact", status_code=204, responses=problem_responses(404))
-async def remove_contact(caller: PatientDep) -> Response:
+@router.delete("/contact", response_model=Removed, responses=problem_responses(404))
+async def remove_contact(caller: PatientDep) -> Removed:
     """Forget the caller's e-mail address."""
     if not await run_in_threadpool(_store(caller).remove_contact, caller.principal.id):
         raise NotFound("the caller has given no e-mail address")
-    return Response(status_code=204)
+    return Removed(removed="email")
 
 
 @router.get("/dead-letters", response_model=DeliveryList)

@@ -127,8 +127,7 @@ def _names(categories: str | tuple[str, ...]) -> str | list[str]:
 async def answer_request(
     request_id: RecordId, transaction: SignedTransaction, caller: CallerDep
 ) -> AccessRequested:
-    """The patient approves or declines a request (an `answer_request` signed by the patient;
-    an approval names the permission granted for it, committed first)."""
+    """Approve or decline a request (an `answer_request` signed by the patient)."""
     async with audited(caller, "answer_request") as scope:
         scope.about(transaction.body.get("pseudonym"))
         tx = parse_signed(transaction, expected_type="answer_request", principal=caller.principal)

@@ -59,7 +59,8 @@ class Receiver:
             return list(self.received)
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Delivery]:
-        return wait_until(lambda: len(self.deliveries()) >= count, timeout, self.deliveries)
+        wait_until(lambda: len(self.deliveries()) >= count, timeout, self.deliveries)
+        return self.deliveries()
 
 
 def wait_until(done: Callable[[], bool], timeout: float, value: Callable[[], Any]) -> Any:
@@ -132,7 +133,8 @@ class Mailbox:
         return "250 OK"
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Message]:
-        return wait_until(lambda: len(self.messages) >= count, timeout, lambda: self.messages)
+        wait_until(lambda: len(self.messages) >= count, timeout, lambda: self.messages)
+        return list(self.messages)
 
 
 @contextmanager
