@@ -73,7 +73,10 @@ def check_webhook_url(url: str, *, gateway: list[Origin], allow_loopback: bool) 
         raise WebhookUrlRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
     if any(c.isspace() or ord(c) < 0x20 for c in url):
         raise WebhookUrlRefused("the URL contains spaces or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise WebhookUrlRefused(f"not a URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http"):
         raise WebhookUrlRefused(f"a webhook URL must start with https://, not {scheme or url!r}")

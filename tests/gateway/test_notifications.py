@@ -210,9 +210,16 @@ def test_a_delivery_that_always_fails_becomes_a_dead_letter_an_admin_can_retry(
         assert missing.headers["content-type"] == "application/problem+json"
 
 
-def test_a_restart_mid_queue_loses_nothing(tmp_path: Path, clock: ManualClock) -> None:
+def test_a_restart_mid_queue_loses_nothing(
+    tmp_path: Path, clock: ManualClock, database_url: str
+) -> None:
     # Long back-off: the second attempt is due only after the first gateway has stopped.
-    settings = notify_settings(tmp_path / "data", webhook_retry_base=1.0, webhook_max_attempts=5)
+    settings = notify_settings(
+        tmp_path / "data",
+        database_url=database_url,
+        webhook_retry_base=1.0,
+        webhook_max_attempts=5,
+    )
     with webhook_receiver(500) as receiver:
         with live_world(settings, clock) as (_, world):
             patient = world.register_patient()
@@ -402,6 +409,8 @@ def test_webhook_urls_are_checked(tmp_path: Path, clock: ManualClock) -> None:
         _problem(add_webhook(world, who, "https://GATEWAY.example.org:443/"), 422, "gateway itself")
         _problem(add_webhook(world, who, "https://u:p@hooks.example.org/"), 422, "password")
         _problem(add_webhook(world, who, "https:///nohost"), 422, "no host")
+        _problem(add_webhook(world, who, "https://[::1/x"), 422, "not a URL")
+        _problem(add_webhook(world, who, "https://hooks.example.org:99999/"), 422, "port")
         long_url = "https://hooks.example.org/" + "a" * 2100
         assert add_webhook(world, who, long_url).status_code == 422
         _problem(
