@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             signing_key=backends.signer.signing_key,
             hub=state.events,
             clock=clock,
+            metrics=metrics,
         )
         try:
             async with BlockingPortal() as portal:

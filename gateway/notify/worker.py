@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from envelope import SigningKey
 from gateway.clock import Clock, checked_now
 from gateway.events import EventHub, GatewayEvent
+from gateway.metrics import GatewayMetrics
 from gateway.notify import mail
 from gateway.notify.contacts import ContactError, contact_key_from_text, open_email
 from gateway.notify.payloads import PayloadRefused, concerned, event_payload
@@ -66,8 +67,10 @@ class Notifier:
         signing_key: SigningKey,
         hub: EventHub,
         clock: Clock,
+        metrics: GatewayMetrics | None = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
+        self.metrics = metrics
         self.settings = settings
         self.ledger = ledger
         self.store = NotificationStore(ledger.engine)
@@ -230,6 +233,7 @@ class Notifier:
         now = self.wall()
         if error is None:
             await run_in_threadpool(self.store.delivered, delivery.delivery_id, now=now)
+            self._count(delivery.channel, "delivered")
             log.info("delivered %s %s by %s", delivery.kind, delivery.event_id, delivery.channel)
             return
         attempts = delivery.attempts + 1
@@ -238,6 +242,7 @@ class Notifier:
         await run_in_threadpool(
             lambda: self.store.failed(delivery.delivery_id, error=error, now=now, retry_at=retry_at)
         )
+        self._count(delivery.channel, "dead" if final else "retry")
         if final:
             log.warning(
                 "dead letter: %s %s by %s after %d attempts: %s",
@@ -249,6 +254,10 @@ class Notifier:
                 delivery.kind, delivery.event_id, delivery.channel, error, attempts + 1,
                 retry_at - now if retry_at else 0.0,
             )  # fmt: skip
+
+    def _count(self, channel: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.notifications.labels(channel, outcome).inc()
 
     def _backoff(self, attempts: int) -> float:
         base = self.settings.webhook_retry_base * 2.0 ** (attempts - 1)

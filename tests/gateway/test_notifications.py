@@ -24,7 +24,7 @@ from gateway.notify.worker import Notifier
 from ledger.wire import builders
 from ledger.wire.transactions import Transaction
 from tests.gateway.conftest import first_admin
-from tests.gateway.helpers import ManualClock, World, tx_json
+from tests.gateway.helpers import ManualClock, World, metrics_text, tx_json
 from tests.gateway.live import live_world, serve_in_thread
 from tests.gateway.receivers import (
     Delivery,
@@ -155,6 +155,9 @@ def test_failed_deliveries_are_retried_with_the_same_id_and_never_duplicated(
         first, second, third = receiver.wait_for(3)
         time.sleep(0.6)  # several poll intervals and back-offs: nothing more arrives
         assert len(receiver.deliveries()) == 3
+        page = metrics_text(world.client)
+    assert 'ehrgate_notification_attempts_total{channel="webhook",outcome="retry"} 2.0' in page
+    assert 'ehrgate_notification_attempts_total{channel="webhook",outcome="delivered"} 1.0' in page
     assert first.event_id == second.event_id == third.event_id
     assert first.body == second.body == third.body
     key = signing_key(world)
