@@ -94,13 +94,20 @@ def signing_key(world: World) -> str:
 
 def test_an_access_request_reaches_the_patients_webhook_signed(live: tuple[str, World]) -> None:
     _, world = live
-    patient = world.register_patient()
+    patient = world.register_patient("Jane Doe")
+    other = world.register_patient("John Roe")
     dr = world.enroll("dr-who", "clinician")
-    with webhook_receiver(200) as receiver:
+    bystander = world.enroll("dr-else", "clinician")
+    with webhook_receiver(200) as receiver, webhook_receiver(200) as elsewhere:
         response = add_webhook(world, patient.identity, receiver.url)
         assert response.status_code == 201, response.text
+        # endpoints of identities the event does not concern hear nothing of it
+        for who in (other.identity, bystander):
+            assert add_webhook(world, who, elsewhere.url).status_code == 201
         request_id = request_access(world, dr, patient)
         (delivery,) = receiver.wait_for(1)
+        time.sleep(0.3)
+        assert elsewhere.deliveries() == []
     verify_signature(signing_key(world), delivery)
     # The key is the one the ledger's heads are signed with, published there too.
     head = world.client.get("/v1/ledger/head").json()
