@@ -235,6 +235,19 @@ class NotificationStore:
                 claimed.append(delivery_id)
         return self.deliveries(claimed)
 
+    def release(self, ids: Sequence[str]) -> None:
+        """Give up the leases of deliveries a stopping worker had claimed, so that the
+        next worker attempts them at once."""
+        if not ids:
+            return
+        d = schema.notify_deliveries
+        with self._writing() as conn:
+            conn.execute(
+                d.update()
+                .where(d.c.delivery_id.in_(list(ids)), d.c.status == PENDING)
+                .values(lease_until=None)
+            )
+
     def deliveries(self, ids: Sequence[str]) -> list[Delivery]:
         if not ids:
             return []

@@ -84,6 +84,7 @@ class Notifier:
         self._wake_persist = asyncio.Event()
         self._wake_deliver = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._claimed: set[str] = set()
         self._client: httpx.AsyncClient | None = None
         self._contact_key = (
             contact_key_from_text(settings.contact_key.get_secret_value())
@@ -139,8 +140,10 @@ class Notifier:
         self._tasks = []
         try:
             await run_in_threadpool(self._persist_pending)
+            await run_in_threadpool(self.store.release, sorted(self._claimed))
         except Exception:
             log.exception("notification events could not be saved at shutdown")
+        self._claimed.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -206,12 +209,14 @@ class Notifier:
         async def attempt(delivery: Delivery) -> None:
             async with limit:
                 await self._attempt(delivery)
+            self._claimed.discard(delivery.delivery_id)
 
         while True:
             try:
                 due = await run_in_threadpool(
                     lambda: self.store.claim_due(now=self.wall(), lease=lease, limit=_BATCH)
                 )
+                self._claimed.update(d.delivery_id for d in due)
                 if due:
                     await asyncio.gather(*(attempt(d) for d in due))
             except Exception:

@@ -44,11 +44,16 @@ class Receiver:
     statuses: list[int]
     received: list[Delivery] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delays: list[float] = field(default_factory=list)
+    """Seconds to wait before answering each of the first POSTs."""
 
     def answer(self, delivery: Delivery) -> int:
         with self.lock:
             self.received.append(delivery)
-            return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+            delay = self.delays.pop(0) if self.delays else 0.0
+            status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        time.sleep(delay)
+        return status
 
     def set_statuses(self, *statuses: int) -> None:
         with self.lock:

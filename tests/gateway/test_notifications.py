@@ -248,6 +248,25 @@ def test_a_restart_mid_queue_loses_nothing(
     assert second.body == first.body
 
 
+def test_a_delivery_cut_short_by_a_stop_is_attempted_at_once_after_the_restart(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # The lease of an attempt is webhook_timeout + 30 s; a stopping gateway gives it up.
+    settings = notify_settings(tmp_path / "data", webhook_timeout=20)
+    with webhook_receiver(200) as receiver:
+        receiver.delays = [3.0]  # the first attempt hangs while the gateway stops
+        with live_world(settings, clock) as (_, world):
+            patient = world.register_patient()
+            add_webhook(world, patient.identity, receiver.url)
+            request_access(world, world.enroll("dr-who", "clinician"), patient)
+            (first,) = receiver.wait_for(1)
+        started = time.monotonic()
+        with live_world(settings, clock):
+            second = receiver.wait_for(2, timeout=15)[1]
+        assert time.monotonic() - started < 15
+    assert second.event_id == first.event_id
+
+
 def test_events_still_in_memory_are_saved_when_the_gateway_stops(
     tmp_path: Path, clock: ManualClock
 ) -> None:
