@@ -12,9 +12,10 @@ request's path:
   grant ending within `grant_expiry_window` (its event id is derived from the grant and its
   end, so each grant is announced once, also across restarts and replicas).
 
-Stopping persists what is still in memory; the queue itself is in the database, so a
-restart loses nothing and a delivery interrupted mid-attempt is attempted again (with the
-same event id) once its lease ends.
+Stopping persists what is still in memory and gives up the claims on deliveries in flight;
+the queue itself is in the database, so a restart loses nothing and a delivery interrupted
+mid-attempt is attempted again, with the same event id (after its lease, if the process
+died without stopping).
 """
 
 from __future__ import annotations
