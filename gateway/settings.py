@@ -211,9 +211,10 @@ class Settings(BaseSettings):
         default=10, ge=1, le=1000, description="Webhook endpoints one identity may register."
     )
     notify_poll_interval: float = Field(
-        default=1.0,
+        default=5.0,
         gt=0,
-        description="Seconds between two looks at the delivery queue when nothing wakes it.",
+        description="Seconds between two looks at the delivery queue when nothing wakes it "
+        "(events of this process and due retries wake it sooner).",
     )
     grant_expiry_window: timedelta = Field(
         default=timedelta(days=3),

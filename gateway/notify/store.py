@@ -235,6 +235,18 @@ class NotificationStore:
                 claimed.append(delivery_id)
         return self.deliveries(claimed)
 
+    def next_due(self) -> float | None:
+        """When the earliest pending delivery may next be attempted (its lease included)."""
+        d = schema.notify_deliveries
+        ready = sa.case(
+            (d.c.lease_until > d.c.next_attempt_at, d.c.lease_until), else_=d.c.next_attempt_at
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.min(ready)).where(d.c.status == PENDING)
+            ).scalar_one_or_none()
+        return float(value) if value is not None else None
+
     def release(self, ids: Sequence[str]) -> None:
         """Give up the leases of deliveries a stopping worker had claimed, so that the
         next worker attempts them at once."""

@@ -49,6 +49,7 @@ log = logging.getLogger("gateway.notify")
 
 _BATCH = 32
 _CONCURRENCY = 16
+_MIN_DELAY = 0.01
 
 
 def grant_expiring_id(permission_id: str, not_after: str) -> str:
@@ -212,19 +213,27 @@ class Notifier:
                 await self._attempt(delivery)
             self._claimed.discard(delivery.delivery_id)
 
+        # The first look waits a moment (or a wake-up): the gateway has just started.
+        delay = interval
         while True:
+            await _wait(self._wake_deliver, delay)
+            delay = interval
             try:
-                due = await run_in_threadpool(
-                    lambda: self.store.claim_due(now=self.wall(), lease=lease, limit=_BATCH)
-                )
-                self._claimed.update(d.delivery_id for d in due)
-                if due:
-                    await asyncio.gather(*(attempt(d) for d in due))
+                while True:
+                    due = await run_in_threadpool(
+                        lambda: self.store.claim_due(now=self.wall(), lease=lease, limit=_BATCH)
+                    )
+                    self._claimed.update(d.delivery_id for d in due)
+                    if due:
+                        await asyncio.gather(*(attempt(d) for d in due))
+                    if len(due) < _BATCH:
+                        break
+                # Sleep until the next retry is due, if that is sooner than the next look.
+                upcoming = await run_in_threadpool(self.store.next_due)
+                if upcoming is not None:
+                    delay = min(interval, max(upcoming - self.wall(), _MIN_DELAY))
             except Exception:
                 log.exception("the delivery queue could not be read; retrying")
-                due = []
-            if len(due) < _BATCH:
-                await _wait(self._wake_deliver, interval)
 
     async def _attempt(self, delivery: Delivery) -> None:
         try:
@@ -317,12 +326,14 @@ class Notifier:
     # --- expiry scan ------------------------------------------------------------------------
 
     async def _expiry_loop(self) -> None:
+        interval = self.settings.grant_expiry_scan_interval
+        await asyncio.sleep(min(interval, self.settings.notify_poll_interval))
         while True:
             try:
                 await run_in_threadpool(self.scan_expiring)
             except Exception:
                 log.exception("the scan for grants ending soon failed; retrying")
-            await asyncio.sleep(self.settings.grant_expiry_scan_interval)
+            await asyncio.sleep(interval)
 
     def scan_expiring(self) -> int:
         """Emit `grant_expiring` for live grants ending within the window (each once)."""

@@ -172,6 +172,18 @@ def test_failed_deliveries_are_retried_with_the_same_id_and_never_duplicated(
         verify_signature(key, delivery)
 
 
+def test_a_retry_is_attempted_when_due_not_at_the_next_poll(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    settings = notify_settings(tmp_path / "data", notify_poll_interval=60.0, webhook_retry_base=0.3)
+    with webhook_receiver(500, 200) as receiver, live_world(settings, clock) as (_, world):
+        patient = world.register_patient()
+        add_webhook(world, patient.identity, receiver.url)
+        request_access(world, world.enroll("dr-who", "clinician"), patient)
+        first, second = receiver.wait_for(2, timeout=10)
+    assert first.event_id == second.event_id
+
+
 def test_a_delivery_that_always_fails_becomes_a_dead_letter_an_admin_can_retry(
     live: tuple[str, World],
 ) -> None:
