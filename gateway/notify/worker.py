@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -82,6 +83,7 @@ class Notifier:
         self.wall = wall
         self._inbox: queue.SimpleQueue[GatewayEvent] = queue.SimpleQueue()
         self._held: list[GatewayEvent] = []
+        self._persist_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_persist = asyncio.Event()
         self._wake_deliver = asyncio.Event()
@@ -171,6 +173,12 @@ class Notifier:
                 self._wake_deliver.set()
 
     def _persist_pending(self) -> int:
+        # One thread at a time: a save still running when the loop is cancelled at shutdown
+        # finishes before the final one starts.
+        with self._persist_lock:
+            return self._persist_held()
+
+    def _persist_held(self) -> int:
         while True:
             try:
                 self._held.append(self._inbox.get_nowait())
