@@ -252,26 +252,35 @@ class Consent:
         *,
         not_after: TimeLike | None = None,
         not_before: TimeLike | None = None,
+        permission_id: str | None = None,
     ) -> tuple[AccessRequest, Permission, Receipt]:
         """Approve a request with the grant it asks for (the patient only): the requester,
         rights and categories of the request, for its period, or from *not_before*
         (default now) to *not_after* when the request names none or the patient shortens
-        it. The grant is committed first, then the signed answer that names it."""
+        it. The grant is committed first, then the signed answer that names it. With
+        *permission_id*, an existing grant to the requester is named instead (to finish an
+        approval whose answer did not reach the gateway)."""
         patient = self._session.patient_keys("approve an access request")
         request = self._pending_request(request_id)
-        start = not_before if not_before is not None else request.not_before
-        end = not_after if not_after is not None else request.not_after
-        if end is None:
-            raise UsageError(
-                "the request names no period: say until when the grant holds (not_after)"
+        if permission_id is not None:
+            found = [p for p in self.permissions() if p.permission_id == permission_id]
+            if not found:
+                raise UsageError(f"the patient has no permission {permission_id}")
+            permission = found[0]
+        else:
+            start = not_before if not_before is not None else request.not_before
+            end = not_after if not_after is not None else request.not_after
+            if end is None:
+                raise UsageError(
+                    "the request names no period: say until when the grant holds (not_after)"
+                )
+            permission, _ = self.grant(
+                request.requester,
+                rights=request.rights,
+                categories=request.categories,
+                not_before=start,
+                not_after=end,
             )
-        permission, _ = self.grant(
-            request.requester,
-            rights=request.rights,
-            categories=request.categories,
-            not_before=start,
-            not_after=end,
-        )
         tx = builders.answer_request(
             patient.identity,
             pseudonym=patient.pseudonym,

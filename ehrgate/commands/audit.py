@@ -81,6 +81,12 @@ def list_requests(ctx: click.Context, pseudonym: str | None, pending: bool, as_j
     help="Grant until (default: as requested; needed if the request names no period): "
     "ISO 8601 or +30s, +15m, +2h, +7d.",
 )
+@click.option(
+    "--permission",
+    "permission_id",
+    metavar="ID",
+    help="Name an existing grant to the requester instead of making one.",
+)
 @json_option
 @click.pass_context
 def approve_request(
@@ -88,6 +94,7 @@ def approve_request(
     request_id: str,
     not_before: str | None,
     not_after: str | None,
+    permission_id: str | None,
     as_json: bool,
 ) -> None:
     """Approve a request: grant what it asks for, then sign the answer (the patient)."""
@@ -98,6 +105,7 @@ def approve_request(
             request_id,
             not_before=parse_when(not_before) if not_before is not None else None,
             not_after=parse_when(not_after) if not_after is not None else None,
+            permission_id=permission_id,
         )
     )
     emit(

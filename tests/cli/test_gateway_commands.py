@@ -344,6 +344,22 @@ def test_requests_approve_and_decline(ehrgate: Run, cast: Cast) -> None:
     assert permission["not_after"] == answer["access_request"]["not_after"]
     # the request names no period: the patient says until when
     fails(ehrgate("requests", "approve", declined, who="patient"), 2, "until when")
+    # naming a grant the patient does not have
+    fails(
+        ehrgate("requests", "approve", declined, "--permission", "nope", who="patient"),
+        2,
+        "no permission nope",
+    )
+    # naming an existing grant that is not to the requester: the ledger refuses it
+    other = ehrgate.json(
+        "grant", "--to", cast.system.id, "--rights", "read", "--categories", "lab-results",
+        "--until", "+1d", who="patient",
+    )["permission"]["permission_id"]  # fmt: skip
+    fails(
+        ehrgate("requests", "approve", declined, "--permission", other, who="patient"),
+        2,
+        "not a live grant",
+    )
     assert (
         ehrgate.json("requests", "decline", declined, who="patient")["access_request"]["decision"]
         == "declined"
