@@ -31,6 +31,7 @@ from ehrgate._client.directory import Directory
 from ehrgate._client.erasure import Erasures
 from ehrgate._client.fetch import Fetcher
 from ehrgate._client.keys import ScopedKeys
+from ehrgate._client.notifications import Notifications
 from ehrgate._client.session import Session, TimeLike
 from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
@@ -112,6 +113,7 @@ class Client:
         self._uploads = Uploads(session, self._trust, self._directory, self._keys)
         self._fetcher = Fetcher(session, self._trust, self._directory)
         self._erasures = Erasures(session, self._trust)
+        self._notifications = Notifications(session)
 
     def close(self) -> None:
         self._connection.close()
@@ -153,7 +155,19 @@ class Client:
     share_key = _delegate("_consent", Consent.share_key)
     request_access = _delegate("_consent", Consent.request_access)
     access_requests = _delegate("_consent", Consent.access_requests)
+    approve_request = _delegate("_consent", Consent.approve_request)
+    decline_request = _delegate("_consent", Consent.decline_request)
     audit = _delegate("_consent", Consent.audit)
+
+    # notifications
+    add_webhook = _delegate("_notifications", Notifications.add_webhook)
+    webhooks = _delegate("_notifications", Notifications.webhooks)
+    remove_webhook = _delegate("_notifications", Notifications.remove_webhook)
+    set_email = _delegate("_notifications", Notifications.set_email)
+    remove_email = _delegate("_notifications", Notifications.remove_email)
+    webhook_key = _delegate("_notifications", Notifications.webhook_key)
+    dead_letters = _delegate("_notifications", Notifications.dead_letters)
+    retry_dead_letter = _delegate("_notifications", Notifications.retry_dead_letter)
 
     # records
     records = _delegate("_fetcher", Fetcher.records)

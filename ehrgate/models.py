@@ -62,8 +62,16 @@ def _maybe(kind: type[Any]) -> Reader:
     return lambda data, name, where: _optional(data, name, kind, where)
 
 
+def _number(data: Any, name: str, where: str) -> float:
+    value = data.get(name) if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedAnswer(f"the gateway's {where} has a malformed {name!r}")
+    return float(value)
+
+
 _READERS: dict[Any, Reader] = {
     str: _one_of(str),
+    float: _number,
     int: _one_of(int),
     bool: _one_of(bool),
     str | None: _maybe(str),
@@ -322,6 +330,42 @@ class AccessRequest(Answer):
     rights: tuple[str, ...]
     categories: tuple[str, ...] | str
     reason: str
+    not_before: str | None = None
+    not_after: str | None = None
+    decision: str | None = None
+    """None while pending, then "approved" or "declined"."""
+    permission_id: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.decision is None
+
+
+@answer()
+@dataclass(frozen=True, slots=True)
+class Webhook(Answer):
+    """A webhook endpoint the caller registered."""
+
+    endpoint_id: str
+    url: str
+    kinds: tuple[str, ...]
+    created_at: float
+
+
+@answer()
+@dataclass(frozen=True, slots=True)
+class Delivery(Answer):
+    """A queued notification (a dead letter, as admins see them)."""
+
+    delivery_id: str
+    event_id: str
+    kind: str
+    channel: str
+    target: str
+    status: str
+    attempts: int
+    last_error: str | None
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)

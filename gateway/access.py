@@ -42,6 +42,7 @@ from gateway.errors import (
     ValidationFailed,
     from_backend_error,
 )
+from gateway.events import GatewayEvent
 from gateway.metrics import GatewayMetrics
 from gateway.models import Category, Pseudonym, RecordId
 from ledger.ledger import Ledger
@@ -232,6 +233,7 @@ async def _enforce(
             f"{gone}: its capsule and body were deleted and nothing can open it any more"
         )
     if not allowed:
+        _tell_denied(state, entry, principal.id, action, pseudonym, record_id, category)
         raise AccessDenied(reason)
     return Access(
         caller=caller,
@@ -244,6 +246,33 @@ async def _enforce(
         record=record,
         category=category,
         readable_categories=readable,
+    )
+
+
+def _tell_denied(
+    state: GatewayState,
+    entry: asyncio.Future[Any],
+    actor: str,
+    action: str,
+    pseudonym: str,
+    record_id: str | None,
+    category: str | None,
+) -> None:
+    """Tell the patient of a denied read (the event id is the denial's ledger entry hash)."""
+    receipt = entry.result()
+    details: dict[str, str] = {"actor": actor, "action": action}
+    if record_id is not None:
+        details["record_id"] = record_id
+    if category is not None:
+        details["category"] = category
+    state.events.emit(
+        GatewayEvent(
+            kind="denied_read",
+            event_id=receipt.tx_hash,
+            pseudonym=pseudonym,
+            at=receipt.tree_head.timestamp,
+            details=details,
+        )
     )
 
 

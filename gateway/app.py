@@ -20,6 +20,7 @@ from gateway.errors import install_backend_error_handlers, install_error_handler
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
 from gateway.models import problem_responses, problem_schemas
+from gateway.notify.worker import Notifier
 from gateway.refusal_limits import RefusalLimiter
 from gateway.routes import (
     auth,
@@ -30,6 +31,7 @@ from gateway.routes import (
     identities,
     keys,
     ledger,
+    notifications,
     patients,
     permissions,
     records,
@@ -99,10 +101,26 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             state.authenticator.share(backends.auth_state, backends.auth_state)
             state.refusals.share(backends.auth_state)
         state.backends = backends
+        notifier = Notifier(
+            settings,
+            ledger=backends.ledger,
+            signing_key=backends.signer.signing_key,
+            hub=state.events,
+            clock=clock,
+            metrics=metrics,
+        )
         try:
             async with BlockingPortal() as portal:
                 state.portal = portal
-                yield
+                await notifier.start()
+                state.notifier = notifier
+                state.events.subscribe(notifier)
+                try:
+                    yield
+                finally:
+                    state.events.unsubscribe(notifier)
+                    state.notifier = None
+                    await notifier.stop()
         finally:
             state.portal = None
             backends, state.backends = state.backends, None
@@ -125,7 +143,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_backend_error_handlers(app)
     for module in (
         health, auth, identities, patients, keys, permissions, blobs, records, documents,
-        erasure, ledger, webapp,
+        erasure, ledger, notifications, webapp,
     ):  # fmt: skip
         app.include_router(module.router)
 

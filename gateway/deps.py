@@ -23,6 +23,7 @@ from gateway.clock import Clock
 from gateway.errors import Forbidden, InvalidToken, ServiceUnavailable
 from gateway.events import EventHub
 from gateway.metrics import GatewayMetrics
+from gateway.notify.worker import Notifier
 from gateway.refusal_limits import RefusalLimiter
 from gateway.settings import Settings
 
@@ -39,6 +40,7 @@ class GatewayState:
     events: EventHub = field(default_factory=EventHub)
     backends: Backends | None = None
     portal: BlockingPortal | None = None
+    notifier: Notifier | None = None
 
 
 async def get_state(request: Request) -> GatewayState:

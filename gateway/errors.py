@@ -341,6 +341,7 @@ _CONFLICT_CODES = frozenset(
         "already-suspended",
         "not-suspended",
         "stale-rotation",
+        "already-answered",
         "genesis-exists",
     }
 )

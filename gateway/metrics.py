@@ -69,6 +69,12 @@ class GatewayMetrics:
             "Bytes of sealed bodies served.",
             registry=self.registry,
         )
+        self.notifications = Counter(
+            "ehrgate_notification_attempts",
+            "Notification delivery attempts, by channel and outcome (delivered, retry, dead).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         # Label children are looked up once per (method, route[, status]) and kept: the

@@ -230,6 +230,14 @@ class AccessRequestOut(StrictModel):
     rights: list[str]
     categories: list[str] | str
     reason: str
+    not_before: str | None = Field(default=None, description="Start of the requested period.")
+    not_after: str | None = Field(default=None, description="End of the requested period.")
+    decision: str | None = Field(
+        default=None, description="null while pending, then 'approved' or 'declined'."
+    )
+    permission_id: str | None = Field(
+        default=None, description="The permission the patient granted for an approval."
+    )
 
 
 class AccessRequestList(StrictModel):

@@ -74,6 +74,7 @@ _ACTS: dict[str, str] = {
     "request_access": "access request",
     "publish_keys": "key publication",
     "erase": "erasure",
+    "answer_request": "answer to an access request",
     "login": "login",
     "enroll": "enrollment",
     "suspend": "suspension",

@@ -51,3 +51,59 @@ rate_buckets = sa.Table(
     sa.Column("full_at", sa.Double(), nullable=False),
     sa.Index("ix_gateway_rate_buckets_full_at", "full_at"),
 )
+
+
+# --- notifications (gateway.notify) -------------------------------------------------------
+# Times here are Unix seconds of the machine's clock (scheduling), not ledger times.
+
+notify_events = sa.Table(
+    "notify_events",
+    metadata,
+    # the event's id: what a receiver deduplicates on
+    sa.Column("event_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("pseudonym", sa.String(64), nullable=False),
+    # the JSON payload every channel sends (ids and categories only)
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+notify_endpoints = sa.Table(
+    "notify_endpoints",
+    metadata,
+    sa.Column("endpoint_id", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False, index=True),
+    sa.Column("url", sa.String(2048), nullable=False),
+    # comma-joined event kinds the endpoint takes
+    sa.Column("kinds", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+notify_deliveries = sa.Table(
+    "notify_deliveries",
+    metadata,
+    sa.Column("delivery_id", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    # "webhook" (target: an endpoint id) or "email" (target: an identity id)
+    sa.Column("channel", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    # "pending", "delivered" or "dead" (a dead letter, after the last attempt)
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False),
+    # a worker that claimed the delivery holds it until then
+    sa.Column("lease_until", sa.Float, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("event_id", "channel", "target"),
+    sa.Index("ix_notify_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+notify_contacts = sa.Table(
+    "notify_contacts",
+    metadata,
+    sa.Column("identity_id", sa.String(200), primary_key=True),
+    # nonce ‖ AES-256-GCM ciphertext of the e-mail address (key: settings.contact_key)
+    sa.Column("sealed_email", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

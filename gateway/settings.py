@@ -192,6 +192,64 @@ class Settings(BaseSettings):
         "process only), 'database' (tables in the ledger's database, shared by every "
         "replica), or 'auto': the database on PostgreSQL, memory on SQLite.",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The gateway's own external base URL; webhook URLs at it are refused.",
+    )
+    webhook_allow_loopback: bool = Field(
+        default=False,
+        description="Accept webhook URLs on a loopback address, plain http included (tests "
+        "and local development only).",
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds one webhook delivery attempt may take."
+    )
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Attempts per delivery (webhook or e-mail) before it becomes a dead letter.",
+    )
+    webhook_retry_base: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds before the first retry; each further retry waits twice as long.",
+    )
+    webhook_retry_max: float = Field(
+        default=3600.0, gt=0, description="Longest wait in seconds between two attempts."
+    )
+    webhooks_per_identity: int = Field(
+        default=10, ge=1, le=1000, description="Webhook endpoints one identity may register."
+    )
+    notify_poll_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between two looks at the delivery queue when nothing wakes it "
+        "(events of this process and due retries wake it sooner).",
+    )
+    grant_expiry_window: timedelta = Field(
+        default=timedelta(days=3),
+        description="A grant_expiring event is sent once for a grant ending within this "
+        "time (seconds, or an ISO 8601 duration).",
+    )
+    grant_expiry_scan_interval: float = Field(
+        default=300.0, gt=0, description="Seconds between two scans for grants ending soon."
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for e-mail notifications; unset: no e-mail."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS with the SMTP server.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_from: str = Field(
+        default="ehrgate@localhost", description="Sender address of notification e-mails."
+    )
+    contact_key: SecretStr | None = Field(
+        default=None,
+        description="32 bytes as base64: the AES-256-GCM key that seals patients' e-mail "
+        "addresses at rest; unset: addresses cannot be registered.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -237,7 +295,25 @@ class Settings(BaseSettings):
     def _lower_log_level(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("token_lifetime", "challenge_lifetime", "shutdown_timeout", mode="before")
+    @field_validator("contact_key")
+    @classmethod
+    def _contact_key_is_32_bytes(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from gateway.notify.contacts import ContactError, contact_key_from_text
+
+            try:
+                contact_key_from_text(value.get_secret_value())
+            except ContactError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator(
+        "token_lifetime",
+        "challenge_lifetime",
+        "shutdown_timeout",
+        "grant_expiry_window",
+        mode="before",
+    )
     @classmethod
     def _seconds_as_text(cls, value: Any) -> Any:
         # Environment variables are text; "900" means seconds, as it would in TOML.
@@ -245,7 +321,9 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
-    @field_validator("token_lifetime", "challenge_lifetime", "shutdown_timeout")
+    @field_validator(
+        "token_lifetime", "challenge_lifetime", "shutdown_timeout", "grant_expiry_window"
+    )
     @classmethod
     def _positive_lifetime(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

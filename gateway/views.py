@@ -94,6 +94,10 @@ def access_request_out(request: AccessRequest) -> AccessRequestOut:
         rights=list(request.rights),
         categories=_names(request.categories),
         reason=request.reason,
+        not_before=request.not_before,
+        not_after=request.not_after,
+        decision=request.decision,
+        permission_id=request.permission_id,
     )
 
 

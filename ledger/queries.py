@@ -176,10 +176,14 @@ class LedgerQueries:
         rows = self._select(t, t.c.pseudonym == pseudonym, order=t.c.entry_index, limit=limit)
         return [AccessEvent.from_row(r) for r in rows]
 
-    def access_requests(self, pseudonym: str) -> list[AccessRequest]:
-        """Requests for rights made to the patient of *pseudonym*, oldest first."""
+    def access_requests(self, pseudonym: str, *, pending: bool = False) -> list[AccessRequest]:
+        """Requests for rights made to the patient of *pseudonym*, oldest first (only those
+        not answered yet if *pending*)."""
         t = schema.access_requests
-        rows = self._select(t, t.c.pseudonym == pseudonym, order=t.c.entry_index)
+        where = [t.c.pseudonym == pseudonym]
+        if pending:
+            where.append(t.c.decision.is_(None))
+        rows = self._select(t, *where, order=t.c.entry_index)
         return [AccessRequest.from_row(r) for r in rows]
 
     def identity_keys(self, identity_id: str) -> list[IdentityKey]:
@@ -200,6 +204,19 @@ class LedgerQueries:
             *found,
             IdentityKey.current(Identity.from_row(database.normalise("identities", row))),
         ]
+
+    def permissions_ending(self, after: str, until: str) -> list[Permission]:
+        """Live (unrevoked) permissions whose not_after is in (*after*, *until*], ledger
+        times, soonest first."""
+        t = schema.permissions
+        where = [t.c.revoked_at.is_(None), t.c.not_after > after, t.c.not_after <= until]
+        return [Permission.from_row(r) for r in self._select(t, *where, order=t.c.not_after)]
+
+    def access_request(self, request_id: str) -> AccessRequest | None:
+        """One access request by its id (the id of its `access_request` transaction)."""
+        t = schema.access_requests
+        rows = self._select(t, t.c.request_id == request_id)
+        return AccessRequest.from_row(rows[0]) if rows else None
 
     def _select(
         self, table: sa.Table, *where: Any, order: Any = None, limit: int | None = None

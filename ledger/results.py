@@ -293,6 +293,16 @@ class AccessRequest:
     categories: Categories
     reason: str
     entry_index: int
+    not_before: str | None = None
+    not_after: str | None = None
+    decision: str | None = None
+    """None while pending; then "approved" or "declined"."""
+    permission_id: str | None = None
+    answered_at: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.decision is None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AccessRequest:
@@ -304,6 +314,11 @@ class AccessRequest:
             _categories(row["categories"]),
             row["reason"],
             row["entry_index"],
+            row.get("not_before"),
+            row.get("not_after"),
+            row.get("decision"),
+            row.get("permission_id"),
+            row.get("answered_at"),
         )
 
 

@@ -183,6 +183,12 @@ access_requests = sa.Table(
     sa.Column("categories", sa.Text, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("entry_index", Index64, nullable=False),
+    # The requested period (both or neither), then the patient's answer, once.
+    sa.Column("not_before", sa.String(27), nullable=True),
+    sa.Column("not_after", sa.String(27), nullable=True),
+    sa.Column("decision", sa.String(8), nullable=True),
+    sa.Column("permission_id", sa.String(200), nullable=True),
+    sa.Column("answered_at", Index64, nullable=True),
 )
 
 erasures = sa.Table(

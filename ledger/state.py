@@ -39,6 +39,7 @@ RESIDENT_TABLES = frozenset(
         "key_shares",
         "published_keys",
         "erasures",
+        "access_requests",
     }
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""

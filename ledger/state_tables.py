@@ -69,7 +69,7 @@ STATE_TABLES: dict[str, StateTable] = {
     "access_requests": StateTable(
         "state_access_requests",
         ("request_id", "requester", "pseudonym", "rights", "categories", "reason",
-         "entry_index"),
+         "entry_index", "not_before", "not_after", "decision", "permission_id", "answered_at"),
         ("request_id",),
     ),
     "erasures": StateTable(

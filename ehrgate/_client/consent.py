@@ -221,23 +221,99 @@ class Consent:
         rights: Iterable[str],
         categories: Iterable[str] | str,
         reason: str,
+        not_before: TimeLike | None = None,
+        not_after: TimeLike | None = None,
     ) -> tuple[AccessRequest, Receipt]:
-        """Ask a patient for rights (clinician, system or auditor)."""
+        """Ask a patient for rights (clinician, system or auditor), for the period
+        *not_before* to *not_after* if given (both or neither)."""
+        if (not_before is None) != (not_after is None):
+            raise UsageError("a requested period needs both a start and an end")
         tx = builders.access_request(
             self._session.signer(),
             pseudonym=pseudonym,
             rights=list(rights),
             categories=_categories(categories),
             reason=reason,
+            not_before=ledger_time(not_before) if not_before is not None else None,
+            not_after=ledger_time(not_after) if not_after is not None else None,
         )
         answer, receipt = self._submit("/v1/access-requests", tx)
         return AccessRequest.from_json(answer.get("access_request")), receipt
 
-    def access_requests(self, pseudonym: str | None = None) -> list[AccessRequest]:
-        """Requests for rights made to the patient (the patient only)."""
+    def access_requests(
+        self, pseudonym: str | None = None, *, pending: bool = False
+    ) -> list[AccessRequest]:
+        """Requests for rights made to the patient (the patient only), oldest first; only
+        those not answered yet with *pending*."""
         pseudonym = self._session.pseudonym(pseudonym)
-        answer = self._session.get(f"/v1/patients/{pseudonym}/access-requests")
+        params = {"pending": "true"} if pending else None
+        answer = self._session.get(f"/v1/patients/{pseudonym}/access-requests", params)
         return [AccessRequest.from_json(item) for item in items(answer, "access_requests")]
+
+    def _pending_request(self, request_id: str) -> AccessRequest:
+        for request in self.access_requests():
+            if request.request_id == request_id:
+                if not request.pending:
+                    raise UsageError(f"access request {request_id} was already {request.decision}")
+                return request
+        raise UsageError(f"there is no access request {request_id} to this patient")
+
+    def approve_request(
+        self,
+        request_id: str,
+        *,
+        not_after: TimeLike | None = None,
+        not_before: TimeLike | None = None,
+        permission_id: str | None = None,
+    ) -> tuple[AccessRequest, Permission, Receipt]:
+        """Approve a request with the grant it asks for (the patient only): the requester,
+        rights and categories of the request, for its period, or from *not_before*
+        (default now) to *not_after* when the request names none or the patient shortens
+        it. The grant is committed first, then the signed answer that names it. With
+        *permission_id*, an existing grant to the requester is named instead (to finish an
+        approval whose answer did not reach the gateway)."""
+        patient = self._session.patient_keys("approve an access request")
+        request = self._pending_request(request_id)
+        if permission_id is not None:
+            found = [p for p in self.permissions() if p.permission_id == permission_id]
+            if not found:
+                raise UsageError(f"the patient has no permission {permission_id}")
+            permission = found[0]
+        else:
+            start = not_before if not_before is not None else request.not_before
+            end = not_after if not_after is not None else request.not_after
+            if end is None:
+                raise UsageError(
+                    "the request names no period: say until when the grant holds (not_after)"
+                )
+            permission, _ = self.grant(
+                request.requester,
+                rights=request.rights,
+                categories=request.categories,
+                not_before=start,
+                not_after=end,
+            )
+        tx = builders.answer_request(
+            patient.identity,
+            pseudonym=patient.pseudonym,
+            request_id=request_id,
+            decision="approved",
+            permission_id=permission.permission_id,
+        )
+        answer, receipt = self._submit(f"/v1/access-requests/{request_id}/answer", tx)
+        return AccessRequest.from_json(answer.get("access_request")), permission, receipt
+
+    def decline_request(self, request_id: str) -> tuple[AccessRequest, Receipt]:
+        """Decline a request (the patient only); the answer is signed and on the ledger."""
+        patient = self._session.patient_keys("decline an access request")
+        tx = builders.answer_request(
+            patient.identity,
+            pseudonym=patient.pseudonym,
+            request_id=request_id,
+            decision="declined",
+        )
+        answer, receipt = self._submit(f"/v1/access-requests/{request_id}/answer", tx)
+        return AccessRequest.from_json(answer.get("access_request")), receipt
 
     def audit(self, pseudonym: str | None = None) -> list[AccessEvent]:
         """Who read what of the patient's, when, allowed or denied, and why (the patient)."""

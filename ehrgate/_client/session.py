@@ -84,6 +84,12 @@ class Session:
         response = self.connection.request("POST", path, json=body, authenticated=authenticated)
         return json_of(response)
 
+    def put(self, path: str, body: Any) -> Any:
+        return json_of(self.connection.request("PUT", path, json=body))
+
+    def delete(self, path: str) -> Any:
+        return json_of(self.connection.request("DELETE", path))
+
     def signer(self) -> IdentityKeys:
         if self.identity is None:
             raise UsageError("this call needs an identity: give a key file (--as KEYFILE)")

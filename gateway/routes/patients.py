@@ -3,7 +3,9 @@ patient's records list, permissions, key share, access history and access reques
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from gateway.access import (
@@ -140,7 +142,13 @@ async def audit_log(access: HistoryAccess) -> AuditLog:
 
 
 @router.get("/{pseudonym}/access-requests", response_model=AccessRequestList, responses=_READ)
-async def list_access_requests(access: RequestsAccess) -> AccessRequestList:
-    """Requests for rights that clinicians have made to the patient."""
-    requests = await run_in_threadpool(access.backends.ledger.access_requests, access.pseudonym)
+async def list_access_requests(
+    access: RequestsAccess,
+    pending: Annotated[bool, Query(description="Only the requests not answered yet.")] = False,
+) -> AccessRequestList:
+    """Requests for rights that clinicians have made to the patient, with their answers."""
+    ledger = access.backends.ledger
+    requests = await run_in_threadpool(
+        lambda: ledger.access_requests(access.pseudonym, pending=pending)
+    )
     return AccessRequestList(access_requests=[access_request_out(r) for r in requests])

@@ -7,8 +7,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import CallerDep
+from gateway.deps import Caller, CallerDep
 from gateway.errors import ValidationFailed
+from gateway.events import GatewayEvent
 from gateway.models import (
     Accepted,
     AccessRequestOut,
@@ -22,6 +23,8 @@ from gateway.models import (
 from gateway.refusals import audited
 from gateway.transactions import parse_signed, submit
 from gateway.views import access_request_out, permission_out, receipt_out
+from ledger.results import AccessRequest
+from ledger.wire.blocks import Receipt
 
 router = APIRouter(prefix="/v1", tags=["permissions"], responses=problem_responses(401, 403, 409))
 
@@ -87,4 +90,50 @@ async def request_access(transaction: SignedTransaction, caller: CallerDep) -> A
         caller.backends.ledger.access_requests, str(tx.body["pseudonym"])
     )
     request = next(r for r in requests if r.request_id == tx.tx_id)
+    _tell_requested(caller, request, receipt)
+    return AccessRequested(access_request=access_request_out(request), receipt=receipt_out(receipt))
+
+
+def _tell_requested(caller: Caller, request: AccessRequest, receipt: Receipt) -> None:
+    """Tell the patient of a new request: ids, rights and categories (never the reason)."""
+    details: dict[str, str | list[str]] = {
+        "request_id": request.request_id,
+        "requester": request.requester,
+        "rights": list(request.rights),
+        "categories": _names(request.categories),
+    }
+    if request.not_before is not None and request.not_after is not None:
+        details["not_before"], details["not_after"] = request.not_before, request.not_after
+    caller.state.events.emit(
+        GatewayEvent(
+            kind="access_request",
+            event_id=receipt.tx_hash,
+            pseudonym=request.pseudonym,
+            at=receipt.tree_head.timestamp,
+            details=details,
+        )
+    )
+
+
+def _names(categories: str | tuple[str, ...]) -> str | list[str]:
+    return categories if isinstance(categories, str) else list(categories)
+
+
+@router.post(
+    "/access-requests/{request_id}/answer",
+    response_model=AccessRequested,
+    responses=problem_responses(404),
+)
+async def answer_request(
+    request_id: RecordId, transaction: SignedTransaction, caller: CallerDep
+) -> AccessRequested:
+    """Approve or decline a request (an `answer_request` signed by the patient)."""
+    async with audited(caller, "answer_request") as scope:
+        scope.about(transaction.body.get("pseudonym"))
+        tx = parse_signed(transaction, expected_type="answer_request", principal=caller.principal)
+        if tx.body.get("request_id") != request_id:
+            raise ValidationFailed("the transaction answers another request than the path names")
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
+    request = await run_in_threadpool(caller.backends.ledger.access_request, request_id)
+    assert request is not None
     return AccessRequested(access_request=access_request_out(request), receipt=receipt_out(receipt))

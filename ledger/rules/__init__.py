@@ -8,8 +8,8 @@ of the log reproduces the same state.
 
 The rules of each group of transactions live in their own module — `identities` (genesis,
 enroll, suspend, register_patient, reinstate, rotate_keys), `consent` (grant, revoke,
-key_share, access_request), `records` (record, rekey), `keys` (publish_keys, a key share's
-scope), `erasure` (erase) and `access` — on
+key_share, access_request, answer_request), `records` (record, rekey), `keys` (publish_keys,
+a key share's scope), `erasure` (erase) and `access` — on
 the field checks of `validators` and the signer and owner checks of `actors`.
 """
 
@@ -47,6 +47,7 @@ RULES: dict[str, Rule] = {
     "erase": erasure.erase,
     "reinstate": identities.reinstate,
     "rotate_keys": identities.rotate_keys,
+    "answer_request": consent.answer_request,
 }
 
 

@@ -1,4 +1,5 @@
-"""Rules of the patient's consent transactions: grant, revoke, key_share, access_request."""
+"""Rules of the patient's consent transactions: grant, revoke, key_share, access_request,
+answer_request."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ledger.rules.validators import (
     time_field,
 )
 from ledger.state import Changes, StateView
-from ledger.wire.shapes import GRANT_TX
+from ledger.wire.shapes import GRANT_TX, REQUEST_DECISIONS
 from ledger.wire.transactions import Transaction
 
 _GRANT_FIELDS = set(GRANT_TX.required)
@@ -116,14 +117,32 @@ def key_share(state: StateView, tx: Transaction, now: str, index: int, out: Chan
     )  # fmt: skip
 
 
+_REQUEST_FIELDS = {"pseudonym", "rights", "categories", "reason"}
+_REQUEST_OPTIONAL = frozenset({"not_before", "not_after"})
+_ANSWER_OPTIONAL = frozenset({"permission_id"})
+
+
+def _request_period(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(not_before, not_after) of a request: both given, or neither."""
+    if "not_before" not in body and "not_after" not in body:
+        return None, None
+    if "not_before" not in body or "not_after" not in body:
+        raise deny("half-period", "a requested period needs both not_before and not_after")
+    not_before, not_after = time_field(body, "not_before"), time_field(body, "not_after")
+    if not_before >= not_after:
+        raise deny("empty-interval", "not_before must be earlier than not_after")
+    return not_before, not_after
+
+
 def access_request(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(body, {"pseudonym", "rights", "categories", "reason"})
+    check_fields(body, _REQUEST_FIELDS, _REQUEST_OPTIONAL)
     require_role(signer_row(state, tx), "clinician", "system", "auditor")
     pseudonym = hex64_field(body, "pseudonym")
     rights = rights_field(body)
     categories = categories_field(state, body)
     reason = text_field(body, "reason")
+    not_before, not_after = _request_period(body)
     if state.get("patients", pseudonym) is None:
         raise deny("unknown-pseudonym", f"pseudonym {pseudonym} is not registered")
     out.put(
@@ -136,5 +155,59 @@ def access_request(state: StateView, tx: Transaction, now: str, index: int, out:
             "categories": joined(categories),
             "reason": reason,
             "entry_index": index,
+            "not_before": not_before,
+            "not_after": not_after,
+            "decision": None,
+            "permission_id": None,
+            "answered_at": None,
         },
+    )
+
+
+def answer_request(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    """The patient approves (naming the permission it granted the requester) or declines."""
+    body = tx.body
+    check_fields(body, {"pseudonym", "request_id", "decision"}, _ANSWER_OPTIONAL)
+    signer_row(state, tx)
+    pseudonym = hex64_field(body, "pseudonym")
+    request_id = ident_field(body, "request_id")
+    decision = body.get("decision")
+    if decision not in REQUEST_DECISIONS:
+        raise MalformedTransaction(
+            f"body.decision must be one of {', '.join(REQUEST_DECISIONS)}, got {decision!r}"
+        )
+    owned_patient(state, tx, pseudonym)
+    request = state.get("access_requests", request_id)
+    if request is None or request["pseudonym"] != pseudonym:
+        raise deny("unknown-request", f"there is no access request {request_id} on {pseudonym}")
+    if request["decision"] is not None:
+        raise deny(
+            "already-answered", f"access request {request_id} was already {request['decision']}"
+        )
+    permission_id = None
+    if decision == "approved":
+        if "permission_id" not in body:
+            raise deny(
+                "approval-needs-grant",
+                "an approval names the permission granted for the request (permission_id);"
+                " commit that grant first",
+            )
+        permission_id = ident_field(body, "permission_id")
+        permission = state.get("permissions", permission_id)
+        if (
+            permission is None
+            or permission["pseudonym"] != pseudonym
+            or permission["grantee"] != request["requester"]
+            or permission["revoked_at"] is not None
+        ):
+            raise deny(
+                "grant-does-not-match",
+                f"permission {permission_id} is not a live grant on {pseudonym} to the"
+                f" requester {request['requester']}",
+            )
+    elif "permission_id" in body:
+        raise deny("decline-with-grant", "a declined request names no permission")
+    out.put(
+        "access_requests",
+        {**request, "decision": decision, "permission_id": permission_id, "answered_at": index},
     )

@@ -299,20 +299,44 @@ def access_request(
     rights: Iterable[str],
     categories: Iterable[str] | str,
     reason: str,
+    not_before: datetime | str | None = None,
+    not_after: datetime | str | None = None,
     issued_at: TimeLike = None,
 ) -> Transaction:
-    """A clinician asks a patient for a permission."""
-    return sign(
-        requester,
-        "access_request",
-        {
-            "pseudonym": pseudonym,
-            "rights": sorted(rights),
-            "categories": _categories(categories),
-            "reason": reason,
-        },
-        issued_at=issued_at,
-    )
+    """A clinician asks a patient for a permission, for the period *not_before* to
+    *not_after* if it names one (both or neither)."""
+    fields: dict[str, Any] = {
+        "pseudonym": pseudonym,
+        "rights": sorted(rights),
+        "categories": _categories(categories),
+        "reason": reason,
+    }
+    if not_before is not None:
+        fields["not_before"] = coerce_time(not_before)
+    if not_after is not None:
+        fields["not_after"] = coerce_time(not_after)
+    return sign(requester, "access_request", fields, issued_at=issued_at)
+
+
+def answer_request(
+    patient: Actor,
+    *,
+    pseudonym: str,
+    request_id: str,
+    decision: str,
+    permission_id: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """The patient's answer to an access request: "approved" names the permission the
+    patient granted for it (committed before), "declined" names none."""
+    fields: dict[str, Any] = {
+        "pseudonym": pseudonym,
+        "request_id": request_id,
+        "decision": decision,
+    }
+    if permission_id is not None:
+        fields["permission_id"] = permission_id
+    return sign(patient, "answer_request", fields, issued_at=issued_at)
 
 
 def rekey(

@@ -86,6 +86,9 @@ RECORD = RECORD_TX.extended("uploader", "entry_index")
 PERMISSION = GRANT_TX.extended("revoked")
 """A permission as the gateway shows it: its `grant` body and whether it was revoked."""
 
+REQUEST_DECISIONS = ("approved", "declined")
+"""How a patient answers an access request (`answer_request.decision`)."""
+
 ReadAction = Literal[
     "list",
     "record",
@@ -109,6 +112,7 @@ RefusedAction = Literal[
     "request_access",
     "publish_keys",
     "erase",
+    "answer_request",
     "login",
     "enroll",
     "suspend",

@@ -32,6 +32,7 @@ TX_TYPES = (
     "erase",
     "reinstate",
     "rotate_keys",
+    "answer_request",
 )
 
 _MAX_TX_BYTES = 256 * 1024

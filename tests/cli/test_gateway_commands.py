@@ -320,6 +320,88 @@ def test_requests_send_and_list(ehrgate: Run, cast: Cast) -> None:
     assert "second opinion" in ehrgate("requests", "list", who="patient").stdout
 
 
+def test_requests_approve_and_decline(ehrgate: Run, cast: Cast) -> None:
+    def send(reason: str, *period: str) -> str:
+        sent = ehrgate.json(
+            "requests", "send", "--patient", cast.pseudonym, "--rights", "read",
+            "--categories", "radiation-dose", "--reason", reason, *period, who="doctor",
+        )  # fmt: skip
+        request_id: str = sent["access_request"]["request_id"]
+        return request_id
+
+    approved = send("follow-up scan", "--from", "+0s", "--until", "+7d")
+    declined = send("curiosity")
+    pending = ehrgate.json("requests", "list", "--pending", who="patient")["access_requests"]
+    assert {approved, declined} <= {r["request_id"] for r in pending}
+    # only the patient answers
+    fails(ehrgate("requests", "decline", declined, who="doctor"), 2, "only a patient")
+    answer = ehrgate.json("requests", "approve", approved, who="patient")
+    permission = answer["permission"]
+    assert answer["access_request"]["decision"] == "approved"
+    assert answer["access_request"]["permission_id"] == permission["permission_id"]
+    assert permission["grantee"] == cast.doctor.id
+    assert permission["categories"] == ["radiation-dose"]
+    assert permission["not_after"] == answer["access_request"]["not_after"]
+    # the request names no period: the patient says until when
+    fails(ehrgate("requests", "approve", declined, who="patient"), 2, "until when")
+    # naming a grant the patient does not have
+    fails(
+        ehrgate("requests", "approve", declined, "--permission", "nope", who="patient"),
+        2,
+        "no permission nope",
+    )
+    # naming an existing grant that is not to the requester: the ledger refuses it
+    other = ehrgate.json(
+        "grant", "--to", cast.system.id, "--rights", "read", "--categories", "lab-results",
+        "--until", "+1d", who="patient",
+    )["permission"]["permission_id"]  # fmt: skip
+    fails(
+        ehrgate("requests", "approve", declined, "--permission", other, who="patient"),
+        2,
+        "not a live grant",
+    )
+    assert (
+        ehrgate.json("requests", "decline", declined, who="patient")["access_request"]["decision"]
+        == "declined"
+    )
+    # answered once only
+    fails(ehrgate("requests", "approve", approved, who="patient"), 2, "already approved")
+    fails(ehrgate("requests", "decline", approved, who="patient"), 2, "already approved")
+    still = ehrgate.json("requests", "list", "--pending", who="patient")["access_requests"]
+    assert {approved, declined}.isdisjoint(r["request_id"] for r in still)
+    text = ehrgate("requests", "list", who="patient").stdout
+    assert "declined" in text
+    assert "approved" in text
+
+
+def test_notify_commands(ehrgate: Run, cast: Cast) -> None:
+    added = ehrgate.json(
+        "notify", "add-webhook", "https://hooks.example.org/ehr", "--kinds",
+        "access_request,denied_read", who="patient",
+    )  # fmt: skip
+    assert added["kinds"] == ["access_request", "denied_read"]
+    listed = ehrgate("notify", "webhooks", who="patient").stdout
+    assert "https://hooks.example.org/ehr" in listed
+    fails(
+        ehrgate("notify", "add-webhook", "http://hooks.example.org/ehr", who="patient"),
+        2,
+        "https://",
+    )
+    fails(
+        ehrgate("notify", "add-webhook", "https://hooks.example.org/x", "--kinds", "lunch",
+                who="patient"),
+        2,
+        "unknown event kind",
+    )  # fmt: skip
+    removed = ehrgate("notify", "remove-webhook", added["endpoint_id"], who="patient")
+    assert removed.returncode == 0, removed.stderr
+    assert ehrgate.json("notify", "webhooks", who="patient")["webhooks"] == []
+    key = ehrgate("notify", "key", who="patient").stdout.strip()
+    assert key == ehrgate.json("ledger", "head", who="auditor")["ledger_public_key"]
+    assert ehrgate.json("notify", "dead-letters", who="admin")["deliveries"] == []
+    fails(ehrgate("notify", "dead-letters", who="patient"), 1, "admin")
+
+
 # --- the ledger ----------------------------------------------------------------------------
 
 

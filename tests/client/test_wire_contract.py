@@ -24,6 +24,7 @@ import gateway.errors
 from ehrgate.models import (
     AccessEvent,
     AccessRequest,
+    Delivery,
     Identity,
     IdentityKey,
     Patient,
@@ -32,6 +33,7 @@ from ehrgate.models import (
     Receipt,
     Record,
     TreeHead,
+    Webhook,
 )
 from envelope import IdentityKeys, SigningKey
 from gateway import Settings, create_app
@@ -113,6 +115,18 @@ READS: dict[tuple[str, str], Any] = {
     },
     ("GET", "/v1/ledger/blocks"): {"blocks": tuple[TreeHead, ...], "next_start": int | None},
     ("GET", "/v1/ledger/consistency"): {"proof": STRINGS},
+    ("POST", "/v1/access-requests/{}/answer"): {
+        "access_request": AccessRequest,
+        "receipt": Receipt,
+    },
+    ("POST", "/v1/notifications/webhooks"): Webhook,
+    ("GET", "/v1/notifications/webhooks"): {"webhooks": tuple[Webhook, ...]},
+    ("DELETE", "/v1/notifications/webhooks/{}"): {"removed": str},
+    ("PUT", "/v1/notifications/contact"): {"email": str},
+    ("DELETE", "/v1/notifications/contact"): {"removed": str},
+    ("GET", "/v1/notifications/signing-key"): {"public_key": str},
+    ("GET", "/v1/notifications/dead-letters"): {"deliveries": tuple[Delivery, ...]},
+    ("POST", "/v1/notifications/dead-letters/{}/retry"): Delivery,
 }
 
 # The query parameters the SDK sends with each call that has any (ehrgate/_client/*.py);
@@ -120,12 +134,13 @@ READS: dict[tuple[str, str], Any] = {
 SENDS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/blobs"): frozenset({"pseudonym", "category", "sha256"}),
     ("GET", "/v1/patients/{}/records"): frozenset({"category"}),
+    ("GET", "/v1/patients/{}/access-requests"): frozenset({"pending"}),
     ("GET", "/v1/ledger/entries"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/blocks"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/consistency"): frozenset({"old_size", "new_size"}),
 }
 
-_JSON_TYPES = {str: "string", int: "integer", bool: "boolean", dict: "object"}
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
 
 
 @pytest.fixture(scope="module")

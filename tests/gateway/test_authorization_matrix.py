@@ -329,6 +329,47 @@ def _erase_patient(ctx: Ctx, role: str) -> httpx.Response:
     )
 
 
+def _answer_request(ctx: Ctx, role: str) -> httpx.Response:
+    """A fresh request by the bystander, declined by *role*."""
+    ask = builders.access_request(
+        ctx.actors["bystander"], pseudonym=ctx.pseudonym, rights=["read"],
+        categories=[CATEGORY], reason="follow-up", issued_at=ctx.now(),
+    )  # fmt: skip
+    filed = ctx.client.post(
+        "/v1/access-requests", json=tx_json(ask), headers=ctx.headers("bystander")
+    )
+    assert filed.status_code == 201, filed.text
+    tx = builders.answer_request(
+        ctx.keys(role), pseudonym=ctx.pseudonym, request_id=ask.tx_id, decision="declined",
+        issued_at=ctx.now(),
+    )  # fmt: skip
+    return ctx.client.post(
+        f"/v1/access-requests/{ask.tx_id}/answer", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
+def _add_webhook(ctx: Ctx, role: str) -> httpx.Response:
+    return ctx.client.post(
+        "/v1/notifications/webhooks",
+        json={"url": f"https://hooks.example.org/{role}"},
+        headers=ctx.headers(role),
+    )
+
+
+def _remove_webhook(ctx: Ctx, role: str) -> httpx.Response:
+    added = _add_webhook(ctx, role)
+    endpoint = added.json().get("endpoint_id", "none") if added.status_code == 201 else "none"
+    return ctx.client.delete(f"/v1/notifications/webhooks/{endpoint}", headers=ctx.headers(role))
+
+
+def _set_contact(ctx: Ctx, role: str) -> httpx.Response:
+    return ctx.client.put(
+        "/v1/notifications/contact",
+        json={"email": "someone@mail.example.org"},
+        headers=ctx.headers(role),
+    )
+
+
 def _patient_path(suffix: str) -> Callable[[Ctx], str]:
     return lambda ctx: f"/v1/patients/{ctx.pseudonym}{suffix}"
 
@@ -473,6 +514,40 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("POST", "/v1/access-requests"): (
         _post_tx(lambda ctx: "/v1/access-requests", _access_request_tx),
         roles(201, "clinician", "system", "auditor"),
+    ),
+    ("POST", "/v1/access-requests/{request_id}/answer"): (_answer_request, roles(200, "owner")),
+    ("GET", "/v1/notifications/signing-key"): (
+        _get(lambda ctx: "/v1/notifications/signing-key"),
+        public(),
+    ),
+    ("POST", "/v1/notifications/webhooks"): (_add_webhook, authenticated(public(201))),
+    ("GET", "/v1/notifications/webhooks"): (
+        _get(lambda ctx: "/v1/notifications/webhooks"),
+        authenticated(public()),
+    ),
+    ("DELETE", "/v1/notifications/webhooks/{endpoint_id}"): (
+        _remove_webhook,
+        authenticated(public(200)),
+    ),
+    # This gateway has no contact key: patients are told e-mail is not configured (503).
+    ("PUT", "/v1/notifications/contact"): (_set_contact, roles(503, "owner", "other_patient")),
+    ("GET", "/v1/notifications/contact"): (
+        _get(lambda ctx: "/v1/notifications/contact"),
+        roles(503, "owner", "other_patient"),
+    ),
+    ("DELETE", "/v1/notifications/contact"): (
+        lambda ctx, role: ctx.client.delete("/v1/notifications/contact", headers=ctx.headers(role)),
+        roles(404, "owner", "other_patient"),
+    ),
+    ("GET", "/v1/notifications/dead-letters"): (
+        _get(lambda ctx: "/v1/notifications/dead-letters"),
+        roles(200, "admin"),
+    ),
+    ("POST", "/v1/notifications/dead-letters/{delivery_id}/retry"): (
+        lambda ctx, role: ctx.client.post(
+            "/v1/notifications/dead-letters/none/retry", headers=ctx.headers(role)
+        ),
+        roles(404, "admin"),
     ),
     ("POST", "/v1/blobs"): (_upload_blob, permitted(201, owner=403, system=201)),
     ("POST", "/v1/records"): (_commit_record, permitted(201, system=201)),

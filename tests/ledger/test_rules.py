@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -103,6 +104,35 @@ def _patient(name: str) -> IdentityKeys:
 
 def _rotation(old: IdentityKeys) -> RotationRequest:
     return request_rotation(old, IdentityKeys.generate(old.id, old.role))
+
+
+def _request(w: World, **period: Any) -> str:
+    """Commit an access request of dr_other on the patient; its id."""
+    tx = b.access_request(w.dr_other, pseudonym=w.pseudonym, rights=["read"],
+                          categories=["lab-results"], reason="referral", issued_at=w.clock(),
+                          **period)  # fmt: skip
+    w.ledger.submit(tx)
+    return tx.tx_id
+
+
+def _answer(w: World, decision: str, *, signer: IdentityKeys | None = None,
+            grant_to: IdentityKeys | None = None, request_id: str | None = None,
+            permission_id: str | None = None) -> Transaction:  # fmt: skip
+    """An answer to a fresh request of dr_other (approval: after a grant to *grant_to*)."""
+    request_id = request_id or _request(w)
+    if decision == "approved" and permission_id is None:
+        grant = _grant(w, grantee=(grant_to or w.dr_other).id)
+        w.ledger.submit(grant)
+        permission_id = str(grant.body["permission_id"])
+    return b.answer_request(signer or w.patient, pseudonym=w.pseudonym, request_id=request_id,
+                            decision=decision, permission_id=permission_id,
+                            issued_at=w.clock())  # fmt: skip
+
+
+def _answered_twice(w: World) -> Transaction:
+    request_id = _request(w)
+    w.ledger.submit(_answer(w, "declined", request_id=request_id))
+    return _answer(w, "approved", request_id=request_id)
 
 
 Case = tuple[str, Callable[[World], Transaction], str | None]
@@ -338,6 +368,35 @@ CASES: list[Case] = [
     ("access request for an unknown pseudonym", lambda w: b.access_request(
         w.dr, pseudonym=pseudonym_for("x"), rights=["read"], categories="all", reason="x",
         issued_at=w.clock()), "unknown-pseudonym"),
+    ("access request for a period", lambda w: b.access_request(
+        w.dr, pseudonym=w.pseudonym, rights=["read"], categories="all", reason="x",
+        not_before=w.clock(), not_after=w.clock() + HOUR, issued_at=w.clock()), None),
+    ("access request for an empty period", lambda w: b.access_request(
+        w.dr, pseudonym=w.pseudonym, rights=["read"], categories="all", reason="x",
+        not_before=w.clock(), not_after=w.clock(), issued_at=w.clock()), "empty-interval"),
+    ("access request with half a period", lambda w: b.access_request(
+        w.dr, pseudonym=w.pseudonym, rights=["read"], categories="all", reason="x",
+        not_after=w.clock() + HOUR, issued_at=w.clock()), "half-period"),
+    # answer_request
+    ("answer request: declined by the patient", lambda w: _answer(w, "declined"), None),
+    ("answer request: approved with a grant to the requester",
+     lambda w: _answer(w, "approved"), None),
+    ("answer request: approved without a grant", lambda w: b.answer_request(
+        w.patient, pseudonym=w.pseudonym, request_id=_request(w), decision="approved",
+        issued_at=w.clock()), "approval-needs-grant"),
+    ("answer request: approved with a grant to someone else",
+     lambda w: _answer(w, "approved", grant_to=w.dr), "grant-does-not-match"),
+    ("answer request: declined naming a grant",
+     lambda w: _answer(w, "declined", permission_id=w.grant_id), "decline-with-grant"),
+    ("answer request: twice", _answered_twice, "already-answered"),
+    ("answer request: by another patient", lambda w: b.answer_request(
+        w.patient2, pseudonym=w.pseudonym, request_id=_request(w), decision="declined",
+        issued_at=w.clock()), "not-owner"),
+    ("answer request: by the requester", lambda w: _answer(w, "declined", signer=w.dr_other),
+     "not-owner"),
+    ("answer request: unknown request", lambda w: _answer(w, "declined", request_id="nope"),
+     "unknown-request"),
+    ("answer request: another decision", lambda w: _answer(w, "maybe"), "malformed"),
     # rekey
     ("rekey by the patient", lambda w: b.rekey(w.patient, record_id=w.record_id,
                                                capsule_sha256="ef" * 32, issued_at=w.clock()),
@@ -428,6 +487,7 @@ _CASE_PREFIX = {
     "erase": "erase ",
     "reinstate": "reinstate ",
     "rotate_keys": "rotate keys ",
+    "answer_request": "answer request",
 }
 
 

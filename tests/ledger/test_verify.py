@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from envelope import SigningKey, VerifyKey, b64encode
-from ledger import DatabaseSource, ExportSource, Ledger, Transaction, VerifyReport
+from ledger import DatabaseSource, ExportSource, Ledger, Transaction, VerifyReport, schema
 from ledger.replay import replay_database
 from ledger.schema import blocks, entries, head, nodes, permissions, records
 from ledger.verify import verify
@@ -324,3 +325,44 @@ def test_refusals_naming_no_patient_verify_and_replay_to_the_same_state(
     assert replay_database(database_url).ok
     after = _run(database_url)
     assert after.state_digest == before.state_digest
+
+
+def test_answered_access_requests_verify_and_an_edited_answer_is_found(
+    database_url: str, clock: FakeClock
+) -> None:
+    key = SigningKey.generate()
+    with Ledger.open(database_url, key, clock=clock) as ledger:
+        world = build_world(ledger, clock)
+        answered = []
+        for decision in ("declined", "approved"):
+            ask = b.access_request(
+                world.dr_other, pseudonym=world.pseudonym, rights=["read"],
+                categories=["lab-results"], reason="referral", issued_at=clock(),
+                not_before=clock(), not_after=clock() + timedelta(days=3),
+            )  # fmt: skip
+            ledger.submit(ask)
+            permission_id = None
+            if decision == "approved":
+                grant = b.grant(
+                    world.patient, pseudonym=world.pseudonym, grantee=world.dr_other.id,
+                    rights=["read"], categories=["lab-results"], not_before=clock(),
+                    not_after=clock() + timedelta(days=3), issued_at=clock(),
+                )  # fmt: skip
+                ledger.submit(grant)
+                permission_id = str(grant.body["permission_id"])
+            ledger.submit(
+                b.answer_request(
+                    world.patient, pseudonym=world.pseudonym, request_id=ask.tx_id,
+                    decision=decision, permission_id=permission_id, issued_at=clock(),
+                )
+            )  # fmt: skip
+            answered.append(ask.tx_id)
+    report = _run(database_url, ledger_key=key.verify_key)
+    assert report.ok, report.summary()
+    assert report.state_compared
+    # a declined request turned into an approval in the state table is found
+    t = schema.access_requests
+    _sql(database_url, t.update().where(t.c.request_id == answered[0]).values(decision="approved"))
+    damaged = _run(database_url)
+    assert damaged.damage is not None
+    assert "decision" in damaged.damage.problem

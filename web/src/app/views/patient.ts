@@ -264,7 +264,7 @@ export function patientView(): void {
         listRecords(p),
         getJson<{ permissions: Permission[] }>(`/v1/patients/${p}/permissions`),
         getJson<{ events: AuditEvent[] }>(`/v1/patients/${p}/audit`),
-        getJson<{ access_requests: AccessRequest[] }>(`/v1/patients/${p}/access-requests`),
+        getJson<{ access_requests: AccessRequest[] }>(`/v1/patients/${p}/access-requests?pending=true`),
       ]);
       requests.replaceChildren(requestsList(asked.access_requests, grant.prefill));
       records.replaceChildren(recordsByCategory(list, document));
