@@ -225,6 +225,8 @@ class Permission(Answer):
     study_id: str | None
     anonymise: bool | None
     revoked: bool
+    study_pseudonym: str | None = None
+    study_secret: str | None = None
 
 
 @answer(shapes.RECORD)

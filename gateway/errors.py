@@ -314,7 +314,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
 # Rule codes that mean "this caller may not", as opposed to "this transaction is wrong".
 _FORBIDDEN_CODES = frozenset(
-    {"not-granted", "not-owner", "wrong-role", "suspended", "unknown-signer", "self-suspend"}
+    {
+        "not-granted",
+        "not-owner",
+        "wrong-role",
+        "suspended",
+        "unknown-signer",
+        "self-suspend",
+        "not-opted-in",
+        "not-of-hospital",
+    }
 )
 _CONFLICT_CODES = frozenset(
     {
@@ -326,6 +335,9 @@ _CONFLICT_CODES = frozenset(
         "already-revoked",
         "already-suspended",
         "genesis-exists",
+        "already-reviewed",
+        "duplicate-session",
+        "duplicate-export",
     }
 )
 

@@ -71,6 +71,11 @@ _ACTS: dict[str, str] = {
     "request_access": "access request",
     "publish_keys": "key publication",
     "login": "login",
+    "break_glass_policy": "break-glass policy",
+    "break_glass": "break-glass",
+    "break_glass_review": "break-glass review",
+    "study_export": "study export",
+    "upload_export_body": "study export body upload",
 }
 
 _LOGIN_REASONS: dict[type[GatewayError], str] = {

@@ -301,10 +301,29 @@ class Ledger(LedgerQueries):
         row = self._committer.state.get("published_keys", (pseudonym, category, period))
         return PublishedKey.from_row(row) if row is not None else None
 
+    def consent_row(self, table: str, key: Any) -> dict[str, Any] | None:
+        """A row of a break-glass or study-export state table (kept in memory), as a copy."""
+        if table not in _CONSENT_TABLES:
+            raise ValueError(f"{table} is not a break-glass or study-export table")
+        row = self._committer.state.get(table, key)
+        return None if row is None else dict(row)
+
+    def consent_rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a break-glass or study-export state table, in log order."""
+        if table not in _CONSENT_TABLES:
+            raise ValueError(f"{table} is not a break-glass or study-export table")
+        rows = list(self._committer.state.tables[table].values())  # one step under the GIL
+        return sorted((dict(row) for row in rows), key=lambda row: int(row["entry_index"]))
+
+
+_CONSENT_TABLES = frozenset({"break_glass_policies", "break_glass_sessions", "study_exports"})
+
 
 def _check_capsule(tx: Transaction, capsule: bytes) -> None:
-    if tx.type not in ("record", "rekey"):
-        raise MalformedTransaction("only record and rekey transactions carry a capsule")
+    if tx.type not in ("record", "rekey", "study_export"):
+        raise MalformedTransaction(
+            "only record, rekey and study_export transactions carry a capsule"
+        )
     if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
         raise MalformedTransaction(
             "the capsule's SHA-256 differs from body.capsule_sha256; send the capsule the "

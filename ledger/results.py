@@ -91,6 +91,8 @@ class Permission:
     anonymise: bool | None
     granted_at: int
     revoked_at: int | None
+    study_pseudonym: str | None = None
+    study_secret: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -111,6 +113,8 @@ class Permission:
             None if anonymise is None else bool(anonymise),
             row["granted_at"],
             row["revoked_at"],
+            row.get("study_pseudonym"),
+            row.get("study_secret"),
         )
 
 

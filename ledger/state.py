@@ -31,7 +31,17 @@ _RIGHT_BITS = {"read": 1, "write": 2, "share": 4}
 _ALL_CATEGORIES = 1
 
 RESIDENT_TABLES = frozenset(
-    {"identities", "patients", "permissions", "records", "key_shares", "published_keys"}
+    {
+        "identities",
+        "patients",
+        "permissions",
+        "records",
+        "key_shares",
+        "published_keys",
+        "break_glass_policies",
+        "break_glass_sessions",
+        "study_exports",
+    }
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
 

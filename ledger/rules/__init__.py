@@ -8,7 +8,8 @@ of the log reproduces the same state.
 
 The rules of each group of transactions live in their own module — `identities` (genesis,
 enroll, suspend, register_patient), `consent` (grant, revoke, key_share, access_request),
-`records` (record, rekey), `keys` (publish_keys, a key share's scope) and `access` — on
+`records` (record, rekey), `keys` (publish_keys, a key share's scope), `emergency`
+(break-glass policy, act and review), `research` (study terms, study_export) and `access` — on
 the field checks of `validators` and the signer and owner checks of `actors`.
 """
 
@@ -18,7 +19,7 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 
-from ledger.rules import access, consent, identities, keys, records
+from ledger.rules import access, consent, emergency, identities, keys, records, research
 from ledger.rules.actors import signing_key_bytes
 from ledger.rules.validators import deny
 from ledger.state import Changes, StateView
@@ -43,6 +44,10 @@ RULES: dict[str, Rule] = {
     "access_request": consent.access_request,
     "rekey": records.rekey,
     "publish_keys": keys.publish_keys,
+    "break_glass_policy": emergency.break_glass_policy,
+    "break_glass": emergency.break_glass,
+    "break_glass_review": emergency.break_glass_review,
+    "study_export": research.study_export,
 }
 
 

@@ -71,7 +71,7 @@ GRANT_TX = Shape(
         "not_before",
         "not_after",
     ),
-    ("study_id", "anonymise"),
+    ("study_id", "anonymise", "study_pseudonym", "study_secret"),
 )
 
 RECORD = RECORD_TX.extended("uploader", "entry_index")
@@ -103,6 +103,11 @@ RefusedAction = Literal[
     "request_access",
     "publish_keys",
     "login",
+    "break_glass_policy",
+    "break_glass",
+    "break_glass_review",
+    "study_export",
+    "upload_export_body",
 ]
 """A write or a login the gateway refused a known identity. Only refusals are audited as
 such (an accepted write is its own transaction, a login leaves no entry), so an `access`

@@ -29,6 +29,10 @@ TX_TYPES = (
     "access_request",
     "rekey",
     "publish_keys",
+    "break_glass_policy",
+    "break_glass",
+    "break_glass_review",
+    "study_export",
 )
 
 _MAX_TX_BYTES = 256 * 1024
