@@ -59,7 +59,8 @@ def _read(world: World, who: IdentityKeys, record: dict[str, str], part: str) ->
     response = world.client.get(
         f"/v1/records/{record['record_id']}/{part}", headers=world.headers(who)
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 def _sessions(world: World, who: IdentityKeys, status: str = "pending") -> list[dict[str, str]]:
