@@ -69,6 +69,8 @@ class SessionOut(StrictModel):
 
 
 class SessionOpened(StrictModel):
+    """A session with the receipt of the entry that opened or reviewed it."""
+
     session: SessionOut
     receipt: ReceiptOut
 
@@ -154,8 +156,7 @@ def _tell_patient(caller: Caller, tx: Transaction, outcome: str) -> None:
     responses=problem_responses(404, 409),
 )
 async def break_glass(transaction: SignedTransaction, caller: CallerDep) -> SessionOpened:
-    """Open emergency access to a patient who opted in (a `break_glass` signed by the
-    clinician); every read it allows is audited as a break-glass read."""
+    """Open emergency access to a patient who opted in (a `break_glass` by the clinician)."""
     tx: Transaction | None = None
     try:
         async with audited(caller, "break_glass") as scope:
@@ -224,18 +225,20 @@ async def get_session(session_id: SessionId, caller: CallerDep) -> SessionOut:
 
 @router.post(
     "/break-glass/{session_id}/review",
-    response_model=SessionOut,
+    response_model=SessionOpened,
     responses=problem_responses(404, 409),
 )
 async def review(
     session_id: SessionId, transaction: SignedTransaction, caller: CallerDep
-) -> SessionOut:
+) -> SessionOpened:
     """Accept or flag a break-glass act (a `break_glass_review` by an auditor or admin)."""
     ledger = caller.backends.ledger
     async with audited(caller, "break_glass_review") as scope:
         found = emergency.session(ledger, session_id)
         if found is not None:
             scope.about(found.pseudonym)
+        if caller.principal.role not in REVIEWERS:
+            raise Forbidden("only auditors and admins review break-glass acts")
         tx = parse_signed(
             transaction, expected_type="break_glass_review", principal=caller.principal
         )
@@ -243,7 +246,7 @@ async def review(
             raise ValidationFailed("the transaction reviews another session than the path names")
         if found is None:
             raise NotFound(f"there is no break-glass session {session_id}")
-        await submit(caller.backends, caller.state.metrics, tx)
+        receipt = await submit(caller.backends, caller.state.metrics, tx)
     reviewed = emergency.session(ledger, session_id)
     assert reviewed is not None
-    return session_out(reviewed, _now(caller))
+    return SessionOpened(session=session_out(reviewed, _now(caller)), receipt=receipt_out(receipt))

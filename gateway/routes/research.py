@@ -195,8 +195,7 @@ def _tell_patient(caller: Caller, pseudonym: str, row: dict[str, Any], tx_hash: 
     responses=problem_responses(404, 409),
 )
 async def export(commit: ExportCommit, caller: CallerDep) -> ExportDone:
-    """Export one record to a study under a share right (a `study_export` signed by the
-    right's grantee, with the capsule sealed for the study)."""
+    """Export one record to a study under a share right (a `study_export` by its grantee)."""
     backends, state = caller.backends, caller.state
     async with audited(caller, "study_export") as scope:
         permission_id = commit.transaction.body.get("permission_id")

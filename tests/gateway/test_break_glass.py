@@ -161,7 +161,7 @@ def test_with_opt_in_break_glass_reads_are_audited_notified_queued_and_end_on_ti
         headers=world.headers(h.auditor),
     )
     assert reviewed.status_code == 200, reviewed.text
-    assert reviewed.json()["verdict"] == "accepted"
+    assert reviewed.json()["session"]["verdict"] == "accepted"
     assert _sessions(world, h.auditor) == []
     assert len(_sessions(world, h.auditor, "all")) == 1
     again = builders.break_glass_review(
