@@ -125,7 +125,8 @@ def _check_capsules(source: LedgerSource, report: VerifyReport, state: State | N
     if rows is None:
         return
     records = None if state is None else state.tables["records"]
-    found = check_capsules(rows, records, report.named_capsules)
+    exports = None if state is None else state.tables["study_exports"]
+    found = check_capsules(rows, records, report.named_capsules, exports=exports)
     report.capsules_checked = found.checked
     report.capsule_damage = found.damage
     report.notes = found.notes
