@@ -85,8 +85,10 @@ def session(ledger: Ledger, session_id: str) -> Session | None:
     return None if row is None else Session.from_row(row)
 
 
-def sessions(ledger: Ledger) -> list[Session]:
-    return [Session.from_row(row) for row in ledger.consent_rows("break_glass_sessions")]
+def sessions(ledger: Ledger, pseudonym: str | None = None) -> list[Session]:
+    """Every session (of *pseudonym*, if given), oldest first."""
+    where = {} if pseudonym is None else {"pseudonym": pseudonym}
+    return [Session.from_row(row) for row in ledger.consent_rows("break_glass_sessions", **where)]
 
 
 def live_session(
@@ -101,8 +103,8 @@ def live_session(
     named) at *at*, the latest-ending one if several; None if there is none."""
     now = format_time(at)
     found: Session | None = None
-    for candidate in sessions(ledger):
-        if candidate.pseudonym != pseudonym or not candidate.live_at(now):
+    for candidate in sessions(ledger, pseudonym):
+        if not candidate.live_at(now):
             continue
         if reader == candidate.invoker:
             allowed = action in INVOKER_ACTIONS

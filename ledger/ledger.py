@@ -308,12 +308,16 @@ class Ledger(LedgerQueries):
         row = self._committer.state.get(table, key)
         return None if row is None else dict(row)
 
-    def consent_rows(self, table: str) -> list[dict[str, Any]]:
-        """Every row of a break-glass or study-export state table, in log order."""
+    def consent_rows(self, table: str, **equal: Any) -> list[dict[str, Any]]:
+        """The rows of a break-glass or study-export state table whose columns have the
+        values *equal* names (every row without), in log order."""
         if table not in _CONSENT_TABLES:
             raise ValueError(f"{table} is not a break-glass or study-export table")
         rows = list(self._committer.state.tables[table].values())  # one step under the GIL
-        return sorted((dict(row) for row in rows), key=lambda row: int(row["entry_index"]))
+        found = [
+            dict(row) for row in rows if all(row[name] == value for name, value in equal.items())
+        ]
+        return sorted(found, key=lambda row: int(row["entry_index"]))
 
 
 _CONSENT_TABLES = frozenset({"break_glass_policies", "break_glass_sessions", "study_exports"})

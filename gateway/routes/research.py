@@ -236,8 +236,8 @@ async def list_exports(study_id: StudyId, caller: CallerDep) -> ExportList:
     """Every export to the study, under study pseudonyms only (the study itself)."""
     if caller.principal.id != study_id or caller.principal.role != "study":
         raise AccessDenied("only the study itself lists what was exported to it")
-    rows = caller.backends.ledger.consent_rows("study_exports")
-    return ExportList(exports=[export_out(row) for row in rows if row["study_id"] == study_id])
+    rows = caller.backends.ledger.consent_rows("study_exports", study_id=study_id)
+    return ExportList(exports=[export_out(row) for row in rows])
 
 
 async def _study_read(caller: Caller, export_id: str, action: str) -> dict[str, Any]:
