@@ -5,8 +5,9 @@ invoking clinician may list and read the patient's records of the policy's categ
 (metadata, capsule, body), and the hospital's emergency identity the policy names may read
 its key share and those records' capsules, so that the hospital's emergency key service
 can rewrap a record's data key for the clinician (docs/consent.md). Nothing has to close a
-session: past `ends_at` it allows nothing. Each read it allows is an `access` entry whose
-reason begins with `BREAK_GLASS_PREFIX` and names the session.
+session: past `ends_at` it allows nothing, nor once the patient's policy has ended. Each
+read it allows is an `access` entry whose reason begins with `BREAK_GLASS_PREFIX` and
+names the session.
 """
 
 from __future__ import annotations
@@ -91,6 +92,13 @@ def sessions(ledger: Ledger, pseudonym: str | None = None) -> list[Session]:
     return [Session.from_row(row) for row in ledger.consent_rows("break_glass_sessions", **where)]
 
 
+def _policy_holds(ledger: Ledger, found: Session, now: str) -> bool:
+    """Whether the patient's policy the session was opened under still holds: withdrawing
+    it (a policy ending now) ends its open sessions too."""
+    policy = ledger.consent_row("break_glass_policies", (found.pseudonym, found.emergency_identity))
+    return policy is not None and policy["not_before"] <= now < policy["not_after"]
+
+
 def live_session(
     ledger: Ledger,
     reader: str,
@@ -114,7 +122,7 @@ def live_session(
             allowed = False
         if not allowed or (category is not None and not candidate.covers(category)):
             continue
-        if ledger.is_suspended(candidate.invoker):
+        if ledger.is_suspended(candidate.invoker) or not _policy_holds(ledger, candidate, now):
             continue
         if found is None or candidate.ends_at > found.ends_at:
             found = candidate

@@ -288,3 +288,26 @@ def test_a_patient_key_share_to_the_emergency_identity_needs_a_policy(
     )
     assert response.status_code == 422
     assert response.json()["code"] == "share-outside-grant"
+
+
+def test_withdrawing_the_opt_in_ends_open_sessions(world: World, hospital: Hospital) -> None:
+    h = hospital
+    opt_in(world, h.patient, h.emergency, categories=["lab-results"])
+    assert break_glass(world, h.clinician, h.patient, minutes=60).status_code == 201
+    assert _read(world, h.clinician, h.lab, "body") == 200
+    now = world.clock()
+    withdrawn = builders.break_glass_policy(
+        h.patient.identity, pseudonym=h.patient.pseudonym, emergency_identity=h.emergency.id,
+        categories=["lab-results"], roles=["clinician"], max_minutes=60,
+        not_before=now - timedelta(hours=1), not_after=now, issued_at=now,
+    )  # fmt: skip
+    response = world.client.post(
+        f"/v1/patients/{h.patient.pseudonym}/break-glass-policy",
+        json=tx_json(withdrawn),
+        headers=world.headers(h.patient.identity),
+    )
+    assert response.status_code == 201, response.text
+    assert _read(world, h.clinician, h.lab, "body") == 403
+    again = break_glass(world, h.clinician, h.patient)
+    assert again.status_code == 403
+    assert again.json()["code"] == "not-opted-in"
