@@ -198,8 +198,9 @@ class LedgerQueries:
             return conn.execute(sa.union_all(named, kept).limit(1)).first() is not None
 
     def referenced_blobs(self) -> set[str]:
-        """SHA-256 of every blob the ledger still needs: each record's body and capsule, and
-        each capsule it keeps (a blob store may delete any other)."""
+        """SHA-256 of every blob the ledger still needs: each record's body and capsule, each
+        capsule it keeps, and each study export's body and capsule (a blob store may delete
+        any other)."""
         records, capsules = schema.records, schema.capsules
         referenced: set[str] = set()
         with self.engine.connect() as conn:
@@ -208,4 +209,9 @@ class LedgerQueries:
             ):
                 referenced.update((str(body), str(capsule)))
             referenced.update(str(sha) for (sha,) in conn.execute(sa.select(capsules.c.sha256)))
+            exports = schema.study_exports  # an anonymised export's own body, and its capsule
+            for body, capsule in conn.execute(
+                sa.select(exports.c.body_sha256, exports.c.capsule_sha256)
+            ):
+                referenced.update((str(body), str(capsule)))
         return referenced

@@ -31,6 +31,7 @@ from envelope import (
     seal_study_secret,
 )
 from gateway import Settings
+from gateway.gc import collect_orphans, referenced_blobs
 from ledger import DatabaseSource, schema
 from ledger.verify import verify
 from ledger.wire import builders
@@ -415,3 +416,18 @@ def test_the_ledger_verifies_after_exports_and_break_glass(
         damaged = verify(source)
     assert not damaged.ok
     assert f"study export {exported['export_id']}" in damaged.summary()
+
+
+def test_an_anonymised_exports_body_is_no_orphan(research: Research, settings: Settings) -> None:
+    """The body of an anonymised copy is named by its study_export alone: gc keeps it."""
+    r = research
+    r.share_grant("study-b", anonymise=True)
+    r.world.share_key(r.patient, r.clinician)
+    done = r.anonymised_export(r.study_b, r.lab)
+    assert done.status_code == 201, done.text
+    export = done.json()["export"]
+    referenced = referenced_blobs(settings.resolved_database_url)
+    assert {export["body_sha256"], export["capsule_sha256"]} <= referenced
+    collect_orphans(settings.resolved_database_url, settings.store_urls, grace=timedelta(0))
+    [(_, _, plaintext)] = r.study_opens(r.study_b)
+    assert b"potassium 4.1" in plaintext
