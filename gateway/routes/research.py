@@ -47,7 +47,7 @@ from gateway.models import (
 )
 from gateway.refusals import audited
 from gateway.routes.blobs import BODY_TYPES, require_content_type
-from gateway.routes.records import check_body_stored
+from gateway.routes.records import _forget_capsule, check_body_stored
 from gateway.streams import RequestBody, VerifiedBody
 from gateway.transactions import parse_signed, precheck, submit
 from gateway.views import receipt_out
@@ -217,10 +217,15 @@ async def export(commit: ExportCommit, caller: CallerDep) -> ExportDone:
         if tx.body.get("anonymise") is True:
             await run_in_threadpool(check_body_stored, backends, tx.body)
         try:
-            await run_in_threadpool(backends.store.put, [capsule])
+            stored = await run_in_threadpool(backends.store.put, [capsule])
         except StorageError as exc:
             raise from_backend_error(exc) from exc
-        receipt = await submit(backends, state.metrics, tx, capsule=capsule)
+        try:
+            receipt = await submit(backends, state.metrics, tx, capsule=capsule)
+        except GatewayError as exc:
+            if isinstance(exc.__cause__, RuleViolation):  # refused after all: take it back
+                await run_in_threadpool(_forget_capsule, backends, stored)
+            raise
     row = backends.ledger.consent_row("study_exports", str(tx.body["export_id"]))
     assert row is not None
     assert permission is not None
