@@ -308,10 +308,14 @@ async def export_body(export_id: ExportId, caller: CallerDep) -> Response:
     row = await _study_read(caller, export_id, "body")
     try:
         body = await run_in_threadpool(_read_body, caller, row)
-        first = await run_in_threadpool(body.next_chunk)
-    except (StorageError, RuleViolation) as exc:
+    except StorageError as exc:
         raise from_backend_error(exc) from exc
-    except GatewayError:
+    try:
+        first = await run_in_threadpool(body.next_chunk)
+    except BaseException as exc:
+        await run_in_threadpool(body.close)
+        if isinstance(exc, StorageError):  # a missing or changed body included
+            raise from_backend_error(exc) from exc
         raise
 
     async def stream() -> AsyncIterator[bytes]:

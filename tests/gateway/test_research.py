@@ -431,3 +431,23 @@ def test_an_anonymised_exports_body_is_no_orphan(research: Research, settings: S
     collect_orphans(settings.resolved_database_url, settings.store_urls, grace=timedelta(0))
     [(_, _, plaintext)] = r.study_opens(r.study_b)
     assert b"potassium 4.1" in plaintext
+
+
+def test_a_changed_export_body_is_refused_to_the_study(
+    research: Research, settings: Settings
+) -> None:
+    r = research
+    r.share_grant("study-b", anonymise=True)
+    r.world.share_key(r.patient, r.clinician)
+    done = r.anonymised_export(r.study_b, r.lab)
+    assert done.status_code == 201, done.text
+    export = done.json()["export"]
+    [stored] = [p for p in settings.data_dir.rglob("*") if export["body_sha256"] in p.name]
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 1
+    stored.write_bytes(bytes(data))
+    fetched = r.world.client.get(
+        f"/v1/study-exports/{export['export_id']}/body", headers=r.world.headers(r.study_b)
+    )
+    assert fetched.status_code == 502
+    assert fetched.headers["content-type"] == "application/problem+json"
