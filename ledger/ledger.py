@@ -40,7 +40,7 @@ from ledger.results import (
     Record,
 )
 from ledger.signatures import SignatureChecker
-from ledger.state import Decision
+from ledger.state import SECONDARY_KEYS, Decision, Row
 from ledger.wire.blocks import Receipt
 from ledger.wire.builders import LedgerSigner, genesis as build_genesis
 from ledger.wire.clock import Clock, format_time, parse_time, system_clock
@@ -313,7 +313,14 @@ class Ledger(LedgerQueries):
         values *equal* names (every row without), in log order."""
         if table not in _CONSENT_TABLES:
             raise ValueError(f"{table} is not a break-glass or study-export table")
-        rows = list(self._committer.state.tables[table].values())  # one step under the GIL
+        state = self._committer.state
+        rows: list[Row]
+        column = SECONDARY_KEYS.get(table)
+        if column is not None and column in equal:  # the patient's or study's rows only
+            found_keys = state.keys_by(table, equal[column])
+            rows = [row for row in map(state.tables[table].get, found_keys) if row is not None]
+        else:
+            rows = list(state.tables[table].values())  # one step under the GIL
         found = [
             dict(row) for row in rows if all(row[name] == value for name, value in equal.items())
         ]
