@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from ehrgate.anonymise import anonymised_content, neutral_filename
 from ehrgate.errors import UsageError
 from envelope import (
+    HybridPrivateKey,
     HybridPublicKey,
     IdentityKeys,
     InvalidEnvelope,
@@ -108,7 +109,7 @@ def study_secret(exporter: IdentityKeys, right: ShareRight) -> StudySecret:
         ) from exc
 
 
-def _record_key(seeds: ScopedSeeds, record: RecordFacts) -> Any:
+def _record_key(seeds: ScopedSeeds, record: RecordFacts) -> HybridPrivateKey:
     key = seeds.key_for(record.category, record.created_at)
     if key is None:
         raise UsageError(
