@@ -28,10 +28,12 @@ import httpx
 
 from ehrgate._client.consent import Consent
 from ehrgate._client.directory import Directory
+from ehrgate._client.emergency import BreakGlass
 from ehrgate._client.erasure import Erasures
 from ehrgate._client.fetch import Fetcher
 from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.notifications import Notifications
+from ehrgate._client.research import Research
 from ehrgate._client.session import Session, TimeLike
 from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
@@ -114,6 +116,8 @@ class Client:
         self._fetcher = Fetcher(session, self._trust, self._directory)
         self._erasures = Erasures(session, self._trust)
         self._notifications = Notifications(session)
+        self._break_glass = BreakGlass(session, self._trust, self._directory)
+        self._research = Research(session, self._trust, self._directory, self._fetcher)
 
     def close(self) -> None:
         self._connection.close()
@@ -158,6 +162,14 @@ class Client:
     approve_request = _delegate("_consent", Consent.approve_request)
     decline_request = _delegate("_consent", Consent.decline_request)
     audit = _delegate("_consent", Consent.audit)
+    opt_in_break_glass = _delegate("_break_glass", BreakGlass.opt_in_break_glass)
+    break_glass = _delegate("_break_glass", BreakGlass.break_glass)
+    break_glass_session = _delegate("_break_glass", BreakGlass.break_glass_session)
+    review_queue = _delegate("_break_glass", BreakGlass.review_queue)
+    review_break_glass = _delegate("_break_glass", BreakGlass.review_break_glass)
+    export_to_study = _delegate("_research", Research.export_to_study)
+    study_exports = _delegate("_research", Research.study_exports)
+    open_study_export = _delegate("_research", Research.open_study_export)
 
     # notifications
     add_webhook = _delegate("_notifications", Notifications.add_webhook)

@@ -249,6 +249,8 @@ class Permission(Answer):
     study_id: str | None
     anonymise: bool | None
     revoked: bool
+    study_pseudonym: str | None = None
+    study_secret: str | None = None
 
 
 @answer(shapes.RECORD)
@@ -417,3 +419,43 @@ class RecordProof(_Jsonable):
     record: Record
     receipt: Receipt
     ledger_public_key: str
+
+
+@answer()
+@dataclass(frozen=True, slots=True)
+class BreakGlassSession(Answer):
+    """A break-glass session: who opened it on whom, why, until when, and its review."""
+
+    session_id: str
+    pseudonym: str
+    invoker: str
+    emergency_identity: str
+    hospital: str
+    categories: tuple[str, ...] | str
+    reason: str
+    details: str
+    started_at: str
+    ends_at: str
+    active: bool
+    entry_index: int
+    verdict: str | None
+    reviewer: str | None
+    review_note: str | None
+
+
+@answer()
+@dataclass(frozen=True, slots=True)
+class StudyExport(Answer):
+    """One record exported to a study, as the study sees it (its study pseudonym only)."""
+
+    export_id: str
+    study_id: str
+    study_pseudonym: str
+    anonymised: bool
+    category: str
+    created_at: str
+    content_type: str
+    body_sha256: str
+    size: int
+    capsule_sha256: str
+    entry_index: int

@@ -31,6 +31,7 @@ from envelope.keyfile import PatientKeys, PatientPublic, load_key_file, write_ke
 from envelope.keyshare import open_key_share, seal_key_share
 from envelope.keyupgrade import KeyFileUpgrade, upgrade_key_file
 from envelope.patient import PatientKey, canonical_uii, is_pseudonym
+from envelope.research import StudySecret, open_study_secret, seal_study_secret
 from envelope.scopedshare import (
     ScopedSeeds,
     open_scoped_share,
@@ -63,6 +64,7 @@ __all__ = [
     "SealResult",
     "Sealer",
     "SigningKey",
+    "StudySecret",
     "VerifyKey",
     "WrongPassphrase",
     "b64decode",
@@ -78,12 +80,14 @@ __all__ = [
     "open_capsule",
     "open_key_share",
     "open_scoped_share",
+    "open_study_secret",
     "open_with_patient_key",
     "read_chunks",
     "rewrap_capsule",
     "seal",
     "seal_key_share",
     "seal_scoped_share",
+    "seal_study_secret",
     "signed_content",
     "split_keys",
     "upgrade_key_file",

@@ -18,7 +18,7 @@ from envelope.errors import EnvelopeError, InvalidSignature
 from envelope.kem import HybridPrivateKey, HybridPublicKey
 from envelope.xwing import PUBLIC_LEN
 
-ROLES = ("patient", "clinician", "system", "admin", "auditor", "ledger")
+ROLES = ("patient", "clinician", "system", "admin", "auditor", "ledger", "study")
 
 
 class VerifyKey:

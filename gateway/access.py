@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query
 
+from gateway import emergency
 from gateway.auth import Principal
 from gateway.backends import Backends
 from gateway.clock import Clock, checked_now
@@ -69,6 +70,8 @@ class Access:
     record: Record | None = None
     category: str | None = None
     readable_categories: tuple[str, ...] = ()
+    break_glass: str | None = None
+    """The break-glass session the read was allowed under, if it was."""
 
     @property
     def principal(self) -> Principal:
@@ -92,7 +95,15 @@ class Access:
             return self.owner
         ledger = self.backends.ledger
         at = read_time(self.state.clock, ledger)
-        return ledger.check(self.principal.id, "read", self.pseudonym, self.category, at).allowed
+        if ledger.check(self.principal.id, "read", self.pseudonym, self.category, at).allowed:
+            return True
+        return (
+            self.break_glass is not None
+            and emergency.live_session(
+                ledger, self.principal.id, self.action, self.pseudonym, self.category, at
+            )
+            is not None
+        )
 
 
 def read_time(clock: Clock, ledger: Ledger) -> datetime:
@@ -161,6 +172,28 @@ def _decide(
     category: str | None,
     at: datetime,
     owner: bool,
+) -> tuple[bool, str, tuple[str, ...], str | None]:
+    """(allowed, reason, readable categories, break-glass session) of one read."""
+    allowed, reason, readable = _decide_by_rights(
+        ledger, principal, action, pseudonym, category, at, owner
+    )
+    if allowed or owner or action in _OWNER_ONLY or action == "permissions":
+        return allowed, reason, readable, None
+    found = emergency.live_session(ledger, principal.id, action, pseudonym, category, at)
+    if found is None:
+        return allowed, reason, readable, None
+    names = (category,) if category is not None else tuple(found.category_names(ledger))
+    return True, found.audit_reason(), names, found.session_id
+
+
+def _decide_by_rights(
+    ledger: Ledger,
+    principal: Principal,
+    action: str,
+    pseudonym: str,
+    category: str | None,
+    at: datetime,
+    owner: bool,
 ) -> tuple[bool, str, tuple[str, ...]]:
     if action in _OWNER_ONLY:
         if owner:
@@ -207,7 +240,9 @@ async def _enforce(
         known = ", ".join(ledger.categories.names())
         raise ValidationFailed(f"unknown category {category!r}; known: {known}")
     owner = patient.identity_id == principal.id
-    allowed, reason, readable = _decide(ledger, principal, action, pseudonym, category, at, owner)
+    allowed, reason, readable, session_id = _decide(
+        ledger, principal, action, pseudonym, category, at, owner
+    )
     gone = None
     if allowed and record_id is not None:
         erasure = ledger.erasure(record_id)
@@ -246,6 +281,7 @@ async def _enforce(
         record=record,
         category=category,
         readable_categories=readable,
+        break_glass=session_id,
     )
 
 

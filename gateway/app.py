@@ -26,6 +26,7 @@ from gateway.routes import (
     auth,
     blobs,
     documents,
+    emergency,
     erasure,
     health,
     identities,
@@ -35,6 +36,7 @@ from gateway.routes import (
     patients,
     permissions,
     records,
+    research,
     webapp,
 )
 from gateway.settings import Settings
@@ -42,7 +44,7 @@ from gateway.settings import Settings
 API_VERSION = "1"
 
 # Routes whose bodies are streamed bytes rather than JSON; they get max_body_size.
-STREAMING_PATH_PREFIXES = ("/v1/blobs", "/v1/documents")
+STREAMING_PATH_PREFIXES = ("/v1/blobs", "/v1/documents", "/v1/study-exports/bodies")
 
 
 def is_streaming_path(path: str) -> bool:
@@ -143,7 +145,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_backend_error_handlers(app)
     for module in (
         health, auth, identities, patients, keys, permissions, blobs, records, documents,
-        erasure, ledger, notifications, webapp,
+        emergency, erasure, research, ledger, notifications, webapp,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -327,6 +327,8 @@ _FORBIDDEN_CODES = frozenset(
         "unknown-signer",
         "self-suspend",
         "self-countersign",
+        "not-opted-in",
+        "not-of-hospital",
     }
 )
 _CONFLICT_CODES = frozenset(
@@ -343,6 +345,9 @@ _CONFLICT_CODES = frozenset(
         "stale-rotation",
         "already-answered",
         "genesis-exists",
+        "already-reviewed",
+        "duplicate-session",
+        "duplicate-export",
     }
 )
 

@@ -197,6 +197,12 @@ class PermissionOut(StrictModel):
     not_after: str
     study_id: str | None = None
     anonymise: bool | None = None
+    study_pseudonym: str | None = Field(
+        default=None, description="The patient's pseudonym in the study (share right)."
+    )
+    study_secret: str | None = Field(
+        default=None, description="The study secret sealed to the grantee, base64."
+    )
     revoked: bool
 
 

@@ -80,6 +80,11 @@ _ACTS: dict[str, str] = {
     "suspend": "suspension",
     "reinstate": "reinstatement",
     "rotate_keys": "key rotation",
+    "break_glass_policy": "break-glass policy",
+    "break_glass": "break-glass",
+    "break_glass_review": "break-glass review",
+    "study_export": "study export",
+    "upload_export_body": "study export body upload",
 }
 
 _LOGIN_REASONS: dict[type[GatewayError], str] = {

@@ -65,6 +65,8 @@ def permission_out(permission: Permission) -> PermissionOut:
         not_after=permission.not_after,
         study_id=permission.study_id,
         anonymise=permission.anonymise,
+        study_pseudonym=permission.study_pseudonym,
+        study_secret=permission.study_secret,
         revoked=permission.revoked,
     )
 

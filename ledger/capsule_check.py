@@ -41,15 +41,21 @@ def check_capsules(
     records: Mapping[Key, Row] | None,
     named: Mapping[str, str],
     erased: Mapping[Key, Row] | None = None,
+    *,
+    exports: Mapping[Key, Row] | None = None,
 ) -> CapsuleFindings:
     """Check the stored capsule *rows* (key, bytes), read once.
 
     *records*: the replayed `records` table (None when the log was not replayed: then only
     each row's hash is checked); *named*: every capsule SHA-256 a record or rekey on the log
-    named, with the last record that named it; *erased*: the replayed `erasures` table.
+    named, with the last record that named it; *erased*: the replayed `erasures` table;
+    *exports*: the replayed `study_exports` table, whose capsules (sealed for a study) are
+    referenced too.
     """
     erased = erased or {}
     current = None if records is None else {r["capsule_sha256"]: r for r in records.values()}
+    if current is not None and exports:
+        current.update({r["capsule_sha256"]: r for r in exports.values()})
     found = CapsuleFindings()
     seen: set[str] = set()
     for key, data in rows:
@@ -98,7 +104,12 @@ def _hash_problem(
 ) -> str:
     problem = f"its bytes hash to {actual}, not to its key: the bytes or the key were changed"
     if current is not None and key in current:
-        problem += f"; it is the current capsule of record {current[key]['record_id']}"
+        row = current[key]
+        owner = (
+            f"record {row['record_id']}" if "record_id" in row
+            else f"study export {row['export_id']}"
+        )  # fmt: skip
+        problem += f"; it is the current capsule of {owner}"
     elif current is not None:
         problem += "; no record names this key"
     if actual in named:

@@ -41,7 +41,7 @@ from ledger.results import (
     Record,
 )
 from ledger.signatures import SignatureChecker
-from ledger.state import Decision
+from ledger.state import SECONDARY_KEYS, Decision, Row
 from ledger.wire.blocks import Receipt
 from ledger.wire.builders import LedgerSigner, genesis as build_genesis
 from ledger.wire.clock import Clock, format_time, parse_time, system_clock
@@ -313,10 +313,40 @@ class Ledger(LedgerQueries):
         row = self._committer.state.get("published_keys", (pseudonym, category, period))
         return PublishedKey.from_row(row) if row is not None else None
 
+    def consent_row(self, table: str, key: Any) -> dict[str, Any] | None:
+        """A row of a break-glass or study-export state table (kept in memory), as a copy."""
+        if table not in _CONSENT_TABLES:
+            raise ValueError(f"{table} is not a break-glass or study-export table")
+        row = self._committer.state.get(table, key)
+        return None if row is None else dict(row)
+
+    def consent_rows(self, table: str, **equal: Any) -> list[dict[str, Any]]:
+        """The rows of a break-glass or study-export state table whose columns have the
+        values *equal* names (every row without), in log order."""
+        if table not in _CONSENT_TABLES:
+            raise ValueError(f"{table} is not a break-glass or study-export table")
+        state = self._committer.state
+        rows: list[Row]
+        column = SECONDARY_KEYS.get(table)
+        if column is not None and column in equal:  # the patient's or study's rows only
+            found_keys = state.keys_by(table, equal[column])
+            rows = [row for row in map(state.tables[table].get, found_keys) if row is not None]
+        else:
+            rows = list(state.tables[table].values())  # one step under the GIL
+        found = [
+            dict(row) for row in rows if all(row[name] == value for name, value in equal.items())
+        ]
+        return sorted(found, key=lambda row: int(row["entry_index"]))
+
+
+_CONSENT_TABLES = frozenset({"break_glass_policies", "break_glass_sessions", "study_exports"})
+
 
 def _check_capsule(tx: Transaction, capsule: bytes) -> None:
-    if tx.type not in ("record", "rekey"):
-        raise MalformedTransaction("only record and rekey transactions carry a capsule")
+    if tx.type not in ("record", "rekey", "study_export"):
+        raise MalformedTransaction(
+            "only record, rekey and study_export transactions carry a capsule"
+        )
     if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
         raise MalformedTransaction(
             "the capsule's SHA-256 differs from body.capsule_sha256; send the capsule the "

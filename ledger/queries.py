@@ -255,9 +255,10 @@ class LedgerQueries:
             return conn.execute(sa.union_all(named, kept).limit(1)).first() is not None
 
     def referenced_blobs(self) -> set[str]:
-        """SHA-256 of every blob the ledger still needs: each record's body and capsule, and
-        each capsule it keeps (a blob store may delete any other). An erased record needs
-        nothing: its blobs are among `erased_blobs`, unless a record not erased shares them."""
+        """SHA-256 of every blob the ledger still needs: each record's body and capsule, each
+        capsule it keeps, and each study export's body and capsule (a blob store may delete
+        any other). An erased record needs nothing: its blobs are among `erased_blobs`, unless
+        a record not erased or an export shares them."""
         records, capsules, erasures = schema.records, schema.capsules, schema.erasures
         referenced: set[str] = set()
         with self.engine.connect() as conn:
@@ -268,6 +269,11 @@ class LedgerQueries:
             ):
                 referenced.update((str(body), str(capsule)))
             kept = {str(sha) for (sha,) in conn.execute(sa.select(capsules.c.sha256))}
+            exports = schema.study_exports  # an anonymised export's own body, and its capsule
+            for body, capsule in conn.execute(
+                sa.select(exports.c.body_sha256, exports.c.capsule_sha256)
+            ):
+                referenced.update((str(body), str(capsule)))
         if kept - referenced:
             kept -= self.erased_blobs()[1]  # a kept row of an erased record is to be deleted
         return referenced | kept

@@ -133,6 +133,8 @@ class Permission:
     anonymise: bool | None
     granted_at: int
     revoked_at: int | None
+    study_pseudonym: str | None = None
+    study_secret: str | None = None
 
     @property
     def revoked(self) -> bool:
@@ -153,6 +155,8 @@ class Permission:
             None if anonymise is None else bool(anonymise),
             row["granted_at"],
             row["revoked_at"],
+            row.get("study_pseudonym"),
+            row.get("study_secret"),
         )
 
 

@@ -116,6 +116,8 @@ permissions = sa.Table(
     sa.Column("anonymise", sa.Boolean, nullable=True),
     sa.Column("granted_at", Index64, nullable=False),
     sa.Column("revoked_at", Index64, nullable=True),
+    sa.Column("study_pseudonym", sa.String(64), nullable=True),
+    sa.Column("study_secret", sa.Text, nullable=True),
     sa.Index("ix_state_permissions_pseudonym_grantee", "pseudonym", "grantee"),
 )
 
@@ -200,6 +202,61 @@ erasures = sa.Table(
     sa.Column("scope", sa.String(8), nullable=False),
     sa.Column("erased_by", sa.String(200), nullable=False),
     sa.Column("entry_index", Index64, nullable=False),
+)
+
+break_glass_policies = sa.Table(
+    "state_break_glass_policies",
+    metadata,
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("emergency_identity", sa.String(200), primary_key=True),
+    sa.Column("hospital", sa.String(200), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False),
+    sa.Column("roles", sa.String(64), nullable=False),
+    sa.Column("max_minutes", sa.Integer, nullable=False),
+    sa.Column("not_before", sa.String(27), nullable=False),
+    sa.Column("not_after", sa.String(27), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+)
+
+break_glass_sessions = sa.Table(
+    "state_break_glass_sessions",
+    metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("pseudonym", sa.String(64), nullable=False, index=True),
+    sa.Column("invoker", sa.String(200), nullable=False),
+    sa.Column("emergency_identity", sa.String(200), nullable=False),
+    sa.Column("hospital", sa.String(200), nullable=False),
+    sa.Column("categories", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("started_at", sa.String(27), nullable=False),
+    sa.Column("ends_at", sa.String(27), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=True),
+    sa.Column("reviewer", sa.String(200), nullable=True),
+    sa.Column("review_note", sa.Text, nullable=True),
+    sa.Column("reviewed_at", Index64, nullable=True),
+)
+
+study_exports = sa.Table(
+    "state_study_exports",
+    metadata,
+    sa.Column("export_id", sa.String(64), primary_key=True),
+    sa.Column("study_id", sa.String(200), nullable=False),
+    sa.Column("study_pseudonym", sa.String(64), nullable=False),
+    sa.Column("permission_id", sa.String(64), nullable=False),
+    sa.Column("source_record_id", sa.String(64), nullable=False),
+    sa.Column("exporter", sa.String(200), nullable=False),
+    sa.Column("anonymise", sa.Boolean, nullable=False),
+    sa.Column("category", sa.String(63), nullable=False),
+    sa.Column("created_at", sa.String(27), nullable=False),
+    sa.Column("content_type", sa.String(200), nullable=False),
+    sa.Column("body_sha256", sa.String(64), nullable=False),
+    sa.Column("size", Index64, nullable=False),
+    sa.Column("locators", sa.Text, nullable=False),
+    sa.Column("capsule_sha256", sa.String(64), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+    sa.Index("ix_state_study_exports_study_id_study_pseudonym", "study_id", "study_pseudonym"),
 )
 
 capsules = sa.Table(

@@ -40,9 +40,15 @@ RESIDENT_TABLES = frozenset(
         "published_keys",
         "erasures",
         "access_requests",
+        "break_glass_policies",
+        "break_glass_sessions",
+        "study_exports",
     }
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
+
+SECONDARY_KEYS = {"break_glass_sessions": "pseudonym", "study_exports": "study_id"}
+"""Resident tables also indexed by one more column: a patient's sessions, a study's exports."""
 
 _KEYS = {name: table.key for name, table in STATE_TABLES.items()}
 _COLUMNS = {name: table.columns for name, table in STATE_TABLES.items()}
@@ -210,9 +216,14 @@ class State:
         self.tx_ids: set[str] = set()
         self.index = PermissionIndex(categories)
         self._records_by_pseudonym: dict[str, set[str]] = {}
+        self.secondary: dict[str, dict[Any, set[Key]]] = {name: {} for name in SECONDARY_KEYS}
 
     def get(self, table: str, key: Key) -> Row | None:
         return self.tables[table].get(key)
+
+    def keys_by(self, table: str, value: Any) -> tuple[Key, ...]:
+        """The keys of *table*'s rows whose `SECONDARY_KEYS` column is *value*."""
+        return tuple(self.secondary[table].get(value, ()))
 
     def tx_id_used(self, tx_id: str) -> bool:
         return tx_id in self.tx_ids
@@ -245,7 +256,11 @@ class State:
             if row["revoked_at"] is None:
                 self.index.add(row)
         if self.keep_all_tables or table in RESIDENT_TABLES:
-            self.tables[table][row_key(table, row)] = row
+            key = row_key(table, row)
+            self.tables[table][key] = row
+            column = SECONDARY_KEYS.get(table)
+            if column is not None:
+                self.secondary[table].setdefault(row[column], set()).add(key)
 
     def absorb(self, changes: Iterable[Changes]) -> None:
         for change in changes:

@@ -40,7 +40,8 @@ STATE_TABLES: dict[str, StateTable] = {
     "permissions": StateTable(
         "state_permissions",
         ("permission_id", "pseudonym", "grantee", "rights", "categories", "not_before",
-         "not_after", "study_id", "anonymise", "granted_at", "revoked_at"),
+         "not_after", "study_id", "anonymise", "granted_at", "revoked_at", "study_pseudonym",
+         "study_secret"),
         ("permission_id",),
     ),
     "records": StateTable(
@@ -76,6 +77,26 @@ STATE_TABLES: dict[str, StateTable] = {
         "state_erasures",
         ("record_id", "pseudonym", "scope", "erased_by", "entry_index"),
         ("record_id",),
+    ),
+    "break_glass_policies": StateTable(
+        "state_break_glass_policies",
+        ("pseudonym", "emergency_identity", "hospital", "categories", "roles", "max_minutes",
+         "not_before", "not_after", "entry_index"),
+        ("pseudonym", "emergency_identity"),
+    ),
+    "break_glass_sessions": StateTable(
+        "state_break_glass_sessions",
+        ("session_id", "pseudonym", "invoker", "emergency_identity", "hospital", "categories",
+         "reason", "details", "started_at", "ends_at", "entry_index", "verdict", "reviewer",
+         "review_note", "reviewed_at"),
+        ("session_id",),
+    ),
+    "study_exports": StateTable(
+        "state_study_exports",
+        ("export_id", "study_id", "study_pseudonym", "permission_id", "source_record_id",
+         "exporter", "anonymise", "category", "created_at", "content_type", "body_sha256",
+         "size", "locators", "capsule_sha256", "entry_index"),
+        ("export_id",),
     ),
 }  # fmt: skip
 """Tables derived from the log, by the short name the rules and the digest use."""

@@ -131,7 +131,8 @@ def _check_capsules(source: LedgerSource, report: VerifyReport, state: State | N
         return
     records = None if state is None else state.tables["records"]
     erased = None if state is None else state.tables["erasures"]
-    found = check_capsules(rows, records, report.named_capsules, erased)
+    exports = None if state is None else state.tables["study_exports"]
+    found = check_capsules(rows, records, report.named_capsules, erased, exports=exports)
     report.capsules_checked = found.checked
     report.capsule_damage = found.damage
     report.notes = found.notes

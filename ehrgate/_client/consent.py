@@ -19,8 +19,10 @@ from envelope import (
     EnvelopeError,
     HybridPublicKey,
     PublicIdentity,
+    StudySecret,
     b64decode,
     seal_scoped_share,
+    seal_study_secret,
 )
 from envelope.scoped import months
 from envelope.scopedshare import MAX_SHARE_SEEDS
@@ -101,8 +103,20 @@ class Consent:
         permission_id: str | None = None,
     ) -> tuple[Permission, Receipt]:
         """Grant *grantee* rights on categories from *not_before* (default now) until
-        *not_after* (exclusive). A share right needs *study_id* and *anonymise*."""
+        *not_after* (exclusive). A share right needs *study_id* and *anonymise*; it also
+        publishes the patient's pseudonym in that study and seals the study secret to the
+        grantee (envelope.research), so that the grantee can export to the study."""
         patient = self._session.patient_keys("grant")
+        rights = list(rights)
+        study_pseudonym, sealed_secret = None, None
+        if study_id is not None and "share" in rights:
+            secret = StudySecret.derive(patient.patient_key, study_id)
+            grantee_id, grantee_key = self._enrolled_encryption_key(grantee)
+            study_pseudonym = secret.pseudonym
+            sealed_secret = seal_study_secret(
+                secret, pseudonym=patient.pseudonym, grantee_id=grantee_id,
+                grantee_key=grantee_key,
+            )  # fmt: skip
         tx = builders.grant(
             patient.identity,
             pseudonym=patient.pseudonym,
@@ -113,6 +127,8 @@ class Consent:
             not_after=ledger_time(not_after),
             study_id=study_id,
             anonymise=anonymise,
+            study_pseudonym=study_pseudonym,
+            study_secret=sealed_secret,
             permission_id=permission_id,
         )
         answer, receipt = self._submit("/v1/permissions", tx)

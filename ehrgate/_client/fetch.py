@@ -54,6 +54,10 @@ class Fetcher:
         self._directory = directory
         self._patient_keys = _PatientKeys(session, directory)
 
+    def seeds_of(self, pseudonym: str) -> KeyHolder:
+        """The caller's key for *pseudonym*: K, or the scoped seeds of its key share."""
+        return self._patient_keys.of(pseudonym)
+
     def records(self, pseudonym: str, category: str | None = None) -> list[Record]:
         """A patient's records of *category*, or of every category the caller may read."""
         params = {"category": category} if category is not None else None

@@ -7,7 +7,8 @@ imports a small ARIA-style export; the patient grants the doctor a read right th
 expires in a few seconds and shares the keys of that grant's categories and month (never
 K); the doctor fetches and decrypts the reports, each verified end to end; after the expiry
 the doctor is refused, and its keys open no capsule of a later month; a hospital bridge
-takes an HL7 v2 MDM^T02 and serves it through IHE MHD; the patient reads the audit;
+takes an HL7 v2 MDM^T02 and serves it through IHE MHD; an ER doctor breaks the glass and
+an auditor reviews it; a study receives an anonymised export; the patient reads the audit;
 an auditor's mirror of the ledger verifies.
 """
 
@@ -25,6 +26,7 @@ import click
 
 from ehrgate.client import Client
 from ehrgate.demo.bridge_act import bridge_act
+from ehrgate.demo.consent_act import consent_act
 from ehrgate.embedded import embedded_gateway
 from ehrgate.errors import Denied, VerificationFailed
 from ehrgate.importer import CategoryTable, Journal, run_import, scan_folder
@@ -202,6 +204,9 @@ def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
             cast = {"patient": patient, "patient_keys": patient_keys,
                     "system_keys": system_keys, "mrn": MRN}  # fmt: skip
             bridge_act(story, work, gateway.url, admin, cast)
+            consent_act(
+                story, gateway.url, pins, admin, patient, patient_keys, uploaded.record.record_id
+            )
 
             remaining = (until - datetime.now(UTC)).total_seconds()
             story.step(

@@ -9,7 +9,8 @@ of the log reproduces the same state.
 The rules of each group of transactions live in their own module — `identities` (genesis,
 enroll, suspend, register_patient, reinstate, rotate_keys), `consent` (grant, revoke,
 key_share, access_request, answer_request), `records` (record, rekey), `keys` (publish_keys,
-a key share's scope), `erasure` (erase) and `access` — on
+a key share's scope), `erasure` (erase), `emergency` (break-glass policy, act and review),
+`research` (study terms, study_export) and `access` — on
 the field checks of `validators` and the signer and owner checks of `actors`.
 """
 
@@ -19,7 +20,7 @@ import functools
 from collections.abc import Callable
 from datetime import timedelta
 
-from ledger.rules import access, consent, erasure, identities, keys, records
+from ledger.rules import access, consent, emergency, erasure, identities, keys, records, research
 from ledger.rules.actors import signing_key_bytes
 from ledger.rules.validators import deny
 from ledger.state import Changes, StateView
@@ -48,6 +49,10 @@ RULES: dict[str, Rule] = {
     "reinstate": identities.reinstate,
     "rotate_keys": identities.rotate_keys,
     "answer_request": consent.answer_request,
+    "break_glass_policy": emergency.break_glass_policy,
+    "break_glass": emergency.break_glass,
+    "break_glass_review": emergency.break_glass_review,
+    "study_export": research.study_export,
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ledger.errors import MalformedTransaction
-from ledger.rules import keys
+from ledger.rules import keys, research
 from ledger.rules.actors import known_identity, owned_patient, require_role, signer_row
 from ledger.rules.validators import (
     b64_field,
@@ -30,8 +30,14 @@ _KEY_SHARE_OPTIONAL = frozenset({"scope"})
 
 
 def _check_study(body: dict[str, Any], rights: list[str]) -> tuple[Any, Any]:
-    """(study_id, anonymise): both given with a share right, neither without one."""
+    """(study_id, anonymise): both given with a share right, neither without one (nor the
+    study pseudonym and sealed study secret, which only a share right may carry)."""
     study_id, anonymise = body.get("study_id"), body.get("anonymise")
+    if "share" not in rights and ("study_pseudonym" in body or "study_secret" in body):
+        raise deny(
+            "study-without-share",
+            "study_pseudonym and study_secret belong to a share right only",
+        )
     if "share" in rights:
         if study_id is None or anonymise is None:
             raise deny(
@@ -59,6 +65,7 @@ def grant(state: StateView, tx: Transaction, now: str, index: int, out: Changes)
     if not_before >= not_after:
         raise deny("empty-interval", "not_before must be earlier than not_after")
     study_id, anonymise = _check_study(body, rights)
+    study_pseudonym, study_secret = research.study_terms(body)
     if grantee == patient["identity_id"]:
         raise deny("self-grant", "a patient always has every right on its own records")
     known_identity(state, grantee, "grantee")
@@ -78,6 +85,8 @@ def grant(state: StateView, tx: Transaction, now: str, index: int, out: Changes)
             "anonymise": anonymise,
             "granted_at": index,
             "revoked_at": None,
+            "study_pseudonym": study_pseudonym,
+            "study_secret": study_secret,
         },
     )
 

@@ -5,7 +5,8 @@ uploader seals each record to the key of its category and the month of its creat
 published key is never replaced: a second publication of the same (category, month) must
 carry the same key (and changes nothing) or is refused. A scoped key share names the
 (category, month) keys whose seeds it carries, and each must lie within a live read grant
-of the grantee (its categories, from its not_before's month to its not_after's month).
+of the grantee (its categories, from its not_before's month to its not_after's month), or
+within a live break-glass policy naming the grantee as its emergency identity.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from envelope import EnvelopeError, b64decode
 from ledger.errors import MalformedTransaction
+from ledger.rules import emergency
 from ledger.rules.actors import owned_patient, signer_row
 from ledger.rules.validators import check_fields, deny, hex64_field
 from ledger.state import Changes, Row, StateView
@@ -132,9 +134,12 @@ def check_scope(
         category, _, period = item.partition("/")
         check_period(period, "a body.scope month")
         _known_category(state, category, "body.scope category")
-        if not any(_covers(grant, category, period, now) for grant in grants):
+        if not any(_covers(grant, category, period, now) for grant in grants) and not (
+            emergency.covers(state, pseudonym, grantee, category, period, now)
+        ):
             raise deny(
                 "share-outside-grant",
-                f"{grantee!r} has no read permission on {pseudonym} that covers {category} in "
-                f"{period} and has not ended: grant it first, or share fewer months",
+                f"{grantee!r} has no read permission (nor break-glass policy) on {pseudonym} "
+                f"that covers {category} in {period} and has not ended: grant it first, or "
+                "share fewer months",
             )

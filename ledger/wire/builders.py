@@ -157,11 +157,15 @@ def grant(
     not_after: datetime | str,
     study_id: str | None = None,
     anonymise: bool | None = None,
+    study_pseudonym: str | None = None,
+    study_secret: bytes | None = None,
     permission_id: str | None = None,
     issued_at: TimeLike = None,
 ) -> Transaction:
     """A time-bounded permission: valid from *not_before* (inclusive) to *not_after*
-    (exclusive). A share right needs *study_id* and *anonymise*."""
+    (exclusive). A share right needs *study_id* and *anonymise*; to be used for an export it
+    also names the patient's *study_pseudonym* and carries the *study_secret* sealed to the
+    grantee (`envelope.seal_study_secret`)."""
     fields: dict[str, Any] = {
         "permission_id": permission_id or new_id(),
         "pseudonym": pseudonym,
@@ -175,6 +179,10 @@ def grant(
         fields["study_id"] = study_id
     if anonymise is not None:
         fields["anonymise"] = anonymise
+    if study_pseudonym is not None:
+        fields["study_pseudonym"] = study_pseudonym
+    if study_secret is not None:
+        fields["study_secret"] = b64encode(study_secret)
     return sign(patient, "grant", fields, issued_at=issued_at)
 
 
@@ -372,3 +380,120 @@ def erase(
     if reason is not None:
         fields["reason"] = reason
     return sign(actor, "erase", fields, issued_at=issued_at)
+
+
+def break_glass_policy(
+    patient: Actor,
+    *,
+    pseudonym: str,
+    emergency_identity: str,
+    categories: Iterable[str] | str,
+    roles: Iterable[str],
+    max_minutes: int,
+    not_before: datetime | str,
+    not_after: datetime | str,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """The patient's opt-in to break-glass access through a hospital's emergency identity:
+    which categories, which roles may invoke it, for how long at most, while it holds."""
+    return sign(
+        patient,
+        "break_glass_policy",
+        {
+            "pseudonym": pseudonym,
+            "emergency_identity": emergency_identity,
+            "categories": _categories(categories),
+            "roles": sorted(roles),
+            "max_minutes": max_minutes,
+            "not_before": coerce_time(not_before),
+            "not_after": coerce_time(not_after),
+        },
+        issued_at=issued_at,
+    )
+
+
+def break_glass(
+    clinician: Actor,
+    *,
+    pseudonym: str,
+    emergency_identity: str,
+    reason: str,
+    details: str,
+    minutes: int,
+    session_id: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """A clinician's emergency access to a patient who opted in: *reason* from the fixed
+    list (`ledger.wire.emergency.REASONS`), *details* in words, lasting *minutes*."""
+    return sign(
+        clinician,
+        "break_glass",
+        {
+            "session_id": session_id or new_id(),
+            "pseudonym": pseudonym,
+            "emergency_identity": emergency_identity,
+            "reason": reason,
+            "details": details,
+            "minutes": minutes,
+        },
+        issued_at=issued_at,
+    )
+
+
+def break_glass_review(
+    reviewer: Actor,
+    *,
+    session_id: str,
+    verdict: str,
+    note: str,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """An auditor's (or admin's) review of a break-glass act: "accepted" or "flagged"."""
+    return sign(
+        reviewer,
+        "break_glass_review",
+        {"session_id": session_id, "verdict": verdict, "note": note},
+        issued_at=issued_at,
+    )
+
+
+def study_export(
+    exporter: Actor,
+    *,
+    permission_id: str,
+    study_id: str,
+    study_pseudonym: str,
+    source_record_id: str,
+    anonymise: bool,
+    category: str,
+    created_at: datetime | str,
+    content_type: str,
+    body_sha256: str,
+    size: int,
+    locators: Sequence[str],
+    capsule_sha256: str,
+    export_id: str | None = None,
+    issued_at: TimeLike = None,
+) -> Transaction:
+    """One record exported to a study under a share right: its data key rewrapped for the
+    study (same body), or with *anonymise* a new sealed copy (new body, shifted date)."""
+    return sign(
+        exporter,
+        "study_export",
+        {
+            "export_id": export_id or new_id(),
+            "permission_id": permission_id,
+            "study_id": study_id,
+            "study_pseudonym": study_pseudonym,
+            "source_record_id": source_record_id,
+            "anonymise": anonymise,
+            "category": category,
+            "created_at": coerce_time(created_at),
+            "content_type": content_type,
+            "body_sha256": body_sha256,
+            "size": size,
+            "locators": list(locators),
+            "capsule_sha256": capsule_sha256,
+        },
+        issued_at=issued_at,
+    )

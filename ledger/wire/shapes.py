@@ -71,7 +71,7 @@ GRANT_TX = Shape(
         "not_before",
         "not_after",
     ),
-    ("study_id", "anonymise"),
+    ("study_id", "anonymise", "study_pseudonym", "study_secret"),
 )
 
 ERASE_TX = Shape(("pseudonym", "scope"), ("record_id", "reason"))
@@ -118,6 +118,11 @@ RefusedAction = Literal[
     "suspend",
     "reinstate",
     "rotate_keys",
+    "break_glass_policy",
+    "break_glass",
+    "break_glass_review",
+    "study_export",
+    "upload_export_body",
 ]
 """A write, an administrator's act (enroll, suspend, reinstate, rotate keys) or a login
 the gateway refused a known identity. Only refusals are audited as

@@ -33,6 +33,10 @@ TX_TYPES = (
     "reinstate",
     "rotate_keys",
     "answer_request",
+    "break_glass_policy",
+    "break_glass",
+    "break_glass_review",
+    "study_export",
 )
 
 _MAX_TX_BYTES = 256 * 1024

@@ -24,6 +24,7 @@ import gateway.errors
 from ehrgate.models import (
     AccessEvent,
     AccessRequest,
+    BreakGlassSession,
     Delivery,
     Identity,
     IdentityKey,
@@ -32,6 +33,7 @@ from ehrgate.models import (
     Permission,
     Receipt,
     Record,
+    StudyExport,
     TreeHead,
     Webhook,
 )
@@ -127,6 +129,16 @@ READS: dict[tuple[str, str], Any] = {
     ("GET", "/v1/notifications/signing-key"): {"public_key": str},
     ("GET", "/v1/notifications/dead-letters"): {"deliveries": tuple[Delivery, ...]},
     ("POST", "/v1/notifications/dead-letters/{}/retry"): Delivery,
+    ("POST", "/v1/patients/{}/break-glass-policy"): {"receipt": Receipt},
+    ("POST", "/v1/break-glass"): {"session": BreakGlassSession, "receipt": Receipt},
+    ("GET", "/v1/break-glass"): {"sessions": tuple[BreakGlassSession, ...]},
+    ("GET", "/v1/break-glass/{}"): BreakGlassSession,
+    ("POST", "/v1/break-glass/{}/review"): {"session": BreakGlassSession, "receipt": Receipt},
+    ("POST", "/v1/study-exports/bodies"): {"locators": STRINGS},
+    ("POST", "/v1/study-exports"): {"export": StudyExport, "receipt": Receipt},
+    ("GET", "/v1/studies/{}/exports"): {"exports": tuple[StudyExport, ...]},
+    ("GET", "/v1/study-exports/{}/capsule"): BYTES,
+    ("GET", "/v1/study-exports/{}/body"): BYTES,
 }
 
 # The query parameters the SDK sends with each call that has any (ehrgate/_client/*.py);
@@ -138,6 +150,8 @@ SENDS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/ledger/entries"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/blocks"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/consistency"): frozenset({"old_size", "new_size"}),
+    ("GET", "/v1/break-glass"): frozenset({"status"}),
+    ("POST", "/v1/study-exports/bodies"): frozenset({"permission_id"}),
 }
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object"}
@@ -311,6 +325,8 @@ def test_the_builders_fill_the_bodies_the_shapes_name() -> None:
         not_after="2031-01-01T00:00:00.000000Z",
         study_id="s",
         anonymise=True,
+        study_pseudonym="5e" * 32,
+        study_secret=b"sealed",
     )
     assert _body_members(grant.body) == set(shapes.GRANT_TX.names)
 

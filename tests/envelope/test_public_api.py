@@ -25,6 +25,7 @@ def test_public_names_are_all_exported() -> None:
         "keyshare",
         "keyupgrade",
         "patient",
+        "research",
         "scoped",
         "scopedshare",
         "sealer",

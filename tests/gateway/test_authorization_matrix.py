@@ -370,6 +370,60 @@ def _set_contact(ctx: Ctx, role: str) -> httpx.Response:
     )
 
 
+def _policy_tx(ctx: Ctx, role: str) -> Any:
+    emergency = ctx.world.enroll(_fresh("emergency") + "@matrix", "system")
+    now = ctx.now()
+    return builders.break_glass_policy(
+        ctx.keys(role), pseudonym=ctx.pseudonym, emergency_identity=emergency.id,
+        categories=[CATEGORY], roles=["clinician"], max_minutes=30, not_before=now,
+        not_after=now + timedelta(days=1), issued_at=now,
+    )  # fmt: skip
+
+
+def _break_glass_tx(ctx: Ctx, role: str) -> Any:
+    """An act on a patient who never opted in: refused whoever asks."""
+    return builders.break_glass(
+        ctx.keys(role), pseudonym=ctx.pseudonym, emergency_identity="emergency@matrix",
+        reason="unconscious-patient", details="matrix", minutes=10, issued_at=ctx.now(),
+    )  # fmt: skip
+
+
+def _review(ctx: Ctx, role: str) -> httpx.Response:
+    tx = builders.break_glass_review(
+        ctx.keys(role), session_id="no-such-session", verdict="accepted", note="matrix",
+        issued_at=ctx.now(),
+    )  # fmt: skip
+    return ctx.client.post(
+        "/v1/break-glass/no-such-session/review", json=tx_json(tx), headers=ctx.headers(role)
+    )
+
+
+def _export_body(ctx: Ctx, role: str) -> httpx.Response:
+    return ctx.client.post(
+        "/v1/study-exports/bodies",
+        params={"permission_id": "no-such-permission"},
+        content=b"an anonymised copy",
+        headers={**ctx.headers(role), "Content-Type": "application/octet-stream"},
+    )
+
+
+def _export(ctx: Ctx, role: str) -> httpx.Response:
+    capsule = b"a capsule for the study"
+    record = ctx.record
+    tx = builders.study_export(
+        ctx.keys(role), permission_id="no-such-permission", study_id="study-matrix",
+        study_pseudonym="5e" * 32, source_record_id=record["record_id"], anonymise=False,
+        category=CATEGORY, created_at=record["created_at"], content_type="application/pdf",
+        body_sha256=record["body_sha256"], size=record["size"], locators=record["locators"],
+        capsule_sha256=hashlib.sha256(capsule).hexdigest(), issued_at=ctx.now(),
+    )  # fmt: skip
+    return ctx.client.post(
+        "/v1/study-exports",
+        json={"transaction": tx_json(tx), "capsule": b64encode(capsule)},
+        headers=ctx.headers(role),
+    )
+
+
 def _patient_path(suffix: str) -> Callable[[Ctx], str]:
     return lambda ctx: f"/v1/patients/{ctx.pseudonym}{suffix}"
 
@@ -569,6 +623,41 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("GET", "/v1/ledger/consistency"): (
         _get(lambda ctx: "/v1/ledger/consistency", old_size="1"),
         public(),
+    ),
+    # Break-glass: the owner sets its policy; an act on a patient who never opted in is
+    # refused whoever asks (tests/gateway/test_break_glass.py covers opted-in patients).
+    ("POST", "/v1/patients/{pseudonym}/break-glass-policy"): (
+        _post_tx(_patient_path("/break-glass-policy"), _policy_tx),
+        roles(201, "owner"),
+    ),
+    ("POST", "/v1/break-glass"): (
+        _post_tx(lambda ctx: "/v1/break-glass", _break_glass_tx),
+        roles(201),
+    ),
+    ("GET", "/v1/break-glass"): (
+        _get(lambda ctx: "/v1/break-glass"),
+        roles(200, "auditor", "admin"),
+    ),
+    ("GET", "/v1/break-glass/{session_id}"): (
+        _get(lambda ctx: "/v1/break-glass/no-such-session"),
+        authenticated(public(404)),
+    ),
+    ("POST", "/v1/break-glass/{session_id}/review"): (_review, roles(404, "auditor", "admin")),
+    # Research: only a share right's grantee exports, only the study reads (none of the
+    # roles here; tests/gateway/test_research.py covers both).
+    ("POST", "/v1/study-exports/bodies"): (_export_body, authenticated(public(404))),
+    ("POST", "/v1/study-exports"): (_export, roles(201)),
+    ("GET", "/v1/studies/{study_id}/exports"): (
+        _get(lambda ctx: "/v1/studies/study-matrix/exports"),
+        roles(200),
+    ),
+    ("GET", "/v1/study-exports/{export_id}/capsule"): (
+        _get(lambda ctx: "/v1/study-exports/no-such-export/capsule"),
+        authenticated(public(404)),
+    ),
+    ("GET", "/v1/study-exports/{export_id}/body"): (
+        _get(lambda ctx: "/v1/study-exports/no-such-export/body"),
+        authenticated(public(404)),
     ),
     # The patient or an admin (with a reason) erases; nobody else, whatever its grants.
     ("POST", "/v1/records/{record_id}/erase"): (_erase_record, roles(200, "owner", "admin")),

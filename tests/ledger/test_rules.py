@@ -13,6 +13,7 @@ from ledger import TX_TYPES, Ledger, LedgerSigner, RuleViolation, Transaction
 from ledger.wire import builders as b
 from ledger.wire.clock import format_time
 from ledger.wire.rotation import RotationRequest, request_rotation
+from tests.ledger import consent_cases as cc
 from tests.ledger.conftest import World, pseudonym_for
 
 HOUR = timedelta(hours=1)
@@ -438,6 +439,59 @@ CASES: list[Case] = [
      "already-erased"),
     ("erase every record when all are erased", lambda w: _after_erasure(
         w, _erase(w, w.patient, record_id=None)), "already-erased"),
+    # break_glass_policy, break_glass, break_glass_review (tests/ledger/consent_cases.py)
+    ("break glass policy by the patient", lambda w: cc.policy(w), None),
+    ("break glass policy by a clinician", lambda w: cc.policy(w, w.dr), "not-owner"),
+    ("break glass policy naming a clinician", lambda w: cc.policy(
+        w, emergency_identity=w.dr.id), "wrong-role"),
+    ("break glass policy naming no hospital", lambda w: cc.policy(
+        w, emergency_identity=w.system.id), "not-of-hospital"),
+    ("break glass policy longer than a day", lambda w: cc.policy(w, max_minutes=24 * 60 + 1),
+     "malformed"),
+    ("break glass policy letting auditors in", lambda w: cc.policy(w, roles=["auditor"]),
+     "malformed"),
+    ("break glass act by a clinician of the hospital", lambda w: cc.act(w), None),
+    ("break glass act without opt-in", lambda w: cc.act(w, opted_in=False), "not-opted-in"),
+    ("break glass act by a clinician of another hospital", lambda w: cc.act(
+        w, invoker=("dr-er@elsewhere", "clinician")), "not-of-hospital"),
+    ("break glass act by a clinician of no hospital", lambda w: cc.act(
+        w, invoker=("dr-er", "clinician")), "not-of-hospital"),
+    ("break glass act by an auditor", lambda w: cc.act(
+        w, invoker=("audit@general", "auditor")), "wrong-role"),
+    ("break glass act past the policy's maximum", lambda w: cc.act(w, minutes=61),
+     "beyond-policy"),
+    ("break glass act with a reason outside the list", lambda w: cc.act(
+        w, reason="curiosity"), "malformed"),
+    ("break glass act on an unknown patient", lambda w: cc.act(
+        w, pseudonym=pseudonym_for("nobody")), "unknown-pseudonym"),
+    ("break glass review by an auditor", lambda w: cc.review(w), None),
+    ("break glass review by a clinician", lambda w: cc.review(w, w.dr), "wrong-role"),
+    ("break glass review twice", lambda w: cc.review(w, twice=True), "already-reviewed"),
+    # study_export
+    ("study export rewrapped", lambda w: cc.export(w)[0], None),
+    ("study export anonymised", lambda w: cc.export(
+        w, grant={"anonymise": True}, anonymise=True, body_sha256="ee" * 32,
+        locators=["local:blobs/ee/" + "ee" * 32],
+        created_at="2029-03-01T00:00:00.000000Z")[0], None),
+    ("study export not anonymised though the grant says so", lambda w: cc.export(
+        w, grant={"anonymise": True}, anonymise=False)[0], "not-granted"),
+    ("study export by someone else", lambda w: cc.export(w, exporter=w.dr_other)[0],
+     "not-granted"),
+    ("study export after the right ended", lambda w: cc.export(w, ended=True)[0],
+     "not-granted"),
+    ("study export before the right begins", lambda w: cc.export(
+        w, grant={"not_before": w.clock() + HOUR, "not_after": w.clock() + 2 * HOUR})[0],
+     "not-granted"),
+    ("study export of a category outside the right", lambda w: cc.export(
+        w, grant={"categories": ["radiation-dose"]})[0], "not-granted"),
+    ("study export to an unknown study", lambda w: cc.export(w, study_id="study-y")[0],
+     "unknown-study"),
+    ("study export under another pseudonym", lambda w: cc.export(
+        w, study_pseudonym="7a" * 32)[0], "malformed"),
+    ("study export changing the body of a rewrap", lambda w: cc.export(
+        w, body_sha256="ee" * 32)[0], "malformed"),
+    ("study export without study terms", lambda w: cc.export(
+        w, grant={"study_pseudonym": None, "study_secret": None})[0], "no-study-pseudonym"),
     # every type: wrong signer, unknown signer, tampering, replay, clock
     ("forged signature", lambda w: _forged(_grant(w)), "bad-signature"),
     ("body edited after signing", lambda w: _edited(_grant(w), grantee=w.dr.id),
@@ -488,6 +542,10 @@ _CASE_PREFIX = {
     "reinstate": "reinstate ",
     "rotate_keys": "rotate keys ",
     "answer_request": "answer request",
+    "break_glass_policy": "break glass policy ",
+    "break_glass": "break glass act ",
+    "break_glass_review": "break glass review ",
+    "study_export": "study export ",
 }
 
 

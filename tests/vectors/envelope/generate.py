@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import io
 import json
 import unicodedata
@@ -418,6 +419,49 @@ def xwing_public_of_expanded(expanded: bytes) -> str:
     return base64.b64encode(mlkem_public + x_public).decode()
 
 
+def study_vector(k: bytes, study_id: str) -> dict[str, Any]:
+    """A patient's study secret, pseudonym and day offset (docs/envelope.md, "Study
+    pseudonyms"), with HKDF and HMAC only."""
+    info = b"ehrgate/study/v1\x00" + study_id.encode("utf-8")
+    secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(k)
+    pseudonym = hmac.new(secret, b"ehrgate/study-pseudonym/v1", hashlib.sha256).hexdigest()
+    shift = hmac.new(secret, b"ehrgate/study-date-shift/v1", hashlib.sha256).digest()
+    d = int.from_bytes(shift[:8], "big") % 730
+    return {
+        "patient_key": b64(k),
+        "study_id": study_id,
+        "study_secret": b64(secret),
+        "study_pseudonym": pseudonym,
+        "day_offset": d - 365 if d < 365 else d - 364,
+    }
+
+
+def study_vectors() -> dict[str, Any]:
+    """Study pseudonyms of two patients in three studies, and one study secret sealed to a
+    grantee (HPKE is randomised: made with `envelope`, checked by opening)."""
+    from envelope import HybridPrivateKey, StudySecret, seal_study_secret
+
+    cases = [study_vector(k, s) for k in (K1, K2) for s in ("onco-2031", "cardio-7", "é-ü")]
+    grantee = HybridPrivateKey(doctor_key_bytes(2))
+    pseudonym = hashlib.sha3_256(b"ehrgate/pseudonym/v1\x00" + K1 + canonical_uii(BASE)).hexdigest()
+    secret = StudySecret(cases[0]["study_id"], base64.b64decode(cases[0]["study_secret"]))
+    sealed = seal_study_secret(
+        secret, pseudonym=pseudonym, grantee_id="dr-yang", grantee_key=grantee.public_key()
+    )
+    return {
+        "cases": cases,
+        "sealed": {
+            "pseudonym": pseudonym,
+            "grantee_id": "dr-yang",
+            "study_id": cases[0]["study_id"],
+            "grantee_private_key": b64(doctor_key_bytes(2)),
+            "sealed_secret": b64(sealed),
+            "study_secret": cases[0]["study_secret"],
+            "study_pseudonym": cases[0]["study_pseudonym"],
+        },
+    }
+
+
 def write(name: str, content: Any) -> None:
     (HERE / name).write_text(json.dumps(content, indent=1, ensure_ascii=True) + "\n", encoding="utf-8")
 
@@ -444,6 +488,8 @@ def main() -> None:
     seeds = [bytes(32), bytes(range(32)), hashlib.sha256(b"ehrgate vector x-wing seed").digest()]
     write("xwing.json", [xwing_vector(seed) for seed in seeds])
     write("scoped_key.json", scoped_vectors())
+    if not (HERE / "study.json").exists():  # its sealed secret is randomised: kept once made
+        write("study.json", study_vectors())
     write("body.json", {"plaintext_rule": "byte i is i mod 251", "cases": body_vectors()})
     if not (HERE / "capsule.json").exists() or not (HERE / "key_share.json").exists():
         capsule, key_share = capsule_and_share_vectors(1)

@@ -1,0 +1,24 @@
+"""`ehrgate demo` runs its consent act: a break-glass read reviewed, an anonymised export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_demo_shows_a_break_glass_read_and_a_study_export() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ehrgate", "demo", "--expiry", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "the ER doctor breaks the glass" in out
+    assert "dr-er@st-mary      body      allowed break-glass read" in out
+    assert ": accepted by audit-review" in out
+    assert "file name 'document.pdf', uploader 'anonymised'" in out
+    assert "PDF metadata: none" in out
+    assert "page text is not redacted" in out
