@@ -30,6 +30,7 @@ from ehrgate._client.consent import Consent
 from ehrgate._client.directory import Directory
 from ehrgate._client.fetch import Fetcher
 from ehrgate._client.keys import ScopedKeys
+from ehrgate._client.rekey import Rekeying
 from ehrgate._client.session import Session, TimeLike
 from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
@@ -110,6 +111,7 @@ class Client:
         self._consent = Consent(session, self._trust, self._directory, self._keys)
         self._uploads = Uploads(session, self._trust, self._directory, self._keys)
         self._fetcher = Fetcher(session, self._trust, self._directory)
+        self._rekeying = Rekeying(session, self._keys, self._consent, self._fetcher)
 
     def close(self) -> None:
         self._connection.close()
@@ -140,6 +142,8 @@ class Client:
     categories = _delegate("_keys", ScopedKeys.categories)
     publish_keys = _delegate("_keys", ScopedKeys.publish_keys)
     published_keys = _delegate("_keys", ScopedKeys.published)
+    rotate_keys = _delegate("_rekeying", Rekeying.rotate_keys)
+    rekey_status = _delegate("_rekeying", Rekeying.rekey_status)
 
     # consent
     grant = _delegate("_consent", Consent.grant)

@@ -32,6 +32,7 @@ from gateway.routes import (
     patients,
     permissions,
     records,
+    rekey,
     webapp,
 )
 from gateway.settings import Settings
@@ -120,7 +121,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_backend_error_handlers(app)
     for module in (
         health, auth, identities, patients, keys, permissions, blobs, records, documents,
-        ledger, webapp,
+        ledger, webapp, rekey,
     ):  # fmt: skip
         app.include_router(module.router)
 

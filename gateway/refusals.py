@@ -71,6 +71,7 @@ _ACTS: dict[str, str] = {
     "request_access": "access request",
     "publish_keys": "key publication",
     "login": "login",
+    "rekey": "rekey",
 }
 
 _LOGIN_REASONS: dict[type[GatewayError], str] = {

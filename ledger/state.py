@@ -32,6 +32,7 @@ _ALL_CATEGORIES = 1
 
 RESIDENT_TABLES = frozenset(
     {"identities", "patients", "permissions", "records", "key_shares", "published_keys"}
+    | {"key_generations"}
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""
 

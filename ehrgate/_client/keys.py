@@ -39,6 +39,11 @@ class ScopedKeys:
         self._found: dict[tuple[str, str, str], HybridPublicKey] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Forget the keys found so far (the patient rotated its K: they are replaced)."""
+        with self._lock:
+            self._found.clear()
+
     def categories(self) -> list[str]:
         """The record categories the gateway's ledger accepts."""
         answer = self._session.get("/v1/categories")

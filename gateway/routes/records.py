@@ -26,6 +26,7 @@ from gateway.models import (
     ReceiptOut,
     RecordCommit,
     RecordWithProof,
+    RekeyProof,
     SignedTransaction,
     problem_responses,
 )
@@ -145,6 +146,22 @@ async def get_record(access: RecordAccess) -> RecordWithProof:
         record=record_out(access.record),
         receipt=await _receipt(access),
         transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+        rekey=await _rekey_proof(access),
+    )
+
+
+async def _rekey_proof(access: Access) -> RekeyProof | None:
+    """The rekey entry that set a re-keyed record's current capsule, with its receipt."""
+    assert access.record is not None
+    index = access.record.rekeyed_at
+    if index is None:
+        return None
+    ledger = access.backends.ledger
+    entry = await run_in_threadpool(ledger.entry, index)
+    receipt = await run_in_threadpool(ledger.receipt, index)
+    return RekeyProof(
+        transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+        receipt=receipt_out(receipt),
     )
 
 

@@ -103,6 +103,7 @@ RefusedAction = Literal[
     "request_access",
     "publish_keys",
     "login",
+    "rekey",
 ]
 """A write or a login the gateway refused a known identity. Only refusals are audited as
 such (an accepted write is its own transaction, a login leaves no entry), so an `access`
