@@ -19,13 +19,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from envelope.capsule import OpenedCapsule, capsule_key_id, rewrap_capsule
+from envelope.capsule import capsule_key_id, open_capsule, rewrap_capsule
 from envelope.errors import EnvelopeError, InvalidEnvelope
 from envelope.kem import HybridPrivateKey
 from envelope.keyfile import PatientKeys
 from envelope.patient import PatientKey
 from envelope.scoped import key_id, parse_key_id, record_period, scoped_private_key
-from envelope.scopedshare import open_with_patient_key
 
 
 class RotationInProgress(EnvelopeError):
@@ -51,22 +50,62 @@ def finish_rotation(keys: PatientKeys) -> PatientKeys:
     return replace(keys, previous_key=None)
 
 
-def _key_of(capsule: bytes, patient_key: PatientKey, pseudonym: str) -> HybridPrivateKey:
-    named = capsule_key_id(capsule, pseudonym)
-    if named is None:
-        return patient_key.record_private_key()
-    scope = parse_key_id(named)
-    if scope is None:
-        raise InvalidEnvelope()
-    return scoped_private_key(patient_key, *scope)
+class Rewrapper:
+    """Rewraps capsules of one patient from the *old* K to the *new* K's scoped keys,
+    keeping each derived key pair (one per category and month, not per capsule)."""
 
+    def __init__(self, *, old: PatientKey, new: PatientKey, pseudonym: str) -> None:
+        self._old, self._new, self._pseudonym = old, new, pseudonym
+        self._keys: dict[tuple[bool, str, str], HybridPrivateKey] = {}
 
-def opens_with(capsule: bytes, patient_key: PatientKey, pseudonym: str) -> OpenedCapsule | None:
-    """The opened capsule if *patient_key* opens it, else None."""
-    try:
-        return open_with_patient_key(capsule, patient_key, pseudonym)
-    except InvalidEnvelope:
-        return None
+    def _scoped(self, new: bool, category: str, period: str) -> HybridPrivateKey:
+        key = self._keys.get((new, category, period))
+        if key is None:
+            key = scoped_private_key(self._new if new else self._old, category, period)
+            self._keys[(new, category, period)] = key
+        return key
+
+    def _old_key(self, capsule: bytes) -> HybridPrivateKey:
+        named = capsule_key_id(capsule, self._pseudonym)
+        if named is None:  # sealed before scoped keys, to the single record key
+            key = self._keys.get((False, "", ""))
+            if key is None:
+                key = self._keys[(False, "", "")] = self._old.record_private_key()
+            return key
+        scope = parse_key_id(named)
+        if scope is None:
+            raise InvalidEnvelope()
+        return self._scoped(False, *scope)
+
+    def rewrap(self, capsule: bytes, *, category: str, created_at: str, body_sha256: str) -> bytes:
+        """*capsule* (opened by the old K: a scoped capsule, or one sealed to the version 1
+        or 2 record key) rewrapped to the new K's scoped key of the record's category and
+        month, for the patient only (other recipients are dropped). The new capsule is
+        opened with the new K and its metadata must name the record's pseudonym, category,
+        created_at and body: InvalidEnvelope when the capsule does not open or is another
+        record's."""
+        pseudonym = self._pseudonym
+        try:
+            period = record_period(created_at)
+            target = self._scoped(True, category, period)
+        except EnvelopeError as exc:
+            raise InvalidEnvelope() from exc
+        rewrapped = rewrap_capsule(
+            capsule,
+            self._old_key(capsule),
+            pseudonym,
+            [(pseudonym, target.public_key())],
+            key_ids={pseudonym: key_id(category, period)},
+        )
+        opened = open_capsule(rewrapped, target, pseudonym)
+        if (opened.pseudonym, opened.category, opened.created_at, opened.body_sha256) != (
+            pseudonym,
+            category,
+            created_at,
+            body_sha256,
+        ):
+            raise InvalidEnvelope()
+        return rewrapped
 
 
 def rewrap_to(
@@ -79,53 +118,10 @@ def rewrap_to(
     created_at: str,
     body_sha256: str,
 ) -> bytes:
-    """*capsule* (opened by *old*: a scoped capsule, or one sealed to the version 1 or 2
-    record key) rewrapped to *new*'s scoped key of its category and month, for the patient
-    only. The capsule must be the record's: its metadata must name *pseudonym*, *category*,
-    *created_at* and *body_sha256*, as the ledger's record does. Raises InvalidEnvelope when
-    it does not open or is another record's."""
-    opened = open_with_patient_key(capsule, old, pseudonym)
-    if (opened.pseudonym, opened.category, opened.created_at, opened.body_sha256) != (
-        pseudonym,
-        category,
-        created_at,
-        body_sha256,
-    ):
-        raise InvalidEnvelope()
-    period = record_period(created_at)
-    target = scoped_private_key(new, category, period)
-    rewrapped = rewrap_capsule(
-        capsule,
-        _key_of(capsule, old, pseudonym),
-        pseudonym,
-        [(pseudonym, target.public_key())],
-        key_ids={pseudonym: key_id(category, period)},
+    """One capsule rewrapped by a `Rewrapper` (see there)."""
+    return Rewrapper(old=old, new=new, pseudonym=pseudonym).rewrap(
+        capsule, category=category, created_at=created_at, body_sha256=body_sha256
     )
-    check_rewrapped(
-        rewrapped, new=new, pseudonym=pseudonym, category=category, body_sha256=body_sha256
-    )
-    return rewrapped
 
 
-def check_rewrapped(
-    capsule: bytes, *, new: PatientKey, pseudonym: str, category: str, body_sha256: str
-) -> OpenedCapsule:
-    """Check that *new* opens *capsule* as the record's (InvalidEnvelope otherwise)."""
-    opened = open_with_patient_key(capsule, new, pseudonym)
-    if capsule_key_id(capsule, pseudonym) is None or (
-        opened.pseudonym,
-        opened.category,
-        opened.body_sha256,
-    ) != (pseudonym, category, body_sha256):
-        raise InvalidEnvelope()
-    return opened
-
-
-__all__ = [
-    "RotationInProgress",
-    "check_rewrapped",
-    "finish_rotation",
-    "opens_with",
-    "rewrap_to",
-    "start_rotation",
-]
+__all__ = ["Rewrapper", "RotationInProgress", "finish_rotation", "rewrap_to", "start_rotation"]

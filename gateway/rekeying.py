@@ -19,8 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -35,9 +38,15 @@ from ledger.wire.transactions import Transaction
 from storage.errors import StorageError
 
 log = logging.getLogger("gateway.rekeying")
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_REKEY_BATCH = 200
 """Rekeys in one request: about 4 KB each, so a full batch stays within the JSON limit."""
+
+STORE_THREADS = 16
+"""Store writes and deletions of one batch run this many at a time: each waits mostly on
+the store (an fsync, a request), so they overlap."""
 
 STALE_DELETION = timedelta(minutes=10)
 """A deletion row whose rekey never committed is dropped after this long (the request
@@ -125,21 +134,31 @@ def sweep(backends: Backends) -> int:
     return deleted
 
 
+def in_parallel(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """*work* on each item, STORE_THREADS at a time, results in order (first error raised)."""
+    with ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="rekey-store") as pool:
+        return list(pool.map(work, items))
+
+
+def store_new(backends: Backends, items: list[RekeyItem]) -> None:
+    """The second copy of each new capsule, content addressed, next to the bodies."""
+    in_parallel(lambda item: backends.store.put([item.capsule]), items)
+
+
 def queue_deletions(backends: Backends, items: list[RekeyItem]) -> None:
     """Before the commit: name every store copy of each old capsule (a put of the same
     bytes is idempotent and returns where each store keeps it)."""
     now = datetime.now(UTC).isoformat()
-    rows = []
-    for item in items:
-        stored = backends.store.put([item.old_capsule])
-        rows.append(
-            {
-                "sha256": stored.sha256,
-                "record_id": item.record.record_id,
-                "locators": json.dumps(list(stored.locators)),
-                "queued_at": now,
-            }
-        )
+    stored = in_parallel(lambda item: backends.store.put([item.old_capsule]), items)
+    rows = [
+        {
+            "sha256": copy.sha256,
+            "record_id": item.record.record_id,
+            "locators": json.dumps(list(copy.locators)),
+            "queued_at": now,
+        }
+        for item, copy in zip(items, stored, strict=True)
+    ]
     t = rekey_deletions
     with backends.ledger.engine.begin() as conn:
         known = {
@@ -166,11 +185,9 @@ def finish_deletions(backends: Backends, done: list[RekeyItem], refused: list[Re
                 )
             )
         }
-    finished = []
-    for item in done:
-        sha = item.record.capsule_sha256
-        if _delete_copies(backends, sha, rows.get(sha, [])):
-            finished.append(sha)
+    olds = [item.record.capsule_sha256 for item in done]
+    deleted = in_parallel(lambda sha: _delete_copies(backends, sha, rows.get(sha, [])), olds)
+    finished = [sha for sha, ok in zip(olds, deleted, strict=True) if ok]
     for item in refused:
         finished.append(item.record.capsule_sha256)  # still the record's: nothing to delete
         new = str(item.tx.body["capsule_sha256"])

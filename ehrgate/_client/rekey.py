@@ -42,7 +42,7 @@ from envelope import (
     write_key_file,
 )
 from envelope.keyfile import key_file_header, parse_key_file, read_key_file_bytes
-from envelope.rotation import finish_rotation, rewrap_to, start_rotation
+from envelope.rotation import Rewrapper, finish_rotation, start_rotation
 from envelope.scoped import next_period, scoped_private_key
 from ledger.wire import builders
 from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_KEYS_PER_TX
@@ -157,7 +157,7 @@ class Rekeying:
                 (str(k["category"]), str(k["period"])): int(k.get("generation", 1))
                 for k in items(answer, "keys")
             }
-            periods = {(str(c), str(p)) for c, p in status["periods"]}
+            periods = {(str(p["category"]), str(p["period"])) for p in status["periods"]}
         except (KeyError, TypeError, ValueError) as exc:
             raise MalformedAnswer("the gateway's published keys are malformed") from exc
         first = current_period()
@@ -188,6 +188,7 @@ class Rekeying:
         base = f"/v1/patients/{keys.pseudonym}/rekey"
         after = -1
         total: int | None = None
+        rewrapper = Rewrapper(old=previous, new=keys.patient_key, pseudonym=keys.pseudonym)
         while True:
             status = self._session.get(base, {"limit": batch, "after": after})
             pending = items(status, "pending")
@@ -200,11 +201,8 @@ class Rekeying:
             for record in pending:
                 after = max(after, int(record["entry_index"]))
                 try:
-                    capsule = rewrap_to(
+                    capsule = rewrapper.rewrap(
                         b64decode(record["capsule"]),
-                        old=previous,
-                        new=keys.patient_key,
-                        pseudonym=keys.pseudonym,
                         category=record["category"],
                         created_at=record["created_at"],
                         body_sha256=record["body_sha256"],
@@ -234,7 +232,10 @@ class Rekeying:
     def _reshare(self, keys: PatientKeys, report: Progress) -> list[str]:
         status = self.rekey_status()
         started = status.get("started_at")
-        shares = [(str(g), int(i)) for g, i in status.get("shared_with", [])]
+        try:
+            shares = [(str(s["grantee"]), int(s["entry_index"])) for s in status["shared_with"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedAnswer("the gateway's key shares are malformed") from exc
         todo = [g for g, index in shares if started is None or index < int(started)]
         reshared = []
         for n, grantee in enumerate(todo):

@@ -39,6 +39,7 @@ from gateway.rekeying import (
     check_item,
     finish_deletions,
     queue_deletions,
+    store_new,
     sweep,
 )
 from gateway.transactions import parse_signed, precheck, submit
@@ -62,6 +63,16 @@ class RekeyRecord(StrictModel):
     capsule: str = Field(description="The record's current capsule, base64.")
 
 
+class CategoryMonth(StrictModel):
+    category: str
+    period: str
+
+
+class ShareEntry(StrictModel):
+    grantee: str
+    entry_index: int = Field(description="The key_share entry that deposited it.")
+
+
 class RekeyStatus(StrictModel):
     pseudonym: str
     generation: int = Field(description="The generation of the patient's current K.")
@@ -70,12 +81,10 @@ class RekeyStatus(StrictModel):
     )
     records: int = Field(description="The patient's records.")
     remaining: int = Field(description="Records still sealed to an older generation's keys.")
-    periods: list[tuple[str, str]] = Field(
+    periods: list[CategoryMonth] = Field(
         description="Every (category, YYYY-MM) the patient has records of."
     )
-    shared_with: list[tuple[str, int]] = Field(
-        description="(grantee, key_share entry index) of each key share on the patient."
-    )
+    shared_with: list[ShareEntry] = Field(description="Each key share on the patient.")
     pending: list[RekeyRecord] = Field(description="The first records still to rewrap.")
 
 
@@ -143,8 +152,10 @@ def _status(caller: Caller, pseudonym: str, limit: int, after: int) -> RekeyStat
         started_at=started,
         records=total,
         remaining=remaining,
-        periods=ledger.record_periods(pseudonym),
-        shared_with=ledger.key_share_entries(pseudonym),
+        periods=[CategoryMonth(category=c, period=p) for c, p in ledger.record_periods(pseudonym)],
+        shared_with=[
+            ShareEntry(grantee=g, entry_index=i) for g, i in ledger.key_share_entries(pseudonym)
+        ],
         pending=_pending(caller, pseudonym, generation, limit, after) if limit else [],
     )
 
@@ -157,8 +168,13 @@ async def rekey_status(
     after: Annotated[int, Query(ge=-1)] = -1,
 ) -> RekeyStatus:
     """The patient's key generation, how many records are left to rewrap, and (with
-    `limit`) the first of them committed after entry `after`, with their capsules."""
+    `limit`) the first of them committed after entry `after`, with their capsules. Any store
+    copy of a replaced capsule that an interrupted rekey left is deleted first."""
     _own(caller, pseudonym)
+    try:
+        await run_in_threadpool(sweep, caller.backends)
+    except StorageError as exc:
+        raise from_backend_error(exc) from exc
     return await run_in_threadpool(_status, caller, pseudonym, limit, after)
 
 
@@ -177,8 +193,7 @@ async def rekey(pseudonym: Pseudonym, batch: RekeyBatch, caller: CallerDep) -> R
         backends = caller.backends
         try:
             await run_in_threadpool(sweep, backends)
-            for item in items:
-                await run_in_threadpool(backends.store.put, [item.capsule])
+            await run_in_threadpool(store_new, backends, items)
             await run_in_threadpool(queue_deletions, backends, items)
         except StorageError as exc:
             raise from_backend_error(exc) from exc

@@ -81,7 +81,18 @@ READS: dict[tuple[str, str], Any] = {
         "record": Record,
         "receipt": Receipt,
         "transaction": dict[str, Any] | None,
+        "rekey": dict[str, Any] | None,
     },
+    ("GET", "/v1/patients/{}/rekey"): {
+        "generation": int,
+        "started_at": int | None,
+        "records": int,
+        "remaining": int,
+        "periods": tuple[dict[str, Any], ...],
+        "shared_with": tuple[dict[str, Any], ...],
+        "pending": tuple[dict[str, Any], ...],
+    },
+    ("POST", "/v1/patients/{}/rekey"): {"results": tuple[dict[str, Any], ...]},
     ("GET", "/v1/records/{}/capsule"): BYTES,
     ("GET", "/v1/records/{}/body"): BYTES,
     ("GET", "/v1/ledger/head"): {
@@ -103,6 +114,7 @@ READS: dict[tuple[str, str], Any] = {
 SENDS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/blobs"): frozenset({"pseudonym", "category", "sha256"}),
     ("GET", "/v1/patients/{}/records"): frozenset({"category"}),
+    ("GET", "/v1/patients/{}/rekey"): frozenset({"limit", "after"}),
     ("GET", "/v1/ledger/entries"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/blocks"): frozenset({"start", "limit"}),
     ("GET", "/v1/ledger/consistency"): frozenset({"old_size", "new_size"}),
