@@ -94,29 +94,32 @@ def _seal_only(cast: Cast, records: int) -> float:
 @click.option("--batch", default=200, show_default=True, help="Records per rekey request.")
 def main(records: int, batch: int) -> None:
     load = os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-rekey-") as scratch:
-        with live_cast(Path(scratch)) as cast:
-            categories = set(cast.client(cast.patient).categories())
-            missing = set(CATEGORIES) - categories
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-rekey-") as scratch,
+        live_cast(Path(scratch)) as cast,
+    ):
+        with cast.client(cast.patient) as patient:
+            missing = set(CATEGORIES) - set(patient.categories())
             if missing:
                 raise click.UsageError(f"the ledger lacks the categories {sorted(missing)}")
-            with cast.client(cast.patient) as patient:
-                patient.publish_keys(12, start=next_period(THIS, -11))
-            uploaded = _upload(cast, records)
-            sealed = _seal_only(cast, records)
-            phases: dict[str, float] = {}
+            patient.publish_keys(12, start=next_period(THIS, -11))
+        uploaded = _upload(cast, records)
+        sealed = _seal_only(cast, records)
+        phases: dict[str, float] = {}
 
-            def progress(step: RotationProgress) -> None:
-                phases.setdefault(step.phase, time.perf_counter())
+        def progress(step: RotationProgress) -> None:
+            phases.setdefault(step.phase, time.perf_counter())
 
-            key_file = cast.key_file("patient")
-            start = time.perf_counter()
-            with cast.client(cast.patient) as patient:
-                done = patient.rotate_keys(key_file, progress=progress, batch=batch)
-            rotated = time.perf_counter() - start
-            keys = load_key_file(key_file)
-            assert isinstance(keys, PatientKeys) and keys.key_generation == 2
-            assert done.rewrapped == records and not done.unopened
+        key_file = cast.key_file("patient")
+        start = time.perf_counter()
+        with cast.client(cast.patient) as patient:
+            done = patient.rotate_keys(key_file, progress=progress, batch=batch)
+        rotated = time.perf_counter() - start
+        keys = load_key_file(key_file)
+        if not isinstance(keys, PatientKeys) or keys.key_generation != 2:
+            raise click.ClickException("the key file was not rotated to generation 2")
+        if done.rewrapped != records or done.unopened:
+            raise click.ClickException(f"rewrapped {done.rewrapped} of {records} records")
     rewrap = phases["reshare"] - phases["rewrap"]
     click.echo(
         f"re-keying {records:,} records (batch {batch}), 2 CPUs, load average {load:.2f} "
