@@ -245,6 +245,12 @@ class RecordCommit(StrictModel):
 
     transaction: SignedTransaction
     capsule: Base64 = Field(description="The capsule bytes, base64.")
+    key_generation: int | None = Field(
+        default=None,
+        ge=1,
+        description="The generation of the patient's published key the capsule is sealed "
+        "to; refused (409, code stale-key-generation) if the patient has since rotated it.",
+    )
 
 
 class RecordOut(StrictModel):

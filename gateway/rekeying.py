@@ -31,7 +31,7 @@ from envelope import EnvelopeError, InvalidEnvelope, b64decode
 from envelope.capsule import SCOPED_CAPSULE_VERSION, capsule_outline
 from envelope.scoped import key_id, record_period
 from gateway.backends import Backends
-from gateway.errors import Forbidden, NotFound, ValidationFailed
+from gateway.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gateway.schema import rekey_deletions
 from ledger.results import Record
 from ledger.wire.transactions import Transaction
@@ -86,6 +86,42 @@ def check_item(backends: Backends, pseudonym: str, tx: Transaction, capsule_text
         raise ValidationFailed(f"record {record_id} has no stored capsule left to rewrap")
     _check_rewrap(record, pseudonym, old, capsule)
     return RekeyItem(tx, record, capsule, old)
+
+
+def check_sealed_to_current_keys(
+    backends: Backends, body: dict[str, object], capsule: bytes, key_generation: int | None
+) -> None:
+    """A record committed for a patient that rotated its K must be sealed to a scoped key
+    (not to the single record key of its first K), and an uploader that says which
+    generation it sealed to must name the current one (else: Conflict, code
+    "stale-key-generation": fetch the published key again and seal anew)."""
+    pseudonym, category, created_at = (
+        body.get("pseudonym"),
+        body.get("category"),
+        body.get("created_at"),
+    )
+    if not isinstance(pseudonym, str):
+        return  # the ledger's rules name the problem
+    current, _ = backends.ledger.key_generation(pseudonym)
+    if key_generation is not None and key_generation != current:
+        raise Conflict(
+            f"the capsule is sealed to generation {key_generation} of patient {pseudonym}'s "
+            f"keys, but the patient rotated its key (generation {current}): fetch its "
+            "published key again and seal anew",
+            extensions={"code": "stale-key-generation"},
+        )
+    if current == 1 or not isinstance(category, str) or not isinstance(created_at, str):
+        return
+    try:
+        outline = capsule_outline(capsule)
+        expected = key_id(category, record_period(created_at))
+    except EnvelopeError as exc:
+        raise ValidationFailed("the capsule is malformed") from exc
+    if outline.recipients.get(pseudonym) != expected:
+        raise ValidationFailed(
+            f"patient {pseudonym} rotated its key: a record is sealed to its published key "
+            f"{expected}, not to its record key of before the rotation"
+        )
 
 
 def _check_rewrap(record: Record, pseudonym: str, old: bytes, new: bytes) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import pytest
 
 from ehrgate import Client
 from ehrgate._client.rekey import RotationProgress
-from ehrgate.errors import Denied, EhrgateError, InvalidRequest, UsageError
+from ehrgate.errors import Conflict, Denied, EhrgateError, InvalidRequest, UsageError
 from envelope import (
     HybridPrivateKey,
     IdentityKeys,
@@ -207,6 +208,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         seen.append((p.phase, p.done, p.total))
 
     for found in build_site(tmp_path_factory.mktemp("rekey")):
+        # an uploader that looked the patient's keys up before the rotation, and keeps them
+        stale = found.cast.client(found.cast.system)
+        text = b"%PDF-1.4 uploaded by a client that keeps keys"
+        up = stale.upload(io.BytesIO(text), pseudonym=found.cast.pseudonym,
+                          category="lab-results", filename="s.pdf")  # fmt: skip
+        found.uploaded[up.record.record_id] = text
+        found.in_grant[up.record.record_id] = True
+        found.old_capsules[up.record.record_id] = found.capsule(up.record.record_id)
         with found.cast.client(found.cast.patient) as patient:
             done = patient.rotate_keys(found.key_file, progress=progress)
         assert done.generation == 2
@@ -223,6 +232,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 found.uploaded[up.record.record_id] = text
                 found.in_grant[up.record.record_id] = category == "lab-results"
                 found.after.append(up.record.record_id)
+        # the stale client's next upload is refused, then sealed anew to the current key
+        text = b"%PDF-1.4 uploaded after the rotation by the client that kept keys"
+        up = stale.upload(io.BytesIO(text), pseudonym=found.cast.pseudonym,
+                          category="lab-results", filename="s2.pdf")  # fmt: skip
+        stale.close()
+        found.uploaded[up.record.record_id] = text
+        found.in_grant[up.record.record_id] = True
+        found.after.append(up.record.record_id)
         yield found
 
 
@@ -530,3 +547,38 @@ def test_a_stale_key_file_is_refused(site: Site, tmp_path: Path) -> None:
 def test_only_the_patient_reads_the_rekey_status(site: Site) -> None:
     with site.cast.client(site.cast.doctor) as doctor, pytest.raises(EhrgateError):
         doctor._connection.request("GET", f"/v1/patients/{site.cast.pseudonym}/rekey")
+
+
+def test_a_record_sealed_to_the_old_record_key_is_refused_after_the_rotation(site: Site) -> None:
+    before = counts(site)
+    with (
+        site.cast.client(site.cast.system) as system,
+        pytest.raises(InvalidRequest, match="rotated its key"),
+    ):
+        upload_legacy(system, site.cast, b"%PDF-1.4 sealed the old way")
+    after = counts(site)
+    assert before[:4] == after[:4]  # no record, capsule, share or key (an orphan body stays)
+
+
+def test_a_record_naming_an_older_generation_is_refused(site: Site) -> None:
+    record_id = site.after[0]
+    [(raw,)] = site.rows(
+        "SELECT e.tx FROM ledger_entries e JOIN state_records r ON e.idx = r.entry_index "
+        "WHERE r.record_id = ?",
+        record_id,
+    )
+    before = counts(site)
+    tx = json.loads(bytes(raw))
+    with site.cast.client(site.cast.system) as system, pytest.raises(Conflict) as caught:
+        system._connection.request(
+            "POST",
+            "/v1/records",
+            json={
+                "transaction": tx,
+                "capsule": b64encode(site.capsule(record_id)),
+                "key_generation": 1,
+            },
+        )
+    assert caught.value.code == "stale-key-generation"
+    assert "rotated its key" in caught.value.message
+    assert counts(site) == before
