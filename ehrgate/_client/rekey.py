@@ -114,7 +114,8 @@ class Rekeying:
             raise UsageError(f"rewrap 1 to {REKEY_BATCH} records per request")
         report = progress or _quiet
         path = Path(key_file)
-        keys = _load(path, passphrase)
+        keys, protected = _load(path, passphrase)
+        passphrase = passphrase if protected else None  # rewritten as it was
         if keys.pseudonym != own.pseudonym:
             raise UsageError(f"{path} is the key file of another patient than this client's")
         status = self.rekey_status()
@@ -251,10 +252,12 @@ class Rekeying:
         return reshared
 
 
-def _load(path: Path, passphrase: str | None) -> PatientKeys:
+def _load(path: Path, passphrase: str | None) -> tuple[PatientKeys, bool]:
+    """The patient keys in the key file, and whether a passphrase protects it."""
     try:
         raw = read_key_file_bytes(path)
-        if key_file_header(raw, str(path))["version"] == 1:
+        header = key_file_header(raw, str(path))
+        if header["version"] == 1:
             raise UsageError(
                 f"{path} is a version 1 key file: run `ehrgate keys upgrade {path}` first "
                 "(it keeps a backup and changes no key); the rotation then moves its "
@@ -267,4 +270,4 @@ def _load(path: Path, passphrase: str | None) -> PatientKeys:
         raise UsageError(str(exc)) from exc
     if not isinstance(keys, PatientKeys):
         raise UsageError(f"{path} is not a patient's key file: only a patient rotates its key")
-    return keys
+    return keys, "encrypted" in header

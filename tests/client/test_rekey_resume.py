@@ -23,11 +23,13 @@ from click.testing import CliRunner
 from ehrgate.cli import cli
 from envelope import (
     InvalidEnvelope,
+    InvalidKeyFile,
     PatientKey,
     PatientKeys,
     load_key_file,
     open_body,
     open_with_patient_key,
+    write_key_file,
 )
 from envelope.capsule import capsule_outline
 from envelope.scoped import next_period
@@ -135,6 +137,10 @@ def finish_with_the_cli(cast: Cast) -> dict[str, Any]:
 def check_finished(cast: Cast, old: PatientKey) -> None:
     keys = load_key_file(cast.key_file("patient"))
     assert isinstance(keys, PatientKeys)
+    check_finished_with(cast, old, keys)
+
+
+def check_finished_with(cast: Cast, old: PatientKey, keys: PatientKeys) -> None:
     assert (keys.key_generation, keys.previous_key) == (2, None)
     check_consistent(cast, old, keys.patient_key)
     found = records(cast)
@@ -145,6 +151,13 @@ def check_finished(cast: Cast, old: PatientKey) -> None:
     with DatabaseSource(f"sqlite:///{cast.data_dir / 'ledger.db'}") as source:
         report = verify(source)
     assert report.ok, report.summary()
+    assert report.capsules_checked == RECORDS
+    result = CliRunner().invoke(
+        cli, ["ledger", "verify", "--db", f"sqlite:///{cast.data_dir / 'ledger.db'}"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok:")
+    assert "note capsule-superseded" not in result.output
     assert rows(cast, "SELECT count(*) FROM gateway_rekey_deletions") == [(0,)]
     # the grantee's share was re-made once, under the new generation
     [(index,)] = rows(cast, "SELECT entry_index FROM state_key_shares WHERE grantee = 'dr-grey'")
@@ -230,3 +243,24 @@ def test_a_replaced_capsule_left_in_the_store_by_a_stopped_gateway_is_deleted_on
     assert result.exit_code == 0, result.output
     assert not path.exists()
     assert rows(cast, "SELECT count(*) FROM gateway_rekey_deletions") == [(0,)]
+
+
+def test_a_protected_key_file_stays_protected_with_its_passphrase(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = cast.key_file("patient")
+    write_key_file(path, cast.patient, passphrase="correct horse", overwrite=True)
+    monkeypatch.setenv("PATIENT_PASSPHRASE", "correct horse")
+    result = CliRunner().invoke(
+        cli,
+        ["--gateway", cast.url, "--as", str(path), "--passphrase-env", "PATIENT_PASSPHRASE",
+         "rekey"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "generation 2" in result.output
+    with pytest.raises(InvalidKeyFile, match="passphrase"):
+        load_key_file(path)
+    keys = load_key_file(path, "correct horse")
+    assert isinstance(keys, PatientKeys)
+    assert keys.key_generation == 2
+    check_finished_with(cast, cast.patient.patient_key, keys)
