@@ -95,7 +95,7 @@ def _seal_only(cast: Cast, records: int) -> float:
 def main(records: int, batch: int) -> None:
     load = os.getloadavg()[0]
     with (
-        tempfile.TemporaryDirectory(prefix="bench-rekey-") as scratch,
+        tempfile.TemporaryDirectory(prefix="bench-rekey-", ignore_cleanup_errors=True) as scratch,
         live_cast(Path(scratch)) as cast,
     ):
         with cast.client(cast.patient) as patient:
