@@ -24,6 +24,7 @@ def test_public_names_are_all_exported() -> None:
         "keyshare",
         "keyupgrade",
         "patient",
+        "rotation",
         "scoped",
         "scopedshare",
         "sealer",
