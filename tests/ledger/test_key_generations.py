@@ -95,6 +95,9 @@ def test_only_the_patient_rotates_its_keys(world: World) -> None:
     tx = b.publish_keys(w.patient2, pseudonym=w.pseudonym, keys=[("lab-results", "2026-01", KEY_1)],
                         generation=2, issued_at=w.clock())  # fmt: skip
     refused(w.ledger, tx, "not-owner")
-    refused(w.ledger, b.rekey(w.dr, record_id=w.record_id, capsule_sha256="ef" * 32,
-                              generation=1, issued_at=w.clock()), "not-owner")  # fmt: skip
+    for other in (w.dr, w.patient2):  # the uploader, another patient
+        tx = b.rekey(other, record_id=w.record_id, capsule_sha256="ef" * 32, generation=1,
+                     issued_at=w.clock())  # fmt: skip
+        refused(w.ledger, tx, "not-owner")
+    assert w.ledger.cached_record(w.record_id).capsule_sha256 != "ef" * 32  # type: ignore[union-attr]
     assert generation_of(w) == 1
