@@ -41,8 +41,6 @@ log = logging.getLogger("gateway.rekeying")
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_REKEY_BATCH = 200
-"""Rekeys in one request: about 4 KB each, so a full batch stays within the JSON limit."""
 
 STORE_THREADS = 16
 """Store writes and deletions of one batch run this many at a time: each waits mostly on

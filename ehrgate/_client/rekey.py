@@ -45,9 +45,9 @@ from envelope.keyfile import key_file_header, parse_key_file, read_key_file_byte
 from envelope.rotation import Rewrapper, finish_rotation, start_rotation
 from envelope.scoped import next_period, scoped_private_key
 from ledger.wire import builders
-from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_KEYS_PER_TX
+from ledger.wire.scoped import DEFAULT_MONTHS_AHEAD, MAX_KEYS_PER_TX, MAX_REKEY_BATCH
 
-REKEY_BATCH = 200
+REKEY_BATCH = MAX_REKEY_BATCH
 """Capsules rewrapped per request (the gateway's most)."""
 
 

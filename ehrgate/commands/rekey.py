@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import click
 
-from ehrgate._client.rekey import REKEY_BATCH, RotationProgress
 from ehrgate.commands._session import session
 from ehrgate.commands._shared import emit, json_option
 from ehrgate.errors import UsageError
+from ledger.wire.scoped import MAX_REKEY_BATCH
+
+if TYPE_CHECKING:
+    from ehrgate._client.rekey import RotationProgress
 
 _PHASES = {
     "publish": "published the new keys",
@@ -24,8 +28,8 @@ _PHASES = {
 )
 @click.option(
     "--batch",
-    type=click.IntRange(1, REKEY_BATCH),
-    default=REKEY_BATCH,
+    type=click.IntRange(1, MAX_REKEY_BATCH),
+    default=MAX_REKEY_BATCH,
     show_default=True,
     help="Capsules rewrapped per request.",
 )

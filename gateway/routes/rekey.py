@@ -34,7 +34,6 @@ from gateway.models import (
 )
 from gateway.refusals import audited
 from gateway.rekeying import (
-    MAX_REKEY_BATCH,
     RekeyItem,
     check_item,
     finish_deletions,
@@ -45,6 +44,7 @@ from gateway.rekeying import (
 from gateway.transactions import parse_signed, precheck, submit
 from gateway.views import receipt_out
 from ledger.results import Record
+from ledger.wire.scoped import MAX_REKEY_BATCH
 from storage.errors import StorageError
 
 router = APIRouter(prefix="/v1/patients", tags=["keys"], responses=problem_responses(401, 403, 404))
@@ -167,9 +167,10 @@ async def rekey_status(
     limit: Annotated[int, Query(ge=0, le=MAX_REKEY_BATCH)] = 0,
     after: Annotated[int, Query(ge=-1)] = -1,
 ) -> RekeyStatus:
-    """The patient's key generation, how many records are left to rewrap, and (with
-    `limit`) the first of them committed after entry `after`, with their capsules. Any store
-    copy of a replaced capsule that an interrupted rekey left is deleted first."""
+    """The patient's key generation and what is left to rewrap (with `limit`: the next ones)."""
+    # With `limit`, the records still of an older generation committed after entry `after`,
+    # with their capsules. Store copies of replaced capsules that an interrupted rekey left
+    # are deleted first.
     _own(caller, pseudonym)
     try:
         await run_in_threadpool(sweep, caller.backends)
@@ -184,8 +185,8 @@ async def rekey_status(
     responses=problem_responses(400, 409, 422, 502),
 )
 async def rekey(pseudonym: Pseudonym, batch: RekeyBatch, caller: CallerDep) -> RekeyDone:
-    """Commit a batch of patient-signed `rekey` entries, each with its rewrapped capsule;
-    every copy of each replaced capsule is deleted (database and stores)."""
+    """Commit patient-signed `rekey` entries with their rewrapped capsules, in one batch."""
+    # Every copy of each replaced capsule is deleted (database and stores).
     async with audited(caller, "rekey") as scope:
         scope.about(pseudonym)
         _own(caller, pseudonym)
