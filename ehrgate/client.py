@@ -33,6 +33,7 @@ from ehrgate._client.erasure import Erasures
 from ehrgate._client.fetch import Fetcher
 from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.notifications import Notifications
+from ehrgate._client.rekey import Rekeying
 from ehrgate._client.research import Research
 from ehrgate._client.session import Session, TimeLike
 from ehrgate._client.trust import ENTRY_PAGE, Trust
@@ -118,6 +119,7 @@ class Client:
         self._notifications = Notifications(session)
         self._break_glass = BreakGlass(session, self._trust, self._directory)
         self._research = Research(session, self._trust, self._directory, self._fetcher)
+        self._rekeying = Rekeying(session, self._keys, self._consent, self._fetcher)
 
     def close(self) -> None:
         self._connection.close()
@@ -151,6 +153,8 @@ class Client:
     categories = _delegate("_keys", ScopedKeys.categories)
     publish_keys = _delegate("_keys", ScopedKeys.publish_keys)
     published_keys = _delegate("_keys", ScopedKeys.published)
+    rotate_patient_key = _delegate("_rekeying", Rekeying.rotate_patient_key)
+    rekey_status = _delegate("_rekeying", Rekeying.rekey_status)
 
     # consent
     grant = _delegate("_consent", Consent.grant)

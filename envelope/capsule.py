@@ -362,6 +362,32 @@ def capsule_key_id(capsule: bytes, recipient_id: str) -> str | None:
     return None if parsed.key_ids is None else parsed.key_ids[recipient_id]
 
 
+@dataclass(frozen=True, slots=True)
+class CapsuleOutline:
+    """What anyone can read of a capsule without a key: its version, each recipient's key
+    id (version 2; None for version 1) and the encrypted metadata."""
+
+    version: int
+    recipients: dict[str, str | None]
+    meta: bytes
+
+
+def capsule_outline(capsule: bytes) -> CapsuleOutline:
+    """The outline of a well-formed capsule (InvalidEnvelope if it is malformed). A rewrap
+    keeps `meta` byte for byte, so a gateway can tell a rewrapped capsule of a record from
+    a capsule of another one without opening either."""
+    try:
+        parsed = _parse_capsule(capsule)
+    except (EnvelopeError, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidEnvelope() from exc
+    ids = parsed.key_ids
+    return CapsuleOutline(
+        CAPSULE_VERSION if ids is None else SCOPED_CAPSULE_VERSION,
+        {rid: (None if ids is None else ids[rid]) for rid in parsed.wrapped},
+        parsed.meta,
+    )
+
+
 def _unwrap(
     capsule: bytes, key: HybridPrivateKey, recipient_id: str
 ) -> tuple[DataKey, _ParsedCapsule]:

@@ -65,11 +65,19 @@ _MAX_KEY_FILE_SIZE = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class PatientKeys:
-    """What a patient keeps: K, the pseudonym it makes with the UII, and identity keys."""
+    """What a patient keeps: K, the pseudonym it makes with the UII, and identity keys.
+
+    *key_generation* counts K's rotations (1: never rotated); while a rotation runs,
+    *previous_key* is the K it replaces, which still opens the capsules not yet rewrapped.
+    After a rotation the pseudonym is no longer H(K‖UII) of the current K: it stays the
+    patient's name on the ledger (envelope.rotation).
+    """
 
     patient_key: PatientKey
     pseudonym: str
     identity: IdentityKeys
+    key_generation: int = 1
+    previous_key: PatientKey | None = None
 
     @classmethod
     def generate(cls, uii: dict[str, str]) -> PatientKeys:
@@ -136,8 +144,19 @@ def _public_fields(keys: KeyFileContent) -> dict[str, Any]:
             "role": keys.identity.role,
             "pseudonym": keys.pseudonym,
             "record_key_version": keys.patient_key.record_key_version,
+            **_generation_fields(keys),
         }
     return {"kind": IDENTITY_KIND, "version": KEY_FILE_VERSION, "id": keys.id, "role": keys.role}
+
+
+def _generation_fields(keys: PatientKeys) -> dict[str, int]:
+    """Written only once K was rotated (or is being rotated), so other files stay as they were."""
+    fields: dict[str, int] = {}
+    if keys.key_generation != 1:
+        fields["key_generation"] = keys.key_generation
+    if keys.previous_key is not None:
+        fields["previous_record_key_version"] = keys.previous_key.record_key_version
+    return fields
 
 
 def _secret_fields(keys: KeyFileContent) -> dict[str, str]:
@@ -151,6 +170,8 @@ def _secret_fields(keys: KeyFileContent) -> dict[str, str]:
     }
     if isinstance(keys, PatientKeys):
         secret["patient_key"] = b64encode(keys.patient_key.to_bytes())
+        if keys.previous_key is not None:
+            secret["previous_patient_key"] = b64encode(keys.previous_key.to_bytes())
     return secret
 
 
@@ -287,6 +308,24 @@ def _record_key_version(document: dict[str, Any], version: int) -> int:
     return value
 
 
+def _generation(document: dict[str, Any], secret: dict[str, Any]) -> tuple[int, PatientKey | None]:
+    """key_generation (absent: 1) and the previous K of a rotation under way, if any."""
+    generation = document.get("key_generation", 1)
+    if type(generation) is not int or not 1 <= generation < 2**31:
+        raise InvalidKeyFile("key_generation must be a positive integer")
+    if "previous_patient_key" not in secret:
+        if "previous_record_key_version" in document:
+            raise InvalidKeyFile("previous_record_key_version without a previous_patient_key")
+        return generation, None
+    version = document.get("previous_record_key_version")
+    if type(version) is not int or version not in RECORD_KEY_VERSIONS or generation < 2:
+        raise InvalidKeyFile("a previous_patient_key needs previous_record_key_version 1 or 2")
+    raw = b64decode(
+        secret["previous_patient_key"], length=PATIENT_KEY_LEN, what="previous_patient_key"
+    )
+    return generation, PatientKey(raw, record_key_version=version)
+
+
 def read_key_file_bytes(path: str | os.PathLike[str]) -> bytes:
     """The bytes of the key file at *path* (InvalidKeyFile if missing, unreadable, too big)."""
     where = os.fspath(path)
@@ -341,7 +380,8 @@ def parse_key_file(raw: bytes, passphrase: str | None, where: str) -> KeyFileCon
             b64decode(_field(secret, "patient_key"), length=PATIENT_KEY_LEN, what="patient_key"),
             record_key_version=_record_key_version(document, version),
         )
-        return PatientKeys(patient_key, pseudonym, identity)
+        generation, previous = _generation(document, secret)
+        return PatientKeys(patient_key, pseudonym, identity, generation, previous)
     except InvalidKeyFile as exc:
         raise InvalidKeyFile(f"{where}: {exc}") from exc
     except EnvelopeError as exc:

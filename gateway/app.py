@@ -36,6 +36,7 @@ from gateway.routes import (
     patients,
     permissions,
     records,
+    rekey,
     research,
     webapp,
 )
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_backend_error_handlers(app)
     for module in (
         health, auth, identities, patients, keys, permissions, blobs, records, documents,
-        emergency, erasure, research, ledger, notifications, webapp,
+        emergency, erasure, research, ledger, notifications, webapp, rekey,
     ):  # fmt: skip
         app.include_router(module.router)
 

@@ -279,6 +279,12 @@ class RecordCommit(StrictModel):
 
     transaction: SignedTransaction
     capsule: Base64 = Field(description="The capsule bytes, base64.")
+    key_generation: int | None = Field(
+        default=None,
+        ge=1,
+        description="The generation of the patient's published key the capsule is sealed "
+        "to; refused (409, code stale-key-generation) if the patient has since rotated it.",
+    )
 
 
 class RecordOut(StrictModel):
@@ -296,6 +302,13 @@ class RecordOut(StrictModel):
     entry_index: int
 
 
+class RekeyProof(StrictModel):
+    """The patient's signed `rekey` that set a record's current capsule, with its proof."""
+
+    transaction: SignedTransaction
+    receipt: ReceiptOut
+
+
 class RecordWithProof(StrictModel):
     """A record with the inclusion proof of its ledger entry and the signed tree head."""
 
@@ -305,6 +318,11 @@ class RecordWithProof(StrictModel):
         default=None,
         description="The record's signed ledger transaction: its leaf hash is the receipt's "
         "tx_hash, so that a client can tie the proof to this record.",
+    )
+    rekey: RekeyProof | None = Field(
+        default=None,
+        description="For a re-keyed record: the rekey entry naming its current capsule "
+        "(the record transaction names the capsule it was committed with).",
     )
 
 

@@ -85,6 +85,7 @@ _ACTS: dict[str, str] = {
     "break_glass_review": "break-glass review",
     "study_export": "study export",
     "upload_export_body": "study export body upload",
+    "rekey": "rekey",
 }
 
 _LOGIN_REASONS: dict[type[GatewayError], str] = {

@@ -107,3 +107,15 @@ notify_contacts = sa.Table(
     sa.Column("sealed_email", sa.LargeBinary, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+
+rekey_deletions = sa.Table(
+    "gateway_rekey_deletions",
+    metadata,
+    # a capsule a rekey replaces, and where the stores keep it: written before the rekey
+    # commits, deleted once every copy is gone (gateway.rekeying)
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(64), nullable=False),
+    sa.Column("locators", sa.Text, nullable=False),
+    sa.Column("queued_at", sa.String(40), nullable=False),
+)

@@ -66,11 +66,25 @@ class _Plan:
     accepted: list[tuple[Pending, int]] = field(default_factory=list)
     results: Outcome = field(default_factory=list)
     capsules: dict[str, bytes] = field(default_factory=dict)
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (record id, capsule)
     nodes: dict[merkle.Node, bytes] = field(default_factory=dict)
     node_rows: list[tuple[int, int, bytes]] = field(default_factory=list)
     entry_rows: list[tuple[int, int, str, str, str, bytes, bytes]] = field(default_factory=list)
     frontier: dict[merkle.Node, bytes] = field(default_factory=dict)
     block: Block = field(default=None)  # type: ignore[assignment]
+
+
+def _superseded(overlay: Overlay, tx: Transaction) -> tuple[str, str]:
+    """(record id, the capsule it names now) of an accepted rekey, before it applies."""
+    record_id = str(tx.body["record_id"])
+    row = overlay.get("records", record_id)
+    assert row is not None  # the rule accepted the rekey
+    return record_id, str(row["capsule_sha256"])
+
+
+def _current(overlay: Overlay, record_id: str) -> object:
+    row = overlay.get("records", record_id)
+    return None if row is None else row["capsule_sha256"]
 
 
 def enclosed_key(tx: Transaction) -> bytes | None:
@@ -280,6 +294,8 @@ class Committer:
             except RuleViolation as exc:
                 plan.results.append((pending, exc))
                 continue
+            if pending.tx.type == "rekey":
+                plan.superseded.append(_superseded(plan.overlay, pending.tx))
             plan.overlay.evolve(changes)
             if pending.capsule is not None:
                 plan.capsules[hashlib.sha256(pending.capsule).hexdigest()] = pending.capsule
@@ -355,6 +371,12 @@ class Committer:
         inserts, updates = _split_state_writes(plan.overlay)
         database.write_state_rows(conn, inserts, updates)
         database.insert_capsules(conn, plan.capsules)
+        # A rekey replaces the capsule: the old one (which the leaked key may open) goes in
+        # the same database transaction, unless the record still names it.
+        database.delete_capsules(
+            conn,
+            {sha for record_id, sha in plan.superseded if _current(plan.overlay, record_id) != sha},
+        )
         updated = conn.execute(
             schema.head.update()
             .where(schema.head.c.id == 1, schema.head.c.tree_size == self.size)

@@ -248,6 +248,13 @@ def write_state_rows(
         )
 
 
+def delete_capsules(conn: Connection, sha256s: set[str]) -> None:
+    """Delete capsule rows (those a rekey superseded)."""
+    if sha256s:
+        t = schema.capsules
+        conn.execute(t.delete().where(t.c.sha256.in_(sorted(sha256s))))
+
+
 def insert_capsules(conn: Connection, capsules: dict[str, bytes]) -> None:
     if not capsules:
         return

@@ -308,6 +308,12 @@ class Ledger(LedgerQueries):
         key = (pseudonym, grantee)
         return self._key_shares.get(key, self._committer.state.get("key_shares", key))
 
+    def key_generation(self, pseudonym: str) -> tuple[int, int | None]:
+        """The generation of *pseudonym*'s K (1 until it rotates) and the index of the
+        publish_keys entry that started it (None for generation 1)."""
+        row = self._committer.state.get("key_generations", pseudonym)
+        return (1, None) if row is None else (int(row["generation"]), int(row["entry_index"]))
+
     def published_key(self, pseudonym: str, category: str, period: str) -> PublishedKey | None:
         """The published (category, month) key of *pseudonym*, if any."""
         row = self._committer.state.get("published_keys", (pseudonym, category, period))

@@ -170,6 +170,51 @@ class LedgerQueries:
         t = schema.erasures
         return [Erasure.from_row(r) for r in self._select(t, order=t.c.entry_index)]
 
+    # --- re-keying ---------------------------------------------------------------------------
+
+    def records_to_rekey(
+        self, pseudonym: str, generation: int, limit: int, after: int = -1
+    ) -> list[Record]:
+        """Up to *limit* records of *pseudonym* sealed to keys older than *generation*,
+        committed after entry *after*, in the order they were committed: what a rotation to
+        *generation* has still to do."""
+        t = schema.records
+        where = (
+            t.c.pseudonym == pseudonym,
+            t.c.key_generation < generation,
+            t.c.entry_index > after,
+        )
+        rows = self._select(t, *where, order=t.c.entry_index, limit=limit)
+        return [Record.from_row(r) for r in rows]
+
+    def rekey_counts(self, pseudonym: str, generation: int) -> tuple[int, int]:
+        """(records of *pseudonym*, those of them sealed to keys older than *generation*)."""
+        t = schema.records
+        older = sa.func.sum(sa.case((t.c.key_generation < generation, 1), else_=0))
+        query = sa.select(sa.func.count(), older).where(t.c.pseudonym == pseudonym)
+        with self.engine.connect() as conn:
+            total, left = conn.execute(query).one()
+        return int(total or 0), int(left or 0)
+
+    def key_share_entries(self, pseudonym: str) -> list[tuple[str, int]]:
+        """(grantee, index of the key_share entry) of each share deposited on *pseudonym*."""
+        t = schema.key_shares
+        query = sa.select(t.c.grantee, t.c.entry_index).where(t.c.pseudonym == pseudonym)
+        with self.engine.connect() as conn:
+            return sorted((str(g), int(i)) for g, i in conn.execute(query))
+
+    def record_periods(self, pseudonym: str) -> list[tuple[str, str]]:
+        """Every (category, "YYYY-MM" of created_at) that *pseudonym* has records of."""
+        t = schema.records
+        month = sa.func.substr(t.c.created_at, 1, 7)
+        query = (
+            sa.select(t.c.category, month)
+            .where(t.c.pseudonym == pseudonym)
+            .group_by(t.c.category, month)
+        )
+        with self.engine.connect() as conn:
+            return sorted((str(c), str(p)) for c, p in conn.execute(query))
+
     def access_history(self, pseudonym: str, limit: int = 1000) -> list[AccessEvent]:
         """The first *limit* audited reads of a pseudonym's data, oldest first."""
         t = schema.access_events

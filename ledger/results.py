@@ -177,6 +177,7 @@ class Record:
     on_behalf_of: str | None
     entry_index: int
     rekeyed_at: int | None
+    key_generation: int = 1
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Record:
@@ -194,6 +195,7 @@ class Record:
             row["on_behalf_of"],
             row["entry_index"],
             row["rekeyed_at"],
+            row["key_generation"],
         )
 
 
@@ -221,6 +223,7 @@ class PublishedKey:
     period: str  # YYYY-MM
     public_key_sha256: str
     entry_index: int
+    generation: int = 1
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> PublishedKey:
@@ -230,6 +233,7 @@ class PublishedKey:
             row["period"],
             row["public_key_sha256"],
             row["entry_index"],
+            row["generation"],
         )
 
 

@@ -137,7 +137,10 @@ records = sa.Table(
     sa.Column("on_behalf_of", sa.String(200), nullable=True),
     sa.Column("entry_index", Index64, nullable=False),
     sa.Column("rekeyed_at", Index64, nullable=True),
+    # the generation of the patient's K whose keys the capsule is sealed to (re-keying)
+    sa.Column("key_generation", sa.Integer, nullable=False, server_default="1"),
     sa.Index("ix_state_records_pseudonym_category", "pseudonym", "category"),
+    sa.Index("ix_state_records_pseudonym_key_generation", "pseudonym", "key_generation"),
 )
 
 key_shares = sa.Table(
@@ -157,6 +160,18 @@ published_keys = sa.Table(
     sa.Column("period", sa.String(7), primary_key=True),
     # the key itself is in the publish_keys entry (entry_index); the state keeps its hash
     sa.Column("public_key_sha256", sa.String(64), nullable=False),
+    sa.Column("entry_index", Index64, nullable=False),
+    # the generation of K the key derives from; a newer generation replaces it (re-keying)
+    sa.Column("generation", sa.Integer, nullable=False, server_default="1"),
+)
+
+key_generations = sa.Table(
+    "state_key_generations",
+    metadata,
+    # a patient's current generation of K, once it rotated K (none: generation 1), and the
+    # publish_keys entry that started it
+    sa.Column("pseudonym", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.Integer, nullable=False),
     sa.Column("entry_index", Index64, nullable=False),
 )
 

@@ -43,6 +43,7 @@ RESIDENT_TABLES = frozenset(
         "break_glass_policies",
         "break_glass_sessions",
         "study_exports",
+        "key_generations",
     }
 )
 """Tables the rules read, kept in memory by a live ledger; the others are only written."""

@@ -48,7 +48,7 @@ STATE_TABLES: dict[str, StateTable] = {
         "state_records",
         ("record_id", "pseudonym", "category", "body_sha256", "size", "locators",
          "capsule_sha256", "content_type", "created_at", "uploader", "on_behalf_of",
-         "entry_index", "rekeyed_at"),
+         "entry_index", "rekeyed_at", "key_generation"),
         ("record_id",),
     ),
     "key_shares": StateTable(
@@ -58,8 +58,13 @@ STATE_TABLES: dict[str, StateTable] = {
     ),
     "published_keys": StateTable(
         "state_published_keys",
-        ("pseudonym", "category", "period", "public_key_sha256", "entry_index"),
+        ("pseudonym", "category", "period", "public_key_sha256", "entry_index", "generation"),
         ("pseudonym", "category", "period"),
+    ),
+    "key_generations": StateTable(
+        "state_key_generations",
+        ("pseudonym", "generation", "entry_index"),
+        ("pseudonym",),
     ),
     "access_events": StateTable(
         "state_access_events",

@@ -10,12 +10,13 @@ plaintext goes to a temporary file that is put in place only after all of that.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ehrgate._client.directory import Directory
 from ehrgate._client.session import Session, items
@@ -40,7 +41,9 @@ from envelope import (
     open_with_patient_key,
     verify_capsule_signature,
 )
+from ledger.errors import LedgerError
 from ledger.wire.ids import LEDGER_ID
+from ledger.wire.transactions import Transaction
 
 READ_SIZE = 1024 * 1024
 
@@ -57,6 +60,10 @@ class Fetcher:
     def seeds_of(self, pseudonym: str) -> KeyHolder:
         """The caller's key for *pseudonym*: K, or the scoped seeds of its key share."""
         return self._patient_keys.of(pseudonym)
+
+    def use_patient_key(self, pseudonym: str, key: PatientKey) -> None:
+        """Open the patient's own records with *key* (its K after a rotation)."""
+        self._patient_keys.keep(pseudonym, key)
 
     def records(self, pseudonym: str, category: str | None = None) -> list[Record]:
         """A patient's records of *category*, or of every category the caller may read."""
@@ -77,7 +84,10 @@ class Fetcher:
                 "the gateway did not send the record's signed transaction, so its inclusion "
                 "proof cannot be tied to the record"
             )
-        receipt = self._trust.receipt(answer, record_transaction(raw_tx, record))
+        committed = record
+        if answer.get("rekey") is not None:
+            committed = self._rekeyed(record, answer["rekey"], raw_tx)
+        receipt = self._trust.receipt(answer, record_transaction(raw_tx, committed))
         if receipt.index != record.entry_index:
             raise VerificationFailed(
                 f"the proof is for entry {receipt.index}, the record is entry {record.entry_index}"
@@ -85,6 +95,33 @@ class Fetcher:
         self._trust.check_consistency(receipt.tree_head)
         self._trust.require_witnessed(receipt.tree_head)
         return RecordProof(record, receipt, b64encode(self._trust.ledger_key().to_bytes()))
+
+    def _rekeyed(self, record: Record, proof: Any, raw_tx: Any) -> Record:
+        """Check the rekey that set *record*'s current capsule: signed by the patient with
+        its enrolled key, on the ledger (receipt), for this record and this capsule. Returns
+        the record as committed (with the capsule its record transaction names)."""
+        try:
+            tx = Transaction.from_json(proof["transaction"])
+            committed_capsule = raw_tx["body"]["capsule_sha256"]
+        except (KeyError, TypeError, LedgerError) as exc:
+            raise VerificationFailed("the record's rekey proof is malformed") from exc
+        body = tx.body
+        if tx.type != "rekey" or body.get("record_id") != record.record_id:
+            raise VerificationFailed("the rekey proof is not a rekey of this record")
+        if body.get("capsule_sha256") != record.capsule_sha256:
+            raise VerificationFailed("the record's capsule is not the one its rekey names")
+        patient = self._directory.patient(record.pseudonym)
+        if tx.signer != patient.identity_id:
+            raise VerificationFailed("the record's rekey is not signed by its patient")
+        signer = self._directory.identity_of(patient.identity_id)
+        try:
+            tx.verify_signature(b64decode(signer.signing_public_key, length=32))
+        except (LedgerError, EnvelopeError) as exc:
+            raise VerificationFailed("the rekey's signature is not the patient's") from exc
+        receipt = self._trust.receipt(proof, tx)
+        if receipt.index <= record.entry_index:
+            raise VerificationFailed("the rekey proof comes before the record it rekeys")
+        return dataclasses.replace(record, capsule_sha256=str(committed_capsule))
 
     def fetch(
         self,
@@ -245,6 +282,11 @@ class _PatientKeys:
         own = session.patient
         if own is not None and session.patient_key is not None:
             self._kept[own.pseudonym] = session.patient_key
+
+    def keep(self, pseudonym: str, key: PatientKey) -> None:
+        """Open *pseudonym*'s records with *key* from now on (the patient's own, rotated)."""
+        with self._lock:
+            self._kept[pseudonym] = key
 
     def forget_seeds(self, pseudonym: str) -> bool:
         """Drop kept scoped seeds of *pseudonym* (True if there were some)."""

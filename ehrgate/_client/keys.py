@@ -36,8 +36,13 @@ class ScopedKeys:
         self._session = session
         self._trust = trust
         self._directory = directory
-        self._found: dict[tuple[str, str, str], HybridPublicKey] = {}
+        self._found: dict[tuple[str, str, str], tuple[HybridPublicKey, int]] = {}
         self._lock = threading.Lock()
+
+    def forget(self) -> None:
+        """Forget the keys found so far (the patient rotated its K: they are replaced)."""
+        with self._lock:
+            self._found.clear()
 
     def categories(self) -> list[str]:
         """The record categories the gateway's ledger accepts."""
@@ -92,6 +97,13 @@ class ScopedKeys:
     def recipient(self, pseudonym: str, category: str, created_at: str) -> HybridPublicKey:
         """The published key a record of *category* created at *created_at* is sealed to,
         after checking the patient signed it and the ledger holds it."""
+        return self.recipient_and_generation(pseudonym, category, created_at)[0]
+
+    def recipient_and_generation(
+        self, pseudonym: str, category: str, created_at: str
+    ) -> tuple[HybridPublicKey, int]:
+        """`recipient`, and the generation of the patient's K it derives from (the gateway
+        refuses a record sealed to an older generation than the current one)."""
         try:
             period = record_period(created_at)
         except EnvelopeError as exc:
@@ -106,7 +118,7 @@ class ScopedKeys:
             self._found[key] = found
         return found
 
-    def _load(self, pseudonym: str, category: str, period: str) -> HybridPublicKey:
+    def _load(self, pseudonym: str, category: str, period: str) -> tuple[HybridPublicKey, int]:
         answer = self._session.get(f"/v1/patients/{pseudonym}/keys/{category}/{period}")
         try:
             tx = Transaction.from_json(answer["entry"]["tx"])
@@ -135,7 +147,10 @@ class ScopedKeys:
                 "the publish_keys entry is not signed by the patient's enrolled key"
             ) from exc
         self._trust.receipt(answer, tx)
-        return _key_in(tx, category, period, state_sha256)
+        generation = tx.body.get("generation", 1)
+        if not isinstance(generation, int) or isinstance(generation, bool) or generation < 1:
+            raise VerificationFailed("the publish_keys entry names no valid key generation")
+        return _key_in(tx, category, period, state_sha256), generation
 
 
 def _key_in(tx: Transaction, category: str, period: str, state_sha256: object) -> HybridPublicKey:

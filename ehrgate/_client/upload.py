@@ -25,7 +25,7 @@ from ehrgate._client.directory import Directory
 from ehrgate._client.keys import ScopedKeys
 from ehrgate._client.session import Session, TimeLike, json_of, ledger_now, ledger_time
 from ehrgate._client.trust import Trust
-from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed
+from ehrgate.errors import Conflict, MalformedAnswer, UsageError, VerificationFailed
 from ehrgate.models import Record, Uploaded
 from envelope import (
     EnvelopeError,
@@ -72,8 +72,35 @@ class Uploads:
         anything is stored), then a `record` signed
         here is committed with the capsule; its receipt is verified before returning.
         *record_id* may be chosen by the caller (the importer does, to be idempotent);
-        `RecordExists` is raised when the ledger already has it.
+        `RecordExists` is raised when the ledger already has it. If the patient rotated its
+        key since this client looked its published key up, the upload is sealed anew to the
+        current key (once; a stream must then be seekable).
         """
+        position = _position(source)
+        try:
+            return self._upload(
+                source, pseudonym, category, filename, content_type, record_id, created_at
+            )
+        except Conflict as exc:
+            if exc.code != "stale-key-generation" or position is None:
+                raise
+            self._keys.forget()
+            if not isinstance(source, str | os.PathLike):
+                source.seek(position)
+            return self._upload(
+                source, pseudonym, category, filename, content_type, record_id, created_at
+            )
+
+    def _upload(
+        self,
+        source: Source,
+        pseudonym: str,
+        category: str,
+        filename: str | None,
+        content_type: str | None,
+        record_id: str | None,
+        created_at: TimeLike | None,
+    ) -> Uploaded:
         signer = self._session.signer()
         with contextlib.ExitStack() as cleanup:
             stream, name = _open(source, filename, cleanup)
@@ -95,8 +122,14 @@ class Uploads:
             created_at=created,
             record_id=record_id,
         )
+        generation = self._keys.recipient_and_generation(pseudonym, category, created)[1]
         answer = self._session.post(
-            "/v1/records", {"transaction": tx.to_json(), "capsule": b64encode(result.capsule)}
+            "/v1/records",
+            {
+                "transaction": tx.to_json(),
+                "capsule": b64encode(result.capsule),
+                "key_generation": generation,
+            },
         )
         record = Record.from_json(answer.get("record"))
         receipt = self._trust.receipt(answer, tx)
@@ -153,6 +186,16 @@ class Uploads:
         if not isinstance(data, dict):
             raise MalformedAnswer("the gateway's blob answer is not an object")
         return data
+
+
+def _position(source: Source) -> int | None:
+    """Where a seekable stream is (to read it again), 0 for a path, None otherwise."""
+    if isinstance(source, str | os.PathLike):
+        return 0
+    try:
+        return source.tell() if source.seekable() else None
+    except (OSError, ValueError):
+        return None
 
 
 def _open(

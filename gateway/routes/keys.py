@@ -47,6 +47,7 @@ class PublishedKeyOut(StrictModel):
     period: str
     public_key_sha256: str
     entry_index: int
+    generation: int = 1
 
 
 class PublishedKeyList(StrictModel):
@@ -74,6 +75,7 @@ def _out(key: PublishedKey) -> PublishedKeyOut:
         period=key.period,
         public_key_sha256=key.public_key_sha256,
         entry_index=key.entry_index,
+        generation=key.generation,
     )
 
 

@@ -26,10 +26,12 @@ from gateway.models import (
     ReceiptOut,
     RecordCommit,
     RecordWithProof,
+    RekeyProof,
     SignedTransaction,
     problem_responses,
 )
 from gateway.refusals import audited
+from gateway.rekeying import check_sealed_to_current_keys
 from gateway.streams import VerifiedBody
 from gateway.transactions import parse_signed, precheck, submit
 from gateway.views import receipt_out, record_out
@@ -92,10 +94,12 @@ async def commit_record(commit: RecordCommit, caller: CallerDep) -> RecordWithPr
         body = commit.transaction.body
         scope.about(body.get("pseudonym"), body.get("category"))
         tx = parse_signed(commit.transaction, expected_type="record", principal=caller.principal)
-        return await _commit(caller, tx, commit.capsule)
+        return await _commit(caller, tx, commit.capsule, commit.key_generation)
 
 
-async def _commit(caller: Caller, tx: Transaction, capsule_text: str) -> RecordWithProof:
+async def _commit(
+    caller: Caller, tx: Transaction, capsule_text: str, key_generation: int | None = None
+) -> RecordWithProof:
     backends, state = caller.backends, caller.state
     try:
         capsule = b64decode(capsule_text, what="capsule")
@@ -103,6 +107,7 @@ async def _commit(caller: Caller, tx: Transaction, capsule_text: str) -> RecordW
         raise ValidationFailed(str(exc)) from exc
     if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
         raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    check_sealed_to_current_keys(backends, tx.body, capsule, key_generation)
     # The rules first: a record the ledger would refuse stores nothing.
     await precheck(backends, state.metrics, tx)
     await run_in_threadpool(check_body_stored, backends, tx.body)
@@ -145,6 +150,22 @@ async def get_record(access: RecordAccess) -> RecordWithProof:
         record=record_out(access.record),
         receipt=await _receipt(access),
         transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+        rekey=await _rekey_proof(access),
+    )
+
+
+async def _rekey_proof(access: Access) -> RekeyProof | None:
+    """The rekey entry that set a re-keyed record's current capsule, with its receipt."""
+    assert access.record is not None
+    index = access.record.rekeyed_at
+    if index is None:
+        return None
+    ledger = access.backends.ledger
+    entry = await run_in_threadpool(ledger.entry, index)
+    receipt = await run_in_threadpool(ledger.receipt, index)
+    return RekeyProof(
+        transaction=SignedTransaction.model_validate(entry.tx.to_json()),
+        receipt=receipt_out(receipt),
     )
 
 

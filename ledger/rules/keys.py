@@ -7,6 +7,11 @@ carry the same key (and changes nothing) or is refused. A scoped key share names
 (category, month) keys whose seeds it carries, and each must lie within a live read grant
 of the grantee (its categories, from its not_before's month to its not_after's month), or
 within a live break-glass policy naming the grantee as its emergency identity.
+
+Re-keying: a patient that rotated K publishes the new generation's keys with
+`"generation": g`, where g is its current generation or the next one (the first
+publication of the next generation starts it, in `key_generations`). A key of an older
+generation is replaced by the newer one; within one generation a key is never replaced.
 """
 
 from __future__ import annotations
@@ -73,21 +78,49 @@ def _key_entries(state: StateView, value: Any) -> list[tuple[str, str, str]]:
     return out
 
 
+def current_generation(state: StateView, pseudonym: str) -> int:
+    """The generation of the patient's K: 1 until it rotates K, then one more each time."""
+    row = state.get("key_generations", pseudonym)
+    return 1 if row is None else int(row["generation"])
+
+
+def _generation(state: StateView, body: dict[str, Any], pseudonym: str) -> int:
+    """The generation body.generation names (absent: 1), checked; starts the next one."""
+    value = body.get("generation", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value < 2**31:
+        raise MalformedTransaction("body.generation must be a positive integer")
+    current = current_generation(state, pseudonym)
+    if value < current:
+        raise deny(
+            "stale-key-generation",
+            f"these keys are of generation {value} of the patient's key, which was rotated: "
+            f"the current generation is {current}; publish keys derived from the current key",
+        )
+    if value > current + 1:
+        raise deny(
+            "key-generation-skipped",
+            f"generation {value} skips generations: the current one is {current}, the next "
+            f"{current + 1}",
+        )
+    return value
+
+
 def publish_keys(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(body, {"pseudonym", "keys"})
+    check_fields(body, {"pseudonym", "keys"}, frozenset({"generation"}))
     signer_row(state, tx)
     pseudonym = hex64_field(body, "pseudonym")
     owned_patient(state, tx, pseudonym)
+    generation = _generation(state, body, pseudonym)
     for category, period, key_sha256 in _key_entries(state, body["keys"]):
         existing = state.get("published_keys", (pseudonym, category, period))
-        if existing is not None:
+        if existing is not None and existing["generation"] >= generation:
             if existing["public_key_sha256"] != key_sha256:
                 raise deny(
                     "key-already-published",
                     f"a different key for {category} in {period} was published in entry "
-                    f"{existing['entry_index']}; a published key is never replaced (re-keying "
-                    "is a rekey, not a new publication)",
+                    f"{existing['entry_index']}; a published key is never replaced but by "
+                    "the keys of a rotated patient key (`ehrgate patient rotate-keys`)",
                 )
             continue
         out.put(
@@ -98,7 +131,13 @@ def publish_keys(state: StateView, tx: Transaction, now: str, index: int, out: C
                 "period": period,
                 "public_key_sha256": key_sha256,
                 "entry_index": index,
+                "generation": generation,
             },
+        )
+    if generation > current_generation(state, pseudonym):
+        out.put(
+            "key_generations",
+            {"pseudonym": pseudonym, "generation": generation, "entry_index": index},
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ledger.errors import MalformedTransaction
 from ledger.rules import erasure
 from ledger.rules.actors import known_identity, owned_patient, require_role, signer_row
+from ledger.rules.keys import current_generation
 from ledger.rules.validators import (
     check_fields,
     deny,
@@ -110,13 +111,16 @@ def record(state: StateView, tx: Transaction, now: str, index: int, out: Changes
             "on_behalf_of": on_behalf_of,
             "entry_index": index,
             "rekeyed_at": None,
+            "key_generation": current_generation(state, pseudonym),
         },
     )
 
 
 def rekey(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
+    """The patient points its record at a rewrapped capsule, sealed to the keys of its
+    current generation of K (body.generation, when given, must be that one)."""
     body = tx.body
-    check_fields(body, {"record_id", "capsule_sha256"})
+    check_fields(body, {"record_id", "capsule_sha256"}, frozenset({"generation"}))
     signer_row(state, tx)
     record_id = ident_field(body, "record_id")
     capsule_sha256 = hex64_field(body, "capsule_sha256")
@@ -125,4 +129,22 @@ def rekey(state: StateView, tx: Transaction, now: str, index: int, out: Changes)
         raise deny("unknown-record", f"record {record_id} does not exist")
     owned_patient(state, tx, row["pseudonym"])
     erasure.refuse_if_erased(state, record_id)
-    out.put("records", {**row, "capsule_sha256": capsule_sha256, "rekeyed_at": index})
+    current = current_generation(state, row["pseudonym"])
+    generation = body.get("generation", current)
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        raise MalformedTransaction("body.generation must be a positive integer")
+    if generation != current:
+        raise deny(
+            "stale-key-generation",
+            f"the capsule is sealed to generation {generation} of the patient's key, but the "
+            f"current generation is {current}: rewrap it to the current keys",
+        )
+    out.put(
+        "records",
+        {
+            **row,
+            "capsule_sha256": capsule_sha256,
+            "rekeyed_at": index,
+            "key_generation": generation,
+        },
+    )

@@ -223,17 +223,20 @@ def publish_keys(
     *,
     pseudonym: str,
     keys: Iterable[tuple[str, str, bytes]],
+    generation: int | None = None,
     issued_at: TimeLike = None,
 ) -> Transaction:
     """Publish the public halves of (category, month) record keys: (category, "YYYY-MM",
-    raw public key) each; sorted here."""
+    raw public key) each; sorted here. *generation*: of the patient's K they derive from
+    (absent: 1; the next one after a rotation replaces older generations' keys)."""
     entries = [
         {"category": category, "period": period, "public_key": b64encode(public_key)}
         for category, period, public_key in sorted(keys, key=lambda item: item[:2])
     ]
-    return sign(
-        patient, "publish_keys", {"pseudonym": pseudonym, "keys": entries}, issued_at=issued_at
-    )
+    body: dict[str, Any] = {"pseudonym": pseudonym, "keys": entries}
+    if generation is not None:
+        body["generation"] = generation
+    return sign(patient, "publish_keys", body, issued_at=issued_at)
 
 
 def record(
@@ -348,15 +351,19 @@ def answer_request(
 
 
 def rekey(
-    patient: Actor, *, record_id: str, capsule_sha256: str, issued_at: TimeLike = None
+    patient: Actor,
+    *,
+    record_id: str,
+    capsule_sha256: str,
+    generation: int | None = None,
+    issued_at: TimeLike = None,
 ) -> Transaction:
-    """Point a record at a re-wrapped capsule (the body is unchanged)."""
-    return sign(
-        patient,
-        "rekey",
-        {"record_id": record_id, "capsule_sha256": capsule_sha256},
-        issued_at=issued_at,
-    )
+    """Point a record at a re-wrapped capsule (the body is unchanged); *generation*: of the
+    patient's K the new capsule is sealed to (the current one, or refused)."""
+    body: dict[str, Any] = {"record_id": record_id, "capsule_sha256": capsule_sha256}
+    if generation is not None:
+        body["generation"] = generation
+    return sign(patient, "rekey", body, issued_at=issued_at)
 
 
 def erase(

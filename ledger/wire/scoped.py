@@ -29,3 +29,8 @@ def grant_months(not_before: str, not_after: str) -> tuple[str, str]:
     last instant before not_after (not_after itself is excluded)."""
     last = parse_time(not_after, "not_after") - timedelta(microseconds=1)
     return parse_time(not_before, "not_before").strftime("%Y-%m"), last.strftime("%Y-%m")
+
+
+MAX_REKEY_BATCH = 200
+"""Rekeys in one request to the gateway (about 4 KB each, so a full batch stays within the
+JSON body limit): what the SDK sends per request during a key rotation, at most."""

@@ -123,6 +123,7 @@ RefusedAction = Literal[
     "break_glass_review",
     "study_export",
     "upload_export_body",
+    "rekey",
 ]
 """A write, an administrator's act (enroll, suspend, reinstate, rotate keys) or a login
 the gateway refused a known identity. Only refusals are audited as

@@ -26,6 +26,7 @@ def test_public_names_are_all_exported() -> None:
         "keyupgrade",
         "patient",
         "research",
+        "rotation",
         "scoped",
         "scopedshare",
         "sealer",

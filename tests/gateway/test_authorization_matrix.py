@@ -424,6 +424,23 @@ def _export(ctx: Ctx, role: str) -> httpx.Response:
     )
 
 
+def _rekey(ctx: Ctx, role: str) -> httpx.Response:
+    """A rekey batch signed by *role* for the owner's record. Only the owner gets past the
+    authorization; its capsule is no rewrap of the record's, so the owner's answer is 422."""
+    capsule = b'{"capsule":"' + _fresh("r").encode() + b'"}'
+    tx = builders.rekey(
+        ctx.keys(role),
+        record_id=ctx.record["record_id"],
+        capsule_sha256=hashlib.sha256(capsule).hexdigest(),
+        issued_at=ctx.now(),
+    )
+    return ctx.client.post(
+        f"/v1/patients/{ctx.pseudonym}/rekey",
+        json={"items": [{"transaction": tx_json(tx), "capsule": b64encode(capsule)}]},
+        headers=ctx.headers(role),
+    )
+
+
 def _patient_path(suffix: str) -> Callable[[Ctx], str]:
     return lambda ctx: f"/v1/patients/{ctx.pseudonym}{suffix}"
 
@@ -556,6 +573,11 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
         _post_tx(_patient_path("/keys"), _publish_keys_tx),
         roles(201, "owner"),
     ),
+    ("GET", "/v1/patients/{pseudonym}/rekey"): (
+        _get(_patient_path("/rekey")),
+        roles(200, "owner"),
+    ),
+    ("POST", "/v1/patients/{pseudonym}/rekey"): (_rekey, roles(422, "owner")),
     ("POST", "/v1/permissions"): (
         _post_tx(lambda ctx: "/v1/permissions", _grant_tx),
         roles(201, "owner"),

@@ -1,5 +1,8 @@
 """A closed ledger with stored capsules — one current, one superseded by a rekey and its
-successor — and the ways its capsule table can be damaged (for tests/ledger and tests/cli)."""
+successor — and the ways its capsule table can be damaged (for tests/ledger and tests/cli).
+
+A rekey deletes the capsule it supersedes in its own database transaction; the superseded
+row here is put back afterwards, as a ledger written before rekeys deleted them keeps it."""
 
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ def build_capsule_ledger(url: str) -> CapsuleLedger:
         rekey = b.rekey(world.patient, record_id=rekeyed_id, capsule_sha256=sha(NEW),
                         issued_at=clock())  # fmt: skip
         index = ledger.submit(rekey, capsule=NEW).index
+        assert ledger.capsule(sha(OLD)) is None
+    run_sql(url, capsules.insert().values(sha256=sha(OLD), data=OLD))
     return CapsuleLedger(url, key, world.record_id, rekeyed_id, index)
 
 

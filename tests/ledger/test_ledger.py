@@ -250,7 +250,7 @@ def test_capsules_are_stored_with_their_record_and_can_be_erased(world: World) -
     assert not w.ledger.delete_capsule(sha)
 
 
-def test_referenced_blobs_are_every_records_body_and_capsule_and_every_kept_capsule(
+def test_referenced_blobs_are_every_records_body_and_capsule_and_a_rekey_drops_the_old(
     world: World, database_url: str
 ) -> None:
     w = world
@@ -264,8 +264,12 @@ def test_referenced_blobs_are_every_records_body_and_capsule_and_every_kept_caps
     bodies = {r.body_sha256 for r in w.ledger.records_of(w.pseudonym)}
     capsules = {r.capsule_sha256 for r in w.ledger.records_of(w.pseudonym)}
     referenced = w.ledger.referenced_blobs()
-    assert referenced == bodies | capsules | {old_sha}
+    # the rekey deleted the capsule it superseded, in the same database transaction
+    assert w.ledger.capsule(old_sha) is None
+    assert w.ledger.capsule(new_sha) == new
+    assert referenced == bodies | capsules
     assert {"12" * 32, new_sha} <= referenced
+    assert old_sha not in referenced
     reader = open_read_only(database_url)
     try:
         assert reader.referenced_blobs() == referenced

@@ -14,8 +14,8 @@ def _members(result: type) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(result))
 
 
-def test_a_record_result_has_the_record_shape_and_its_rekey_time() -> None:
-    assert set(_members(Record)) == {*shapes.RECORD.names, "rekeyed_at"}
+def test_a_record_result_has_the_record_shape_and_its_rekey_time_and_generation() -> None:
+    assert set(_members(Record)) == {*shapes.RECORD.names, "rekeyed_at", "key_generation"}
 
 
 def test_a_permission_result_has_every_member_of_a_grant() -> None:
