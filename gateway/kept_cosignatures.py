@@ -48,7 +48,7 @@ class KeptCosignatures:
                         "root": checkpoint.root,
                         "witness": s.name,
                         "key_id": s.key_id,
-                        "line": s.line(),
+                        "line": s.line().rstrip("\n"),
                         "kept_at": now,
                     }
                     for s in signatures

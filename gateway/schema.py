@@ -18,7 +18,8 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 # Witness cosignatures of the log's checkpoints (C2SP tlog-cosignature/v1), one row per
 # witness and checkpoint: what `/v1/ledger/checkpoint` serves after a restart, and evidence
 # that the log was witnessed at each size. The checkpoint is (origin, tree_size, root); the
-# cosignature is the full signature line (`— name base64(key id ‖ timestamp ‖ signature)`).
+# cosignature is the signature line without its newline (`— name base64(key id ‖ timestamp ‖
+# signature)`).
 cosignatures = sa.Table(
     "gateway_cosignatures",
     metadata,
