@@ -202,6 +202,21 @@ def _lagging_failover(site: Site, appender: Appender) -> tuple[int, float]:
     return receipted, time.monotonic() - started
 
 
+def _refusal(site: Site, pins: LedgerPins) -> str:
+    """The error an append meets (after the stale connections of the crash are gone)."""
+    deadline = time.monotonic() + 30
+    message = ""
+    while time.monotonic() < deadline:
+        try:
+            _append(site, pins, 1, f"refused-{time.monotonic()}")
+        except EhrgateError as exc:
+            message = str(exc)
+            if "the ledger database failed" not in message:
+                return message
+        time.sleep(0.2)
+    return message
+
+
 def _note(site: Site, block: Block) -> bytes:
     """The log's signed checkpoint of *block*, as the gateway submits it to witnesses."""
     return sign_checkpoint(checkpoint_of(block, ORIGIN), site.checkpoint_signer)
@@ -314,13 +329,16 @@ def test_asynchronous_replication_loses_receipted_entries_and_it_is_found(
     assert lost, "the replica had every entry: the failure mode was not produced"
     assert head.tree_size < lost_checkpoint.size
 
-    # 2. The witnesses cosigned more than the new primary has (409 names the size).
+    # 2. The running gateway refuses to append on the shorter log (503, with the reason).
+    assert "but this process knew" in _refusal(site, pins)
+
+    # 3. The witnesses cosigned more than the new primary has (409 names the size).
     probe = httpx.post(witness_url, content=format_add_checkpoint(0, [], _note(site, head)))
     assert probe.status_code == 409
     witnessed = parse_known_size(probe.content)
     assert witnessed >= lost_checkpoint.size > head.tree_size
 
-    # 3. The operator restarts the gateway; it appends on the shorter log, and the log it
+    # 4. The operator restarts the gateway; it appends on the shorter log, and the log it
     # now shows does not extend the cosigned checkpoint the client pinned.
     assert site.gateway is not None
     site.gateway.stop()
@@ -335,7 +353,7 @@ def test_asynchronous_replication_loses_receipted_entries_and_it_is_found(
         client.ledger_checkpoint()
     assert list((site.home / "evidence").iterdir()), "no evidence of the split view was kept"
 
-    # 4. A witness refuses the new log's checkpoint: no consistency proof leads from the
+    # 5. A witness refuses the new log's checkpoint: no consistency proof leads from the
     # tree it cosigned to the new one.
     queries = open_read_only(site.cluster.database_url())
     try:
