@@ -24,36 +24,45 @@ class KeptCosignatures:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def keep(self, checkpoint: Checkpoint, signatures: Sequence[NoteSignature], now: str) -> None:
-        """Add the cosignatures of *checkpoint* (those already kept are left as they are)."""
-        if not signatures:
+    def keep(self, cosigned: Sequence[tuple[Checkpoint, NoteSignature]], now: str) -> None:
+        """Add these cosignatures, each of its checkpoint, in one transaction (those already
+        kept are left as they are)."""
+        if not cosigned:
             return
+        origins = {checkpoint.origin for checkpoint, _ in cosigned}
+        sizes = {checkpoint.size for checkpoint, _ in cosigned}
         with self.engine.connect() as conn:
             conn.execution_options(ledger_write=True)  # SQLite: take the write lock at BEGIN
             with conn.begin():
                 present = {
-                    (name, bytes(key_id))
-                    for name, key_id in conn.execute(
-                        sa.select(table.c.witness, table.c.key_id).where(
-                            table.c.origin == checkpoint.origin,
-                            table.c.tree_size == checkpoint.size,
-                            table.c.root == checkpoint.root,
-                        )
+                    (origin, int(size), bytes(root), name, bytes(key_id))
+                    for origin, size, root, name, key_id in conn.execute(
+                        sa.select(
+                            table.c.origin,
+                            table.c.tree_size,
+                            table.c.root,
+                            table.c.witness,
+                            table.c.key_id,
+                        ).where(table.c.origin.in_(origins), table.c.tree_size.in_(sizes))
                     )
                 }
-                rows = [
-                    {
-                        "origin": checkpoint.origin,
-                        "tree_size": checkpoint.size,
-                        "root": checkpoint.root,
-                        "witness": s.name,
-                        "key_id": s.key_id,
-                        "line": s.line().rstrip("\n"),
-                        "kept_at": now,
-                    }
-                    for s in signatures
-                    if (s.name, s.key_id) not in present
-                ]
+                rows = []
+                for checkpoint, s in cosigned:
+                    key = (checkpoint.origin, checkpoint.size, checkpoint.root, s.name, s.key_id)
+                    if key in present:
+                        continue
+                    present.add(key)
+                    rows.append(
+                        {
+                            "origin": checkpoint.origin,
+                            "tree_size": checkpoint.size,
+                            "root": checkpoint.root,
+                            "witness": s.name,
+                            "key_id": s.key_id,
+                            "line": s.line().rstrip("\n"),
+                            "kept_at": now,
+                        }
+                    )
                 if rows:
                     conn.execute(table.insert(), rows)
 

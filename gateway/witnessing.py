@@ -18,7 +18,9 @@ Cosignatures are kept in memory for the last `HISTORY` checkpoints and, when the
 gives a `KeptCosignatures`, in the ledger's database: `restore()` (called by `start`) loads
 the kept ones whose checkpoint the log still extends and whose cosignature still verifies
 under a configured witness key, so a restarted gateway serves its cosigned checkpoint at
-once and asks each witness from the size it last cosigned. `cosigned_note(k)` is
+once and asks each witness from the size it last cosigned. New cosignatures are written
+at most every `KEEP_GAP` seconds, in one transaction (and at `stop`): under load the
+ledger's writer then meets one small write a second, not one a round. `cosigned_note(k)` is
 the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
 the log's signature and every cosignature on it, so a reader that needs k of n finds one
 even while a witness lags. `wake()` (called after each commit) starts a round at once
@@ -56,6 +58,8 @@ log = logging.getLogger("gateway.witnessing")
 MAX_BACKOFF = 60.0
 HISTORY = 64  # checkpoints whose cosignatures are kept
 MIN_GAP = 0.05  # seconds between the starts of two rounds
+KEEP_GAP = 1.0  # seconds between two writes of new cosignatures to the database
+UNKEPT_LIMIT = 4096  # cosignatures waiting to be written while the database fails
 
 
 class LogSource(Protocol):
@@ -111,6 +115,8 @@ class CheckpointWitnessing:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._history: OrderedDict[Checkpoint, dict[str, NoteSignature]] = OrderedDict()
+        self._unkept: list[tuple[Checkpoint, NoteSignature]] = []
+        self._kept_at = float("-inf")
         self._thread: threading.Thread | None = None
 
     # --- running ----------------------------------------------------------------------
@@ -131,6 +137,7 @@ class CheckpointWitnessing:
             self._thread.join(timeout=30)
         self._pool.shutdown(wait=True)
         self._http.close()
+        self.keep_new(time.monotonic(), force=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -154,6 +161,7 @@ class CheckpointWitnessing:
         it (in parallel: the round takes as long as the slowest witness, not their sum)."""
         checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
         now = time.monotonic() if now is None else now
+        self.keep_new(now)
         due = []
         for witness in self._witnesses:
             with self._lock:
@@ -167,12 +175,26 @@ class CheckpointWitnessing:
             answers = [self._submit_to(due[0], shared, now)]
         else:
             answers = list(self._pool.map(lambda w: self._submit_to(w, shared, now), due))
-        signatures = [signature for signature in answers if signature is not None]
-        if signatures and self.kept is not None:
-            try:
-                self.kept.keep(checkpoint, signatures, format_time(system_clock()))
-            except Exception:  # served from memory all the same; kept at the next round
-                log.exception("cannot keep the cosignatures of checkpoint %d", checkpoint.size)
+        if self.kept is not None:
+            with self._lock:
+                self._unkept += [(checkpoint, s) for s in answers if s is not None]
+            self.keep_new(now)
+
+    def keep_new(self, now: float, *, force: bool = False) -> None:
+        """Write the cosignatures not yet kept, if `KEEP_GAP` seconds passed since the last
+        write (or *force*); a failed write is tried again later."""
+        if self.kept is None:
+            return
+        with self._lock:
+            if not self._unkept or (not force and now - self._kept_at < KEEP_GAP):
+                return
+            batch, self._unkept, self._kept_at = self._unkept, [], now
+        try:
+            self.kept.keep(batch, format_time(system_clock()))
+        except Exception:  # served from memory all the same; written at a later round
+            log.exception("cannot keep %d witness cosignatures", len(batch))
+            with self._lock:
+                self._unkept = (batch + self._unkept)[-UNKEPT_LIMIT:]
 
     def _submit_to(self, witness: _Witness, shared: _Round, now: float) -> NoteSignature | None:
         checkpoint = shared.checkpoint

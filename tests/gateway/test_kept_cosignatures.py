@@ -23,7 +23,7 @@ from envelope import IdentityKeys, load_key_file
 from gateway.bootstrap import ensure_first_start
 from gateway.kept_cosignatures import KeptCosignatures
 from gateway.schema import cosignatures
-from gateway.witnessing import CheckpointWitnessing
+from gateway.witnessing import KEEP_GAP, CheckpointWitnessing
 from ledger import database
 from ledger.migrate import upgrade
 from ledger.wire.cosignatures import Cosigner
@@ -95,6 +95,25 @@ def test_every_cosignature_is_kept_as_evidence(
     assert [checkpoint.size for checkpoint, _ in kept] == [12, 9, 5]
     for checkpoint, signature in kept:  # each row is the witness's valid cosignature
         assert COSIGNER.verifier.verify(checkpoint.body(), signature.signature)
+
+
+def test_cosignatures_are_written_at_most_every_keep_gap_and_at_stop(
+    log: TestLog, witness: Witness, engine: Engine
+) -> None:
+    ledger = Ledger(log, 5)
+    submitter = witnessing(ledger, Recorder(witness), engine)
+    submitter.submit_round(now=100.0)  # the first: written at once
+    ledger.size = 9
+    submitter.submit_round(now=100.2)
+    ledger.size = 12
+    submitter.submit_round(now=100.4)
+    assert [size for size, _ in _rows(engine)] == [5]  # within KEEP_GAP: waiting
+    submitter.submit_round(now=100.0 + KEEP_GAP)  # nothing new to submit; the wait is over
+    assert [size for size, _ in _rows(engine)] == [5, 9, 12]
+    ledger.size = 20
+    submitter.submit_round(now=101.5)
+    submitter.stop()  # what waits is written at stop
+    assert [size for size, _ in _rows(engine)] == [5, 9, 12, 20]
 
 
 def test_a_restarted_gateway_serves_the_kept_cosigned_checkpoint_at_once(
