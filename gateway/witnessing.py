@@ -213,11 +213,13 @@ class CheckpointWitnessing:
     def _remember(
         self, witness: _Witness, checkpoint: Checkpoint, signature: NoteSignature
     ) -> None:
+        # Checkpoints come in order of size (rounds follow the log; `restore` loads the
+        # kept ones smallest first), so the oldest entry of the history is the smallest.
         with self._lock:
             if witness.cosigned is None or witness.cosigned[0].size <= checkpoint.size:
                 witness.cosigned = (checkpoint, signature)
             self._history.setdefault(checkpoint, {})[witness.key] = signature
-            self._history = OrderedDict(sorted(self._history.items(), key=lambda i: i[0].size))
+            self._history.move_to_end(checkpoint)
             while len(self._history) > HISTORY:
                 self._history.popitem(last=False)
 
