@@ -18,6 +18,7 @@ from pathlib import Path
 from bridge.errors import BridgeUnavailable, BridgeUsageError
 from ehrgate.client import Client
 from ehrgate.trust import LedgerPins
+from ehrgate.witness_policy import WitnessPolicy
 from envelope import (
     EnvelopeError,
     IdentityKeys,
@@ -104,11 +105,13 @@ class Identities:
         *,
         ledger_key: str | None = None,
         pins_file: Path | None = None,
+        witness_policy: WitnessPolicy | None = None,
         timeout: float = 60.0,
     ) -> None:
         self.store = store
         self._url = gateway_url
         self._ledger_key = ledger_key
+        self._witness_policy = witness_policy
         self._pins = LedgerPins(pins_file) if pins_file is not None else LedgerPins()
         self._timeout = timeout
         self._clients: dict[str, Client] = {}
@@ -128,6 +131,7 @@ class Identities:
                     keys,
                     ledger_key=self._ledger_key,
                     pins=self._pins,
+                    witness_policy=self._witness_policy,
                     timeout=self._timeout,
                 )
                 self._clients[identity_id] = client

@@ -53,6 +53,7 @@ class Bridge:
 
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
+        witness_policy = settings.witness_policy()  # a bad policy refuses before anything opens
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = BridgeStore(settings.store_path)
         self.keystore = KeyStore(settings.keys_dir, settings.read_passphrase())
@@ -61,6 +62,7 @@ class Bridge:
             settings.gateway_url,
             ledger_key=settings.ledger_key,
             pins_file=settings.data_dir / "known_ledgers.json",
+            witness_policy=witness_policy,
         )
         self.links = PatientLinks(self.store, settings.hospital_id)
         self.publisher = GatewayPublisher(self.store, self.links, self.identities)

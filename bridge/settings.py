@@ -3,6 +3,10 @@
 `EHRGATE_BRIDGE_GATEWAY_URL`, `..._HOSPITAL_ID`, `..._SYSTEM_IDENTITY` and a passphrase
 (`..._PASSPHRASE` or `..._PASSPHRASE_FILE`) are needed; the rest have defaults. Lists and
 tables (`..._CATEGORIES`) are JSON.
+
+The witness policy (`witness_policy()`): `..._WITNESSES` (a JSON list of witness vkeys)
+with `..._WITNESS_QUORUM` (k), or `..._WITNESS_POLICY_FILE` (the SDK's policy file); then
+the bridge serves a record only under a tree head that k of those witnesses cosigned.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bridge.categories import DEFAULT_CATEGORIES, CategoryCodes, CategoryTable, table_of
 from bridge.errors import BridgeUsageError
+from ehrgate.errors import UsageError
+from ehrgate.witness_policy import DEFAULT_WAIT, WitnessPolicy, load_policy
 
 
 class SmartClientSettings(BaseModel):
@@ -49,6 +55,23 @@ class BridgeSettings(BaseSettings):
     passphrase: SecretStr | None = Field(default=None, description="The key store's passphrase")
     passphrase_file: Path | None = Field(default=None, description="A file holding the passphrase")
     ledger_key: str | None = Field(default=None, description="The ledger key to trust (base64)")
+    witnesses: tuple[str, ...] = Field(
+        default=(),
+        description="Witness cosignature vkeys (JSON list) of the gateway's log; with "
+        "WITNESS_QUORUM, records are served only under tree heads that many cosigned",
+    )
+    witness_quorum: int | None = Field(
+        default=None, ge=1, description="k: how many of WITNESSES must cosign (2k - n ≥ 1)"
+    )
+    witness_wait_seconds: float = Field(
+        default=DEFAULT_WAIT,
+        ge=0,
+        le=3600,
+        description="How long a read waits for the witnesses to cosign a new tree head",
+    )
+    witness_policy_file: Path | None = Field(
+        default=None, description="A witness policy file (TOML, as the SDK's) instead"
+    )
     mrn_system: str = Field(
         default="urn:ehrgate:mrn", description="The identifier system of this hospital's MRNs"
     )
@@ -96,6 +119,42 @@ class BridgeSettings(BaseSettings):
     @property
     def category_table(self) -> CategoryTable:
         return table_of(self.categories)
+
+    def witness_policy(self) -> WitnessPolicy | None:
+        """The witness policy the settings name (None: none); BridgeUsageError naming the
+        setting when it is incomplete or wrong. Split views are saved in DATA_DIR/evidence
+        unless the policy file says where."""
+        if self.witness_policy_file is not None:
+            if self.witnesses or self.witness_quorum is not None:
+                raise BridgeUsageError(
+                    "set either EHRGATE_BRIDGE_WITNESS_POLICY_FILE or EHRGATE_BRIDGE_WITNESSES "
+                    "with EHRGATE_BRIDGE_WITNESS_QUORUM, not both"
+                )
+            try:
+                return load_policy(self.witness_policy_file)
+            except UsageError as exc:
+                raise BridgeUsageError(f"EHRGATE_BRIDGE_WITNESS_POLICY_FILE: {exc}") from exc
+        if not self.witnesses:
+            if self.witness_quorum is not None:
+                raise BridgeUsageError(
+                    "EHRGATE_BRIDGE_WITNESS_QUORUM is set but EHRGATE_BRIDGE_WITNESSES names "
+                    "no witness: give their vkeys (a JSON list)"
+                )
+            return None
+        if self.witness_quorum is None:
+            raise BridgeUsageError(
+                "EHRGATE_BRIDGE_WITNESSES needs EHRGATE_BRIDGE_WITNESS_QUORUM: how many of "
+                f"the {len(self.witnesses)} witnesses must cosign a tree head"
+            )
+        try:
+            return WitnessPolicy.of(
+                self.witnesses,
+                self.witness_quorum,
+                wait_seconds=self.witness_wait_seconds,
+                evidence_dir=self.data_dir / "evidence",
+            )
+        except UsageError as exc:
+            raise BridgeUsageError(f"EHRGATE_BRIDGE_WITNESSES: {exc}") from exc
 
     def read_passphrase(self) -> str:
         """The key store's passphrase; BridgeUsageError naming the settings if there is none."""

@@ -17,6 +17,7 @@ from gateway.authstate import SqlAuthState
 from gateway.bootstrap import FirstStart, open_ledger
 from gateway.clock import Clock, system_clock
 from gateway.directory import LedgerDirectory
+from gateway.kept_cosignatures import KeptCosignatures
 from gateway.settings import Settings
 from gateway.witnessing import CheckpointWitnessing
 from ledger.ledger import Ledger
@@ -120,6 +121,7 @@ def open_backends(settings: Settings, *, clock: Clock = system_clock) -> Backend
             first.checkpoint_signer,
             [(w.url, CosignatureVerifier.from_vkey(w.vkey)) for w in settings.witnesses],
             interval=settings.witness_interval,
+            kept=KeptCosignatures(ledger.engine),
         )
         backends.witnessing.start()
     return backends

@@ -14,14 +14,20 @@ consistency proof from that size, and the signed checkpoint.
 - Anything else (422, 403, 404, network errors): logged; retried with a backoff doubling
   from the interval up to `MAX_BACKOFF` seconds.
 
-Cosignatures are kept in memory for the last `HISTORY` checkpoints; `cosigned_note(k)` is
+Cosignatures are kept in memory for the last `HISTORY` checkpoints and, when the gateway
+gives a `KeptCosignatures`, in the ledger's database: `restore()` (called by `start`) loads
+the kept ones whose checkpoint the log still extends and whose cosignature still verifies
+under a configured witness key, so a restarted gateway serves its cosigned checkpoint at
+once and asks each witness from the size it last cosigned. New cosignatures are written
+at most every `KEEP_GAP` seconds, in one transaction (and at `stop`): under load the
+ledger's writer then meets one small write a second, not one a round. `cosigned_note(k)` is
 the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
 the log's signature and every cosignature on it, so a reader that needs k of n finds one
 even while a witness lags. `wake()` (called after each commit) starts a round at once
 instead of at the next interval, but rounds start at most every `MIN_GAP` seconds: under
 load, the commits of that time share one checkpoint round (each round costs the gateway
-a signature, a proof and a request per witness). After a restart the first round (old 0, 409, proof)
-collects the cosignatures again.
+a signature, a proof and a request per witness). Without kept cosignatures, the first round
+after a restart (old 0, 409, proof) collects them again.
 """
 
 from __future__ import annotations
@@ -37,10 +43,13 @@ from typing import Protocol
 
 import httpx
 
-from ledger.errors import NoteError
+from gateway.kept_cosignatures import KeptCosignatures
+from ledger.errors import NoteError, ProofError
 from ledger.wire.blocks import Block
 from ledger.wire.checkpoints import Checkpoint, checkpoint_of
+from ledger.wire.clock import format_time, system_clock
 from ledger.wire.cosignatures import CosignatureVerifier
+from ledger.wire.merkle import verify_consistency
 from ledger.wire.notes import Ed25519Signer, Note, NoteSignature
 from ledger.wire.tlog_witness import SIZE_CONTENT_TYPE, format_add_checkpoint, parse_known_size
 
@@ -49,6 +58,8 @@ log = logging.getLogger("gateway.witnessing")
 MAX_BACKOFF = 60.0
 HISTORY = 64  # checkpoints whose cosignatures are kept
 MIN_GAP = 0.05  # seconds between the starts of two rounds
+KEEP_GAP = 1.0  # seconds between two writes of new cosignatures to the database
+UNKEPT_LIMIT = 4096  # cosignatures waiting to be written while the database fails
 
 
 class LogSource(Protocol):
@@ -61,6 +72,12 @@ class LogSource(Protocol):
 class _Witness:
     url: str
     verifier: CosignatureVerifier
+
+    @property
+    def key(self) -> str:
+        """The witness as its cosignatures name it (a URL may change, the key may not)."""
+        return f"{self.verifier.name}+{self.verifier.key_id.hex()}"
+
     known_size: int | None = None  # None: not asked yet (the first request says old 0)
     cosigned: tuple[Checkpoint, NoteSignature] | None = None
     failures: int = 0
@@ -83,8 +100,10 @@ class CheckpointWitnessing:
         interval: float = 2.0,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        kept: KeptCosignatures | None = None,
     ) -> None:
         self.ledger = ledger
+        self.kept = kept
         self.signer = signer
         self.interval = interval
         self._witnesses = [_Witness(url.rstrip("/"), verifier) for url, verifier in witnesses]
@@ -96,11 +115,18 @@ class CheckpointWitnessing:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._history: OrderedDict[Checkpoint, dict[str, NoteSignature]] = OrderedDict()
+        self._unkept: list[tuple[Checkpoint, NoteSignature]] = []
+        self._kept_at = float("-inf")
         self._thread: threading.Thread | None = None
 
     # --- running ----------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.kept is not None:
+            try:
+                self.restore()
+            except Exception:  # the database failed: the first round asks the witnesses
+                log.exception("cannot read the kept cosignatures")
         self._thread = threading.Thread(target=self._run, name="witnessing", daemon=True)
         self._thread.start()
 
@@ -111,6 +137,7 @@ class CheckpointWitnessing:
             self._thread.join(timeout=30)
         self._pool.shutdown(wait=True)
         self._http.close()
+        self.keep_new(time.monotonic(), force=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -134,6 +161,7 @@ class CheckpointWitnessing:
         it (in parallel: the round takes as long as the slowest witness, not their sum)."""
         checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
         now = time.monotonic() if now is None else now
+        self.keep_new(now)
         due = []
         for witness in self._witnesses:
             with self._lock:
@@ -144,11 +172,31 @@ class CheckpointWitnessing:
             return
         shared = _Round(self, checkpoint)
         if len(due) == 1:
-            self._submit_to(due[0], shared, now)
+            answers = [self._submit_to(due[0], shared, now)]
         else:
-            list(self._pool.map(lambda w: self._submit_to(w, shared, now), due))
+            answers = list(self._pool.map(lambda w: self._submit_to(w, shared, now), due))
+        if self.kept is not None:
+            with self._lock:
+                self._unkept += [(checkpoint, s) for s in answers if s is not None]
+            self.keep_new(now)
 
-    def _submit_to(self, witness: _Witness, shared: _Round, now: float) -> None:
+    def keep_new(self, now: float, *, force: bool = False) -> None:
+        """Write the cosignatures not yet kept, if `KEEP_GAP` seconds passed since the last
+        write (or *force*); a failed write is tried again later."""
+        if self.kept is None:
+            return
+        with self._lock:
+            if not self._unkept or (not force and now - self._kept_at < KEEP_GAP):
+                return
+            batch, self._unkept, self._kept_at = self._unkept, [], now
+        try:
+            self.kept.keep(batch, format_time(system_clock()))
+        except Exception:  # served from memory all the same; written at a later round
+            log.exception("cannot keep %d witness cosignatures", len(batch))
+            with self._lock:
+                self._unkept = (batch + self._unkept)[-UNKEPT_LIMIT:]
+
+    def _submit_to(self, witness: _Witness, shared: _Round, now: float) -> NoteSignature | None:
         checkpoint = shared.checkpoint
         try:
             signature = self._submit(witness, shared)
@@ -157,14 +205,76 @@ class CheckpointWitnessing:
             delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
             witness.next_attempt = now + delay
             log.warning("witness %s: %s (next try in %.0f s)", witness.url, exc, delay)
-            return
+            return None
+        self._remember(witness, checkpoint, signature)
+        witness.failures, witness.next_attempt = 0, 0.0
+        return signature
+
+    def _remember(
+        self, witness: _Witness, checkpoint: Checkpoint, signature: NoteSignature
+    ) -> None:
+        # Checkpoints come in order of size (rounds follow the log; `restore` loads the
+        # kept ones smallest first), so the oldest entry of the history is the smallest.
         with self._lock:
-            witness.cosigned = (checkpoint, signature)
-            self._history.setdefault(checkpoint, {})[witness.url] = signature
+            if witness.cosigned is None or witness.cosigned[0].size <= checkpoint.size:
+                witness.cosigned = (checkpoint, signature)
+            self._history.setdefault(checkpoint, {})[witness.key] = signature
             self._history.move_to_end(checkpoint)
             while len(self._history) > HISTORY:
                 self._history.popitem(last=False)
-        witness.failures, witness.next_attempt = 0, 0.0
+
+    def restore(self) -> int:
+        """Load the kept cosignatures (see the module's text); how many were loaded."""
+        if self.kept is None:
+            return 0
+        head = checkpoint_of(self.ledger.head(), self.signer.name)
+        by_key = {witness.key: witness for witness in self._witnesses}
+        extends: dict[Checkpoint, bool] = {}
+        loaded = 0
+        for checkpoint, signature in reversed(self.kept.latest(head.origin, HISTORY)):
+            witness = by_key.get(f"{signature.name}+{signature.key_id.hex()}")
+            if witness is None or not witness.verifier.verify(
+                checkpoint.body(), signature.signature
+            ):
+                continue  # a witness no longer configured, or a row that does not verify
+            if checkpoint not in extends:
+                extends[checkpoint] = self._log_extends(checkpoint, head)
+            if not extends[checkpoint]:
+                continue
+            self._remember(witness, checkpoint, signature)
+            witness.known_size = max(witness.known_size or 0, checkpoint.size)
+            loaded += 1
+        return loaded
+
+    def _log_extends(self, checkpoint: Checkpoint, head: Checkpoint) -> bool:
+        if checkpoint.size == 0:
+            return True  # every log extends its empty tree
+        if checkpoint.size > head.size:
+            log.error(
+                "a witness cosigned %d entries of %s, more than the log's %d: the database "
+                "lost entries (a failover to a replica that was behind?)",
+                checkpoint.size,
+                head.origin,
+                head.size,
+            )
+            return False
+        if checkpoint.size == head.size:
+            same = checkpoint.root == head.root
+        else:
+            proof = self.ledger.consistency_proof(checkpoint.size, head.size)
+            try:
+                verify_consistency(checkpoint.size, head.size, checkpoint.root, head.root, proof)
+                same = True
+            except ProofError:
+                same = False
+        if not same:
+            log.error(
+                "a kept cosigned checkpoint of %d entries of %s is not part of the log: the "
+                "database was rewritten",
+                checkpoint.size,
+                head.origin,
+            )
+        return same
 
     # --- one submission ---------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""High availability: a Patroni-managed PostgreSQL cluster with etcd on loopback."""
