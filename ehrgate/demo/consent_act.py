@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pypdf import PdfReader
 
 from ehrgate.client import Client
+from ehrgate.demo.inbox import WebhookInbox
 from ehrgate.emergency import EmergencyKeyService
 from ehrgate.errors import VerificationFailed
 from envelope import IdentityKeys, PatientKeys, b64decode, open_body, open_capsule
@@ -69,8 +70,7 @@ def _break_glass(
     actors: dict[str, IdentityKeys],
     record_id: str,
 ) -> None:
-    pseudonym = patient_keys.pseudonym
-    emergency, er = actors["emergency"], actors["er"]
+    emergency = actors["emergency"]
     story.step("the patient opts in to break-glass access for lab results through St Mary's")
     patient.opt_in_break_glass(
         emergency.id, categories=["lab-results"], max_minutes=60,
@@ -81,14 +81,40 @@ def _break_glass(
         f"keys of lab-results for those months, sealed to {emergency.id}"
     )
 
+    inbox = WebhookInbox(patient.webhook_key())
+    try:
+        patient.add_webhook(inbox.url, kinds=["break_glass"])
+        story.detail(f"the patient's phone takes signed notifications at {inbox.url}")
+        _open_session(story, patient, patient_keys, clients, actors, record_id, inbox)
+    finally:
+        inbox.close()
+
+
+def _open_session(
+    story: Story,
+    patient: Client,
+    patient_keys: PatientKeys,
+    clients: dict[str, Client],
+    actors: dict[str, IdentityKeys],
+    record_id: str,
+    inbox: WebhookInbox,
+) -> None:
+    pseudonym = patient_keys.pseudonym
+    emergency, er = actors["emergency"], actors["er"]
     story.step("the ER doctor breaks the glass: the patient arrived unconscious")
     session, receipt = clients["er"].break_glass(
         pseudonym, emergency_identity=emergency.id, reason="unconscious-patient",
         details="brought in unconscious after a fall", minutes=15,
     )  # fmt: skip
     story.detail(
-        f"session {session.session_id} until {session.ends_at} (ledger entry {receipt.index});"
-        " the patient is told at once (a break_glass event)"
+        f"session {session.session_id} until {session.ends_at} (ledger entry {receipt.index})"
+    )
+    told = inbox.wait_for("break_glass")
+    if told is None:
+        raise VerificationFailed("the patient's webhook heard nothing of the break-glass act")
+    story.detail(
+        f"the patient is told at once: a {told['type']} event {told['id'][:16]}…, signed by the"
+        f" gateway and verified, naming {', '.join(sorted(told['data']))} (no content)"
     )
     body = clients["er"]._connection.request("GET", f"/v1/records/{record_id}/body").content
     record = clients["er"].record(record_id).record

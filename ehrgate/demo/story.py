@@ -111,7 +111,9 @@ def run(*, expiry_seconds: float, keep: Path | None = None) -> None:
 
 def _tell(story: Story, work: Path, expiry_seconds: float) -> None:
     story.step("an embedded gateway starts (SQLite ledger and local blob store)")
-    with embedded_gateway(work / "gateway", auth_rate_limit=1000) as gateway:
+    with embedded_gateway(
+        work / "gateway", auth_rate_limit=1000, webhook_allow_loopback=True
+    ) as gateway:
         story.detail(f"listening on {gateway.url}, data in {gateway.data_dir}")
         pins = LedgerPins()  # every actor below trusts the ledger key pinned here
         admin = Client(gateway.url, gateway.admin, pins=pins)

@@ -17,6 +17,8 @@ def test_demo_shows_a_break_glass_read_and_a_study_export() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "the ER doctor breaks the glass" in out
+    assert "the patient is told at once: a break_glass event" in out
+    assert "signed by the gateway and verified" in out
     assert "dr-er@st-mary      body      allowed break-glass read" in out
     assert ": accepted by audit-review" in out
     assert "file name 'document.pdf', uploader 'anonymised'" in out
