@@ -109,7 +109,19 @@ try {
   await patient.getByLabel("Until (not included)", { exact: true }).fill(plan.until);
   await press(patient.getByRole("button", { name: "Grant", exact: true }));
   await patient.locator(".message.ok", { hasText: "Granted" }).waitFor();
-  say({ status: await statusText(patient), prefilled });
+  const grantedStatus = await statusText(patient);
+  // a second request, declined: the answer is signed in the browser and goes on the ledger
+  await clinician.locator("form[aria-labelledby=request-title]").getByLabel("radiation-dose", { exact: true }).check();
+  await clinician.locator("form[aria-labelledby=request-title]").getByLabel("lab-results", { exact: true }).uncheck();
+  await clinician.getByLabel("Why", { exact: true }).fill("curious about the dose");
+  await press(clinician.getByRole("button", { name: "Request access", exact: true }));
+  await clinician.locator(".message.ok", { hasText: "Asked for read access" }).waitFor();
+  await press(patient.getByRole("button", { name: "Refresh", exact: true }));
+  await press(patient.getByRole("button", { name: `Decline ${plan.clinician_id}'s request` }));
+  await patient.locator(".message.ok", { hasText: "Declined" }).waitFor();
+  const declined = await statusText(patient);
+  await patient.locator("#requests", { hasText: "No open requests." }).waitFor();
+  say({ status: grantedStatus, prefilled, declined });
   await waitForGo(); // the system uploads through the SDK
 
   // 3. the clinician opens the PDF: streamed, decrypted, checked, shown

@@ -249,6 +249,17 @@ def test_patient_clinician_admin_in_chromium(
         assert granted["prefilled"]["grantee"] == "dr-house"
         assert granted["prefilled"]["lab"] is True
         assert granted["prefilled"]["others"] is False
+        # both answers are on the ledger, signed in the browser: the approval names the grant
+        assert "Declined dr-house's request" in granted["declined"]
+        asked = world.client.get(
+            f"/v1/patients/{patient.pseudonym}/access-requests",
+            headers=world.headers(patient.identity),
+        ).json()["access_requests"]
+        decisions = {r["reason"]: (r["decision"], r["permission_id"]) for r in asked}
+        assert decisions["curious about the dose"] == ("declined", None)
+        approved, permission_id = decisions["follow-up of the March results"]
+        assert approved == "approved"
+        assert permission_id is not None
         # the share the browser deposited: scoped to lab-results months, seeds derived from K
         assert "and shared the" in granted["status"], granted["status"]
         share = world.client.get(

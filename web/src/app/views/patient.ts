@@ -77,19 +77,39 @@ interface AccessRequest {
   reason: string;
 }
 
-type Prefill = (grantee: string, categories: string[]) => void;
+type Prefill = (grantee: string, categories: string[], requestId?: string) => void;
 
-function requestsList(requests: AccessRequest[], prefill: Prefill): HTMLElement {
+async function answerRequest(requestId: string, decision: "approved" | "declined", permissionId?: string): Promise<void> {
+  const fields: Record<string, unknown> = { pseudonym: pseudonym(), request_id: requestId, decision };
+  if (permissionId !== undefined) fields.permission_id = permissionId;
+  await postJson(`/v1/access-requests/${encodeURIComponent(requestId)}/answer`, signTransaction("answer_request", fields));
+}
+
+function requestsList(requests: AccessRequest[], prefill: Prefill, refresh: () => Promise<void>): HTMLElement {
   if (requests.length === 0) return h("p", {}, "No open requests.");
   return table(["Who", "Rights", "Categories", "Why", ""], requests.map((r) => {
     const categories = Array.isArray(r.categories) ? r.categories : CATEGORIES;
+    const decline = async (): Promise<void> => {
+      try {
+        await answerRequest(r.request_id, "declined");
+        showStatus("ok", `Declined ${r.requester}'s request; the answer is on the ledger.`);
+        await refresh();
+      } catch (error) {
+        showStatus("error", `The request was not declined. ${explain(error)}`);
+      }
+    };
     return [r.requester, r.rights.join(", "), categories.join(", "), r.reason,
-      h("button", { type: "button", class: "secondary", "aria-label": `Approve ${r.requester}'s request: fill in the grant`,
-        onclick: () => prefill(r.requester, categories) }, "Approve")];
+      h("span", {},
+        h("button", { type: "button", class: "secondary", "aria-label": `Approve ${r.requester}'s request: fill in the grant`,
+          onclick: () => prefill(r.requester, categories, r.request_id) }, "Approve"),
+        " ",
+        h("button", { type: "button", class: "secondary", "aria-label": `Decline ${r.requester}'s request`,
+          onclick: () => { void decline(); } }, "Decline"))];
   }), "Access requests");
 }
 
 function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: Prefill } {
+  let answering: { requestId: string; grantee: string } | null = null;
   const grantee = h("input", { type: "text", autocomplete: "off", required: true });
   const boxes = CATEGORIES.map((name) => h("input", { type: "checkbox", value: name, name: "category" }));
   const from = h("input", { type: "datetime-local", required: true, value: toLocalInput(new Date()) });
@@ -120,11 +140,15 @@ function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: 
     void (async () => {
       try {
         const who = grantee.value.trim();
+        const permissionId = newId();
         const tx = signTransaction("grant", {
-          permission_id: newId(), pseudonym: pseudonym(), grantee: who, rights: ["read"], categories,
+          permission_id: permissionId, pseudonym: pseudonym(), grantee: who, rights: ["read"], categories,
           not_before: ledgerTime(start), not_after: ledgerTime(end),
         });
         await postJson("/v1/permissions", tx);
+        const request = answering !== null && answering.grantee === who ? answering : null;
+        answering = null;
+        if (request !== null) await answerRequest(request.requestId, "approved", permissionId);
         const shared = share.checked ? await shareKeyWith(who).catch((error: unknown) => {
           showStatus("error", `Granted ${who} read access, but the keys were not shared. ${explain(error)}`);
           return null;
@@ -139,7 +163,8 @@ function grantForm(refresh: () => Promise<void>): { form: HTMLElement; prefill: 
       }
     })();
   });
-  const prefill: Prefill = (who, categories) => {
+  const prefill: Prefill = (who, categories, requestId) => {
+    answering = requestId !== undefined ? { requestId, grantee: who } : null;
     grantee.value = who;
     for (const box of boxes) box.checked = categories.includes(box.value);
     showStatus("info", `Grant prefilled for ${who}: check the dates, then Grant.`);
@@ -266,7 +291,7 @@ export function patientView(): void {
         getJson<{ events: AuditEvent[] }>(`/v1/patients/${p}/audit`),
         getJson<{ access_requests: AccessRequest[] }>(`/v1/patients/${p}/access-requests?pending=true`),
       ]);
-      requests.replaceChildren(requestsList(asked.access_requests, grant.prefill));
+      requests.replaceChildren(requestsList(asked.access_requests, grant.prefill, refresh));
       records.replaceChildren(recordsByCategory(list, document));
       grants.replaceChildren(permissionsTable(permissions.permissions, refresh));
       audit.replaceChildren(auditTimeline(log.events));
