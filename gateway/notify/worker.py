@@ -375,6 +375,9 @@ class Notifier:
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns normally when it is
+    # cancelled just as the event is set, and the loops above would outlive `stop`.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
     event.clear()

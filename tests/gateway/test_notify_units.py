@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -11,6 +12,7 @@ from gateway.events import GatewayEvent
 from gateway.notify.contacts import ContactError, check_email, open_email, seal_email
 from gateway.notify.payloads import MAX_PAYLOAD_BYTES, PayloadRefused, concerned, event_payload
 from gateway.notify.urls import Origin, WebhookUrlRefused, check_webhook_url
+from gateway.notify.worker import _wait as worker_wait
 
 AT = "2030-01-01T12:00:00Z"
 
@@ -104,3 +106,26 @@ def test_a_sealed_address_opens_only_for_its_identity_and_key() -> None:
 def test_bad_addresses_are_refused(address: str) -> None:
     with pytest.raises(ContactError):
         check_email(address)
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2])
+def test_a_delivery_loop_stops_when_cancelled_just_as_it_is_woken(turns: int) -> None:
+    """Shutdown cancels the loops; a wake that lands just before must not swallow it."""
+
+    async def scenario() -> bool:
+        event = asyncio.Event()
+
+        async def loop() -> None:
+            while True:
+                await worker_wait(event, 60)
+
+        task = asyncio.create_task(loop())
+        await asyncio.sleep(0)  # the loop is waiting
+        event.set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        return task in done
+
+    assert asyncio.run(scenario())
