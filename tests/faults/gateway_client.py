@@ -82,8 +82,12 @@ class Actor:
             if response.status_code == 401 and auth:
                 self.token = None
                 continue
-            if response.status_code in (502, 503, 504):
-                # 503 from the gateway; 502 and 504 from a load balancer whose replica died.
+            from_gateway = "problem+json" in response.headers.get("content-type", "")
+            if response.status_code == 503 or (
+                response.status_code in (502, 504) and not from_gateway
+            ):
+                # 503 from the gateway; 502 and 504 from a load balancer whose replica died
+                # (the gateway's own 502, a failed integrity check, is a refusal).
                 raise Unavailable(response.text)
             if response.status_code >= 300:
                 raise Refused(response.status_code, response.text)
