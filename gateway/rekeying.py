@@ -16,7 +16,6 @@ deleted; every later rekey call finishes what such rows name (`sweep`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -27,12 +26,13 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from envelope import EnvelopeError, InvalidEnvelope, b64decode
+from envelope import EnvelopeError, InvalidEnvelope
 from envelope.capsule import SCOPED_CAPSULE_VERSION, capsule_outline
 from envelope.scoped import key_id, record_period
 from gateway.backends import Backends
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gateway.schema import rekey_deletions
+from gateway.transactions import signed_capsule
 from ledger.results import Record
 from ledger.wire.transactions import Transaction
 from storage.errors import StorageError
@@ -73,12 +73,7 @@ def check_item(backends: Backends, pseudonym: str, tx: Transaction, capsule_text
             f"record {record_id} is not a record of patient {pseudonym}: a patient re-keys "
             "only its own records"
         )
-    try:
-        capsule = b64decode(capsule_text, what="capsule")
-    except EnvelopeError as exc:
-        raise ValidationFailed(str(exc)) from exc
-    if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
-        raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    capsule = signed_capsule(tx, capsule_text)
     old = backends.ledger.capsule(record.capsule_sha256)
     if old is None:
         raise ValidationFailed(f"record {record_id} has no stored capsule left to rewrap")

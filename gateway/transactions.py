@@ -8,10 +8,12 @@ the caller is its signer; the ledger's rules check the signature and everything 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
 
+from envelope import EnvelopeError, b64decode
 from gateway.auth import Principal
 from gateway.backends import Backends
 from gateway.errors import Forbidden, GatewayError, ValidationFailed, from_backend_error
@@ -41,6 +43,17 @@ def parse_signed(
         return Transaction.from_json(signed.model_dump())
     except RuleViolation as exc:
         raise from_backend_error(exc) from exc
+
+
+def signed_capsule(tx: Transaction, capsule_text: str) -> bytes:
+    """The capsule sent (base64) with *tx*: the one whose SHA-256 *tx* signs."""
+    try:
+        capsule = b64decode(capsule_text, what="capsule")
+    except EnvelopeError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
+        raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    return capsule
 
 
 def _refused(metrics: GatewayMetrics, tx: Transaction, exc: LedgerError) -> GatewayError:

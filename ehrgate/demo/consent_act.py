@@ -11,6 +11,7 @@ no uploader, a shifted date and no PDF metadata.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,18 @@ if TYPE_CHECKING:
 
 HOSPITAL = "st-mary"
 STUDY = "onco-2031"
+
+
+@dataclass(frozen=True, slots=True)
+class _Act:
+    """Who takes part in the act, and the record it is about."""
+
+    story: Story
+    patient: Client
+    patient_keys: PatientKeys
+    clients: dict[str, Client]
+    actors: dict[str, IdentityKeys]
+    record_id: str
 
 
 def consent_act(
@@ -55,21 +68,16 @@ def consent_act(
         story.detail(f"{keys.id} ({keys.role})")
     clients = {name: Client(url, keys, pins=pins) for name, keys in actors.items()}
     try:
-        _break_glass(story, patient, patient_keys, clients, actors, record_id)
-        _research(story, patient, patient_keys, clients, actors, record_id)
+        act = _Act(story, patient, patient_keys, clients, actors, record_id)
+        _break_glass(act)
+        _research(act)
     finally:
         for client in clients.values():
             client.close()
 
 
-def _break_glass(
-    story: Story,
-    patient: Client,
-    patient_keys: PatientKeys,
-    clients: dict[str, Client],
-    actors: dict[str, IdentityKeys],
-    record_id: str,
-) -> None:
+def _break_glass(act: _Act) -> None:
+    story, patient, actors = act.story, act.patient, act.actors
     emergency = actors["emergency"]
     story.step("the patient opts in to break-glass access for lab results through St Mary's")
     patient.opt_in_break_glass(
@@ -85,21 +93,14 @@ def _break_glass(
     try:
         patient.add_webhook(inbox.url, kinds=["break_glass"])
         story.detail(f"the patient's phone takes signed notifications at {inbox.url}")
-        _open_session(story, patient, patient_keys, clients, actors, record_id, inbox)
+        _open_session(act, inbox)
     finally:
         inbox.close()
 
 
-def _open_session(
-    story: Story,
-    patient: Client,
-    patient_keys: PatientKeys,
-    clients: dict[str, Client],
-    actors: dict[str, IdentityKeys],
-    record_id: str,
-    inbox: WebhookInbox,
-) -> None:
-    pseudonym = patient_keys.pseudonym
+def _open_session(act: _Act, inbox: WebhookInbox) -> None:
+    story, patient, clients, actors = act.story, act.patient, act.clients, act.actors
+    record_id, pseudonym = act.record_id, act.patient_keys.pseudonym
     emergency, er = actors["emergency"], actors["er"]
     story.step("the ER doctor breaks the glass: the patient arrived unconscious")
     session, receipt = clients["er"].break_glass(
@@ -148,14 +149,8 @@ def _open_session(
     story.detail(f"{reviewed.session_id}: {reviewed.verdict} by {reviewed.reviewer}")
 
 
-def _research(
-    story: Story,
-    patient: Client,
-    patient_keys: PatientKeys,
-    clients: dict[str, Client],
-    actors: dict[str, IdentityKeys],
-    record_id: str,
-) -> None:
+def _research(act: _Act) -> None:
+    story, patient, clients, actors = act.story, act.patient, act.clients, act.actors
     researcher = actors["researcher"]
     story.step(f"the patient lets a research doctor export lab results to {STUDY}, anonymised")
     permission, _ = patient.grant(
@@ -167,7 +162,7 @@ def _research(
         f"permission {permission.permission_id} publishes the patient's pseudonym in {STUDY}: "
         f"{permission.study_pseudonym} (derived from K: no other study shares it)"
     )
-    export, receipt = clients["researcher"].export_to_study(record_id)
+    export, receipt = clients["researcher"].export_to_study(act.record_id)
     story.detail(f"export {export.export_id}: ledger entry {receipt.index}")
 
     story.step(f"{STUDY} fetches its export under its own pseudonym")
@@ -177,7 +172,7 @@ def _research(
     capsule = connection.request("GET", f"/v1/study-exports/{found.export_id}/capsule").content
     meta = open_capsule(capsule, actors["study"].encryption_key, found.study_pseudonym)
     metadata = PdfReader(io.BytesIO(plaintext)).metadata
-    if metadata or meta.pseudonym == patient_keys.pseudonym:
+    if metadata or meta.pseudonym == act.patient_keys.pseudonym:
         raise VerificationFailed("the anonymised copy still carries identifiers")
     story.detail(
         f"subject {found.study_pseudonym[:16]}…, file name {meta.filename!r}, uploader "

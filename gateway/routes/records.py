@@ -10,8 +10,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from envelope import b64decode
-from envelope.errors import EnvelopeError
 from gateway.access import Access, BodyAccess, CapsuleAccess, RecordAccess, audit, read_time
 from gateway.backends import Backends
 from gateway.deps import Caller, CallerDep
@@ -22,6 +20,7 @@ from gateway.errors import (
     ValidationFailed,
     from_backend_error,
 )
+from gateway.metrics import GatewayMetrics
 from gateway.models import (
     ReceiptOut,
     RecordCommit,
@@ -33,10 +32,11 @@ from gateway.models import (
 from gateway.refusals import audited
 from gateway.rekeying import check_sealed_to_current_keys
 from gateway.streams import VerifiedBody
-from gateway.transactions import parse_signed, precheck, submit
+from gateway.transactions import parse_signed, precheck, signed_capsule, submit
 from gateway.views import receipt_out, record_out
 from ledger.errors import LedgerError, RuleViolation
 from ledger.results import Record
+from ledger.wire.blocks import Receipt
 from ledger.wire.transactions import Transaction
 from storage import StoredBlob
 from storage.errors import BlobNotFound, IntegrityError as StoredBytesMismatch, StorageError
@@ -57,6 +57,27 @@ def _forget_capsule(backends: Backends, stored: StoredBlob) -> None:
             backends.store.delete(locator)
     except (LedgerError, StorageError) as exc:
         log.warning("the refused capsule %s stays for the gc: %s", stored.sha256, exc)
+
+
+async def submit_with_capsule(
+    backends: Backends, metrics: GatewayMetrics, tx: Transaction, capsule: bytes
+) -> Receipt:
+    """Store a second copy of *capsule*, content addressed, next to the bodies (the first
+    is in the ledger database: without its capsule a body is noise), then submit *tx*.
+
+    The copy is stored before the commit, so that every committed entry has it even if the
+    gateway stops in between; if the ledger refuses *tx* after all (the state changed since
+    the check), the copy is taken back."""
+    try:
+        stored = await run_in_threadpool(backends.store.put, [capsule])
+    except StorageError as exc:
+        raise from_backend_error(exc) from exc
+    try:
+        return await submit(backends, metrics, tx, capsule=capsule)
+    except GatewayError as exc:
+        if isinstance(exc.__cause__, RuleViolation):
+            await run_in_threadpool(_forget_capsule, backends, stored)
+        raise
 
 
 def check_body_stored(backends: Backends, body: dict[str, object]) -> None:
@@ -101,30 +122,12 @@ async def _commit(
     caller: Caller, tx: Transaction, capsule_text: str, key_generation: int | None = None
 ) -> RecordWithProof:
     backends, state = caller.backends, caller.state
-    try:
-        capsule = b64decode(capsule_text, what="capsule")
-    except EnvelopeError as exc:
-        raise ValidationFailed(str(exc)) from exc
-    if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
-        raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+    capsule = signed_capsule(tx, capsule_text)
     check_sealed_to_current_keys(backends, tx.body, capsule, key_generation)
     # The rules first: a record the ledger would refuse stores nothing.
     await precheck(backends, state.metrics, tx)
     await run_in_threadpool(check_body_stored, backends, tx.body)
-    # A second copy of the capsule, content addressed, next to the bodies (the first is in
-    # the ledger database): without its capsule a body is noise. It is stored before the
-    # commit, so that every committed record has it even if the gateway stops in between.
-    try:
-        stored = await run_in_threadpool(backends.store.put, [capsule])
-    except StorageError as exc:
-        raise from_backend_error(exc) from exc
-    try:
-        receipt = await submit(backends, state.metrics, tx, capsule=capsule)
-    except GatewayError as exc:
-        if isinstance(exc.__cause__, RuleViolation):
-            # Refused after all (the state changed since the check): take the copy back.
-            await run_in_threadpool(_forget_capsule, backends, stored)
-        raise
+    receipt = await submit_with_capsule(backends, state.metrics, tx, capsule)
     record = backends.ledger.cached_record(str(tx.body["record_id"]))
     assert record is not None
     return RecordWithProof(

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -25,12 +24,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from envelope import EnvelopeError, b64decode
 from gateway.access import audit, read_time
 from gateway.deps import Caller, CallerDep, get_portal
 from gateway.errors import (
     AccessDenied,
-    GatewayError,
     NotFound,
     ValidationFailed,
     from_backend_error,
@@ -47,11 +44,10 @@ from gateway.models import (
 )
 from gateway.refusals import audited
 from gateway.routes.blobs import BODY_TYPES, require_content_type
-from gateway.routes.records import _forget_capsule, check_body_stored
+from gateway.routes.records import check_body_stored, submit_with_capsule
 from gateway.streams import RequestBody, VerifiedBody
-from gateway.transactions import parse_signed, precheck, submit
+from gateway.transactions import parse_signed, precheck, signed_capsule
 from gateway.views import receipt_out
-from ledger.errors import RuleViolation
 from ledger.wire.clock import format_time
 from storage.errors import IntegrityError, StorageError
 
@@ -207,25 +203,11 @@ async def export(commit: ExportCommit, caller: CallerDep) -> ExportDone:
         tx = parse_signed(
             commit.transaction, expected_type="study_export", principal=caller.principal
         )
-        try:
-            capsule = b64decode(commit.capsule, what="capsule")
-        except EnvelopeError as exc:
-            raise ValidationFailed(str(exc)) from exc
-        if hashlib.sha256(capsule).hexdigest() != tx.body.get("capsule_sha256"):
-            raise ValidationFailed("the capsule's SHA-256 is not the transaction's capsule_sha256")
+        capsule = signed_capsule(tx, commit.capsule)
         await precheck(backends, state.metrics, tx)
         if tx.body.get("anonymise") is True:
             await run_in_threadpool(check_body_stored, backends, tx.body)
-        try:
-            stored = await run_in_threadpool(backends.store.put, [capsule])
-        except StorageError as exc:
-            raise from_backend_error(exc) from exc
-        try:
-            receipt = await submit(backends, state.metrics, tx, capsule=capsule)
-        except GatewayError as exc:
-            if isinstance(exc.__cause__, RuleViolation):  # refused after all: take it back
-                await run_in_threadpool(_forget_capsule, backends, stored)
-            raise
+        receipt = await submit_with_capsule(backends, state.metrics, tx, capsule)
     row = backends.ledger.consent_row("study_exports", str(tx.body["export_id"]))
     assert row is not None
     assert permission is not None

@@ -14,6 +14,7 @@ from ledger.rules.validators import (
     deny,
     hex64_field,
     ident_field,
+    locators_field,
     text_field,
     time_field,
 )
@@ -30,17 +31,6 @@ def _size(body: dict[str, Any]) -> int:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 2**53:
         raise MalformedTransaction("body.size must be a non-negative integer")
     return size
-
-
-def _locators(body: dict[str, Any]) -> list[str]:
-    locators = body["locators"]
-    if (
-        not isinstance(locators, list)
-        or not locators
-        or not all(isinstance(x, str) and 0 < len(x) <= 2000 for x in locators)
-    ):
-        raise MalformedTransaction("body.locators must be a non-empty list of strings")
-    return locators
 
 
 def _writer(state: StateView, tx: Transaction, signer: Row, on_behalf_of: Any) -> str:
@@ -82,7 +72,7 @@ def record(state: StateView, tx: Transaction, now: str, index: int, out: Changes
     content_type = text_field(body, "content_type", max_len=200)
     created_at = time_field(body, "created_at")
     size = _size(body)
-    locators = _locators(body)
+    locators = locators_field(body)
     if category not in state.categories:
         raise deny(
             "unknown-category",

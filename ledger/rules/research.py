@@ -25,6 +25,7 @@ from ledger.rules.validators import (
     deny,
     hex64_field,
     ident_field,
+    locators_field,
     text_field,
     time_field,
 )
@@ -73,17 +74,6 @@ def _size(body: dict[str, Any]) -> int:
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise MalformedTransaction("body.size must be a non-negative integer")
     return size
-
-
-def _locators(body: dict[str, Any]) -> list[str]:
-    locators = body["locators"]
-    if (
-        not isinstance(locators, list)
-        or not locators
-        or not all(isinstance(x, str) and 0 < len(x) <= 2000 for x in locators)
-    ):
-        raise MalformedTransaction("body.locators must be a non-empty list of strings")
-    return locators
 
 
 def _share_right(state: StateView, tx: Transaction, permission_id: str, now: str) -> Row:
@@ -186,7 +176,7 @@ def study_export(state: StateView, tx: Transaction, now: str, index: int, out: C
     content_type = text_field(body, "content_type", max_len=200)
     body_sha256 = hex64_field(body, "body_sha256")
     capsule_sha256 = hex64_field(body, "capsule_sha256")
-    size, locators = _size(body), _locators(body)
+    size, locators = _size(body), locators_field(body)
     if category != record["category"]:
         raise MalformedTransaction("body.category must be the source record's")
     if not body["anonymise"]:

@@ -61,6 +61,18 @@ def b64_field(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def locators_field(body: dict[str, Any], name: str = "locators") -> list[str]:
+    """A non-empty list of where a body is stored (strings of 1 to 2000 characters)."""
+    locators = body[name]
+    if (
+        not isinstance(locators, list)
+        or not locators
+        or not all(isinstance(x, str) and 0 < len(x) <= 2000 for x in locators)
+    ):
+        raise MalformedTransaction(f"body.{name} must be a non-empty list of strings")
+    return locators
+
+
 def rights_field(body: dict[str, Any], name: str = "rights") -> list[str]:
     value = body.get(name)
     if (

@@ -16,6 +16,19 @@ from tests.client.live import Cast
 PDF = text_pdf(["Sodium 140 mmol/L"], title="Lab report")
 
 
+def run_demo() -> str:
+    """What `ehrgate demo` (all its acts, against its own gateway) prints; it must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ehrgate", "demo", "--expiry", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
 class Run:
     """`ehrgate` as a subprocess, with the gateway and a pins file in its environment."""
 

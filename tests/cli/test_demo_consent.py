@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from tests.cli.live_cli import run_demo
 
 
 def test_demo_shows_a_break_glass_read_and_a_study_export() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "ehrgate", "demo", "--expiry", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = run_demo()
     assert "the ER doctor breaks the glass" in out
     assert "the patient is told at once: a break_glass event" in out
     assert "signed by the gateway and verified" in out

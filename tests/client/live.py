@@ -9,6 +9,7 @@ Each actor's key file is written to disk for the command line.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,6 +48,25 @@ class Cast:
     @property
     def pseudonym(self) -> str:
         return self.patient.pseudonym
+
+    def ledger_rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
+        """Rows of *sql* read straight from the gateway's SQLite ledger."""
+        with sqlite3.connect(self.data_dir / "ledger.db") as conn:
+            return list(conn.execute(sql, args))
+
+    def stored_capsule(self, record_id: str) -> bytes:
+        """The capsule the ledger keeps for *record_id*."""
+        [(data,)] = self.ledger_rows(
+            "SELECT c.data FROM ledger_capsules c JOIN state_records r "
+            "ON c.sha256 = r.capsule_sha256 WHERE r.record_id = ?",
+            record_id,
+        )
+        return bytes(data)
+
+
+def at(period: str, day: int = 15) -> str:
+    """Noon of *day* in the month *period* (YYYY-MM), as the ledger writes times."""
+    return f"{period}-{day:02d}T12:00:00Z"
 
 
 def new_patient(name: str = "Ana Müller") -> PatientKeys:

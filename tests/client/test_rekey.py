@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,16 +50,12 @@ from envelope.scoped import next_period, scoped_private_key
 from ledger.sources import DatabaseSource
 from ledger.verify import verify
 from ledger.wire import builders
-from tests.client.live import Cast, live_cast, new_patient
+from tests.client.live import Cast, at, live_cast, new_patient
 
 NOW = datetime.now(UTC)
 THIS = NOW.strftime("%Y-%m")
 LAST_MONTH = next_period(THIS, -1)
 GRANTEE = "dr-scope"
-
-
-def at(period: str, day: int = 15) -> str:
-    return f"{period}-{day:02d}T12:00:00Z"
 
 
 # (category, created_at, within dr-scope's grant: lab-results of last month and this one)
@@ -87,16 +82,10 @@ class Site:
     after: list[str] = field(default_factory=list)  # records uploaded after the rotation
 
     def rows(self, sql: str, *args: object) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.cast.data_dir / "ledger.db") as conn:
-            return list(conn.execute(sql, args))
+        return self.cast.ledger_rows(sql, *args)
 
     def capsule(self, record_id: str) -> bytes:
-        [(data,)] = self.rows(
-            "SELECT c.data FROM ledger_capsules c JOIN state_records r "
-            "ON c.sha256 = r.capsule_sha256 WHERE r.record_id = ?",
-            record_id,
-        )
-        return bytes(data)
+        return self.cast.stored_capsule(record_id)
 
     def blobs(self) -> dict[str, bytes]:
         """Every blob in the store's directory, by SHA-256."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -35,15 +34,11 @@ from envelope import (
 )
 from envelope.scoped import next_period, scoped_private_key
 from ledger.wire import builders
-from tests.client.live import Cast, live_cast
+from tests.client.live import Cast, at, live_cast
 
 NOW = datetime.now(UTC)
 THIS = NOW.strftime("%Y-%m")
 GRANTEE = "dr-scope"
-
-
-def at(period: str, day: int = 15) -> str:
-    return f"{period}-{day:02d}T12:00:00Z"
 
 
 # The grant: lab-results, from three months ago to a day from now (so its last month is
@@ -77,21 +72,11 @@ class Site:
     uploaded: dict[str, bytes]  # record id -> plaintext
     scope_of: dict[str, bool]  # record id -> within the grant
 
-    def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.cast.data_dir / "ledger.db")
-
     def rows(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        with self.db() as conn:
-            return list(conn.execute(sql, args))
+        return self.cast.ledger_rows(sql, *args)
 
     def capsule(self, record_id: str) -> bytes:
-        [(data,)] = self.rows(
-            "SELECT c.data FROM ledger_capsules c JOIN state_records r "
-            "ON c.sha256 = r.capsule_sha256 WHERE r.record_id = ?",
-            record_id,
-        )
-        assert isinstance(data, bytes)
-        return data
+        return self.cast.stored_capsule(record_id)
 
     def body(self, record_id: str) -> bytes:
         [(sha256,)] = self.rows(

@@ -21,6 +21,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def ehrgate(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m ehrgate ARGS`, run to its end from the repository's root."""
+    return subprocess.run(
+        [sys.executable, "-m", "ehrgate", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 class Child:
     """A Python child process (``python -m MODULE ARGS``) whose stdout lines are collected."""
 

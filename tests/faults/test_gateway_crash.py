@@ -13,8 +13,6 @@ commit, the ledger's durability, and the GC's referenced set.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +37,7 @@ from tests.faults.gateway_client import (
 )
 from tests.faults.gateway_load import Upload, UploadLoad
 from tests.faults.gateway_process import GatewayProcess
-from tests.faults.harness import ROOT
+from tests.faults.harness import ehrgate
 from tests.faults.settings import fault_kills, rng_for
 from tests.postgres import scratch_database
 
@@ -56,16 +54,6 @@ def gateway_database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     else:
         with scratch_database("ehrgate_faults") as url:
             yield url
-
-
-def ehrgate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ehrgate", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def check_every_upload_reads_back(url: str, reader_keys: IdentityKeys, patient: object,

@@ -12,8 +12,6 @@ chain of blocks, no fork).
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -37,7 +35,7 @@ from tests.faults.gateway_client import (
     upload,
 )
 from tests.faults.gateway_load import CATEGORIES, Upload, plaintext
-from tests.faults.harness import ROOT
+from tests.faults.harness import ehrgate
 from tests.faults.settings import rng_for
 from tests.faults.test_gateway_crash import check_every_upload_reads_back
 from tests.postgres import scratch_database
@@ -156,16 +154,6 @@ class Traffic:
                     self.outcomes["body read"] += 1
 
 
-def _ehrgate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ehrgate", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_load_through_the_balancer_survives_a_replica_killed_and_restarted(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -236,7 +224,7 @@ def test_load_through_the_balancer_survives_a_replica_killed_and_restarted(
         unaudited = {r: n for r, n in traffic.bodies_read.items() if audited[r] < n}
         assert not unaudited, f"bodies read without their access entry: {unaudited}"
         assert sorted(heights) == list(range(len(heights))), "the block heights fork or skip"
-        verified = _ehrgate("ledger", "verify", "--db", url)
+        verified = ehrgate("ledger", "verify", "--db", url)
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
     FIGURES["replica kills survived"] += 1

@@ -37,7 +37,7 @@ from tests.federation.hospitals import (
     wait_for_quorum,
     witness_app,
 )
-from tests.gateway.test_witnessing import COSIGNER, Ledger, Recorder
+from tests.gateway.test_witnessing import COSIGNER, Ledger, Recorder, witnessing as witnessing_of
 from tests.witness.helpers import TestLog, open_test_witness
 from witness import Witness, write_witness_key
 
@@ -64,14 +64,7 @@ def witness(tmp_path: Path, log: TestLog) -> Iterator[Witness]:
 
 
 def witnessing(ledger: Ledger, recorder: Recorder, engine: Engine) -> CheckpointWitnessing:
-    return CheckpointWitnessing(
-        ledger,
-        ledger.log.signer,
-        [("http://witness.test", COSIGNER.verifier)],
-        interval=1.0,
-        transport=httpx.MockTransport(recorder),
-        kept=KeptCosignatures(engine),
-    )
+    return witnessing_of(ledger, recorder, KeptCosignatures(engine))
 
 
 def _rows(engine: Engine) -> list[tuple[int, str]]:

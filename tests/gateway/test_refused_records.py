@@ -171,3 +171,15 @@ def test_a_refused_retry_keeps_the_committed_records_capsule(
     again = site.commit(site.cast.doctor, capsule, record_id=first.json()["record"]["record_id"])
     assert again.status_code == 409, again.text
     assert hashlib.sha256(capsule).hexdigest() in _stored(settings)
+
+
+def test_a_capsule_other_than_the_signed_one_is_refused(site: Site, settings: Settings) -> None:
+    before = _stored(settings)
+    signed, sent = hashlib.sha256(os.urandom(300)).hexdigest(), os.urandom(300)
+    response = site.commit(site.cast.doctor, sent, capsule_sha256=signed)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"].endswith(":validation-failed")
+    assert "capsule_sha256" in response.json()["detail"]
+    assert _stored(settings) == before
+    ledger = site.world.client.app.state.gateway.backends.ledger
+    assert not ledger.capsule_referenced(hashlib.sha256(sent).hexdigest())

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from envelope import SigningKey
+from gateway.kept_cosignatures import KeptCosignatures
 from gateway.witnessing import CheckpointWitnessing
 from ledger.wire.blocks import Block
 from ledger.wire.cosignatures import Cosigner
@@ -73,13 +74,18 @@ def witness(tmp_path: Path, log: TestLog) -> Iterator[Witness]:
         yield w
 
 
-def witnessing(ledger: Ledger, recorder: Recorder) -> CheckpointWitnessing:
+def witnessing(
+    ledger: Ledger, recorder: Recorder, kept: KeptCosignatures | None = None
+) -> CheckpointWitnessing:
+    """Witnessing of *ledger* by the one witness *recorder* forwards to (keeping its
+    cosignatures in *kept*, if given)."""
     return CheckpointWitnessing(
         ledger,
         ledger.log.signer,
         [("http://witness.test", COSIGNER.verifier)],
         interval=1.0,
         transport=httpx.MockTransport(recorder),
+        kept=kept,
     )
 
 
