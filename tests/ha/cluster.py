@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 
 from tests.ports import free_ports
 from tests.processes import kill_group, log_tail
@@ -300,9 +301,18 @@ class Cluster:
         raise RuntimeError(f"the replicas did not catch up in {timeout} s:\n{self.logs()}")
 
     def _accepts_writes(self, node: Node) -> bool:
-        with contextlib.suppress(httpx.HTTPError):
-            return httpx.get(f"{node.api}/primary", timeout=2).status_code == 200
-        return False
+        """Patroni holds the leader key for *node* and its PostgreSQL has left recovery (the
+        REST answer comes first, while the promotion may still be under way)."""
+        try:
+            if httpx.get(f"{node.api}/primary", timeout=2).status_code != 200:
+                return False
+            with psycopg.connect(
+                host="127.0.0.1", port=node.pg_port, user="postgres", dbname="postgres",
+                connect_timeout=2, target_session_attrs="read-write",
+            ):  # fmt: skip
+                return True
+        except (httpx.HTTPError, psycopg.Error):
+            return False
 
     def receiver_pids(self, node: Node) -> list[int]:
         """The WAL receiver process(es) of a replica node."""
