@@ -8,15 +8,18 @@ import { adminView } from "./views/admin.js";
 import { clinicianView } from "./views/clinician.js";
 import { loginView } from "./views/login.js";
 import { patientView } from "./views/patient.js";
+import { showSplitViewAlarm, witnessesView } from "./views/witnesses.js";
+import { whenSplitView } from "./witness/witnessed.js";
 
 function header(): void {
   const who = document.getElementById("who") as HTMLElement;
   const s = signedIn();
+  const witnesses = h("a", { href: "#/witnesses", class: "bar-link" }, "Witnesses");
   if (s === null) {
-    who.replaceChildren("Not signed in");
+    who.replaceChildren("Not signed in ", witnesses);
     return;
   }
-  who.replaceChildren(
+  who.replaceChildren(witnesses, " ",
     `${s.keys.id.length > 20 ? `${s.keys.id.slice(0, 12)}…` : s.keys.id} (${s.role}) `,
     h("button", { type: "button", class: "secondary", onclick: () => void keep() }, "Keep my keys on this device"),
     h("button", { type: "button", class: "secondary", onclick: () => { signOut(); start(); } }, "Sign out"));
@@ -41,6 +44,11 @@ function linkedPatient(): string | null {
 
 function route(): void {
   header();
+  showSplitViewAlarm();
+  if (location.hash === "#/witnesses") {
+    witnessesView(() => { location.hash = ""; });
+    return;
+  }
   const s = signedIn();
   if (s === null) {
     loginView(route);
@@ -62,8 +70,13 @@ whenSignedOut((reason) => {
   showStatus("error", reason);
 });
 
+whenSplitView(() => showSplitViewAlarm());
+
+let lastHash = location.hash;
 window.addEventListener("hashchange", () => {
-  if (signedIn() !== null && linkedPatient() !== null) route();
+  const leftSettings = lastHash === "#/witnesses";
+  lastHash = location.hash;
+  if (location.hash === "#/witnesses" || leftSettings || (signedIn() !== null && linkedPatient() !== null)) route();
 });
 
 start();

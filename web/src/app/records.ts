@@ -10,6 +10,7 @@ import { ApiError, getBytes, getJson, stream } from "./api.js";
 import { openCapsuleInWorker, openInWorker } from "./cryptoworker.js";
 import { signingKeyAt } from "./identitykeys.js";
 import { advancePin, session } from "./session.js";
+import { requireWitnessed } from "./witness/witnessed.js";
 
 export interface RecordOut {
   record_id: string;
@@ -73,7 +74,9 @@ async function checkProof(proof: RecordWithProof): Promise<string> {
   if (proof.transaction === null || toHex(leafHash(canonical(proof.transaction))) !== proof.receipt.tx_hash) {
     throw new RefusedOpen("the ledger's proof is not for this record's transaction");
   }
-  return advancePin(proof.receipt.tree_head);
+  const consistent = await advancePin(proof.receipt.tree_head);
+  const witnessed = await requireWitnessed(proof.receipt.tree_head);
+  return witnessed === null ? consistent : `${consistent}, ${witnessed}`;
 }
 
 /** The key the uploader signed with when its record was committed (it may have rotated since). */

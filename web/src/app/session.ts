@@ -5,6 +5,7 @@ import {
   verifyConsistency, verifyTreeHead,
 } from "../crypto/index.js";
 import { getJson, postJson, setToken } from "./api.js";
+import { splitView } from "./witness/witnessed.js";
 
 export interface Session {
   readonly keys: IdentityKeys;
@@ -99,9 +100,14 @@ export async function advancePin(head: TreeHead): Promise<string> {
   }
   if (head.tree_size > pinned.tree_size) {
     const proof = await getJson<{ proof: string[] }>(`/v1/ledger/consistency?old_size=${pinned.tree_size}&new_size=${head.tree_size}`);
-    verifyConsistency(pinned.tree_size, head.tree_size, fromHex(pinned.root), fromHex(head.root), proof.proof.map((p) => fromHex(p)));
+    try {
+      verifyConsistency(pinned.tree_size, head.tree_size, fromHex(pinned.root), fromHex(head.root), proof.proof.map((p) => fromHex(p)));
+    } catch (error) {
+      // both heads are signed by the ledger key: kept as the evidence of a split view
+      throw splitView(`${error instanceof Error ? error.message : String(error)}`, { what: "signed tree head", signed: head }, { what: "signed tree head pinned before", signed: pinned });
+    }
   } else if (head.root !== pinned.root) {
-    throw new CryptoError(`two different ledgers of ${head.tree_size} entries`);
+    throw splitView(`two different ledgers of ${head.tree_size} entries`, { what: "signed tree head", signed: head }, { what: "signed tree head pinned before", signed: pinned });
   }
   const from = pinned.tree_size;
   s.pinnedHead = head;

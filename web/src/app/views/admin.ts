@@ -4,6 +4,7 @@ import { getJson, postJson } from "../api.js";
 import { field, h, localTime, mount, showStatus, table } from "../dom.js";
 import { explain } from "../records.js";
 import { advancePin, session, signTransaction } from "../session.js";
+import { requireWitnessed } from "../witness/witnessed.js";
 
 interface Entry {
   index: number;
@@ -86,7 +87,9 @@ export function adminView(): void {
     try {
       const answer = await getJson<{ tree_head: TreeHead | null }>("/v1/ledger/head");
       if (answer.tree_head === null) throw new Error("the ledger is empty");
-      showStatus("ok", `Ledger verified: signed head ${answer.tree_head.tree_size} entries, ${await advancePin(answer.tree_head)}.`);
+      const consistent = await advancePin(answer.tree_head);
+      const witnessed = await requireWitnessed(answer.tree_head);
+      showStatus("ok", `Ledger verified: signed head ${answer.tree_head.tree_size} entries, ${consistent}${witnessed === null ? "" : `, ${witnessed}`}.`);
       await refresh();
     } catch (error) {
       showStatus("error", `Ledger NOT verified: ${error instanceof Error ? error.message : String(error)}`);
