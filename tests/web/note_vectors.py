@@ -20,7 +20,7 @@ from typing import Any
 
 from envelope import SigningKey, b64decode, b64encode
 from ledger.errors import InvalidNoteSignature, MalformedNote, UntrustedNote
-from ledger.wire.checkpoints import Checkpoint, MAX_TREE_SIZE, open_checkpoint
+from ledger.wire.checkpoints import MAX_TREE_SIZE, Checkpoint, open_checkpoint
 from ledger.wire.cosignatures import CosignatureVerifier, Cosigner
 from ledger.wire.notes import (
     Ed25519Signer,
@@ -97,7 +97,9 @@ def _with_signature(signature: NoteSignature, raw: bytes) -> str:
 
 def _cosigned() -> tuple[str, bytes, list[tuple[str, str]]]:
     text = Checkpoint(ORIGIN, 12, ROOT).text()
-    lines = [LOG.sign(text)] + [w.cosign(text, t) for w, t in zip(WITNESSES[:3], TIMES, strict=True)]
+    lines = [LOG.sign(text)] + [
+        w.cosign(text, t) for w, t in zip(WITNESSES[:3], TIMES, strict=True)
+    ]
     note = Note(text, tuple(lines)).to_bytes()
     trusted = [("ed25519", LOG.verifier.vkey())] + [
         ("cosignature", w.verifier.vkey()) for w in WITNESSES
@@ -117,7 +119,9 @@ def note_cases() -> list[dict[str, Any]]:
     flipped = f"— PeterNeumann {b64encode(raw[:10] + bytes([raw[10] ^ 1]) + raw[11:])}\n"
     w0 = WITNESSES[0]
     late = w0.cosign(text, 1)
-    too_late = NoteSignature(late.name, late.key_id, (2**63).to_bytes(8, "big") + late.signature[8:])
+    too_late = NoteSignature(
+        late.name, late.key_id, (2**63).to_bytes(8, "big") + late.signature[8:]
+    )
     short = NoteSignature(late.name, late.key_id, late.signature[:-1])
     bom_text = "\ufeffbyte order mark\n"
     cases = [
@@ -126,47 +130,148 @@ def note_cases() -> list[dict[str, Any]]:
         _case("a checkpoint's log signature", cosigned, log),
         _case("a checkpoint's cosignatures, three of four trusted", cosigned, witnesses),
         _case("log and witnesses together", cosigned, trusted),
-        _case("witness keys read as Ed25519 keys are unknown keys", cosigned, [
-            ("ed25519", Ed25519Verifier(w.name, w.key.verify_key).vkey()) for w in WITNESSES
-        ]),
-        _case("an unknown signature is ignored", (PETER_TEXT + "\n" + stranger_line + PETER_SIG).encode(), peter),
+        _case(
+            "witness keys read as Ed25519 keys are unknown keys",
+            cosigned,
+            [("ed25519", Ed25519Verifier(w.name, w.key.verify_key).vkey()) for w in WITNESSES],
+        ),
+        _case(
+            "an unknown signature is ignored",
+            (PETER_TEXT + "\n" + stranger_line + PETER_SIG).encode(),
+            peter,
+        ),
         _case("only unknown signatures", (PETER_TEXT + "\n" + stranger_line).encode(), peter),
-        _case("a failing known signature rejects", (PETER_TEXT + "\n" + PETER_SIG + flipped).encode(), peter),
-        _case("a changed text", (PETER_TEXT.replace("answer", "answers") + "\n" + PETER_SIG).encode(), peter),
+        _case(
+            "a failing known signature rejects",
+            (PETER_TEXT + "\n" + PETER_SIG + flipped).encode(),
+            peter,
+        ),
+        _case(
+            "a changed text",
+            (PETER_TEXT.replace("answer", "answers") + "\n" + PETER_SIG).encode(),
+            peter,
+        ),
         _case("a repeated line counts once", (PETER_TEXT + "\n" + PETER_SIG * 3).encode(), peter),
-        _case("100 signature lines", (PETER_TEXT + "\n" + stranger_line * 99 + PETER_SIG).encode(), peter),
-        _case("101 signature lines", (PETER_TEXT + "\n" + stranger_line * 100 + PETER_SIG).encode(), peter),
-        _case("a hyphen for the em dash", (PETER_TEXT + "\n" + PETER_SIG.replace("—", "-")).encode(), peter),
-        _case("an en dash for the em dash", (PETER_TEXT + "\n" + PETER_SIG.replace("—", "–")).encode(), peter),
-        _case("two spaces after the dash", (PETER_TEXT + "\n" + PETER_SIG.replace("— ", "—  ")).encode(), peter),
-        _case("base64 without padding", (PETER_TEXT + "\n" + PETER_SIG.replace("=\n", "\n")).encode(), peter),
-        _case("base64 with non-zero unused bits", (PETER_TEXT + "\n" + PETER_SIG.replace("AM=", "AN=")).encode(), peter),
+        _case(
+            "100 signature lines",
+            (PETER_TEXT + "\n" + stranger_line * 99 + PETER_SIG).encode(),
+            peter,
+        ),
+        _case(
+            "101 signature lines",
+            (PETER_TEXT + "\n" + stranger_line * 100 + PETER_SIG).encode(),
+            peter,
+        ),
+        _case(
+            "a hyphen for the em dash",
+            (PETER_TEXT + "\n" + PETER_SIG.replace("—", "-")).encode(),
+            peter,
+        ),
+        _case(
+            "an en dash for the em dash",
+            (PETER_TEXT + "\n" + PETER_SIG.replace("—", "\u2013")).encode(),
+            peter,
+        ),
+        _case(
+            "two spaces after the dash",
+            (PETER_TEXT + "\n" + PETER_SIG.replace("— ", "—  ")).encode(),
+            peter,
+        ),
+        _case(
+            "base64 without padding",
+            (PETER_TEXT + "\n" + PETER_SIG.replace("=\n", "\n")).encode(),
+            peter,
+        ),
+        _case(
+            "base64 with non-zero unused bits",
+            (PETER_TEXT + "\n" + PETER_SIG.replace("AM=", "AN=")).encode(),
+            peter,
+        ),
         _case("no blank line", (PETER_TEXT + PETER_SIG).encode(), peter),
-        _case("no newline after the signature", (PETER_TEXT + "\n" + PETER_SIG[:-1]).encode(), peter),
+        _case(
+            "no newline after the signature", (PETER_TEXT + "\n" + PETER_SIG[:-1]).encode(), peter
+        ),
         _case("an empty signature block", (PETER_TEXT + "\n").encode(), peter),
-        _case("a carriage return", (PETER_TEXT.replace("\n", "\r\n", 1) + "\n" + PETER_SIG).encode(), peter),
+        _case(
+            "a carriage return",
+            (PETER_TEXT.replace("\n", "\r\n", 1) + "\n" + PETER_SIG).encode(),
+            peter,
+        ),
         _case("a tab", (PETER_TEXT.replace(" ", "\t", 1) + "\n" + PETER_SIG).encode(), peter),
         _case("invalid UTF-8", b"\xff" + (PETER_TEXT + "\n" + PETER_SIG).encode(), peter),
-        _case("a byte order mark is part of the text", Note(bom_text, (STRANGER.sign(bom_text),)).to_bytes(), [("ed25519", STRANGER.verifier.vkey())]),
-        _case("a key name with a plus", (PETER_TEXT + "\n" + stranger_line.replace("stranger.example", "a+b") + PETER_SIG).encode(), peter),
-        _case("a key name with a no-break space", (PETER_TEXT + "\n" + stranger_line.replace("stranger.example", "a\u00a0b") + PETER_SIG).encode(), peter),
-        _case("a signature of four bytes", (PETER_TEXT + "\n— PeterNeumann x08gow==\n").encode(), peter),
-        _case("a cosignature timestamp of 2^63", Note(text, (LOG.sign(text), too_late)).to_bytes(), [*log, witnesses[0]]),
-        _case("a cosignature one byte short", Note(text, (LOG.sign(text), short)).to_bytes(), [*log, witnesses[0]]),
-        _case("a cosignature made at time 1", Note(text, (LOG.sign(text), late)).to_bytes(), witnesses),
-        _case("a cosignature over another time", Note(text, (
-            NoteSignature(late.name, late.key_id, (2).to_bytes(8, "big") + late.signature[8:]),
-        )).to_bytes(), witnesses),
-        _case("the same name under another key ID is an unknown key", (
-            PETER_TEXT + "\n" + Ed25519Signer("PeterNeumann", _seed("impostor")).sign(PETER_TEXT).line() + PETER_SIG
-        ).encode(), peter),
+        _case(
+            "a byte order mark is part of the text",
+            Note(bom_text, (STRANGER.sign(bom_text),)).to_bytes(),
+            [("ed25519", STRANGER.verifier.vkey())],
+        ),
+        _case(
+            "a key name with a plus",
+            (
+                PETER_TEXT + "\n" + stranger_line.replace("stranger.example", "a+b") + PETER_SIG
+            ).encode(),
+            peter,
+        ),
+        _case(
+            "a key name with a no-break space",
+            (
+                PETER_TEXT
+                + "\n"
+                + stranger_line.replace("stranger.example", "a\u00a0b")
+                + PETER_SIG
+            ).encode(),
+            peter,
+        ),
+        _case(
+            "a signature of four bytes",
+            (PETER_TEXT + "\n— PeterNeumann x08gow==\n").encode(),
+            peter,
+        ),
+        _case(
+            "a cosignature timestamp of 2^63",
+            Note(text, (LOG.sign(text), too_late)).to_bytes(),
+            [*log, witnesses[0]],
+        ),
+        _case(
+            "a cosignature one byte short",
+            Note(text, (LOG.sign(text), short)).to_bytes(),
+            [*log, witnesses[0]],
+        ),
+        _case(
+            "a cosignature made at time 1", Note(text, (LOG.sign(text), late)).to_bytes(), witnesses
+        ),
+        _case(
+            "a cosignature over another time",
+            Note(
+                text,
+                (
+                    NoteSignature(
+                        late.name, late.key_id, (2).to_bytes(8, "big") + late.signature[8:]
+                    ),
+                ),
+            ).to_bytes(),
+            witnesses,
+        ),
+        _case(
+            "the same name under another key ID is an unknown key",
+            (
+                PETER_TEXT
+                + "\n"
+                + Ed25519Signer("PeterNeumann", _seed("impostor")).sign(PETER_TEXT).line()
+                + PETER_SIG
+            ).encode(),
+            peter,
+        ),
     ]
     rng = random.Random(17)
     for index in sorted(rng.sample(range(len(cosigned)), 60)):
         for value in (cosigned[index] ^ (1 << rng.randrange(8)), rng.randrange(256)):
             mutated = cosigned[:index] + bytes([value]) + cosigned[index + 1 :]
             if mutated != cosigned:
-                cases.append(_case(f"byte {index} of the cosigned checkpoint set to {value}", mutated, trusted))
+                cases.append(
+                    _case(
+                        f"byte {index} of the cosigned checkpoint set to {value}", mutated, trusted
+                    )
+                )
     return cases
 
 
@@ -186,24 +291,26 @@ def checkpoint_cases() -> list[dict[str, Any]]:
         f"{ORIGIN}\n12\n{b64encode(ROOT)}",
         f"{ORIGIN}\n12\n",
         f"\n12\n{b64encode(ROOT)}\n",
-        f"{ORIGIN}\n١٢\n{b64encode(ROOT)}\n",
+        f"{ORIGIN}\n\u0661\u0662\n{b64encode(ROOT)}\n",
     ]
-    out = []
+    out: list[dict[str, Any]] = []
     for text in texts:
         try:
             checkpoint = Checkpoint.from_text(text)
         except MalformedNote:
             out.append({"text": text, "expect": "malformed"})
             continue
-        out.append({
-            "text": text,
-            "expect": "ok",
-            "origin": checkpoint.origin,
-            "size": str(checkpoint.size),
-            "root_hex": checkpoint.root.hex(),
-            "extensions": list(checkpoint.extensions),
-            "formatted": checkpoint.text(),
-        })
+        out.append(
+            {
+                "text": text,
+                "expect": "ok",
+                "origin": checkpoint.origin,
+                "size": str(checkpoint.size),
+                "root_hex": checkpoint.root.hex(),
+                "extensions": list(checkpoint.extensions),
+                "formatted": checkpoint.text(),
+            }
+        )
     return out
 
 
@@ -213,7 +320,9 @@ def vkey_cases() -> list[dict[str, Any]]:
     out = []
     for kind, vkey in good:
         mangled = {vkey[:i] + vkey[i + 1 :] for i in range(0, len(vkey), 3)}
-        mangled |= {vkey[:i] + chr(ord(c) + 1) + vkey[i + 1 :] for i, c in enumerate(vkey) if i % 3 == 1}
+        mangled |= {
+            vkey[:i] + chr(ord(c) + 1) + vkey[i + 1 :] for i, c in enumerate(vkey) if i % 3 == 1
+        }
         mangled.add(f"  {vkey}\n")
         for text in [vkey, *sorted(mangled)]:
             cls = Ed25519Verifier if kind == "ed25519" else CosignatureVerifier
@@ -222,19 +331,21 @@ def vkey_cases() -> list[dict[str, Any]]:
             except MalformedNote:
                 out.append({"kind": kind, "vkey": text, "expect": "malformed"})
                 continue
-            out.append({
-                "kind": kind,
-                "vkey": text,
-                "expect": "ok",
-                "name": verifier.name,
-                "key_id": verifier.key_id.hex(),
-                "formatted": verifier.vkey(),
-            })
+            out.append(
+                {
+                    "kind": kind,
+                    "vkey": text,
+                    "expect": "ok",
+                    "name": verifier.name,
+                    "key_id": verifier.key_id.hex(),
+                    "formatted": verifier.vkey(),
+                }
+            )
     return out
 
 
 def cosigned_checkpoint() -> dict[str, Any]:
-    text, note, trusted = _cosigned()
+    text, note, _trusted = _cosigned()
     opened = open_checkpoint(note, Verifiers([LOG.verifier]))
     assert opened[0].size == 12
     return {
