@@ -6,6 +6,7 @@
 //   {"do": "sign_in"}                                          (signs out first if needed)
 //   {"do": "open"}       open the patient's first record; the status, checks, alarm, storage
 //   {"do": "download", "path": P}    the first evidence's download link, saved to P
+//   {"do": "shot", "name": N}        a screenshot of the page to <plan.screenshots>/N.png
 //   {"do": "done"}       console errors and CSP violations seen
 import { createInterface } from "node:readline";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ await context.addInitScript(() => {
   document.addEventListener("securitypolicyviolation", (event) => console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`));
 });
 const page = await context.newPage();
+page.setDefaultTimeout(120000); // the machine may be loaded; a refusal comes long before
 let command = "start";
 page.on("console", (message) => { if (message.type() === "error") consoleErrors.push({ command, text: message.text() }); });
 page.on("pageerror", (error) => consoleErrors.push({ command, text: `page error: ${error.message}` }));
@@ -59,7 +61,7 @@ const actions = {
   },
   async open() {
     await page.getByRole("button", { name: /^Open the lab-results record/ }).first().press("Enter");
-    await page.locator("#status .message.ok, #status .message.error").first().waitFor({ timeout: 60000 });
+    await page.locator("#status .message.ok, #status .message.error").first().waitFor({ timeout: 120000 });
     const alarm = page.locator("#witness-alarm");
     return {
       status: await status(),
@@ -74,6 +76,10 @@ const actions = {
     const [download] = await Promise.all([page.waitForEvent("download"), page.locator(".evidence-download").first().press("Enter")]);
     await download.saveAs(path);
     return { saved: path, evidence_page: await page.locator("#main").innerText() };
+  },
+  async shot({ name }) {
+    await page.screenshot({ path: join(plan.screenshots, `${name}.png`), fullPage: false });
+    return {};
   },
   async done() {
     return { console: consoleErrors };

@@ -39,8 +39,17 @@ export function showSplitViewAlarm(): void {
     h("p", {}, h("a", { href: "#/witnesses" }, "All evidence and the witness policy")));
 }
 
+function storedPolicy(): WitnessPolicy | null {
+  try {
+    return loadPolicy();
+  } catch (error) {
+    showStatus("error", `The kept witness policy cannot be read (${String(error)}): reads are refused until it is saved again or removed.`);
+    return null;
+  }
+}
+
 export function witnessesView(done: () => void): void {
-  const current = loadPolicy();
+  const current = storedPolicy();
   const keys = h("textarea", { spellcheck: "false", rows: "6" });
   keys.value = current?.settings().witnesses.join("\n") ?? "";
   const quorum = h("input", { type: "number", min: "1", step: "1", value: current === null ? "" : String(current.quorum) });
