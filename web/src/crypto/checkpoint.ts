@@ -13,7 +13,7 @@
 // and one that fails rejects the note; at least one must verify; more than 100 signature
 // lines, or base64 that is not canonical, make the note malformed.
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { type Bytes, concat, equalBytes, fromUtf8, toBase64, toHex, utf8 } from "./bytes.js";
+import { type Bytes, concat, equalBytes, toBase64, toHex, utf8 } from "./bytes.js";
 import { sha256 } from "./hashes.js";
 
 export const ALG_ED25519 = 0x01;
@@ -289,8 +289,4 @@ export function cosigners(note: Uint8Array, witnesses: Verifiers): string[] {
     if (error instanceof UntrustedNote) return [];
     throw error;
   }
-}
-
-export function noteText(data: Uint8Array): string {
-  return fromUtf8(data);
 }
