@@ -41,7 +41,12 @@ and of the same two cores' load); then the CPU time (user + system, all threads,
 of the gateway process(es) per operation and per HTTP request it served, of this load
 generator (the clients' sealing, opening and verifying run on the same cores), of the bridge
 process, and how busy the machine's cores were (every process, other users' included) with
-the load averages before and after.
+the load averages before and after; the time the gateway's threads and the client threads
+waited for a CPU (on a run queue: runnable, not running; /proc/.../schedstat), summed over
+threads, per operation; last, from the gateway's own /metrics (one replica),
+each route's requests and mean time inside the app (from the first middleware to the last
+byte handed to uvicorn: threadpool queueing, the wait for the group commit and the blob
+store's fsync included; uvicorn's parsing, the socket and the client excluded).
 
 With `--replicas N` (N > 1, and --database naming a PostgreSQL database) it starts N
 `ehrgate serve` replicas sharing that ledger behind Debian's HAProxy on loopback
@@ -60,8 +65,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +76,7 @@ import sqlalchemy as sa
 
 from bench._load_bridge import start_mixed
 from bench._load_profile import spying
+from bench._load_routes import route_times
 from bench._load_web import WebCheckFailed, WebReader
 from ehrgate.errors import VerificationFailed
 from envelope import EnvelopeError, IdentityKeys, PatientKeys
@@ -107,6 +113,8 @@ class Results:
     published: list[tuple[str, str]] = field(default_factory=list)
     """(record id, SHA-256 of the PDF) of the bridge patient's records."""
     started: int = 0
+    queued: float = 0.0
+    """Seconds the client threads waited for a CPU (run queue), summed over the threads."""
     requests: int = 0
     """HTTP requests the load generator's gateway clients sent (not the bridge's own)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -146,6 +154,26 @@ class Plan:
     results: Results
 
 
+def _runqueue_seconds(task: str) -> float:
+    """Seconds the task (`/proc/...` directory of a thread) has waited on a run queue."""
+    try:
+        return int(Path(task, "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+@contextmanager
+def counting_runqueue(results: Results) -> Iterator[None]:
+    """Add the run-queue wait of the calling thread during the block to *results*."""
+    before = _runqueue_seconds("/proc/thread-self")
+    try:
+        yield
+    finally:
+        waited = _runqueue_seconds("/proc/thread-self") - before
+        with results.lock:
+            results.queued += waited
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
@@ -182,7 +210,10 @@ def _client_loop(plan: Plan, keys: IdentityKeys, patients: list[PatientKeys], se
     rng = random.Random(seed)
     names = [name for name, weight in OPERATIONS for _ in range(weight)]
     hooks = {"request": [results.count_request]}
-    with httpx.Client(base_url=plan.url, timeout=120, event_hooks=hooks) as client:
+    with (
+        counting_runqueue(results),
+        httpx.Client(base_url=plan.url, timeout=120, event_hooks=hooks) as client,
+    ):
         actor = Actor(client, keys)
         while time.monotonic() < plan.deadline and results.take_ticket(plan.limit):
             operation = rng.choice(names)
@@ -226,6 +257,7 @@ def _bridge_loop(plan: Plan, fhir: str, seed: int) -> None:
     rng = random.Random(seed)
     names = [name for name, weight in BRIDGE_OPERATIONS for _ in range(weight)]
     with (
+        counting_runqueue(results),
         httpx.Client(headers={"Authorization": "Bearer system"}, timeout=120) as publisher,
         httpx.Client(headers={"Authorization": "Bearer doctor"}, timeout=120) as reader,
     ):
@@ -258,7 +290,10 @@ def _web_loop(plan: Plan, doctor: IdentityKeys, pseudonym: str, seed: int) -> No
     rng = random.Random(seed)
     names = [name for name, weight in WEB_OPERATIONS for _ in range(weight)]
     hooks = {"request": [results.count_request]}
-    with httpx.Client(base_url=plan.url, timeout=120, event_hooks=hooks) as client:
+    with (
+        counting_runqueue(results),
+        httpx.Client(base_url=plan.url, timeout=120, event_hooks=hooks) as client,
+    ):
         web = WebReader(client, doctor)
         try:
             web.sign_in()
@@ -395,6 +430,7 @@ def main(
             gateway_pid = processes[0].pid if processes[0] is not None else 0
             for name, pid in (("gateway", gateway_pid), ("clients", os.getpid())):
                 stack.enter_context(spying(pid, f"{profile}-{name}.txt", duration))
+        inside_before = route_times(url) if replicas == 1 else None
         before = Usage.now(processes, balancer, bridge)
         began = time.monotonic()
         for thread in threads:
@@ -402,8 +438,11 @@ def main(
         _wait(threads, results, max_requests, plan.deadline)
         elapsed = time.monotonic() - began
         used = Usage.now(processes, balancer, bridge).minus(before)
+        inside = route_times(url).minus(inside_before) if replicas == 1 else None
     _print_table(results, clients, elapsed)
     _print_cpu(results, used, replicas, elapsed)
+    if inside is not None:
+        print(inside.table())
 
 
 def _print_cpu(results: Results, used: Usage, replicas: int, elapsed: float) -> None:
@@ -425,6 +464,12 @@ def _print_cpu(results: Results, used: Usage, replicas: int, elapsed: float) -> 
         f"({used.generator / max(1, operations) * 1e3:.2f} ms per operation)"
         + (f"; bridge CPU {used.bridge:.1f} s" if used.bridge else "")
     )
+    print(
+        f"waiting for a CPU (run queue, /proc schedstat): gateway threads "
+        f"{used.gateway_queued:.1f} s ({used.gateway_queued / max(1, operations) * 1e3:.1f} ms "
+        f"per operation), client threads {results.queued:.1f} s "
+        f"({results.queued / max(1, operations) * 1e3:.1f} ms per operation)"
+    )
     ours = used.gateway + used.generator + used.bridge + used.balancer
     print(
         f"machine: {used.busy / elapsed:.2f} of {os.cpu_count()} cores busy (gateway "
@@ -442,6 +487,16 @@ def _empty(database: str) -> None:
             raise click.UsageError(f"{database} already holds a ledger; name an empty database")
     finally:
         engine.dispose()
+
+
+def _gateway_runqueue(processes: list[subprocess.Popen[bytes] | None]) -> float:
+    """Seconds the threads of *processes* have waited on a run queue, summed."""
+    return sum(
+        _runqueue_seconds(str(task))
+        for process in processes
+        if process is not None
+        for task in Path(f"/proc/{process.pid}/task").iterdir()
+    )
 
 
 def _cpu_seconds(processes: list[subprocess.Popen[bytes] | None]) -> float:
@@ -476,6 +531,7 @@ class Usage:
     balancer: float
     bridge: float
     generator: float
+    gateway_queued: float
     busy: float
     load_before: str
     load_after: str
@@ -489,7 +545,8 @@ class Usage:
     ) -> Usage:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         return cls(_cpu_seconds(gateway), _cpu_seconds(balancer), _cpu_seconds(bridge),
-                   _own_seconds(), _busy_seconds(), load, load)  # fmt: skip
+                   _own_seconds(), _gateway_runqueue(gateway), _busy_seconds(), load,
+                   load)  # fmt: skip
 
     def minus(self, before: Usage) -> Usage:
         return Usage(
@@ -497,6 +554,7 @@ class Usage:
             self.balancer - before.balancer,
             self.bridge - before.bridge,
             self.generator - before.generator,
+            self.gateway_queued - before.gateway_queued,
             self.busy - before.busy,
             before.load_before,
             self.load_after,
