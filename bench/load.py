@@ -17,7 +17,8 @@ whichever comes first. Each operation is one of
   fetch    GET capsule + GET body of an uploaded record, open and decrypt, compare (2 requests)
   healthz  GET /healthz: the baseline, measured under the same load in the same run
 
-in the ratio 3 : 4 : 3 : 1.
+in the ratio 3 : 4 : 3 : 1 (`--mix` sets other weights, e.g. `--mix list=1,healthz=1` to
+measure one kind alone: the gateway CPU per operation is then that kind's).
 
 With `--bridge-clients N` the bridge (`ehrgate bridge`'s app, its own process on loopback,
 key store, linked MRN and test bearer tokens as in bench/bridge.py; bench/_load_bridge.py)
@@ -152,6 +153,21 @@ class Plan:
     limit: int
     size: int
     results: Results
+    mix: tuple[tuple[str, int], ...] = OPERATIONS
+
+
+def parse_mix(text: str) -> tuple[tuple[str, int], ...]:
+    """`upload=3,list=4,...`: the weights of the main clients' operations."""
+    known = {name for name, _ in OPERATIONS}
+    weights = []
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        if name.strip() not in known or not weight.strip().isdigit():
+            raise click.BadParameter(f"{part!r}: give NAME=WEIGHT, NAME one of {sorted(known)}")
+        weights.append((name.strip(), int(weight)))
+    if not any(weight for _, weight in weights):
+        raise click.BadParameter("every weight is 0")
+    return tuple(weights)
 
 
 def _runqueue_seconds(task: str) -> float:
@@ -208,7 +224,7 @@ def _timed(results: Results, operation: str, run: Callable[[], bool]) -> None:
 def _client_loop(plan: Plan, keys: IdentityKeys, patients: list[PatientKeys], seed: int) -> None:
     results = plan.results
     rng = random.Random(seed)
-    names = [name for name, weight in OPERATIONS for _ in range(weight)]
+    names = [name for name, weight in plan.mix for _ in range(weight)]
     hooks = {"request": [results.count_request]}
     with (
         counting_runqueue(results),
@@ -347,6 +363,12 @@ def _set_up(
     help="More threads doing ITI-105 publishes and ITI-68 retrievals through the bridge.",
 )
 @click.option(
+    "--mix",
+    default=",".join(f"{name}={weight}" for name, weight in OPERATIONS),
+    show_default=True,
+    help="Weights of the main clients' operations (a fetch before any upload is an upload).",
+)
+@click.option(
     "--profile",
     default=None,
     type=click.Path(dir_okay=False),
@@ -371,7 +393,9 @@ def main(
     bridge_clients: int,
     web_clients: int,
     profile: str | None,
+    mix: str,
 ) -> None:
+    weights = parse_mix(mix)
     if replicas > 1 and not (database or "").startswith("postgresql"):
         raise click.UsageError("--replicas above 1 needs --database postgresql://...")
     with tempfile.TemporaryDirectory(prefix="ehrgate-load-") as directory, ExitStack() as stack:
@@ -405,7 +429,7 @@ def main(
             )
             bridge = [mixed.process]
             results.published.extend(mixed.seeded)
-        plan = Plan(url, time.monotonic() + duration, max_requests, size, results)
+        plan = Plan(url, time.monotonic() + duration, max_requests, size, results, weights)
         threads = [
             threading.Thread(
                 target=_client_loop, args=(plan, identities[n], patients, seed * 1000 + n),
