@@ -462,7 +462,7 @@ def main(
         _wait(threads, results, max_requests, plan.deadline)
         elapsed = time.monotonic() - began
         used = Usage.now(processes, balancer, bridge).minus(before)
-        inside = route_times(url).minus(inside_before) if replicas == 1 else None
+        inside = route_times(url).minus(inside_before) if inside_before is not None else None
     _print_table(results, clients, elapsed)
     _print_cpu(results, used, replicas, elapsed)
     if inside is not None:

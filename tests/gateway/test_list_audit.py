@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,7 +35,7 @@ def test_the_list_is_not_served_when_its_access_entry_does_not_commit(
     cast, record = story
     ledger = world.client.app.state.gateway.backends.ledger
     headers = world.headers(cast.doctor)
-    real_submit = ledger.submit_future
+    real_submit: Callable[..., concurrent.futures.Future[Any]] = ledger.submit_future
 
     def failing_access(tx: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         if getattr(tx, "type", None) != "access":
@@ -56,7 +57,7 @@ def test_the_list_waits_for_its_access_entry_and_names_the_records(
     cast, record = story
     ledger = world.client.app.state.gateway.backends.ledger
     headers = world.headers(cast.doctor)
-    real_submit = ledger.submit_future
+    real_submit: Callable[..., concurrent.futures.Future[Any]] = ledger.submit_future
     release = threading.Event()
     held: list[concurrent.futures.Future[Any]] = []
 
