@@ -3,6 +3,7 @@
     ./dev python -m bench.load [--clients 50] [--duration 180] [--max-requests 30000]
                                [--database URL] [--size 20000] [--seed N]
                                [--replicas N] [--bridge-clients N] [--web-clients N]
+                               [--mix upload=3,list=4,fetch=3,healthz=1] [--profile PREFIX]
 
 P9 (DESIGN §8) is `./dev python -m bench.load --clients 16 --duration 60`.
 
@@ -53,6 +54,11 @@ With `--replicas N` (N > 1, and --database naming a PostgreSQL database) it star
 `ehrgate serve` replicas sharing that ledger behind Debian's HAProxy on loopback
 (`tests/replicas.py`) and sends all traffic through the balancer; the balancer's own CPU
 time is printed apart.
+
+With `--profile PREFIX`, py-spy records the gateway and this process during the run
+(PREFIX-gateway.txt, PREFIX-clients.txt); `./dev python -m bench._load_profile FILE` gives
+the share per thread kind and the top frames. The analysis of P9 is in docs/performance.md
+("Mixed load (P9)").
 """
 
 from __future__ import annotations
