@@ -6,7 +6,8 @@ an auditor, a registered patient) on the running gateway, stores their keys in a
 store, links the patient's MRN, and starts `ehrgate bridge`'s app as its own process on
 loopback (bench/bridge.py `serve`, with the test token verifier: bearer `system` publishes,
 bearer `doctor` retrieves). A few PDFs are uploaded with the SDK so the web readers and the
-ITI-68 retrievals have records to open before the first ITI-105 publish.
+ITI-68 retrievals have records to open before the first timed ITI-105 publish, and one
+untimed publish and retrieve warm the bridge up.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from ehrgate.links import make_link_statement
 from envelope import IdentityKeys
 from tests.bridge.conftest import MRN
 from tests.bridge.live import PASSPHRASE, bridge_settings
-from tests.bridge.samples import pdf
+from tests.bridge.samples import document_reference, pdf
 from tests.client.live import Cast, build_cast
 
 CATEGORY = "lab-results"
@@ -62,6 +63,28 @@ def _wait_for(url: str, child: subprocess.Popen[bytes]) -> None:
         if time.monotonic() > deadline or child.poll() is not None:
             raise RuntimeError("the bridge process did not start")
         time.sleep(0.1)
+
+
+def _warm_up(fhir: str, size: int) -> tuple[str, str]:
+    """One ITI-105 publish and one ITI-68 retrieve before the run: the bridge's first calls
+    sign in to the gateway and pin its ledger, which the timed ones should not pay for."""
+    content = pdf(size)
+    with httpx.Client(timeout=120) as client:
+        answer = client.post(
+            f"{fhir}/DocumentReference",
+            json=document_reference(content),
+            headers={"Authorization": "Bearer system"},
+        )
+        answer.raise_for_status()
+        record_id = answer.headers["location"].rsplit("/", 1)[1]
+        back = client.get(
+            f"{fhir}/Binary/{record_id}",
+            headers={"Authorization": "Bearer doctor", "Accept": "application/pdf"},
+        )
+        back.raise_for_status()
+        if back.content != content:
+            raise RuntimeError("the bridge returned other bytes than it was given")
+    return record_id, hashlib.sha256(content).hexdigest()
 
 
 @contextmanager
@@ -110,6 +133,7 @@ def start_mixed(
     fhir = f"http://127.0.0.1:{port}/fhir"
     try:
         _wait_for(fhir, child)
+        seeded.append(_warm_up(fhir, size))
         yield Mixed(fhir, child, cast.doctor, cast.pseudonym, seeded)
     finally:
         child.terminate()

@@ -23,7 +23,8 @@ measure one kind alone: the gateway CPU per operation is then that kind's).
 
 With `--bridge-clients N` the bridge (`ehrgate bridge`'s app, its own process on loopback,
 key store, linked MRN and test bearer tokens as in bench/bridge.py; bench/_load_bridge.py)
-runs against the same gateway, and N more threads each alternate
+runs against the same gateway (warmed up by one untimed publish and retrieve), and N more
+threads each alternate, in turn,
 
   iti105   ITI-105 publish: POST /fhir/DocumentReference, a PDF of about --size bytes inline
   iti68    ITI-68 retrieve: GET /fhir/Binary/ID of a published PDF, compared byte for byte
@@ -64,6 +65,7 @@ the share per thread kind and the top frames. The analysis of P9 is in docs/perf
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import random
 import subprocess
@@ -277,14 +279,14 @@ def _bridge_loop(plan: Plan, fhir: str, seed: int) -> None:
     """ITI-105 publishes (as the hospital system) and ITI-68 retrievals (as the doctor)."""
     results = plan.results
     rng = random.Random(seed)
-    names = [name for name, weight in BRIDGE_OPERATIONS for _ in range(weight)]
+    names = itertools.cycle([name for name, weight in BRIDGE_OPERATIONS for _ in range(weight)])
     with (
         counting_runqueue(results),
         httpx.Client(headers={"Authorization": "Bearer system"}, timeout=120) as publisher,
         httpx.Client(headers={"Authorization": "Bearer doctor"}, timeout=120) as reader,
     ):
         while time.monotonic() < plan.deadline and results.take_ticket(plan.limit):
-            operation = rng.choice(names)
+            operation = next(names)
 
             def publish() -> bool:
                 content = pdf(max(16, rng.randrange(plan.size * 2)))

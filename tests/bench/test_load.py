@@ -23,7 +23,7 @@ ROWS = ("upload", "list", "fetch", "healthz", "iti105", "iti68", "web-list", "we
 @pytest.mark.slow
 def test_mixed_load_reports_every_row_without_errors(tmp_path: Path) -> None:
     command = [
-        sys.executable, "-m", "bench.load", "--clients", "2", "--duration", "6",
+        sys.executable, "-m", "bench.load", "--clients", "2", "--duration", "10",
         "--bridge-clients", "1", "--web-clients", "1", "--size", "4000",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
