@@ -13,9 +13,10 @@ the moment of the request it
    what may be served.
 
 An allowed read waits until its `access` entry is durable before the route runs, so that no
-read is ever served unaudited. The one exception is the body route: its dependency returns
-while the entry is being committed, so that fetching from the store overlaps with the
-commit, and the route awaits `Access.confirmed()` before the last byte of the body leaves.
+read is ever served unaudited. The exceptions are the body route and the records list: their
+dependency returns while the entry is being committed, so that fetching from the store (or
+reading and encoding the list) overlaps with the commit, and the route awaits
+`Access.confirmed()` before the last byte of the body (before any byte of the list) leaves.
 
 The same dependency serves every such route, so there is exactly one place where a read
 is allowed; `tests/gateway/test_authorization_matrix.py` checks every route against it.
@@ -330,7 +331,10 @@ def require(action: ReadAction) -> Callable[..., Awaitable[Access]]:
             caller: CallerDep,
             category: Annotated[Category | None, Query(description="Only this category.")] = None,
         ) -> Access:
-            return await _enforce(action, caller, pseudonym=pseudonym, category=category)
+            # The route awaits `Access.confirmed()` before it answers (see the module doc).
+            return await _enforce(
+                action, caller, pseudonym=pseudonym, category=category, wait=False
+            )
 
         return enforce_list
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.access import (
+    Access,
     HistoryAccess,
     KeyShareAccess,
     ListAccess,
@@ -78,20 +79,32 @@ async def get_patient(pseudonym: Pseudonym, caller: CallerDep) -> PatientOut:
 
 
 @router.get("/{pseudonym}/records", response_model=RecordList, responses=_READ)
-async def list_records(access: ListAccess) -> RecordList:
+async def list_records(access: ListAccess) -> Response:
     """A patient's records, of one category or of every category the caller may read now."""
+    # The list is read and encoded in one worker hop while the `access` entry commits; it
+    # is sent only once that entry is durable.
+    answer = await run_in_threadpool(_record_list, access)
+    await access.confirmed()
+    return Response(answer, media_type="application/json")
+
+
+def _record_list(access: Access) -> bytes:
     ledger = access.backends.ledger
-    records = await run_in_threadpool(ledger.records_of, access.pseudonym, access.category)
+    records = ledger.records_of(access.pseudonym, access.category)
     if access.category is None:
         readable = set(access.readable_categories)
         records = [record for record in records if record.category in readable]
     # Erased records are left out: nothing of them can be read any more.
     records = [record for record in records if ledger.erasure(record.record_id) is None]
-    head = await run_in_threadpool(ledger.head)
-    return RecordList(
-        pseudonym=access.pseudonym,
-        records=[record_out(record) for record in records],
-        tree_head=tree_head_out(head) if head is not None else None,
+    head = ledger.head()
+    return (
+        RecordList(
+            pseudonym=access.pseudonym,
+            records=[record_out(record) for record in records],
+            tree_head=tree_head_out(head) if head is not None else None,
+        )
+        .model_dump_json()
+        .encode()
     )
 
 
