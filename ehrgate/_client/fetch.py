@@ -60,6 +60,8 @@ from ledger.wire.ids import LEDGER_ID
 from ledger.wire.transactions import Transaction
 
 READ_SIZE = 1024 * 1024
+_NO_ROUTE = "there is no resource at"
+"""How a gateway answers a path it has no route for (an older one, for the open route)."""
 
 
 class Fetcher:
@@ -199,10 +201,9 @@ class Fetcher:
         self._read_body(proof.record, capsule, body_path, params, sink)
         return proof, capsule, entry
 
-    def _open(self, record_id: str) -> tuple[RecordProof, OpenedCapsule, str, int] | None:
-        """Open *record_id* in one audited request (GET /v1/records/{id}/open): the record
-        proved, the capsule opened and checked, the body ticket and the `access` entry.
-        None if the gateway has no such route (an older gateway): then the old routes."""
+    def _ask_open(self, record_id: str) -> Any:
+        """The gateway's answer to GET /v1/records/{id}/open; None if it has no such route
+        (an older gateway), or if it found no such record (the old route then says so)."""
         if self._no_open_route:
             return None
         params: dict[str, Any] = {}
@@ -212,12 +213,22 @@ class Fetcher:
         if known is not None:
             params["known_size"] = known  # the consistency proof then comes with the open
         try:
-            answer = self._session.get(f"/v1/records/{record_id}/open", params or None)
+            return self._session.get(f"/v1/records/{record_id}/open", params or None)
         except NotFound as exc:
             if isinstance(exc, RecordErased):
                 raise
-            # An older gateway has no open route, or there is no such record: the old
-            # route tells which (and the route is not asked for again once it served).
+            # An older gateway's 404 says it has no such resource: the route is not asked
+            # for again.
+            if _NO_ROUTE in exc.message:
+                self._no_open_route = True
+            return None
+
+    def _open(self, record_id: str) -> tuple[RecordProof, OpenedCapsule, str, int] | None:
+        """Open *record_id* in one audited request (GET /v1/records/{id}/open): the record
+        proved, the capsule opened and checked, the body ticket and the `access` entry.
+        None if the gateway has no such route (an older gateway): then the old routes."""
+        answer = self._ask_open(record_id)
+        if answer is None:
             return None
         if not isinstance(answer, dict):
             raise MalformedAnswer("the gateway's open answer is not an object")
@@ -251,9 +262,6 @@ class Fetcher:
         """The record proved and its capsule opened through GET /v1/records/{id} and
         /capsule (and the key share route, when needed): three or four audited requests."""
         proof = self.record(record_id)
-        if not self._no_open_route:
-            # The record exists, so the 404 of its open was the route's: an older gateway.
-            self._no_open_route = True
         record = proof.record
         try:
             opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
