@@ -226,18 +226,15 @@ async def open_record(
         raise await _capsule_damaged(access)
     await access.confirmed()
     entry = access.audit_entry.result()
-    expires = access.at + tickets.TICKET_LIFETIME
-    ticket = tickets.issue(
-        _ticket_key(backends),
-        tickets.Ticket(
-            entry_index=entry.index,
-            entry_hash=entry.tx_hash,
-            record_id=record.record_id,
-            caller=access.principal.id,
-            expires=int(expires.timestamp()),
-            break_glass=access.break_glass,
-        ),
+    issued = tickets.Ticket(
+        entry_index=entry.index,
+        entry_hash=entry.tx_hash,
+        record_id=record.record_id,
+        caller=access.principal.id,
+        expires=int((access.at + tickets.TICKET_LIFETIME).timestamp()),
+        break_glass=access.break_glass,
     )
+    ticket = tickets.issue(_ticket_key(backends), issued)
     return RecordOpened(
         record=record_out(record),
         receipt=gathered.receipt,
@@ -249,7 +246,7 @@ async def open_record(
         key_share=gathered.key_share,
         access_entry=AccessEntryOut(index=entry.index, tx_hash=entry.tx_hash),
         ticket=ticket,
-        ticket_expires_at=format_time(expires),
+        ticket_expires_at=format_time(issued.expires_at),
         body_path=f"/v1/records/{record.record_id}/open/body",
     )
 
