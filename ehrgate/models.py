@@ -300,6 +300,10 @@ class Fetched(_Jsonable):
     plaintext_sha256: str
     plaintext_size: int
     signer_id: str
+    access_entry: int | None = None
+    """The ledger index of the one `access` entry that audited the whole read (record,
+    proof, capsule, key share and body: GET /v1/records/{id}/open); None from a gateway
+    without that route, whose old routes audit each request apart."""
 
 
 @answer()

@@ -33,6 +33,7 @@ from gateway.routes import (
     keys,
     ledger,
     notifications,
+    open as opening,
     patients,
     permissions,
     records,
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     install_backend_error_handlers(app)
     for module in (
-        health, auth, identities, patients, keys, permissions, blobs, records, documents,
+        health, auth, identities, patients, keys, permissions, blobs, records, opening, documents,
         emergency, erasure, research, ledger, notifications, webapp, rekey,
     ):  # fmt: skip
         app.include_router(module.router)

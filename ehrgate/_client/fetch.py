@@ -5,6 +5,13 @@ leads from (and, with a witness policy, its tree head is covered by a checkpoint
 witnesses cosigned); its capsule once its hash is the ledger's and the uploader's signature in it
 verifies; its body once every segment opens and its hash and size are the ledger's. The
 plaintext goes to a temporary file that is put in place only after all of that.
+
+A fetch opens the record in one audited request (GET /v1/records/{id}/open: the record and
+its proof, the capsule, the caller's key share and a ticket) and reads the body with the
+ticket, under the one `access` entry of the open. A gateway without that route (an older
+one answers 404) is read through the old routes: the record, its capsule and its body (and
+the key share on the first record of a patient), each audited apart. Either way the same
+checks are made.
 """
 
 from __future__ import annotations
@@ -21,7 +28,14 @@ from typing import IO, Any
 from ehrgate._client.directory import Directory
 from ehrgate._client.session import Session, items
 from ehrgate._client.trust import Trust
-from ehrgate.errors import MalformedAnswer, UsageError, VerificationFailed, map_transport_errors
+from ehrgate.errors import (
+    MalformedAnswer,
+    NotFound,
+    RecordErased,
+    UsageError,
+    VerificationFailed,
+    map_transport_errors,
+)
 from ehrgate.files import publish
 from ehrgate.models import Fetched, Record, RecordProof
 from ehrgate.verification import record_transaction
@@ -46,6 +60,8 @@ from ledger.wire.ids import LEDGER_ID
 from ledger.wire.transactions import Transaction
 
 READ_SIZE = 1024 * 1024
+_NO_ROUTE = "there is no resource at"
+"""How a gateway answers a path it has no route for (an older one, for the open route)."""
 
 
 class Fetcher:
@@ -56,6 +72,7 @@ class Fetcher:
         self._trust = trust
         self._directory = directory
         self._patient_keys = _PatientKeys(session, directory)
+        self._no_open_route = False
 
     def seeds_of(self, pseudonym: str) -> KeyHolder:
         """The caller's key for *pseudonym*: K, or the scoped seeds of its key share."""
@@ -74,7 +91,12 @@ class Fetcher:
     def record(self, record_id: str) -> RecordProof:
         """A record's metadata, proved to be on the ledger: its signed transaction is the
         leaf the inclusion proof leads from, under a tree head the ledger key signed."""
-        answer = self._session.get(f"/v1/records/{record_id}")
+        return self._prove(record_id, self._session.get(f"/v1/records/{record_id}"))
+
+    def _prove(self, record_id: str, answer: Any, checkpoint: bytes | None = None) -> RecordProof:
+        """The record of a gateway's *answer* (GET /v1/records/{id} or its open), proved;
+        *checkpoint*: a cosigned checkpoint the answer carried, tried first for a policy;
+        the answer's `consistency` proof, if any, is used for the head when it fits."""
         record = Record.from_json(answer.get("record") if isinstance(answer, dict) else None)
         if record.record_id != record_id:
             raise VerificationFailed(f"asked for record {record_id}, got {record.record_id}")
@@ -92,8 +114,8 @@ class Fetcher:
             raise VerificationFailed(
                 f"the proof is for entry {receipt.index}, the record is entry {record.entry_index}"
             )
-        self._trust.check_consistency(receipt.tree_head)
-        self._trust.require_witnessed(receipt.tree_head)
+        self._trust.check_consistency(receipt.tree_head, offered=answer.get("consistency"))
+        self._trust.require_witnessed(receipt.tree_head, offered=checkpoint)
         return RecordProof(record, receipt, b64encode(self._trust.ledger_key().to_bytes()))
 
     def _rekeyed(self, record: Record, proof: Any, raw_tx: Any) -> Record:
@@ -145,7 +167,7 @@ class Fetcher:
             raise UsageError(f"cannot write in {directory}: {exc.strerror}") from exc
         try:
             with os.fdopen(fd, "wb") as sink:
-                proof, opened = self._fetch_into(record_id, sink)
+                proof, opened, entry = self._fetch_into(record_id, sink)
                 sink.flush()
                 os.fsync(sink.fileno())
             if target.is_dir():
@@ -154,17 +176,91 @@ class Fetcher:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
-        return _fetched(proof, opened, target)
+        return _fetched(proof, opened, target, entry)
 
     def fetch_bytes(self, record_id: str) -> tuple[Fetched, bytes]:
         """Like `fetch`, into memory (for small records)."""
         sink = io.BytesIO()
-        proof, opened = self._fetch_into(record_id, sink)
-        return _fetched(proof, opened, Path(opened.filename)), sink.getvalue()
+        proof, opened, entry = self._fetch_into(record_id, sink)
+        return _fetched(proof, opened, Path(opened.filename), entry), sink.getvalue()
 
-    def _fetch_into(self, record_id: str, sink: IO[bytes]) -> tuple[RecordProof, OpenedCapsule]:
+    def _fetch_into(
+        self, record_id: str, sink: IO[bytes]
+    ) -> tuple[RecordProof, OpenedCapsule, int | None]:
         """Write the verified plaintext to *sink*; on any failure its content is garbage
-        and must be discarded (the callers do)."""
+        and must be discarded (the callers do). The third value is the ledger index of the
+        `access` entry that audited the whole read (None from a gateway without the open
+        route, which audits each of the old requests)."""
+        opened = self._open(record_id)
+        if opened is None:
+            proof, capsule = self._opened_by_old_routes(record_id)
+            body_path, params, entry = f"/v1/records/{record_id}/body", None, None
+        else:
+            proof, capsule, ticket, entry = opened
+            body_path, params = f"/v1/records/{record_id}/open/body", {"ticket": ticket}
+        self._read_body(proof.record, capsule, body_path, params, sink)
+        return proof, capsule, entry
+
+    def _ask_open(self, record_id: str) -> Any:
+        """The gateway's answer to GET /v1/records/{id}/open; None if it has no such route
+        (an older gateway), or if it found no such record (the old route then says so)."""
+        if self._no_open_route:
+            return None
+        params: dict[str, Any] = {}
+        if self._trust.policy is not None:
+            params["cosignatures"] = self._trust.policy.quorum
+        known = self._trust.known_size()
+        if known is not None:
+            params["known_size"] = known  # the consistency proof then comes with the open
+        try:
+            return self._session.get(f"/v1/records/{record_id}/open", params or None)
+        except NotFound as exc:
+            if isinstance(exc, RecordErased):
+                raise
+            # An older gateway's 404 says it has no such resource: the route is not asked
+            # for again.
+            if _NO_ROUTE in exc.message:
+                self._no_open_route = True
+            return None
+
+    def _open(self, record_id: str) -> tuple[RecordProof, OpenedCapsule, str, int] | None:
+        """Open *record_id* in one audited request (GET /v1/records/{id}/open): the record
+        proved, the capsule opened and checked, the body ticket and the `access` entry.
+        None if the gateway has no such route (an older gateway): then the old routes."""
+        answer = self._ask_open(record_id)
+        if answer is None:
+            return None
+        if not isinstance(answer, dict):
+            raise MalformedAnswer("the gateway's open answer is not an object")
+        checkpoint = answer.get("checkpoint")
+        if checkpoint is not None and not isinstance(checkpoint, str):
+            raise MalformedAnswer("the gateway's open answer has a malformed checkpoint")
+        proof = self._prove(
+            record_id, answer, checkpoint.encode("utf-8") if checkpoint is not None else None
+        )
+        try:
+            capsule = b64decode(answer["capsule"])
+            ticket = answer["ticket"]
+            entry = answer["access_entry"]["index"]
+        except (KeyError, TypeError, EnvelopeError) as exc:
+            raise MalformedAnswer("the gateway's open answer is malformed") from exc
+        if not isinstance(ticket, str) or not isinstance(entry, int):
+            raise MalformedAnswer("the gateway's open answer is malformed")
+        share = answer.get("key_share")
+        record = proof.record
+        try:
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym, share), capsule)
+        except VerificationFailed:
+            # Seeds kept from an earlier share may predate a wider one: take the share the
+            # open carried (or fetch it, if it carried none).
+            if not self._patient_keys.forget_seeds(record.pseudonym):
+                raise
+            opened = self._capsule(record, self._patient_keys.of(record.pseudonym, share), capsule)
+        return proof, opened, ticket, entry
+
+    def _opened_by_old_routes(self, record_id: str) -> tuple[RecordProof, OpenedCapsule]:
+        """The record proved and its capsule opened through GET /v1/records/{id} and
+        /capsule (and the key share route, when needed): three or four audited requests."""
         proof = self.record(record_id)
         record = proof.record
         try:
@@ -174,12 +270,24 @@ class Fetcher:
             if not self._patient_keys.forget_seeds(record.pseudonym):
                 raise
             opened = self._capsule(record, self._patient_keys.of(record.pseudonym))
+        return proof, opened
+
+    def _read_body(
+        self,
+        record: Record,
+        opened: OpenedCapsule,
+        path: str,
+        params: dict[str, Any] | None,
+        sink: IO[bytes],
+    ) -> None:
+        """Stream the sealed body from *path*, checking its hash and size against the
+        ledger and opening each segment, into *sink*."""
         opener = opened.body_opener()
         digest = hashlib.sha256()
         received = 0
         try:
             with (
-                self._session.connection.stream("GET", f"/v1/records/{record_id}/body") as body,
+                self._session.connection.stream("GET", path, params=params) as body,
                 map_transport_errors(self._session.url),
             ):
                 for chunk in body.iter_bytes(READ_SIZE):
@@ -198,13 +306,16 @@ class Fetcher:
             raise VerificationFailed(
                 "a segment of the body failed to decrypt and verify; nothing was kept"
             ) from exc
-        return proof, opened
 
-    def _capsule(self, record: Record, patient_key: KeyHolder) -> OpenedCapsule:
-        """The record's capsule, opened and checked against the ledger's record."""
-        capsule = self._session.connection.request(
-            "GET", f"/v1/records/{record.record_id}/capsule"
-        ).content
+    def _capsule(
+        self, record: Record, patient_key: KeyHolder, capsule: bytes | None = None
+    ) -> OpenedCapsule:
+        """The record's capsule (*capsule*, or fetched), opened and checked against the
+        ledger's record."""
+        if capsule is None:
+            capsule = self._session.connection.request(
+                "GET", f"/v1/records/{record.record_id}/capsule"
+            ).content
         if hashlib.sha256(capsule).hexdigest() != record.capsule_sha256:
             raise VerificationFailed("the capsule's SHA-256 is not the one on the ledger")
         try:
@@ -296,7 +407,9 @@ class _PatientKeys:
                 return True
         return False
 
-    def of(self, pseudonym: str) -> KeyHolder:
+    def of(self, pseudonym: str, share: Any = None) -> KeyHolder:
+        """The key that opens *pseudonym*'s capsules; *share*: the caller's key share as
+        an open answer carried it (else it is fetched when needed)."""
         with self._lock:
             known = self._kept.get(pseudonym)
         if known is not None:
@@ -305,14 +418,15 @@ class _PatientKeys:
         held = self._session.patient_key
         if held is not None and b64encode(held.record_public_key().to_bytes()) == record_key:
             return held
-        patient_key = self._open_share(pseudonym, record_key)
+        patient_key = self._open_share(pseudonym, record_key, share)
         with self._lock:
             self._kept[pseudonym] = patient_key
         return patient_key
 
-    def _open_share(self, pseudonym: str, record_key: str) -> KeyHolder:
+    def _open_share(self, pseudonym: str, record_key: str, share: Any = None) -> KeyHolder:
         reader = self._session.signer()
-        share = self._session.get(f"/v1/patients/{pseudonym}/key-share")
+        if share is None:
+            share = self._session.get(f"/v1/patients/{pseudonym}/key-share")
         try:
             record_public_key = HybridPublicKey(b64decode(share["record_public_key"]))
             sealed = b64decode(share["sealed_key"])
@@ -346,7 +460,9 @@ class _PatientKeys:
             ) from exc
 
 
-def _fetched(proof: RecordProof, opened: OpenedCapsule, path: Path) -> Fetched:
+def _fetched(
+    proof: RecordProof, opened: OpenedCapsule, path: Path, access_entry: int | None
+) -> Fetched:
     return Fetched(
         record=proof.record,
         receipt=proof.receipt,
@@ -356,6 +472,7 @@ def _fetched(proof: RecordProof, opened: OpenedCapsule, path: Path) -> Fetched:
         plaintext_sha256=opened.plaintext_sha256,
         plaintext_size=opened.plaintext_size,
         signer_id=opened.signer_id,
+        access_entry=access_entry,
     )
 
 

@@ -81,11 +81,12 @@ class Trust:
             self.check_consistency(head)
         return LedgerHead(head, b64encode(key.to_bytes()))
 
-    def require_witnessed(self, head: TreeHead) -> None:
+    def require_witnessed(self, head: TreeHead, *, offered: bytes | None = None) -> None:
         """With a witness policy: *head* (verified) must be covered by a checkpoint k of
-        its witnesses cosigned; waits up to the policy's `wait_seconds` for them."""
+        its witnesses cosigned; waits up to the policy's `wait_seconds` for them.
+        *offered*: a checkpoint note the gateway sent along (an open's), tried first."""
         if self._witnessed is not None:
-            self._witnessed.require(head.tree_size)
+            self._witnessed.require(head.tree_size, offered=offered)
 
     def _accept_key(self, offered: str) -> VerifyKey:
         offered_key = parse_ledger_key(offered)
@@ -104,12 +105,23 @@ class Trust:
         verify_receipt(receipt, self.ledger_key(), tx_hash=tx.tx_hash if tx else None)
         return receipt
 
-    def check_consistency(self, head: TreeHead) -> None:
+    def check_consistency(self, head: TreeHead, *, offered: Any = None) -> None:
         """A verified *head* must extend the largest head seen before (or be extended by
-        it): otherwise the gateway rewrote or forked its log."""
-        self.check_tree(head.tree_size, head.root, ("signed tree head", head.to_json()))
+        it): otherwise the gateway rewrote or forked its log. *offered*: a consistency
+        proof the gateway sent along (`{old_size, new_size, proof}`, an open's), used if it
+        is between the two trees; it is checked like one asked for."""
+        self.check_tree(
+            head.tree_size, head.root, ("signed tree head", head.to_json()), offered=offered
+        )
 
-    def check_tree(self, tree_size: int, root: str, signed: tuple[str, Any]) -> None:
+    def known_size(self) -> int | None:
+        """The size of the largest tree seen from this gateway (None before the first)."""
+        known = self._pins.head(self._session.url)
+        return known[0] if known is not None else None
+
+    def check_tree(
+        self, tree_size: int, root: str, signed: tuple[str, Any], *, offered: Any = None
+    ) -> None:
         """The tree (*signed*: what signed it, for the evidence) must be consistent with
         the largest one seen from this gateway; it is remembered if larger."""
         url = self._session.url
@@ -127,7 +139,7 @@ class Trust:
                 )
             return
         older, newer = sorted([known, (tree_size, root)], key=lambda pair: pair[0])
-        self._prove_extension(older, newer, signed)
+        self._prove_extension(older, newer, signed, _offered_proof(offered, older[0], newer[0]))
         self._pins.advance(url, tree_size, root)
 
     def split_view(self, reason: str, *views: tuple[str, Any]) -> SplitView:
@@ -217,10 +229,14 @@ class Trust:
             raise MalformedAnswer("the gateway's consistency proof is malformed") from exc
 
     def _prove_extension(
-        self, older: tuple[int, str], newer: tuple[int, str], signed: tuple[str, Any]
+        self,
+        older: tuple[int, str],
+        newer: tuple[int, str],
+        signed: tuple[str, Any],
+        offered: list[bytes] | None = None,
     ) -> None:
         try:
-            proof = self.consistency_proof(older[0], newer[0])
+            proof = offered if offered is not None else self.consistency_proof(older[0], newer[0])
         except (UsageError, MalformedAnswer) as exc:
             raise VerificationFailed(
                 f"the gateway cannot prove that its tree of {newer[0]} entries extends the "
@@ -287,6 +303,22 @@ def _offered_key(head_answer: Any) -> str:
     if not isinstance(offered, str):
         raise MalformedAnswer("the gateway's ledger head has no ledger_public_key")
     return offered
+
+
+def _offered_proof(offered: Any, old_size: int, new_size: int) -> list[bytes] | None:
+    """The nodes of an *offered* consistency proof, if it is one from *old_size* to
+    *new_size* (else None: the client asks for the proof it needs)."""
+    if not isinstance(offered, dict):
+        return None
+    if offered.get("old_size") != old_size or offered.get("new_size") != new_size:
+        return None
+    nodes = offered.get("proof")
+    if not isinstance(nodes, list):
+        raise MalformedAnswer("the gateway's consistency proof is malformed")
+    try:
+        return [bytes.fromhex(node) for node in nodes]
+    except (TypeError, ValueError) as exc:
+        raise MalformedAnswer("the gateway's consistency proof is malformed") from exc
 
 
 def _cosigners(note: bytes, witnesses: Verifiers) -> tuple[str, ...]:

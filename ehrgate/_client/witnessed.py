@@ -55,10 +55,16 @@ class Witnessed:
             params={"cosignatures": self.policy.quorum},
             authenticated=False,
         )
-        checkpoint, _ = self._trust.open_checkpoint(answer.content)
-        note = answer.content.decode("utf-8")
+        return self.accept(answer.content, required=required)
+
+    def accept(
+        self, content: bytes, *, required: bool = False
+    ) -> tuple[Checkpoint, str, tuple[str, ...]]:
+        """A checkpoint note the gateway sent, checked as `checkpoint` checks its own."""
+        checkpoint, _ = self._trust.open_checkpoint(content)
+        note = content.decode("utf-8")
         self._check_against_remembered(checkpoint, note)
-        cosigners = self._cosigners(answer.content)
+        cosigners = self._cosigners(content)
         if len(cosigners) >= self.policy.quorum:
             known = self.remembered()
             if known is None or checkpoint.size > known.size:
@@ -67,11 +73,17 @@ class Witnessed:
             raise self._no_quorum(checkpoint, cosigners)
         return checkpoint, note, cosigners
 
-    def require(self, tree_size: int) -> Checkpoint:
-        """A witnessed checkpoint covering *tree_size* entries (waiting for it a while)."""
+    def require(self, tree_size: int, *, offered: bytes | None = None) -> Checkpoint:
+        """A witnessed checkpoint covering *tree_size* entries (waiting for it a while).
+        *offered*: a checkpoint note sent along with the answer being checked, tried
+        before asking the gateway for one."""
         known = self.remembered()
         if known is not None and known.size >= tree_size:
             return known
+        if offered is not None:
+            checkpoint, _, cosigners = self.accept(offered)
+            if len(cosigners) >= self.policy.quorum and checkpoint.size >= tree_size:
+                return checkpoint
         deadline = time.monotonic() + self.policy.wait_seconds
         while True:
             checkpoint, _, cosigners = self.checkpoint()

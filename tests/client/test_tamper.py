@@ -8,6 +8,7 @@ malicious uploader would.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -251,8 +252,13 @@ def _opened(capsule: bytes, cast: Cast) -> dict[str, Any]:
 # --- the capsule ------------------------------------------------------------------------
 
 
+def _flip_capsule_field(document: dict[str, Any]) -> None:
+    document["capsule"] = b64encode(flip(base64.b64decode(document["capsule"]), 40))
+
+
 def test_a_changed_capsule_is_refused(cast: Cast, record_id: str, tmp_path: Path) -> None:
-    doctor = lying_doctor(cast, on_path("/capsule", lambda capsule: flip(capsule, 40)))
+    # the capsule as an open answer carries it (the old route's: test_open_client.py)
+    doctor = lying_doctor(cast, on_path("/open", json_change(_flip_capsule_field)))
     refuses(doctor, record_id, tmp_path, "capsule")
 
 
@@ -260,9 +266,12 @@ def test_a_changed_capsule_is_refused(cast: Cast, record_id: str, tmp_path: Path
 
 
 def _record_json(change: Callable[[dict[str, Any]], None]) -> Rewrite:
+    """Rewrite the record with its proof, in GET /v1/records/{id} and in its open."""
+
     def rewrite(request: httpx.Request, response: httpx.Response) -> bytes | None:
         parts = request.url.path.split("/")
-        if len(parts) == 4 and parts[2] == "records" and response.is_success:
+        is_record = len(parts) == 4 or (len(parts) == 5 and parts[4] == "open")
+        if is_record and parts[2] == "records" and response.is_success:
             return json_change(change)(response.content)
         return None
 

@@ -116,6 +116,19 @@ READS: dict[tuple[str, str], Any] = {
     ("POST", "/v1/records/{}/erase"): ERASED,
     ("POST", "/v1/patients/{}/erase"): ERASED,
     ("GET", "/v1/records/{}/body"): BYTES,
+    ("GET", "/v1/records/{}/open"): {
+        "record": Record,
+        "receipt": Receipt,
+        "transaction": dict[str, Any] | None,
+        "rekey": dict[str, Any] | None,
+        "consistency": dict[str, Any] | None,
+        "checkpoint": str | None,
+        "capsule": str,
+        "key_share": dict[str, Any] | None,
+        "access_entry": dict[str, Any],
+        "ticket": str,
+    },
+    ("GET", "/v1/records/{}/open/body"): BYTES,
     ("GET", "/v1/ledger/head"): {
         "ledger_public_key": str,
         "tree_head": TreeHead | None,
@@ -157,6 +170,8 @@ READS: dict[tuple[str, str], Any] = {
 SENDS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/blobs"): frozenset({"pseudonym", "category", "sha256"}),
     ("GET", "/v1/patients/{}/records"): frozenset({"category"}),
+    ("GET", "/v1/records/{}/open"): frozenset({"cosignatures", "known_size"}),
+    ("GET", "/v1/records/{}/open/body"): frozenset({"ticket"}),
     ("GET", "/v1/patients/{}/access-requests"): frozenset({"pending"}),
     ("GET", "/v1/patients/{}/rekey"): frozenset({"limit", "after"}),
     ("GET", "/v1/ledger/entries"): frozenset({"start", "limit"}),

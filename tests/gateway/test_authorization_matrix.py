@@ -449,6 +449,15 @@ def _record_path(suffix: str) -> Callable[[Ctx], str]:
     return lambda ctx: f"/v1/records/{ctx.record['record_id']}{suffix}"
 
 
+def _opened_body(ctx: Ctx, role: str) -> httpx.Response:
+    """The body under the ticket of *role*'s own open (a refused open has none)."""
+    opened = ctx.client.get(_record_path("/open")(ctx), headers=ctx.headers(role))
+    ticket = opened.json()["ticket"] if opened.status_code == 200 else "no-ticket"
+    return ctx.client.get(
+        _record_path("/open/body")(ctx), params={"ticket": ticket}, headers=ctx.headers(role)
+    )
+
+
 # --- what each role should get -----------------------------------------------------------
 
 Expect = Callable[[str, str], int]
@@ -631,6 +640,8 @@ MATRIX: dict[tuple[str, str], tuple[Call, Expect]] = {
     ("GET", "/v1/records/{record_id}/proof"): (_get(_record_path("/proof")), permitted(200)),
     ("GET", "/v1/records/{record_id}/capsule"): (_get(_record_path("/capsule")), permitted(200)),
     ("GET", "/v1/records/{record_id}/body"): (_get(_record_path("/body")), permitted(200)),
+    ("GET", "/v1/records/{record_id}/open"): (_get(_record_path("/open")), permitted(200)),
+    ("GET", "/v1/records/{record_id}/open/body"): (_opened_body, permitted(200)),
     ("POST", "/v1/documents"): (_ingest, permitted(201, owner=403, system=201)),
     ("GET", "/v1/ledger/head"): (_get(lambda ctx: "/v1/ledger/head"), public()),
     ("GET", "/v1/ledger/checkpoint"): (_get(lambda ctx: "/v1/ledger/checkpoint"), public()),

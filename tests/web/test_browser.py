@@ -400,7 +400,10 @@ def test_patient_clinician_admin_in_chromium(
     assert unexpected == [], unexpected
     assert not [e for e in done["console"] if "CSP" in e["text"]]
     sent = [request["url"] + "\n" + request["body"] for request in done["requests"]]
-    assert any("/v1/records/" in s and s.endswith("/body\n") for s in sent), "the body was fetched"
+    # a record is opened in one audited request, its body read on the open's ticket
+    assert any(re.search(r"/v1/records/[0-9a-f]+/open\n$", s) for s in sent), "opened"
+    assert any(re.search(r"/open/body\?ticket=[^\n]+\n$", s) for s in sent), "the body was fetched"
+    assert not [s for s in sent if re.search(r"/v1/records/[^/]+/(capsule|body)\n$", s)]
     # chrome:// and chrome-extension:// are the browser's own PDF viewer, never the network
     origins = {
         re.sub(r"^(blob:)?(https?://[^/]+).*$", r"\1\2", r["url"])

@@ -6,7 +6,7 @@ import {
   CryptoError, KeyNotHeld, type Metadata, type ReaderKeys, type Receipt, ShareMismatch, canonical, capsuleSha256,
   fromBase64, leafHash, toBase64, toHex, verifyReceipt, verifyRecordSignature,
 } from "../crypto/index.js";
-import { ApiError, getBytes, getJson, stream } from "./api.js";
+import { ApiError, getJson, stream } from "./api.js";
 import { openCapsuleInWorker, openInWorker } from "./cryptoworker.js";
 import { signingKeyAt } from "./identitykeys.js";
 import { advancePin, session } from "./session.js";
@@ -32,6 +32,14 @@ interface RecordWithProof {
   transaction: { type: string; body: Record<string, unknown>; signer: string; signature: string } | null;
 }
 
+/** GET /v1/records/{id}/open: the record with its proof, capsule and key share under one
+ * audited request, and the ticket its body is read with (under the same `access` entry). */
+interface RecordOpened extends RecordWithProof {
+  capsule: string;
+  key_share: KeyShareOut | null;
+  ticket: string;
+}
+
 export interface OpenedRecord {
   readonly metadata: Metadata;
   readonly plaintext: Blob;
@@ -52,12 +60,13 @@ interface KeyShareOut {
  * grant covers), fetched on every open, so a share replaced or withdrawn on the ledger
  * takes effect at once.
  */
-async function readerKeys(pseudonym: string): Promise<ReaderKeys> {
+async function readerKeys(pseudonym: string, given: KeyShareOut | null): Promise<ReaderKeys> {
   const { keys } = session();
   if (keys.kind === "patient" && keys.pseudonym === pseudonym) {
     return { kind: "patient", patientKey: keys.patientKey!, version: keys.recordKeyVersion! };
   }
-  const share = await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
+  // the open carries the share; without one, the key-share route says why
+  const share = given ?? await getJson<KeyShareOut>(`/v1/patients/${pseudonym}/key-share`);
   const holder = { sealed: fromBase64(share.sealed_key), pseudonym, granteeId: keys.id, granteeKey: keys.encryptionKey };
   if (share.scope === null) {
     // a share deposited before scoped keys: K itself, checked against the registered record key
@@ -91,13 +100,15 @@ export async function listRecords(pseudonym: string): Promise<RecordOut[]> {
 
 export async function openRecord(recordId: string, progress: (done: number, total: number) => void): Promise<OpenedRecord> {
   const checks: string[] = [];
-  const proof = await getJson<RecordWithProof>(`/v1/records/${recordId}`);
+  // one audited request: record, proof, capsule and key share; the body follows on its ticket
+  const proof = await getJson<RecordOpened>(`/v1/records/${recordId}/open`);
   const record = proof.record;
+  if (record.record_id !== recordId) throw new RefusedOpen("the gateway answered with another record");
   const consistent = await checkProof(proof);
   checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
-  const capsule = await getBytes(`/v1/records/${recordId}/capsule`);
+  const capsule = fromBase64(proof.capsule, "capsule");
   if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");
-  const opened = await openCapsuleInWorker(capsule, record.pseudonym, await readerKeys(record.pseudonym));
+  const opened = await openCapsuleInWorker(capsule, record.pseudonym, await readerKeys(record.pseudonym, proof.key_share));
   const meta = opened.metadata;
   if (meta.body_sha256 !== record.body_sha256 || meta.body_size !== record.size) throw new RefusedOpen("the capsule describes another body than the ledger's");
   const writer = record.on_behalf_of ?? record.uploader;
@@ -108,7 +119,7 @@ export async function openRecord(recordId: string, progress: (done: number, tota
   const job = openInWorker(opened.dataKey, meta, progress);
   let plaintext: Blob;
   try {
-    const { reader } = await stream(`/v1/records/${recordId}/body`);
+    const { reader } = await stream(`/v1/records/${recordId}/open/body?ticket=${encodeURIComponent(proof.ticket)}`);
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
