@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 
 from bridge.documents import REFERENCE_PREFIX, IncomingDocument, Published, SealedFacts
 from bridge.errors import BridgeError, BridgeUnavailable, Forbidden, InvalidDocument
@@ -30,6 +30,9 @@ from bridge.links import PatientLinks
 from bridge.staging import Outcome, Staging, Target
 from bridge.store import BridgeStore, PublishedRow
 from ehrgate.errors import Denied, EhrgateError, RecordExists, Unavailable, UsageError
+
+STAGED_AT_ONCE = 8
+"""How many ITI-105 uploads may run while their bodies arrive; more wait for the whole body."""
 
 
 def record_id_for(hospital: str, unique_id: str) -> str:
@@ -51,6 +54,9 @@ class GatewayPublisher:
         self._links = links
         self._identities = identities
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A staged upload holds a thread until its request's body has all arrived: a few
+        # of them at a time, so that slow senders never take the threads reads need.
+        self._staging_threads = CapacityLimiter(STAGED_AT_ONCE)
 
     async def publish(self, document: IncomingDocument, *, actor: str) -> Published:
         pseudonym = self._links.pseudonym_for(document.mrn)
@@ -140,10 +146,13 @@ class GatewayPublisher:
     ) -> Staging | None:
         """Start uploading a document whose data is still arriving, or None when it must
         wait for the whole document: its MRN is not linked, its unique id was published
-        (a retry uploads nothing twice) or is being published now."""
+        (a retry uploads nothing twice) or is being published now, or `STAGED_AT_ONCE`
+        staged uploads are running."""
         try:
             pseudonym = self._links.pseudonym_for(facts.mrn)
         except BridgeError:
+            return None
+        if self._staging_threads.available_tokens < 1:
             return None
         if self._store.published(facts.unique_id) is not None:
             return None
@@ -160,7 +169,7 @@ class GatewayPublisher:
             filename=facts.title or f"{facts.unique_id}.pdf",
             created=created or datetime.now(UTC),
         )
-        return Staging(target, self._identities)
+        return Staging(target, self._identities, self._staging_threads)
 
     async def finish(
         self, staging: Staging, document: IncomingDocument, *, actor: str, same: bool

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 
 from bridge.keystore import Identities
 from ehrgate.client import Staged
@@ -57,13 +57,15 @@ class Target:
 
 
 class Staging:
-    def __init__(self, target: Target, identities: Identities) -> None:
+    def __init__(self, target: Target, identities: Identities, threads: CapacityLimiter) -> None:
         self.target = target
         self._identities = identities
         self._pieces: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._verdict: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._abandoned = False
-        self._task = asyncio.get_running_loop().create_task(to_thread.run_sync(self._work))
+        self._task = asyncio.get_running_loop().create_task(
+            to_thread.run_sync(self._work, limiter=threads)
+        )
         self._task.add_done_callback(_retrieve)
 
     def feed(self, piece: bytes) -> None:

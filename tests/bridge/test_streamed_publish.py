@@ -8,9 +8,11 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.bridge.conftest import Http
 from tests.bridge.live import LiveBridge
@@ -165,3 +167,19 @@ def test_escaped_data_and_duplicate_data(live: LiveBridge, cast: Cast, http: Htt
     before = records(cast)
     _refused(_post(client, live, twice.encode()), "more than once")
     assert records(cast) == before
+
+
+def test_when_staged_uploads_are_all_busy_the_whole_body_is_awaited(
+    live: LiveBridge, cast: Cast, http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slow senders hold at most `STAGED_AT_ONCE` threads; past that a document is
+    published once its body is whole (a staging here would fail on the stand-in)."""
+    monkeypatch.setattr(
+        live.service.publisher, "_staging_threads", SimpleNamespace(available_tokens=0)
+    )
+    content = pdf(64 * 1024)
+    before = records(cast)
+    answer = _post(http("system"), live, _pieces(json.dumps(document_reference(content)).encode()))
+    assert answer.status_code == 201, answer.text
+    assert _retrieved(http, live, answer) == content
+    assert records(cast) == before + 1
