@@ -10,6 +10,10 @@ ITI-105 publish (`POST /fhir/DocumentReference`, the PDF base64 inline) against 
 /fhir/Binary/ID`) against an SDK `Client.fetch_bytes` of the same record as the same
 clinician. Both sides seal or verify fully; the bridge adds FHIR parsing, base64 and
 one more loopback hop. Ratios are bytes/s (bridge ÷ SDK) from the median times.
+
+CPU per operation is printed too (it moves less than wall time on a shared machine): the
+bridge process's (from /proc, summed over the rounds) and this process's (the client, and
+the gateway serving it).
 """
 
 from __future__ import annotations
@@ -50,8 +54,14 @@ def serve(settings_json: str, port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def bridge_process(settings: BridgeSettings) -> Iterator[str]:
+def bridge_process(settings: BridgeSettings) -> Iterator[tuple[str, int]]:
     port = free_port()
     document = settings.model_dump_json()
     document = json.dumps({**json.loads(document), "passphrase": PASSPHRASE})
@@ -69,7 +79,7 @@ def bridge_process(settings: BridgeSettings) -> Iterator[str]:
             if time.monotonic() > deadline or child.poll() is not None:
                 raise RuntimeError("the bridge process did not start")
             time.sleep(0.1)
-        yield url
+        yield url, child.pid
     finally:
         child.terminate()
         child.wait(timeout=30)
@@ -106,7 +116,7 @@ def main(rounds: int, size: int) -> None:
         }
         subprocess.run(link, env={**os.environ, **environment}, check=True)
         with (
-            bridge_process(settings) as fhir,
+            bridge_process(settings) as (fhir, pid),
             cast.client(cast.system) as system,
             cast.client(cast.doctor) as doctor,
             httpx.Client(headers={"Authorization": "Bearer system"}, timeout=120) as publisher,
@@ -119,8 +129,11 @@ def main(rounds: int, size: int) -> None:
                 "sdk_get": [],
                 "iti68": [],
             }
-            for _ in range(rounds + 1):  # the first round warms up and is dropped
+            cpu = dict.fromkeys(("sdk_up", "iti105", "iti105_bridge"), 0.0)
+            for round_ in range(rounds + 1):  # the first round warms up and is dropped
+                counted = 1.0 if round_ else 0.0
                 started = time.perf_counter()
+                here = time.process_time()
                 uploaded = system.upload(
                     io.BytesIO(content),
                     pseudonym=cast.pseudonym,
@@ -128,10 +141,15 @@ def main(rounds: int, size: int) -> None:
                     filename="a.pdf",
                 )
                 timings["sdk_up"].append(time.perf_counter() - started)
+                cpu["sdk_up"] += counted * (time.process_time() - here)
                 resource = document_reference(content)
+                there = process_cpu(pid)
+                here = time.process_time()
                 started = time.perf_counter()
                 answer = publisher.post(f"{fhir}/DocumentReference", json=resource)
                 timings["iti105"].append(time.perf_counter() - started)
+                cpu["iti105"] += counted * (time.process_time() - here)
+                cpu["iti105_bridge"] += counted * (process_cpu(pid) - there)
                 assert answer.status_code == 201, answer.text
                 record_id = answer.headers["location"].rsplit("/", 1)[1]
                 started = time.perf_counter()
@@ -152,6 +170,11 @@ def main(rounds: int, size: int) -> None:
     click.echo(
         f"  publish: SDK upload {_median_ms(timings['sdk_up']):.1f}  "
         f"ITI-105 {_median_ms(timings['iti105']):.1f}  ratio {up:.2f}  (target ≥ 0.8)"
+    )
+    per = {key: value / rounds * 1000 for key, value in cpu.items()}
+    click.echo(
+        f"  publish CPU per document (ms): SDK upload, client and gateway {per['sdk_up']:.1f}; "
+        f"ITI-105 bridge {per['iti105_bridge']:.1f} + client and gateway {per['iti105']:.1f}"
     )
     click.echo(
         f"  retrieve: SDK fetch {_median_ms(timings['sdk_get']):.1f}  "

@@ -37,6 +37,19 @@ class IncomingDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class SealedFacts:
+    """What of a document goes into its sealed body and its record, known before its data
+    has all arrived (FHIR metadata that precedes `attachment.data`)."""
+
+    unique_id: str
+    mrn: str
+    category: str
+    date: str | None
+    """The document's time as sent, None when it was not given."""
+    title: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Published:
     """The outcome of a publish: the ledger record and whether it was new."""
 

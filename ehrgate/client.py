@@ -36,6 +36,7 @@ from ehrgate._client.notifications import Notifications
 from ehrgate._client.rekey import Rekeying
 from ehrgate._client.research import Research
 from ehrgate._client.session import Session, TimeLike
+from ehrgate._client.staged import Staged, StagedUploads
 from ehrgate._client.trust import ENTRY_PAGE, Trust
 from ehrgate._client.upload import READ_SIZE, SPOOL_LIMIT, Uploads
 from ehrgate._http import Connection, RetryPolicy
@@ -43,7 +44,7 @@ from ehrgate.trust import LedgerPins, parse_ledger_key
 from ehrgate.witness_policy import WitnessPolicy
 from envelope import IdentityKeys, PatientKey, PatientKeys, VerifyKey
 
-__all__ = ["ENTRY_PAGE", "READ_SIZE", "SPOOL_LIMIT", "Client", "TimeLike"]
+__all__ = ["ENTRY_PAGE", "READ_SIZE", "SPOOL_LIMIT", "Client", "Staged", "TimeLike"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,6 +115,7 @@ class Client:
         self._keys = ScopedKeys(session, self._trust, self._directory)
         self._consent = Consent(session, self._trust, self._directory, self._keys)
         self._uploads = Uploads(session, self._trust, self._directory, self._keys)
+        self._staged = StagedUploads(self._uploads)
         self._fetcher = Fetcher(session, self._trust, self._directory)
         self._erasures = Erasures(session, self._trust)
         self._notifications = Notifications(session)
@@ -189,6 +191,7 @@ class Client:
     records = _delegate("_fetcher", Fetcher.records)
     record = _delegate("_fetcher", Fetcher.record)
     upload = _delegate("_uploads", Uploads.upload)
+    stage_upload = _delegate("_staged", StagedUploads.stage_upload)
     fetch = _delegate("_fetcher", Fetcher.fetch)
     fetch_bytes = _delegate("_fetcher", Fetcher.fetch_bytes)
     erase = _delegate("_erasures", Erasures.erase)

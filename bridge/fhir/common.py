@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -34,25 +34,33 @@ async def in_thread(call: Callable[[], T]) -> T:
     return await to_thread.run_sync(call)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 once it passes *limit* bytes."""
+async def body_chunks(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body as it arrives, refused with 413 once it passes *limit* bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise FhirError(413, "too-costly", f"the request is larger than {limit} bytes")
-    chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
             raise FhirError(413, "too-costly", f"the request is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if chunk:
+            yield chunk
 
 
-async def read_resource(request: Request, limit: int) -> Any:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 once it passes *limit* bytes."""
+    return b"".join([chunk async for chunk in body_chunks(request, limit)])
+
+
+def require_fhir_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/fhir+json", "application/json"):
         raise FhirError(415, "not-supported", "send the resource as application/fhir+json")
+
+
+async def read_resource(request: Request, limit: int) -> Any:
+    require_fhir_json(request)
     raw = await read_body(request, limit)
     try:
         return json.loads(raw)

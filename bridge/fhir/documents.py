@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.categories import LOINC, CategoryTable
-from bridge.documents import REFERENCE_PREFIX, IncomingDocument
+from bridge.documents import REFERENCE_PREFIX, IncomingDocument, SealedFacts
 from bridge.errors import InvalidDocument
+from bridge.fhir.scan import PLACEHOLDER
 from bridge.publisher import sha1_b64
 from bridge.store import BridgeStore, PublishedRow
 from ehrgate.models import Record
@@ -147,14 +148,44 @@ def check_content(attachment: dict[str, Any], content: bytes, limits: Limits) ->
         )
 
 
+def sealed_facts(resource: Any, limits: Limits) -> SealedFacts:
+    """The facts a publish seals, checked as `incoming_document` checks them."""
+    document = expect_type(resource, "DocumentReference")
+    master = _obj(document.get("masterIdentifier"), "DocumentReference.masterIdentifier")
+    date = document.get("date")
+    if date is not None:
+        parse_time(_str(date, "DocumentReference.date"), "DocumentReference.date")
+    return SealedFacts(
+        unique_id=_str(master.get("value"), "masterIdentifier.value"),
+        mrn=mrn_of_subject(document.get("subject"), limits.mrn_system),
+        category=_category(document, limits.categories),
+        date=date,
+        title=_title(_attachment(document)),
+    )
+
+
+def _attachment(document: dict[str, Any]) -> dict[str, Any]:
+    contents = document.get("content")
+    if not isinstance(contents, list) or len(contents) != 1:
+        raise InvalidDocument("DocumentReference.content must have exactly one entry")
+    return _obj(_obj(contents[0], "content[0]").get("attachment"), "content.attachment")
+
+
+def _title(attachment: dict[str, Any]) -> str | None:
+    return attachment.get("title") if isinstance(attachment.get("title"), str) else None
+
+
 def incoming_document(
     resource: Any,
     limits: Limits,
     binary_for: Callable[[str], tuple[str, bytes]] | None = None,
+    streamed: bytes | None = None,
 ) -> IncomingDocument:
     """An IncomingDocument from a DocumentReference; InvalidDocument naming what is wrong.
 
-    *binary_for* resolves an attachment URL to a Binary of the same transaction (ITI-65)."""
+    *binary_for* resolves an attachment URL to a Binary of the same transaction (ITI-65);
+    *streamed* is the attachment's data decoded as the body arrived (`bridge.fhir.scan`:
+    the resource then holds the placeholder in its place)."""
     document = expect_type(resource, "DocumentReference")
     if document.get("status") != "current":
         raise InvalidDocument(
@@ -164,15 +195,20 @@ def incoming_document(
     unique_id = _str(master.get("value"), "masterIdentifier.value")
     mrn = mrn_of_subject(document.get("subject"), limits.mrn_system)
     category = _category(document, limits.categories)
-    contents = document.get("content")
-    if not isinstance(contents, list) or len(contents) != 1:
-        raise InvalidDocument("DocumentReference.content must have exactly one entry")
-    attachment = _obj(_obj(contents[0], "content[0]").get("attachment"), "content.attachment")
+    attachment = _attachment(document)
     if attachment.get("contentType") != PDF:
         raise InvalidDocument(
             f"attachment.contentType must be {PDF}, got {attachment.get('contentType')!r}"
         )
-    if "data" in attachment:
+    if streamed is not None:
+        if attachment.get("data") != PLACEHOLDER:
+            raise InvalidDocument(
+                "the body names content, attachment or data more than once; send each once"
+            )
+        if not streamed:
+            raise InvalidDocument("attachment.data is missing or not a non-empty string")
+        content = streamed
+    elif "data" in attachment:
         content = _decode(attachment["data"], "attachment.data")
     elif binary_for is not None and isinstance(attachment.get("url"), str):
         content_type, content = binary_for(attachment["url"])
@@ -183,7 +219,7 @@ def incoming_document(
     check_content(attachment, content, limits)
     date = document.get("date")
     created = parse_time(date, "DocumentReference.date") if date else datetime.now(UTC)
-    title = attachment.get("title") if isinstance(attachment.get("title"), str) else None
+    title = _title(attachment)
     return IncomingDocument(
         replaces=_replaced(document),
         mrn=mrn,

@@ -30,6 +30,7 @@ from bridge.fhir.documents import (
     mrn_of_subject,
 )
 from bridge.fhir.outcome import fhir_response
+from bridge.fhir.streamed import publish_arriving
 from bridge.store import SubmissionSet
 
 router = APIRouter()
@@ -56,10 +57,13 @@ async def provide_document(
 ) -> Response:
     """ITI-105 Simplified Publish: one DocumentReference with the PDF inline."""
     bridge = bridge_of(request)
-    resource = await read_resource(request, body_limit(bridge.limits.max_bytes))
-    document = incoming_document(resource, bridge.limits)
-    bridge.links.pseudonym_for(document.mrn)
-    published = await bridge.publisher.publish(document, actor=actor.identity)
+    resource, _, published = await publish_arriving(
+        request,
+        bridge.publisher,
+        bridge.limits,
+        body_limit(bridge.limits.max_bytes),
+        actor.identity,
+    )
     base = base_url(request)
     location = f"{base}/DocumentReference/{published.record_id}"
     return fhir_response(

@@ -17,9 +17,11 @@ import contextlib
 import hashlib
 import mimetypes
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import httpx
 
 from ehrgate._client.directory import Directory
 from ehrgate._client.keys import ScopedKeys
@@ -109,7 +111,23 @@ class Uploads:
             sealer = self._sealer(signer, pseudonym, category, name, media_type, created)
             cleanup.callback(sealer.close)
             blob = self._store(stream, sealer, {"pseudonym": pseudonym, "category": category})
-        result = sealer.result
+        return self.commit(
+            signer, sealer.result, blob, pseudonym, category, name, media_type, created, record_id
+        )
+
+    def commit(
+        self,
+        signer: IdentityKeys,
+        result: SealResult,
+        blob: dict[str, Any],
+        pseudonym: str,
+        category: str,
+        name: str,
+        media_type: str,
+        created: str,
+        record_id: str | None,
+    ) -> Uploaded:
+        """Sign and commit the `record` of a body the gateway stored (its answer *blob*)."""
         tx = builders.record(
             signer,
             pseudonym=pseudonym,
@@ -160,32 +178,43 @@ class Uploads:
         except EnvelopeError as exc:
             raise UsageError(str(exc)) from exc
 
+    def sealer_for(
+        self, pseudonym: str, category: str, name: str, media_type: str, created: str
+    ) -> tuple[IdentityKeys, Sealer]:
+        """The signer and a sealer for one body (as `upload` makes them)."""
+        signer = self._session.signer()
+        return signer, self._sealer(signer, pseudonym, category, name, media_type, created)
+
     def _store(self, stream: IO[bytes], sealer: Sealer, params: dict[str, str]) -> dict[str, Any]:
         """`POST /v1/blobs` the sealed body for the patient and category in *params* (the
         gateway stores it only for a caller that may write those records now); the
         gateway's account of what it stored."""
         pieces, complete = _spool(stream, sealer)
-        if complete:
-            body = b"".join(pieces)
-            response = self._session.connection.request(
-                "POST",
-                "/v1/blobs",
-                params={**params, "sha256": hashlib.sha256(body).hexdigest()},
-                content=body,
-                headers=_OCTETS,
-            )
-        else:
-            response = self._session.connection.request(
-                "POST",
-                "/v1/blobs",
-                params=params,
-                content=_streamed(pieces, stream, sealer),
-                headers=_OCTETS,
-            )
-        data = json_of(response)
-        if not isinstance(data, dict):
-            raise MalformedAnswer("the gateway's blob answer is not an object")
-        return data
+        if not complete:
+            return self.store_streamed(_streamed(pieces, stream, sealer), params)
+        body = b"".join(pieces)
+        response = self._session.connection.request(
+            "POST",
+            "/v1/blobs",
+            params={**params, "sha256": hashlib.sha256(body).hexdigest()},
+            content=body,
+            headers=_OCTETS,
+        )
+        return _blob_answer(response)
+
+    def store_streamed(self, pieces: Iterable[bytes], params: dict[str, str]) -> dict[str, Any]:
+        """`POST /v1/blobs` sealed *pieces* as they come (no length or SHA-256 announced)."""
+        response = self._session.connection.request(
+            "POST", "/v1/blobs", params=params, content=pieces, headers=_OCTETS
+        )
+        return _blob_answer(response)
+
+
+def _blob_answer(response: httpx.Response) -> dict[str, Any]:
+    data = json_of(response)
+    if not isinstance(data, dict):
+        raise MalformedAnswer("the gateway's blob answer is not an object")
+    return data
 
 
 def _position(source: Source) -> int | None:

@@ -1,0 +1,168 @@
+"""ITI-105 published while the request arrives.
+
+The body is split as it comes (`bridge.fhir.scan`): `content[0].attachment.data` is
+base64-decoded piece by piece (strictly, as a whole would be), and the moment it begins,
+if what precedes it already names the document (masterIdentifier, a linked subject, type
+and category, and the date and title if any), the publisher starts sealing and uploading
+the PDF (`bridge.staging`) while the rest arrives. Size (the limit) and the PDF signature
+are checked as the bytes come; everything else (the metadata that follows the data,
+`attachment.hash` and `size`) once the body is complete, before the record is committed.
+Anything wrong, at any point, abandons the upload: no record, and nothing for the
+bridge's bookkeeping (a stored body without a record is an orphan `ehrgate gc` removes).
+A document whose metadata follows its data, or that turns out to say something else
+than what was sealed, is published once it is whole, as before.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from bridge.documents import IncomingDocument, Published, SealedFacts
+from bridge.errors import InvalidDocument
+from bridge.fhir.common import body_chunks, require_fhir_json
+from bridge.fhir.documents import (
+    PDF_MAGIC,
+    Limits,
+    incoming_document,
+    parse_time,
+    sealed_facts,
+)
+from bridge.fhir.scan import AttachmentScanner
+from bridge.publisher import GatewayPublisher
+from bridge.staging import Staging
+
+_NOT_BASE64 = "attachment.data is not valid base64"
+
+
+class Base64Stream:
+    """Strict base64 decoding of a text given in pieces: what `binascii.a2b_base64(text,
+    strict_mode=True)` accepts of the whole, and nothing else. Whole quanta are decoded as
+    they come; the last one, with whatever follows it, at the end (where strict decoding
+    has its rules about padding)."""
+
+    def __init__(self) -> None:
+        self._rest = b""
+
+    def feed(self, text: bytes) -> bytes:
+        if not text:
+            return b""
+        text = self._rest + text
+        whole = max(0, (len(text) - 1) // 4 * 4 - 4)
+        self._rest = text[whole:]
+        if not whole:
+            return b""
+        quanta = text[:whole]
+        if b"=" in quanta[-4:]:
+            raise InvalidDocument(_NOT_BASE64)  # padding, then more
+        return _decoded(quanta)
+
+    def end(self) -> bytes:
+        """What the last piece held (InvalidDocument if it does not end the text right)."""
+        rest, self._rest = self._rest, b""
+        return _decoded(rest) if rest else b""
+
+
+def _decoded(text: bytes) -> bytes:
+    try:
+        return binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidDocument(_NOT_BASE64) from exc
+
+
+@dataclass
+class _Arrival:
+    """One ITI-105 body as it arrives."""
+
+    limits: Limits
+    pieces: list[bytes] = field(default_factory=list)
+    size: int = 0
+    decoder: Base64Stream = field(default_factory=Base64Stream)
+    facts: SealedFacts | None = None
+    created: datetime | None = None
+    started: bool = False  # the data began; `facts` says whether it can be staged
+    tried: bool = False  # staging was asked for
+    magic_checked: bool = False
+    staging: Staging | None = None
+    fed: int = 0  # how many of `pieces` the staging has
+
+    def data(self, text: bytes) -> None:
+        self.last(self.decoder.feed(text))
+
+    def last(self, decoded: bytes) -> None:
+        if not decoded:
+            return
+        self.size += len(decoded)
+        if self.size > self.limits.max_bytes:
+            raise InvalidDocument(
+                f"the document is larger than {self.limits.max_bytes} bytes; this bridge "
+                f"accepts at most {self.limits.max_bytes}"
+            )
+        self.pieces.append(decoded)
+        if not self.magic_checked and self.size >= len(PDF_MAGIC):
+            self.magic_checked = True
+            if not b"".join(self.pieces).startswith(PDF_MAGIC):
+                raise InvalidDocument(
+                    "the attachment claims application/pdf but its data is not a PDF"
+                )
+
+    def data_start(self, scanner: AttachmentScanner) -> None:
+        """What precedes the data: if it names the document fully, it can be staged."""
+        self.started = True
+        try:
+            facts = sealed_facts(scanner.partial(), self.limits)
+            if facts.date is not None:
+                self.created = parse_time(facts.date, "DocumentReference.date")
+        except (InvalidDocument, ValueError):
+            return  # incomplete or wrong so far: checked in full once it is whole
+        self.facts = facts
+
+    def feed_staging(self) -> None:
+        if self.staging is not None:
+            for piece in self.pieces[self.fed :]:
+                self.staging.feed(piece)
+            self.fed = len(self.pieces)
+
+
+async def publish_arriving(
+    request: Request, publisher: GatewayPublisher, limits: Limits, limit: int, actor: str
+) -> tuple[dict[str, Any], IncomingDocument, Published]:
+    """Read, check and publish one ITI-105 body: (the resource without its data, the
+    document, the `Published`)."""
+    require_fhir_json(request)
+    arrival = _Arrival(limits)
+    scanner = AttachmentScanner(lambda: arrival.data_start(scanner), arrival.data)
+    try:
+        async for chunk in body_chunks(request, limit):
+            scanner.feed(chunk)
+            if arrival.facts is not None and not arrival.tried:
+                arrival.tried = True
+                arrival.staging = await publisher.stage(
+                    arrival.facts, actor=actor, created=arrival.created
+                )
+            arrival.feed_staging()
+        scanner.end()
+        arrival.last(arrival.decoder.end())
+        arrival.feed_staging()
+        if arrival.staging is not None:
+            arrival.staging.end()
+        try:
+            resource = json.loads(scanner.skeleton)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidDocument(f"the body is not JSON: {exc}") from exc
+        content = b"".join(arrival.pieces) if scanner.found_data else None
+        document = incoming_document(resource, limits, streamed=content)
+        if arrival.staging is None:
+            return resource, document, await publisher.publish(document, actor=actor)
+        same = sealed_facts(resource, limits) == arrival.facts
+        staging, arrival.staging = arrival.staging, None
+        published = await publisher.finish(staging, document, actor=actor, same=same)
+        return resource, document, published
+    finally:
+        if arrival.staging is not None:
+            publisher.drop(arrival.staging)
