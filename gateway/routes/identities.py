@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
-from starlette.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from gateway.deps import Caller, CallerDep
 from gateway.errors import NotFound, ValidationFailed
