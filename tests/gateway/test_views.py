@@ -22,6 +22,6 @@ from ledger.results import Identity
 def test_identity_json_is_the_identity_model(identity: Identity) -> None:
     response = identity_json(identity)
     assert response.media_type == "application/json"
-    document = json.loads(response.body)
+    document = json.loads(bytes(response.body))
     assert IdentityOut.model_validate(document) == identity_out(identity)
     assert document == identity_out(identity).model_dump()
