@@ -342,6 +342,8 @@ def _gateway(weed: SeaweedFS, bucket: str) -> Iterator[tuple[Server, World]]:
             "EHRGATE_STORE_URLS": weed.store_url(bucket),
             "EHRGATE_LOG_LEVEL": "warning",
             "EHRGATE_AUTH_RATE_LIMIT": "100000",
+            # A run on a busy machine outlasts the default 15 minutes of a token.
+            "EHRGATE_TOKEN_LIFETIME": "PT4H",
             "EHRGATE_MAX_BODY_SIZE": "2GiB",
         }
         with (

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, body size and content-type limits, Prometheus metrics.
+"""ASGI middleware: request ids and Prometheus metrics, body size and content-type limits.
 
 These are plain ASGI callables rather than Starlette's `BaseHTTPMiddleware`, so that a
 streamed upload passes through them chunk by chunk and is never buffered.
@@ -29,6 +29,7 @@ from gateway.metrics import GatewayMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -63,16 +64,23 @@ async def send_problem(
     await send({"type": "http.response.body", "body": payload})
 
 
-class RequestIdMiddleware:
-    """Give every request an id (the client's `X-Request-ID` if well formed) and echo it.
+class RequestMiddleware:
+    """Give every request an id, echo it, and count and time the request (one layer).
 
-    Our ids are a random per-process prefix and a counter: unique, and far cheaper than
-    reading the system's random source on every request. Answers under `/v1/` also say
-    `Cache-Control: no-store`: key shares, capsules and records must not linger in caches.
+    The id is the client's `X-Request-ID` if well formed, else a random per-process prefix
+    and a counter: unique, and far cheaper than reading the system's random source on every
+    request. Answers under `/v1/` also say `Cache-Control: no-store`: key shares, capsules
+    and records must not linger in caches. Requests are counted and timed in Prometheus,
+    labelled by route template (not raw path).
+
+    Both jobs share one wrapper of `send`: every response message (each piece of a streamed
+    body too) passes through each middleware layer, so a layer less is time saved on every
+    request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics) -> None:
         self.app = app
+        self.metrics = metrics
         self._prefix = secrets.token_hex(6)
         self._counter = itertools.count()
 
@@ -80,26 +88,43 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
+        started = time.perf_counter()
+        offered = _header(scope, _REQUEST_ID_KEY)
         request_id = (
             offered
             if offered and _REQUEST_ID.match(offered)
             else f"{self._prefix}{next(self._counter):012x}"
         )
         scope.setdefault("state", {})["request_id"] = request_id
-
-        private = scope["path"].startswith("/v1/")
+        extra = [(_REQUEST_ID_KEY, request_id.encode())]
+        if scope["path"].startswith("/v1/"):
+            extra.append((b"cache-control", b"no-store"))
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-                if private:
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
+                status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.metrics.observe_request(
+                method=scope["method"],
+                route=_route_template(scope),
+                status=status,
+                seconds=time.perf_counter() - started,
+            )
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    """The first value of header *name* (lower case), or "" (no Headers object built)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 class _BodyTooLarge(Exception):
@@ -140,9 +165,15 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
+        if "content-length" not in headers and "transfer-encoding" not in headers:
+            # No body can follow (HTTP/1.1: a body has a length or is chunked): nothing
+            # to count, so no wrapper around every message of the response either.
+            await self.app(scope, receive, send)
+            return
         streaming = self.is_streaming_path(scope["path"])
         limit = self.max_body_size if streaming else self.max_json_size
-        refusal = _refusal(scope, Headers(scope=scope), streaming, limit)
+        refusal = _refusal(scope, headers, streaming, limit)
         if refusal is not None:
             await send_problem(scope, send, *refusal)
             return
@@ -222,37 +253,6 @@ class _LimitedRequest:
 
 def _too_large(limit: int) -> str:
     return f"the request body exceeds the limit of {limit} bytes for this route"
-
-
-class MetricsMiddleware:
-    """Count requests and time them, labelled by route template (not raw path)."""
-
-    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            self.metrics.observe_request(
-                method=scope["method"],
-                route=_route_template(scope),
-                status=status,
-                seconds=time.perf_counter() - started,
-            )
 
 
 def _route_template(scope: Scope) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import orjson
+from starlette.responses import Response
+
 from gateway.models import (
     AccessEventOut,
     AccessRequestOut,
@@ -34,6 +37,28 @@ def tree_head_out(block: Block) -> TreeHead:
 
 def receipt_out(receipt: Receipt) -> ReceiptOut:
     return ReceiptOut.model_validate(receipt.to_json())
+
+
+class JSONBytes(Response):
+    """A JSON answer whose bytes are already made (orjson): for hot routes that would
+    otherwise validate their model once more and serialise it again."""
+
+    media_type = "application/json"
+
+
+def identity_json(identity: Identity) -> JSONBytes:
+    """`identity_out(identity)` as a response, without the model round trip."""
+    return JSONBytes(
+        orjson.dumps(
+            {
+                "id": identity.id,
+                "role": identity.role,
+                "signing_public_key": identity.signing_key,
+                "encryption_public_key": identity.encryption_key or "",
+                "suspended": identity.suspended,
+            }
+        )
+    )
 
 
 def identity_out(identity: Identity) -> IdentityOut:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from gateway.deps import Caller, CallerDep
 from gateway.errors import NotFound, ValidationFailed
@@ -21,7 +22,7 @@ from gateway.models import (
 )
 from gateway.refusals import audited, require_admin
 from gateway.transactions import parse_signed, submit
-from gateway.views import identity_out, receipt_out
+from gateway.views import identity_json, receipt_out
 
 router = APIRouter(
     prefix="/v1/identities", tags=["identities"], responses=problem_responses(401, 403)
@@ -36,12 +37,12 @@ RotateDep = Annotated[Caller, Depends(require_admin("rotate_keys"))]
 
 
 @router.get("/me", response_model=IdentityOut)
-async def me(caller: CallerDep) -> IdentityOut:
+async def me(caller: CallerDep) -> Response:
     """The authenticated caller's own identity."""
     identity = caller.backends.ledger.identity(caller.principal.id)
     if identity is None:
         raise NotFound(f"identity {caller.principal.id} is not enrolled")
-    return identity_out(identity)
+    return identity_json(identity)
 
 
 @router.post("", response_model=Accepted, status_code=201, responses=problem_responses(409))
@@ -56,12 +57,13 @@ async def enroll(transaction: SignedTransaction, admin: EnrollDep) -> Accepted:
 @router.get("/{identity_id}", response_model=IdentityOut)
 async def get_identity(
     identity_id: Annotated[str, Path(min_length=1, max_length=200)], caller: CallerDep
-) -> IdentityOut:
+) -> Response:
     """An identity's role and public keys (to verify its signatures or seal to it)."""
     identity = caller.backends.ledger.identity(identity_id)
     if identity is None or identity.role == "ledger":
         raise NotFound(f"there is no identity {identity_id}")
-    return identity_out(identity)
+    # Made straight from the ledger's row (the fields of IdentityOut, the documented model).
+    return identity_json(identity)
 
 
 @router.post(

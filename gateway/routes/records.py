@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
@@ -284,21 +286,33 @@ async def get_body(access: BodyAccess) -> Response:
         return Response(data, media_type="application/octet-stream", headers=headers)
 
     async def stream() -> AsyncIterator[bytes]:
+        # The next chunk is read from the store (in a worker thread) while the current one
+        # is sent: reading and sending overlap instead of taking turns.
+        ahead: asyncio.Task[bytes | None] | None = None
+        following: bytes | None = None
+        sent = 0
         try:
             chunk = first
             while chunk is not None:
-                following = await run_in_threadpool(body.next_chunk)
-                if following is None:
-                    # No complete body leaves the gateway before its access entry is durable.
-                    await access.confirmed()
+                ahead = asyncio.ensure_future(run_in_threadpool(body.next_chunk))
+                last_start = ((len(chunk) - 1) // SEGMENT_BYTES) * SEGMENT_BYTES
                 # The right is re-checked before each sealed segment's worth of bytes, so a
                 # read never outlives its right by more than one segment.
                 for start in range(0, len(chunk), SEGMENT_BYTES):
+                    if start == last_start:
+                        # Whether this chunk is the body's last is known once the read
+                        # ahead is back: no complete body leaves the gateway before its
+                        # access entry is durable.
+                        reading, ahead = ahead, None
+                        assert reading is not None
+                        following = await reading
+                        if following is None:
+                            await access.confirmed()
                     if not access.still_allowed():
                         await _right_ended(access)
                         return
                     piece = chunk[start : start + SEGMENT_BYTES]
-                    state.metrics.bytes_served.inc(len(piece))
+                    sent += len(piece)
                     yield piece
                 chunk = following
         except (StoredBytesMismatch, IntegrityFailure) as exc:
@@ -306,6 +320,13 @@ async def get_body(access: BodyAccess) -> Response:
             await _integrity_failure(access, exc)
             raise
         finally:
+            state.metrics.bytes_served.inc(sent)
+            if ahead is not None:
+                # A read still running in its worker thread finishes before the body is
+                # closed under it (its outcome no longer matters).
+                running = ahead
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(running)
             await run_in_threadpool(body.close)
 
     headers["Content-Length"] = str(record.size)
