@@ -114,7 +114,13 @@ def _batched_raw_sqlite(path: Path, count: int, payload: bytes, batch: int) -> f
 @click.option("--count", default=20_000, show_default=True, help="Appends per measurement.")
 @click.option("--threads", default=64, show_default=True, help="Concurrent submitters.")
 @click.option("--unbatched-count", default=2_000, show_default=True)
-def main(count: int, threads: int, unbatched_count: int) -> None:
+@click.option(
+    "--only",
+    type=click.Choice(["external-threads", "external-many", "own-threads", "own-many"]),
+    default=None,
+    help="Run just this measure (to profile it, e.g. under py-spy).",
+)
+def main(count: int, threads: int, unbatched_count: int, only: str | None) -> None:
     key = SigningKey.generate()
     signer = b.LedgerSigner(key)
     cores = os.cpu_count() or 1
@@ -136,6 +142,14 @@ def main(count: int, threads: int, unbatched_count: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
+        if only is not None:
+            txs = _transactions(signer, count)
+            if only.startswith("external"):
+                txs = _external(txs)
+            measure(only, txs, many=only.endswith("many"))
+            name, n, secs, cpu = rows[0]
+            click.echo(f"{name}: {n / secs:.0f} appends/s, {cpu / n * 1e6:.0f} µs CPU each")
+            return
         external = f"externally signed, group commit, {threads} threads"
         own = f"ledger-authored, group commit, {threads} threads"
         measure(external, _external(_transactions(signer, count)))

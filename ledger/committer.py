@@ -16,7 +16,6 @@ it appended.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import hashlib
 import logging
@@ -34,6 +33,7 @@ from ledger.categories import CategoryRegistry
 from ledger.errors import LedgerConflict, LedgerError, LedgerUnavailable, RuleViolation
 from ledger.signatures import SignatureChecker
 from ledger.state import Overlay, Row, State
+from ledger.waiters import Sink
 from ledger.wire.blocks import GENESIS_PREVIOUS_HASH, Block, Receipt
 from ledger.wire.builders import LedgerSigner
 from ledger.wire.clock import Clock, format_time
@@ -54,7 +54,7 @@ class Pending:
 
     tx: Transaction
     capsule: bytes | None
-    future: concurrent.futures.Future[Receipt]
+    future: Sink[Receipt]  # a Future, or a lighter Waiter for blocking callers
 
 
 @dataclass(slots=True)
