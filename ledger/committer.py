@@ -43,6 +43,9 @@ from ledger.wire.transactions import Transaction
 
 _STOP = object()
 _ENTRY_COLUMNS = ("idx", "block_height", "tx_id", "tx_type", "signer", "tx", "leaf_hash")
+_BLOCK_COLUMNS = (
+    "height", "previous_hash", "tree_size", "root", "timestamp", "signature", "block_hash",
+)  # fmt: skip
 logger = logging.getLogger(__name__)
 
 Outcome = list[tuple["Pending", Receipt | LedgerError]]
@@ -354,18 +357,20 @@ class Committer:
         block = plan.block
         database.insert_tuples(conn, schema.entries, _ENTRY_COLUMNS, plan.entry_rows)
         database.insert_tuples(conn, schema.nodes, ("level", "idx", "hash"), plan.node_rows)
-        conn.execute(
-            schema.blocks.insert(),
+        database.insert_tuples(
+            conn,
+            schema.blocks,
+            _BLOCK_COLUMNS,
             [
-                {
-                    "height": block.height,
-                    "previous_hash": block.previous_hash,
-                    "tree_size": block.tree_size,
-                    "root": block.root,
-                    "timestamp": block.timestamp,
-                    "signature": block.signature,
-                    "block_hash": block.block_hash,
-                }
+                (
+                    block.height,
+                    block.previous_hash,
+                    block.tree_size,
+                    block.root,
+                    block.timestamp,
+                    block.signature,
+                    block.block_hash,
+                )
             ],
         )
         inserts, updates = _split_state_writes(plan.overlay)
@@ -377,12 +382,7 @@ class Committer:
             conn,
             {sha for record_id, sha in plan.superseded if _current(plan.overlay, record_id) != sha},
         )
-        updated = conn.execute(
-            schema.head.update()
-            .where(schema.head.c.id == 1, schema.head.c.tree_size == self.size)
-            .values(height=block.height, tree_size=block.tree_size)
-        )
-        if updated.rowcount != 1:
+        if not database.move_head(conn, self.size, block.height, block.tree_size):
             raise LedgerConflict("another writer moved the ledger head during this commit")
 
     def _catch_up(self, conn: Connection, size: int) -> None:
