@@ -23,8 +23,10 @@ from ledger.wire.transactions import Transaction
 # encoders: controls, quote, backslash, slash, DEL, the line separators, astral ones.
 _chars = st.characters(codec="utf-8")
 _special = st.sampled_from(
-    ["\x00", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\x1f", '"', "\\", "/", "\x7f"]
-    + ["\u2028", "\u2029", "\ufeff", "\ue000", "\uffff", "\U0001f600", "é", "<", ">", "&"]
+    [
+        *("\x00", "\x08", "\t", "\n", "\x0b", "\x0c", "\r", "\x1f", '"', "\\", "/", "\x7f"),
+        *("\u2028", "\u2029", "\ufeff", "\ue000", "\uffff", "\U0001f600", "é", "<", ">", "&"),
+    ]
 )
 _text = st.lists(st.one_of(_chars, _special), max_size=12).map("".join)
 _ints = st.one_of(
@@ -146,7 +148,8 @@ def test_a_transaction_from_canonical_bytes_is_the_same_as_from_json() -> None:
     for parsed in (fast, slow):
         assert parsed.encoded == tx.encoded
         assert parsed.leaf_hash == tx.leaf_hash
-        assert parsed.body == tx.body and parsed.signature == tx.signature
+        assert parsed.body == tx.body
+        assert parsed.signature == tx.signature
         assert parsed.signed_bytes() == tx.signed_bytes()
         assert not parsed.is_verified_with(signer.public_key)  # parsed: checked on append
 
