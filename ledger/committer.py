@@ -16,11 +16,14 @@ it appended.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,7 +226,8 @@ class Committer:
     def _commit_batch(self, batch: list[Pending]) -> None:
         with self._write_lock:
             try:
-                outcome = self._write(batch)
+                with _collector_paused():
+                    outcome = self._write(batch)
             except Exception as exc:  # the database failed: nothing of the batch is durable
                 error = (
                     exc
@@ -420,6 +424,26 @@ class Committer:
         self.frontier = {n: found[n] for n in frontier}
         self.size = size
         self.last_block = new_blocks[-1] if new_blocks else self.last_block
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off while one batch is planned and written.
+
+    A batch allocates a few dozen container objects per entry (rows, tuples, receipts), so
+    the collector would run every few dozen entries, and each of its older-generation passes
+    walks the whole heap (the state, the caller's pending transactions): measured, about
+    half of an append's CPU. Paused, it runs once after the batch, over what the batch left.
+    Nothing here makes reference cycles; if the collector was already off, it stays off.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _fail(batch: list[Pending], error: Exception) -> None:
