@@ -13,7 +13,9 @@ leaf and subtree nodes, and writes entry, nodes, state row and block in one comm
 
 from __future__ import annotations
 
+import cProfile
 import os
+import pstats
 import sqlite3
 import tempfile
 import threading
@@ -24,9 +26,11 @@ from pathlib import Path
 import click
 
 from envelope import IdentityKeys, SigningKey
-from ledger import Ledger, Transaction
+from ledger import Ledger, Receipt, Transaction
+from ledger.committer import Pending
 from ledger.database import SQLITE_SYNCHRONOUS
 from ledger.migrate import upgrade
+from ledger.waiters import Waiter
 from ledger.wire import builders as b
 
 
@@ -110,11 +114,65 @@ def _batched_raw_sqlite(path: Path, count: int, payload: bytes, batch: int) -> f
     return elapsed
 
 
+def _profile(kind: str, count: int, batch: int) -> None:
+    """cProfile of one thread doing an append's whole work: the submitter's signature check
+    and the committer's batches of *batch*. Deterministic, unlike sampling a process whose
+    64 submitter threads mostly wait (py-spy there shows the wait, not the work)."""
+    key = SigningKey.generate()
+    txs = _transactions(b.LedgerSigner(key), count)
+    if kind == "external":
+        txs = _external(txs)
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = _open(Path(tmp), "profile.db", key, max_batch=batch)
+        committer = ledger._committer
+
+        def run() -> None:
+            for first in range(0, len(txs), batch):
+                waiters: list[Waiter[Receipt]] = []
+                pending = []
+                for tx in txs[first : first + batch]:
+                    signer = committer.signer_key(tx)
+                    if signer is not None:
+                        tx.verify_signature(signer)
+                    waiters.append(Waiter())
+                    pending.append(Pending(tx, None, waiters[-1]))
+                committer._commit_batch(pending)
+                for waiter in waiters:
+                    waiter.result()
+
+        cpu = time.process_time()
+        profile = cProfile.Profile()
+        profile.runcall(run)
+        cpu = time.process_time() - cpu
+        ledger.close()
+    pstats.Stats(profile).sort_stats("tottime").print_stats(12)
+    click.echo(f"{kind}, batches of {batch}: {cpu / count * 1e6:.0f} µs CPU per append")
+
+
 @click.command()
 @click.option("--count", default=20_000, show_default=True, help="Appends per measurement.")
 @click.option("--threads", default=64, show_default=True, help="Concurrent submitters.")
 @click.option("--unbatched-count", default=2_000, show_default=True)
-def main(count: int, threads: int, unbatched_count: int) -> None:
+@click.option(
+    "--only",
+    type=click.Choice(["external-threads", "external-many", "own-threads", "own-many"]),
+    default=None,
+    help="Run just this measure (to profile it, e.g. under py-spy).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["external", "own"]),
+    default=None,
+    help="Print a cProfile of one thread's appends (see --batch) instead of measuring.",
+)
+@click.option("--batch", default=64, show_default=True, help="Batch size for --profile.")
+def main(
+    count: int, threads: int, unbatched_count: int, only: str | None, profile: str | None,
+    batch: int,
+) -> None:  # fmt: skip
+    if profile is not None:
+        _profile(profile, count, batch)
+        return
     key = SigningKey.generate()
     signer = b.LedgerSigner(key)
     cores = os.cpu_count() or 1
@@ -136,6 +194,14 @@ def main(count: int, threads: int, unbatched_count: int) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
+        if only is not None:
+            txs = _transactions(signer, count)
+            if only.startswith("external"):
+                txs = _external(txs)
+            measure(only, txs, many=only.endswith("many"))
+            name, n, secs, cpu = rows[0]
+            click.echo(f"{name}: {n / secs:.0f} appends/s, {cpu / n * 1e6:.0f} µs CPU each")
+            return
         external = f"externally signed, group commit, {threads} threads"
         own = f"ledger-authored, group commit, {threads} threads"
         measure(external, _external(_transactions(signer, count)))

@@ -79,13 +79,25 @@ def check_schema(engine: Engine) -> None:
 
 def lock_head(conn: Connection) -> tuple[int, int]:
     """Lock the head row for this transaction; returns (height, tree_size)."""
-    query = sa.select(schema.head.c.height, schema.head.c.tree_size).where(schema.head.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).one_or_none()
+    # Plain SQL, run once per group commit: no statement to build and cache-key each time.
+    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    row = conn.exec_driver_sql(
+        f"SELECT height, tree_size FROM {schema.head.name} WHERE id = 1{lock}"
+    ).first()
     if row is None:
         raise SchemaMissing("the ledger_head row is missing; run `alembic upgrade head`")
-    return int(row.height), int(row.tree_size)
+    return int(row[0]), int(row[1])
+
+
+def move_head(conn: Connection, expected_size: int, height: int, tree_size: int) -> bool:
+    """Set the head to (*height*, *tree_size*) if it still has *expected_size* entries."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    result = conn.exec_driver_sql(
+        f"UPDATE {schema.head.name} SET height = {marker}, tree_size = {marker} "
+        f"WHERE id = 1 AND tree_size = {marker}",
+        (height, tree_size, expected_size),
+    )
+    return result.rowcount == 1
 
 
 def read_head(conn: Connection) -> tuple[int, int]:

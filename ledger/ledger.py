@@ -42,6 +42,7 @@ from ledger.results import (
 )
 from ledger.signatures import SignatureChecker
 from ledger.state import SECONDARY_KEYS, Decision, Row
+from ledger.waiters import Batch, Sink, Waiter
 from ledger.wire.blocks import Receipt
 from ledger.wire.builders import LedgerSigner, genesis as build_genesis
 from ledger.wire.clock import Clock, format_time, parse_time, system_clock
@@ -188,6 +189,13 @@ class Ledger(LedgerQueries):
     ) -> concurrent.futures.Future[Receipt]:
         """Queue *tx*; the future resolves to its Receipt once durable, or a RuleViolation."""
         future: concurrent.futures.Future[Receipt] = concurrent.futures.Future()
+        self._enqueue(tx, capsule, future)
+        return future
+
+    def _enqueue(
+        self, tx: Transaction | dict[str, Any], capsule: bytes | None, sink: Sink[Receipt]
+    ) -> None:
+        """Check what can be checked before the batch, then queue *tx* with its *sink*."""
         committer = self._committer
         try:
             if self._closed:
@@ -202,10 +210,9 @@ class Ledger(LedgerQueries):
             if capsule is not None:
                 _check_capsule(tx, capsule)
         except LedgerError as exc:
-            future.set_exception(exc)
-            return future
-        committer.put(Pending(tx, capsule, future))
-        return future
+            sink.set_exception(exc)
+            return
+        committer.put(Pending(tx, capsule, sink))
 
     def submit(
         self,
@@ -219,7 +226,9 @@ class Ledger(LedgerQueries):
         *capsule* (for `record` and `rekey`) is stored in the same database transaction;
         its SHA-256 must be the transaction's capsule_sha256.
         """
-        return self.submit_future(tx, capsule=capsule).result(timeout)
+        waiter: Waiter[Receipt] = Waiter()
+        self._enqueue(tx, capsule, waiter)
+        return waiter.result(timeout)
 
     async def submit_async(
         self, tx: Transaction | dict[str, Any], *, capsule: bytes | None = None
@@ -229,14 +238,21 @@ class Ledger(LedgerQueries):
     def submit_many(
         self, txs: Iterable[Transaction], *, timeout: float | None = None
     ) -> list[Receipt | RuleViolation]:
-        """Submit several transactions at once; each result is a Receipt or its violation."""
-        futures = [self.submit_future(tx) for tx in txs]
+        """Submit several transactions at once; each result is a Receipt or its violation.
+
+        Any other error (the ledger closed or its database failed) is raised, as `submit`
+        raises it.
+        """
+        pending = list(txs)
+        batch: Batch[Receipt] = Batch(len(pending))
+        for position, tx in enumerate(pending):
+            self._enqueue(tx, None, batch.slot(position))
         results: list[Receipt | RuleViolation] = []
-        for future in futures:
-            try:
-                results.append(future.result(timeout))
-            except RuleViolation as exc:
-                results.append(exc)
+        for outcome in batch.wait(timeout):
+            if isinstance(outcome, Receipt | RuleViolation):
+                results.append(outcome)
+            else:
+                raise outcome
         return results
 
     def precheck(self, tx: Transaction) -> None:

@@ -39,13 +39,13 @@ def _pseudonym(body: dict[str, Any], action: str) -> str | None:
     return hex64_field(body, "pseudonym")
 
 
+_REQUIRED = frozenset({"actor", "action", "decision", "reason", "at"})
+_OPTIONAL = frozenset({"pseudonym", "record_id", "category"})
+
+
 def access(state: StateView, tx: Transaction, now: str, index: int, out: Changes) -> None:
     body = tx.body
-    check_fields(
-        body,
-        {"actor", "action", "decision", "reason", "at"},
-        frozenset({"pseudonym", "record_id", "category"}),
-    )
+    check_fields(body, _REQUIRED, _OPTIONAL)
     require_role(signer_row(state, tx), "ledger")
     actor = ident_field(body, "actor")
     action = body["action"]

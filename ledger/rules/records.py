@@ -22,7 +22,7 @@ from ledger.state import Changes, Row, StateView
 from ledger.wire.shapes import RECORD_TX
 from ledger.wire.transactions import Transaction
 
-_RECORD_FIELDS = set(RECORD_TX.required)
+_RECORD_FIELDS = frozenset(RECORD_TX.required)
 _RECORD_OPTIONAL = frozenset(RECORD_TX.optional)
 
 

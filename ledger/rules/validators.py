@@ -113,13 +113,25 @@ def categories_field(state: StateView, body: dict[str, Any]) -> list[str] | str:
     return value
 
 
+_ALLOWED: dict[tuple[frozenset[str], frozenset[str]], frozenset[str]] = {}
+
+
 def check_fields(
-    body: dict[str, Any], required: set[str], optional: frozenset[str] = frozenset()
+    body: dict[str, Any],
+    required: set[str] | frozenset[str],
+    optional: frozenset[str] = frozenset(),
 ) -> None:
     """The body has every *required* field and none but those, *optional* and the two
     every transaction has (tx_id, issued_at)."""
     keys = body.keys()
-    allowed = required | optional | _ALWAYS
+    allowed: frozenset[str] | set[str]
+    if isinstance(required, frozenset):  # a rule's constant: its allowed set is kept
+        known = _ALLOWED.get((required, optional))
+        if known is None:
+            known = _ALLOWED[(required, optional)] = required | optional | _ALWAYS
+        allowed = known
+    else:
+        allowed = required | optional | _ALWAYS
     if keys >= required and keys <= allowed:
         return
     missing = required - body.keys()

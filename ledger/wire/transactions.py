@@ -12,7 +12,7 @@ from typing import Any
 
 from envelope import EnvelopeError, InvalidSignature, VerifyKey, b64decode, b64encode
 from ledger.errors import MalformedTransaction
-from ledger.wire.encoding import canonical
+from ledger.wire.encoding import canonical, parse_canonical
 from ledger.wire.ids import ID_PATTERN
 from ledger.wire.merkle import leaf_hash
 
@@ -90,45 +90,36 @@ class Transaction:
         }
 
     @classmethod
+    def _from_canonical(
+        cls, type: str, body: dict[str, Any], signer: str, signature: bytes, encoded: bytes
+    ) -> Transaction:
+        """A transaction whose canonical bytes are known already: not encoded again."""
+        tx = cls.__new__(cls)
+        tx.type, tx.body, tx.signer, tx.signature = type, body, signer, signature
+        tx.encoded = encoded
+        tx.leaf_hash = leaf_hash(encoded)
+        tx._verified_key = None
+        return tx
+
+    @classmethod
     def from_json(cls, data: Any) -> Transaction:
         """Check the envelope of a transaction (not its rules) and build it."""
-        if not isinstance(data, dict):
-            raise MalformedTransaction("a transaction is a JSON object")
-        keys = set(data)
-        if keys != {"type", "body", "signer", "signature"}:
-            missing = {"type", "body", "signer", "signature"} - keys
-            extra = keys - {"type", "body", "signer", "signature"}
-            parts = []
-            if missing:
-                parts.append(f"lacks {', '.join(sorted(missing))}")
-            if extra:
-                parts.append(f"has unknown fields {', '.join(sorted(extra))}")
-            raise MalformedTransaction(f"the transaction {' and '.join(parts)}")
-        tx_type, body, signer = data["type"], data["body"], data["signer"]
-        if tx_type not in TX_TYPES:
-            raise MalformedTransaction(
-                f"unknown transaction type {tx_type!r}; expected one of {', '.join(TX_TYPES)}"
-            )
-        if not isinstance(body, dict):
-            raise MalformedTransaction("the transaction body is a JSON object")
-        if not isinstance(signer, str) or not signer:
-            raise MalformedTransaction("the transaction signer is a non-empty identity id")
-        try:
-            signature = b64decode(data["signature"], length=64, what="signature")
-        except EnvelopeError as exc:
-            raise MalformedTransaction(str(exc)) from exc
-        tx_id = body.get("tx_id")
-        if not isinstance(tx_id, str) or not ID_PATTERN.fullmatch(tx_id):
-            raise MalformedTransaction(
-                "body.tx_id must be 32 lowercase hex characters (128 random bits)"
-            )
-        tx = cls(tx_type, body, signer, signature)
+        tx = cls(*_envelope(data))
         if len(tx.encoded) > _MAX_TX_BYTES:
             raise MalformedTransaction(f"a transaction may be at most {_MAX_TX_BYTES} bytes")
         return tx
 
     @classmethod
     def from_bytes(cls, encoded: bytes) -> Transaction:
+        """Parse a transaction that must be in canonical JSON form (as signed and logged).
+
+        Canonical bytes are checked by parsing and re-encoding them once with orjson
+        (`parse_canonical`); anything that path does not accept goes through the reference
+        encoder, which accepts or refuses exactly as before.
+        """
+        data = parse_canonical(encoded) if len(encoded) <= _MAX_TX_BYTES else None
+        if data is not None:
+            return cls._from_canonical(*_envelope(data), encoded)
         try:
             data = json.loads(encoded)
         except ValueError as exc:
@@ -170,6 +161,41 @@ class Transaction:
 
     def __repr__(self) -> str:
         return f"Transaction({self.type}, tx_id={self.body.get('tx_id')}, signer={self.signer})"
+
+
+def _envelope(data: Any) -> tuple[str, dict[str, Any], str, bytes]:
+    """(type, body, signer, signature) of a transaction's JSON, its envelope checked."""
+    if not isinstance(data, dict):
+        raise MalformedTransaction("a transaction is a JSON object")
+    keys = set(data)
+    if keys != {"type", "body", "signer", "signature"}:
+        missing = {"type", "body", "signer", "signature"} - keys
+        extra = keys - {"type", "body", "signer", "signature"}
+        parts = []
+        if missing:
+            parts.append(f"lacks {', '.join(sorted(missing))}")
+        if extra:
+            parts.append(f"has unknown fields {', '.join(sorted(extra))}")
+        raise MalformedTransaction(f"the transaction {' and '.join(parts)}")
+    tx_type, body, signer = data["type"], data["body"], data["signer"]
+    if tx_type not in TX_TYPES:
+        raise MalformedTransaction(
+            f"unknown transaction type {tx_type!r}; expected one of {', '.join(TX_TYPES)}"
+        )
+    if not isinstance(body, dict):
+        raise MalformedTransaction("the transaction body is a JSON object")
+    if not isinstance(signer, str) or not signer:
+        raise MalformedTransaction("the transaction signer is a non-empty identity id")
+    try:
+        signature = b64decode(data["signature"], length=64, what="signature")
+    except EnvelopeError as exc:
+        raise MalformedTransaction(str(exc)) from exc
+    tx_id = body.get("tx_id")
+    if not isinstance(tx_id, str) or not ID_PATTERN.fullmatch(tx_id):
+        raise MalformedTransaction(
+            "body.tx_id must be 32 lowercase hex characters (128 random bits)"
+        )
+    return tx_type, body, signer, signature
 
 
 _KEYS: dict[bytes, VerifyKey] = {}
