@@ -116,7 +116,9 @@ def _consistency(backends: Backends, size: int, known: int | None) -> Consistenc
     if known is None or known == size:
         return None
     old_size, new_size = sorted((size, known))
-    if new_size > backends.ledger.tree_size():
+    # The receipt's tree exists here; a larger tree the reader knows may not, on a replica
+    # behind it (or one whose cached size has not caught up with the head just read).
+    if known > size and known > backends.ledger.tree_size():
         return None
     try:
         proof = backends.ledger.consistency_proof(old_size, new_size)
