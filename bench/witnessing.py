@@ -2,6 +2,7 @@
 
     ./dev python -m bench.witnessing              # about a minute
     ./dev python -m bench.witnessing --quick
+    ./dev python -m bench.witnessing --pinned     # also the throughput with pinned CPUs
 
 Four witnesses (`ehrgate witness serve`, each its own process and SQLite file) and a
 gateway (`ehrgate serve`, SQLite ledger) that submits every checkpoint to all four, and
@@ -14,17 +15,27 @@ the same gateway setup without witnesses, side by side in one run:
 - throughput: appends/s (identities enrolled by `--clients` threads for `--seconds`) with
   the four witnesses ÷ appends/s without; and, steadier on a shared machine, the gateway
   process's CPU time per append (all threads) and the witnesses' CPU per append.
+
+On one machine the witnesses take their CPU from the cores that serve the appends, which
+they would not do in a federation (each witness runs on its own hospital's machine).
+`--pinned` measures the throughput a second time, beside the unpinned figures: the
+gateway and this process (the load clients) on CPU 0, in both the run with and the run
+without witnesses, and the four witnesses on CPU 1. It models witnesses that cost the
+gateway's machine nothing but the gateway's own witnessing work; it does not model the
+network between hospitals (loopback answers in well under a millisecond).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -148,6 +159,75 @@ def _cpu(servers: list[Server]) -> float:
     return sum(cpu_seconds(server.pid) for server in servers)
 
 
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Run every thread of process *pid* (0: this one) on *cpus*; the threads it starts
+    later inherit the mask from the thread that starts them."""
+    tasks = Path(f"/proc/{pid or os.getpid()}/task")
+    for tid in tasks.iterdir():
+        try:
+            os.sched_setaffinity(int(tid.name), cpus)
+        except ProcessLookupError:
+            continue  # a thread that ended meanwhile
+
+
+@dataclass
+class _Throughput:
+    bare: float  # appends/s without witnesses
+    bare_cpu: float  # gateway CPU seconds per append, without
+    witnessed: float
+    gateway_cpu: float  # with witnesses
+    witness_cpu: float  # the witnesses together, per append
+
+
+def _throughput(
+    root: Path, count: int, clients: int, seconds: float, *, pinned: bool
+) -> _Throughput:
+    """Appends/s and CPU per append without, then with, *count* witnesses (the gateway
+    and the load on CPU 0 and the witnesses on CPU 1 if *pinned*)."""
+    plain_root, witnessed_root = root / "plain", root / "witnessed"
+    plain_root.mkdir()
+    witnessed_root.mkdir()
+    everywhere = os.sched_getaffinity(0)
+    try:
+        with _gateway(plain_root, []) as (gateway, admin):
+            if pinned:
+                _pin(0, {0})
+                _pin(gateway.pid, {0})
+            before = _cpu([gateway])
+            bare, bare_count = _appends_per_second(gateway.url, admin, clients, seconds)
+            bare_cpu = (_cpu([gateway]) - before) / bare_count
+            _pin(0, everywhere)
+        witness_servers: list[Server] = []
+        with (
+            _witnesses(witnessed_root, _log_vkey(witnessed_root), count, witness_servers) as ws,
+            _gateway(witnessed_root, ws) as (gateway, admin),
+        ):
+            if pinned:
+                _pin(0, {0})
+                _pin(gateway.pid, {0})
+                for server in witness_servers:
+                    _pin(server.pid, {1})
+            before, before_w = _cpu([gateway]), _cpu(witness_servers)
+            witnessed, count_w = _appends_per_second(gateway.url, admin, clients, seconds)
+            gateway_cpu = (_cpu([gateway]) - before) / count_w
+            witness_cpu = (_cpu(witness_servers) - before_w) / count_w
+    finally:
+        _pin(0, everywhere)
+    return _Throughput(bare, bare_cpu, witnessed, gateway_cpu, witness_cpu)
+
+
+def _report(label: str, count: int, t: _Throughput) -> None:
+    click.echo(
+        f"P11 appends/s{label} with {count} witnesses {t.witnessed:.0f} ÷ without {t.bare:.0f}"
+        f" = {t.witnessed / t.bare:.2f} (target ≥ 0.90)"
+    )
+    click.echo(
+        f"gateway CPU per append{label}: {t.gateway_cpu * 1000:.2f} ms with witnesses ÷ "
+        f"{t.bare_cpu * 1000:.2f} ms without = {t.gateway_cpu / t.bare_cpu:.2f}; the {count} "
+        f"witnesses together {t.witness_cpu * 1000:.2f} ms per append"
+    )
+
+
 @click.command()
 @click.option("--witnesses", "count", default=4, show_default=True)
 @click.option("--quorum", default=3, show_default=True)
@@ -155,43 +235,44 @@ def _cpu(servers: list[Server]) -> float:
 @click.option("--clients", default=8, show_default=True)
 @click.option("--seconds", default=15.0, show_default=True)
 @click.option("--quick", is_flag=True, help="20 samples, 5 s of load.")
-def main(count: int, quorum: int, samples: int, clients: int, seconds: float, quick: bool) -> None:
+@click.option(
+    "--pinned",
+    is_flag=True,
+    help="Also measure the throughput with the gateway and the load on CPU 0, the witnesses "
+    "on CPU 1 (reported beside the unpinned figures).",
+)
+def main(
+    count: int, quorum: int, samples: int, clients: int, seconds: float, quick: bool, pinned: bool
+) -> None:
     if quick:
         samples, seconds = 20, 5.0
+    if pinned and not {0, 1} <= os.sched_getaffinity(0):
+        raise click.UsageError("--pinned needs CPUs 0 and 1")
     with tempfile.TemporaryDirectory() as tmp:
-        plain_root, witnessed_root = Path(tmp) / "plain", Path(tmp) / "witnessed"
-        plain_root.mkdir()
-        witnessed_root.mkdir()
-        with _gateway(plain_root, []) as (gateway, admin):
-            before = _cpu([gateway])
-            bare, bare_count = _appends_per_second(gateway.url, admin, clients, seconds)
-            bare_cpu = (_cpu([gateway]) - before) / bare_count
+        root = Path(tmp)
+        (root / "latency").mkdir()
         witness_servers: list[Server] = []
         with (
-            _witnesses(witnessed_root, _log_vkey(witnessed_root), count, witness_servers) as ws,
-            _gateway(witnessed_root, ws) as (gateway, admin),
+            _witnesses(root / "latency", _log_vkey(root / "latency"), count, witness_servers) as ws,
+            _gateway(root / "latency", ws) as (gateway, admin),
         ):
             vkeys = [vkey for _, vkey in ws]
             latencies = sorted(_latencies(gateway.url, admin, vkeys, quorum, samples))
-            before, before_w = _cpu([gateway]), _cpu(witness_servers)
-            witnessed, count_w = _appends_per_second(gateway.url, admin, clients, seconds)
-            gateway_cpu = (_cpu([gateway]) - before) / count_w
-            witness_cpu = (_cpu(witness_servers) - before_w) / count_w
+        (root / "shared").mkdir()
+        shared = _throughput(root / "shared", count, clients, seconds, pinned=False)
+        if pinned:
+            (root / "pinned").mkdir()
+            separate = _throughput(root / "pinned", count, clients, seconds, pinned=True)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
     click.echo(
         f"P11 commit → {quorum} of {count} cosignatures ({len(latencies)} appends): "
         f"p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms (target p99 ≤ 100 ms)"
     )
-    click.echo(
-        f"P11 appends/s with {count} witnesses {witnessed:.0f} ÷ without {bare:.0f} = "
-        f"{witnessed / bare:.2f} (target ≥ 0.90)"
-    )
-    click.echo(
-        f"gateway CPU per append: {gateway_cpu * 1000:.2f} ms with witnesses, "
-        f"{bare_cpu * 1000:.2f} ms without; the {count} witnesses together "
-        f"{witness_cpu * 1000:.2f} ms per append"
-    )
+    _report("", count, shared)
+    if pinned:
+        _report(" (gateway and load on CPU 0, witnesses on CPU 1)", count, separate)
+    click.echo(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
