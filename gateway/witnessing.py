@@ -23,11 +23,20 @@ at most every `KEEP_GAP` seconds, in one transaction (and at `stop`): under load
 ledger's writer then meets one small write a second, not one a round. `cosigned_note(k)` is
 the largest checkpoint at least *k* witnesses cosigned (else the one most cosigned), with
 the log's signature and every cosignature on it, so a reader that needs k of n finds one
-even while a witness lags. `wake()` (called after each commit) starts a round at once
-instead of at the next interval, but rounds start at most every `MIN_GAP` seconds: under
-load, the commits of that time share one checkpoint round (each round costs the gateway
-a signature, a proof and a request per witness). Without kept cosignatures, the first round
-after a restart (old 0, 409, proof) collects them again.
+even while a witness lags. Without kept cosignatures, the first round after a restart
+(old 0, 409, proof) collects them again.
+
+Rounds adapt to the load (`RoundPacing`). `wake()` (called after each commit) starts a
+round as soon as the previous one is over and the gap after it has passed. The gap grows
+with the rate of commits the rounds had to coalesce (commits made while a round was under
+way): none while commits come slower than rounds finish (each is submitted at once),
+`GAP_PER_RATE` seconds per entry/s of that rate, at most `MAX_GAP` seconds. So once
+commits coalesce, rounds per second *fall* as appends per second rise (about
+1 / (rate * GAP_PER_RATE), at least 1 / MAX_GAP), and the cost of a round (a signature, a
+proof, a request and a cosignature check per witness, the same work on each witness) is
+shared by more commits; under sustained load a commit waits at most `MAX_GAP` for its
+round to start.
+Each witness is asked over its own kept-alive connection (`WitnessConnection`).
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,6 +53,7 @@ from typing import Protocol
 import httpx
 
 from gateway.kept_cosignatures import KeptCosignatures
+from gateway.witness_connections import WitnessConnection, WitnessUnreachable
 from ledger.errors import NoteError, ProofError
 from ledger.wire.blocks import Block
 from ledger.wire.checkpoints import Checkpoint, checkpoint_of
@@ -57,7 +67,8 @@ log = logging.getLogger("gateway.witnessing")
 
 MAX_BACKOFF = 60.0
 HISTORY = 64  # checkpoints whose cosignatures are kept
-MIN_GAP = 0.05  # seconds between the starts of two rounds
+GAP_PER_RATE = 0.0025  # seconds of gap between rounds per entry/s they coalesce
+MAX_GAP = 0.1  # seconds: the largest gap between the starts of two rounds
 KEEP_GAP = 1.0  # seconds between two writes of new cosignatures to the database
 UNKEPT_LIMIT = 4096  # cosignatures waiting to be written while the database fails
 
@@ -68,10 +79,14 @@ class LogSource(Protocol):
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]: ...
 
 
+Post = Callable[[bytes], tuple[int, str, bytes]]  # add-checkpoint body -> status, type, body
+
+
 @dataclass
 class _Witness:
     url: str
     verifier: CosignatureVerifier
+    post: Post
 
     @property
     def key(self) -> str:
@@ -106,8 +121,21 @@ class CheckpointWitnessing:
         self.kept = kept
         self.signer = signer
         self.interval = interval
-        self._witnesses = [_Witness(url.rstrip("/"), verifier) for url, verifier in witnesses]
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        # A given transport (tests) is used through httpx; otherwise each witness has its
+        # own kept-alive connection (a third of httpx's CPU per request).
+        self._http = httpx.Client(timeout=timeout, transport=transport) if transport else None
+        self._connections: list[WitnessConnection] = []
+        self._witnesses = []
+        for url, verifier in witnesses:
+            url = url.rstrip("/")
+            if self._http is not None:
+                post = _httpx_post(self._http, url)
+            else:
+                connection = WitnessConnection(url, timeout)
+                self._connections.append(connection)
+                post = connection.add_checkpoint
+            self._witnesses.append(_Witness(url, verifier, post))
+        self.pacing = RoundPacing()
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, len(self._witnesses)), thread_name_prefix="witnessing"
         )
@@ -136,18 +164,23 @@ class CheckpointWitnessing:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._pool.shutdown(wait=True)
-        self._http.close()
+        if self._http is not None:
+            self._http.close()
+        for connection in self._connections:
+            connection.close()
         self.keep_new(time.monotonic(), force=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            gap = 0.0
             try:
-                self.submit_round()
+                size = self.submit_round(started)
+                gap = self.pacing.gap_after(size, started)
             except Exception:  # the ledger failed: logged, tried again next round
                 log.exception("cannot read the ledger head to submit a checkpoint")
             self._wake.wait(self.interval)
-            rest = MIN_GAP - (time.monotonic() - started)
+            rest = gap - (time.monotonic() - started)
             if rest > 0 and not self._stop.is_set():
                 self._stop.wait(rest)  # the commits of this gap share the next round
             self._wake.clear()
@@ -156,9 +189,10 @@ class CheckpointWitnessing:
         """A block was committed: submit its checkpoint now rather than at the interval."""
         self._wake.set()
 
-    def submit_round(self, now: float | None = None) -> None:
+    def submit_round(self, now: float | None = None) -> int:
         """Submit the current checkpoint, at once to every witness that is due and lacks
-        it (in parallel: the round takes as long as the slowest witness, not their sum)."""
+        it (in parallel: the round takes as long as the slowest witness, not their sum);
+        the checkpoint's size."""
         checkpoint = checkpoint_of(self.ledger.head(), self.signer.name)
         now = time.monotonic() if now is None else now
         self.keep_new(now)
@@ -169,7 +203,7 @@ class CheckpointWitnessing:
             if not done and now >= witness.next_attempt:
                 due.append(witness)
         if not due:
-            return
+            return checkpoint.size
         shared = _Round(self, checkpoint)
         if len(due) == 1:
             answers = [self._submit_to(due[0], shared, now)]
@@ -179,6 +213,7 @@ class CheckpointWitnessing:
             with self._lock:
                 self._unkept += [(checkpoint, s) for s in answers if s is not None]
             self.keep_new(now)
+        return checkpoint.size
 
     def keep_new(self, now: float, *, force: bool = False) -> None:
         """Write the cosignatures not yet kept, if `KEEP_GAP` seconds passed since the last
@@ -200,7 +235,7 @@ class CheckpointWitnessing:
         checkpoint = shared.checkpoint
         try:
             signature = self._submit(witness, shared)
-        except (WitnessRefused, httpx.HTTPError, NoteError) as exc:
+        except (WitnessRefused, WitnessUnreachable, httpx.HTTPError, NoteError) as exc:
             witness.failures += 1
             delay = min(MAX_BACKOFF, self.interval * 2**witness.failures)
             witness.next_attempt = now + delay
@@ -288,18 +323,15 @@ class CheckpointWitnessing:
                     f"the log's {checkpoint.size}: the log was rolled back or forked"
                 )
             proof = shared.proof_from(old)
-            answer = self._http.post(
-                f"{witness.url}/add-checkpoint", content=format_add_checkpoint(old, proof, note)
-            )
-            if answer.status_code == 409 and answer.headers.get("content-type", "").startswith(
-                SIZE_CONTENT_TYPE
-            ):
-                witness.known_size = parse_known_size(answer.content)
+            status, content_type, content = witness.post(format_add_checkpoint(old, proof, note))
+            if status == 409 and content_type.startswith(SIZE_CONTENT_TYPE):
+                witness.known_size = parse_known_size(content)
                 continue
-            if answer.status_code != 200:
-                raise WitnessRefused(f"answered {answer.status_code}: {answer.text[:200]!r}")
+            if status != 200:
+                text = content[:200].decode("utf-8", "replace")
+                raise WitnessRefused(f"answered {status}: {text!r}")
             witness.known_size = checkpoint.size
-            return _cosignature(witness.verifier, checkpoint, answer.content)
+            return _cosignature(witness.verifier, checkpoint, content)
         raise WitnessRefused("answered 409 twice")
 
     # --- what the gateway serves ------------------------------------------------------
@@ -318,6 +350,35 @@ class CheckpointWitnessing:
             checkpoint, cosignatures = max(history, key=lambda pair: (len(pair[1]), pair[0].size))
         text = checkpoint.text()
         return Note(text, (self.signer.sign(text), *cosignatures)).to_bytes()
+
+
+class RoundPacing:
+    """The gap between the starts of two rounds, from the commits the rounds coalesce.
+
+    Each round reports the size it submitted. The entries a round found beyond the one
+    that woke it (size growth minus one) over the time since the previous round started
+    are the rate of commits that had to wait; it is smoothed (half the last estimate,
+    half the new one), and the gap is `GAP_PER_RATE` seconds per entry/s, at most
+    `MAX_GAP`. Commits that come one at a time (each round finds one new entry, or none)
+    leave the gap at zero: each is submitted as soon as it is committed.
+    """
+
+    def __init__(self, *, per_rate: float | None = None, max_gap: float | None = None) -> None:
+        self.per_rate = GAP_PER_RATE if per_rate is None else per_rate
+        self.max_gap = MAX_GAP if max_gap is None else max_gap
+        self.rate = 0.0  # smoothed entries/s that waited for a round
+        self._last: tuple[int, float] | None = None  # size and start of the last round
+
+    def gap_after(self, size: int, started: float) -> float:
+        """The round that started at *started* submitted *size* entries: the seconds the
+        next round waits after *started*."""
+        if self._last is not None:
+            last_size, last_started = self._last
+            elapsed = max(started - last_started, 1e-3)
+            waited = max(size - last_size - 1, 0)
+            self.rate = (self.rate + waited / elapsed) / 2
+        self._last = (size, started)
+        return min(self.max_gap, self.rate * self.per_rate)
 
 
 class _Round:
@@ -339,6 +400,14 @@ class _Round:
             if old not in self._proofs:
                 self._proofs[old] = self._ledger.consistency_proof(old, self.checkpoint.size)
             return self._proofs[old]
+
+
+def _httpx_post(client: httpx.Client, url: str) -> Post:
+    def post(body: bytes) -> tuple[int, str, bytes]:
+        answer = client.post(f"{url}/add-checkpoint", content=body)
+        return answer.status_code, answer.headers.get("content-type", ""), answer.content
+
+    return post
 
 
 def _cosignature(
