@@ -5,11 +5,13 @@ request and in the same order:
 
   sign in   POST /v1/auth/challenge, POST /v1/auth/token, GET /v1/ledger/head (session.ts)
   list      GET /v1/patients/{pseudonym}/records (records.ts `listRecords`)
-  open      GET /v1/records/{id}; GET /v1/ledger/consistency when the head moved since the
-            pinned one (session.ts `advancePin`); GET /v1/records/{id}/capsule;
-            GET /v1/patients/{pseudonym}/key-share (fetched on every open);
+  open      GET /v1/records/{id}/open?known_size=N (record, proof, capsule and key share
+            under one `access` entry, with the consistency proof from the pinned tree);
+            GET /v1/ledger/consistency only when the open did not carry the proof between the
+            pinned head and its own (session.ts `advancePin`);
             GET /v1/identities/{uploader}/keys (identitykeys.ts `signingKeyAt`);
-            GET /v1/records/{id}/body, decrypted segment by segment (records.ts `openRecord`)
+            GET /v1/records/{id}/open/body?ticket=…, decrypted segment by segment
+            (records.ts `openRecord`)
 
 and checks what the app checks before it shows a document: the receipt and the tree head
 against the pinned ledger key, the consistency proof, the capsule's hash, the key share, the
@@ -90,16 +92,23 @@ class WebReader:
         ]
         return records
 
-    def _advance_pin(self, head: TreeHead) -> None:
+    def _advance_pin(self, head: TreeHead, offered: dict[str, Any] | None = None) -> None:
         assert self.ledger_key is not None
         check_tree_head(head, self.ledger_key)
         pinned = self.pinned
         if pinned is not None and head.tree_size < pinned.tree_size:
             raise WebCheckFailed("the gateway shows fewer entries than pinned")
         if pinned is not None and head.tree_size > pinned.tree_size:
-            proof = self._get(
-                "/v1/ledger/consistency", old_size=pinned.tree_size, new_size=head.tree_size
-            ).json()["proof"]
+            if (
+                offered is not None
+                and offered.get("old_size") == pinned.tree_size
+                and offered.get("new_size") == head.tree_size
+            ):
+                proof = offered["proof"]
+            else:
+                proof = self._get(
+                    "/v1/ledger/consistency", old_size=pinned.tree_size, new_size=head.tree_size
+                ).json()["proof"]
             verify_consistency(
                 pinned.tree_size,
                 head.tree_size,
@@ -114,16 +123,19 @@ class WebReader:
     def open_record(self, record_id: str) -> bytes:
         """The plaintext of *record_id*, after every check the app makes."""
         assert self.ledger_key is not None
-        answer = self._get(f"/v1/records/{record_id}").json()
+        known = {} if self.pinned is None else {"known_size": self.pinned.tree_size}
+        answer = self._get(f"/v1/records/{record_id}/open", **known).json()
         record = Record.from_json(answer["record"])
         receipt = Receipt.from_json(answer["receipt"])
         tx = record_transaction(answer["transaction"], record)
         verify_receipt(receipt, self.ledger_key, tx_hash=tx.tx_hash)
-        self._advance_pin(receipt.tree_head)
-        capsule = self._get(f"/v1/records/{record_id}/capsule").content
+        self._advance_pin(receipt.tree_head, answer.get("consistency"))
+        capsule = b64decode(answer["capsule"])
         if hashlib.sha256(capsule).hexdigest() != record.capsule_sha256:
             raise WebCheckFailed("the capsule is not the one on the ledger")
-        share = self._get(f"/v1/patients/{record.pseudonym}/key-share").json()
+        share = answer["key_share"]
+        if share is None:
+            share = self._get(f"/v1/patients/{record.pseudonym}/key-share").json()
         seeds = open_scoped_share(
             b64decode(share["sealed_key"]),
             self.keys.encryption_key,
@@ -155,7 +167,9 @@ class WebReader:
         digest = hashlib.sha256()
         pieces: list[bytes] = []
         headers = {"Authorization": f"Bearer {self.token}"}
-        with self.client.stream("GET", f"/v1/records/{record_id}/body", headers=headers) as body:
+        body_url = f"/v1/records/{record_id}/open/body"
+        params = {"ticket": answer["ticket"]}
+        with self.client.stream("GET", body_url, params=params, headers=headers) as body:
             body.raise_for_status()
             for chunk in body.iter_bytes():
                 digest.update(chunk)

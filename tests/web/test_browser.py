@@ -401,7 +401,9 @@ def test_patient_clinician_admin_in_chromium(
     assert not [e for e in done["console"] if "CSP" in e["text"]]
     sent = [request["url"] + "\n" + request["body"] for request in done["requests"]]
     # a record is opened in one audited request, its body read on the open's ticket
-    assert any(re.search(r"/v1/records/[0-9a-f]+/open\n$", s) for s in sent), "opened"
+    assert any(re.search(r"/v1/records/[0-9a-f]+/open(\?known_size=\d+)?\n$", s) for s in sent)
+    # with a pinned head the open asks for the consistency proof to come along
+    assert any(re.search(r"/v1/records/[0-9a-f]+/open\?known_size=\d+\n$", s) for s in sent)
     assert any(re.search(r"/open/body\?ticket=[^\n]+\n$", s) for s in sent), "the body was fetched"
     assert not [s for s in sent if re.search(r"/v1/records/[^/]+/(capsule|body)\n$", s)]
     # chrome:// and chrome-extension:// are the browser's own PDF viewer, never the network

@@ -9,7 +9,7 @@ import {
 import { ApiError, getJson, stream } from "./api.js";
 import { openCapsuleInWorker, openInWorker } from "./cryptoworker.js";
 import { signingKeyAt } from "./identitykeys.js";
-import { advancePin, session } from "./session.js";
+import { type OfferedConsistency, advancePin, session } from "./session.js";
 import { requireWitnessed } from "./witness/witnessed.js";
 
 export interface RecordOut {
@@ -38,6 +38,8 @@ interface RecordOpened extends RecordWithProof {
   capsule: string;
   key_share: KeyShareOut | null;
   ticket: string;
+  /** Given known_size: the proof between that tree and the receipt's. */
+  consistency?: OfferedConsistency | null;
 }
 
 export interface OpenedRecord {
@@ -77,13 +79,13 @@ async function readerKeys(pseudonym: string, given: KeyShareOut | null): Promise
   return { kind: "scoped-v2", ...holder, scope: share.scope };
 }
 
-async function checkProof(proof: RecordWithProof): Promise<string> {
+async function checkProof(proof: RecordWithProof, offered: OfferedConsistency | null = null): Promise<string> {
   const s = session();
   verifyReceipt(proof.receipt, s.ledgerKey);
   if (proof.transaction === null || toHex(leafHash(canonical(proof.transaction))) !== proof.receipt.tx_hash) {
     throw new RefusedOpen("the ledger's proof is not for this record's transaction");
   }
-  const consistent = await advancePin(proof.receipt.tree_head);
+  const consistent = await advancePin(proof.receipt.tree_head, offered);
   const witnessed = await requireWitnessed(proof.receipt.tree_head);
   return witnessed === null ? consistent : `${consistent}, ${witnessed}`;
 }
@@ -101,10 +103,13 @@ export async function listRecords(pseudonym: string): Promise<RecordOut[]> {
 export async function openRecord(recordId: string, progress: (done: number, total: number) => void): Promise<OpenedRecord> {
   const checks: string[] = [];
   // one audited request: record, proof, capsule and key share; the body follows on its ticket
-  const proof = await getJson<RecordOpened>(`/v1/records/${recordId}/open`);
+  // the pinned tree's size asks the gateway to send the consistency proof along
+  const pinned = session().pinnedHead;
+  const known = pinned === null ? "" : `?known_size=${pinned.tree_size}`;
+  const proof = await getJson<RecordOpened>(`/v1/records/${recordId}/open${known}`);
   const record = proof.record;
   if (record.record_id !== recordId) throw new RefusedOpen("the gateway answered with another record");
-  const consistent = await checkProof(proof);
+  const consistent = await checkProof(proof, proof.consistency ?? null);
   checks.push(`ledger entry ${proof.receipt.index} is in the signed tree of ${proof.receipt.tree_head.tree_size} entries, ${consistent}`);
   const capsule = fromBase64(proof.capsule, "capsule");
   if (capsuleSha256(capsule) !== record.capsule_sha256) throw new RefusedOpen("the capsule is not the one on the ledger");

@@ -87,7 +87,14 @@ export { newId, canonical, toBase64 };
  * RFC 9162 consistency proof shows the pinned tree is a prefix of it: a gateway that forked
  * or rewrote its ledger since sign-in is caught here. Returns what was checked.
  */
-export async function advancePin(head: TreeHead): Promise<string> {
+/** A consistency proof the gateway sent along with an answer (an open's), between two trees. */
+export interface OfferedConsistency {
+  old_size: number;
+  new_size: number;
+  proof: string[];
+}
+
+export async function advancePin(head: TreeHead, offered: OfferedConsistency | null = null): Promise<string> {
   const s = session();
   verifyTreeHead(head, s.ledgerKey);
   const pinned = s.pinnedHead;
@@ -99,7 +106,11 @@ export async function advancePin(head: TreeHead): Promise<string> {
     throw new CryptoError(`the gateway shows ${head.tree_size} entries, fewer than the ${pinned.tree_size} pinned`);
   }
   if (head.tree_size > pinned.tree_size) {
-    const proof = await getJson<{ proof: string[] }>(`/v1/ledger/consistency?old_size=${pinned.tree_size}&new_size=${head.tree_size}`);
+    // the proof an open carried saves a request when it is between these two trees; it is
+    // checked exactly like one asked for
+    const proof = offered !== null && offered.old_size === pinned.tree_size && offered.new_size === head.tree_size
+      ? offered
+      : await getJson<{ proof: string[] }>(`/v1/ledger/consistency?old_size=${pinned.tree_size}&new_size=${head.tree_size}`);
     try {
       verifyConsistency(pinned.tree_size, head.tree_size, fromHex(pinned.root), fromHex(head.root), proof.proof.map((p) => fromHex(p)));
     } catch (error) {
