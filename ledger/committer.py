@@ -134,7 +134,7 @@ class Committer:
         self._state_lock = threading.RLock()
         self._shared = False  # True once another process was seen appending
         with engine.connect() as conn:
-            self.reload(conn)
+            self.reload(database.snapshot(conn))
             conn.rollback()
         self._thread = threading.Thread(target=self._run, name="ledger-committer", daemon=True)
 
@@ -161,7 +161,8 @@ class Committer:
     def _follow_head(self) -> None:
         """Read the head and catch up with it (the state lock is held)."""
         with self.engine.connect() as conn:
-            _, current = database.read_head(conn)
+            # a snapshot: if the entries do not replay here, the state is reloaded from it
+            _, current = database.read_head(database.snapshot(conn))
             if current > self.size:
                 self._catch_up(conn, current)
             conn.rollback()

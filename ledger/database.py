@@ -56,6 +56,21 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def snapshot(conn: Connection) -> Connection:
+    """*conn* set to read one consistent snapshot in its next transaction.
+
+    Loading the state reads several tables and then the head. On PostgreSQL's default READ
+    COMMITTED each statement sees the commits made before it, so a writer committing in
+    between would leave state tables from before its entries under a head after them, and
+    this process would never read those entries (it believes it has them). REPEATABLE READ
+    makes every statement of the transaction see the same snapshot. SQLite's read
+    transactions (BEGIN, above) are snapshots already.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execution_options(isolation_level="REPEATABLE READ")
+    return conn
+
+
 def open_engine(url: str) -> Engine:
     """`create_engine`, after checking that the database has the ledger's schema."""
     engine = create_engine(url)

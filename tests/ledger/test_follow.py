@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+from sqlalchemy import Connection
+
 from envelope import IdentityKeys, SigningKey
-from ledger import Ledger
+from ledger import Ledger, database
+from ledger.state import State
 from ledger.wire import builders as b
 from tests.ledger.conftest import FakeClock
 
@@ -37,3 +41,31 @@ def test_follow_reads_a_suspension_another_process_appended(
                                    issued_at=clock()))  # fmt: skip
             writer.follow(reader.tree_size())
             assert writer.head() == reader.head()
+
+
+def test_a_process_opening_while_another_commits_reads_one_snapshot(
+    database_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state tables and the head are read as of one moment: an entry committed between
+    the two reads would otherwise be counted in the head but missing from the state, and
+    `follow` (which reads only entries past the head) would never bring it in."""
+    key = SigningKey.generate()
+    admin = IdentityKeys.generate("admin-1", "admin")
+    late = IdentityKeys.generate("dr-late", "clinician")
+    with Ledger.open(database_url, key, clock=clock) as writer:
+        writer.bootstrap(admin.public())
+        load_state = database.load_state
+        committed: list[int] = []
+
+        def load_then_commit(conn: Connection, state: State, **kwargs: bool) -> None:
+            load_state(conn, state, **kwargs)
+            if not committed:  # another process commits after the state tables were read
+                writer.submit(b.enroll(admin, late.public(), issued_at=clock()))
+                committed.append(writer.tree_size())
+
+        monkeypatch.setattr(database, "load_state", load_then_commit)
+        with Ledger.open(database_url, key, clock=clock) as reader:
+            assert committed
+            reader.follow(writer.tree_size())
+            assert reader.tree_size() == writer.tree_size()
+            assert reader.identity(late.id) is not None
