@@ -15,7 +15,9 @@ whichever comes first. Each operation is one of
 
   upload   seal random bytes locally, POST /v1/blobs, POST /v1/records (2 requests)
   list     GET /v1/patients/{pseudonym}/records (audited)
-  fetch    GET capsule + GET body of an uploaded record, open and decrypt, compare (2 requests)
+  fetch    open an uploaded record in one audited request (GET /v1/records/{id}/open: its
+           capsule, under one `access` entry) and read its body on the open's ticket, then
+           decrypt and compare (2 requests), as the SDK and the web app open records
   healthz  GET /healthz: the baseline, measured under the same load in the same run
 
 in the ratio 3 : 4 : 3 : 1 (`--mix` sets other weights, e.g. `--mix list=1,healthz=1` to
@@ -88,7 +90,7 @@ from bench._load_profile import spying
 from bench._load_routes import route_times
 from bench._load_web import WebCheckFailed, WebReader
 from ehrgate.errors import VerificationFailed
-from envelope import EnvelopeError, IdentityKeys, PatientKeys
+from envelope import EnvelopeError, IdentityKeys, PatientKeys, b64decode, open_body, open_capsule
 from ledger.errors import LedgerError
 from tests.bridge.samples import document_reference, pdf
 from tests.faults.gateway_client import (
@@ -96,7 +98,6 @@ from tests.faults.gateway_client import (
     Refused,
     Unavailable,
     enroll,
-    fetch_and_open,
     grant,
     register_patient,
     upload,
@@ -104,6 +105,19 @@ from tests.faults.gateway_client import (
 from tests.faults.gateway_load import CATEGORIES, plaintext
 from tests.faults.gateway_process import GatewayProcess
 from tests.replicas import Deployment
+
+
+def open_and_read(reader: Actor, patient: PatientKeys, record_id: str) -> bytes:
+    """A record's plaintext, as its patient opens it: the one-round-trip open, then the body
+    on the open's ticket (no second `access` entry)."""
+    answer = reader.request("GET", f"/v1/records/{record_id}/open").json()
+    body = reader.request(
+        "GET", f"/v1/records/{record_id}/open/body", params={"ticket": answer["ticket"]}
+    ).content
+    capsule = b64decode(answer["capsule"])
+    opened = open_capsule(capsule, patient.patient_key.record_private_key(), patient.pseudonym)
+    return b"".join(open_body([body], opened))
+
 
 OPERATIONS = (("upload", 3), ("list", 4), ("fetch", 3), ("healthz", 1))
 BRIDGE_OPERATIONS = (("iti105", 1), ("iti68", 1))
@@ -265,9 +279,7 @@ def _client_loop(plan: Plan, keys: IdentityKeys, patients: list[PatientKeys], se
                 elif operation == "fetch":
                     assert known is not None
                     owner, record_id, body_seed, body_size = known
-                    return fetch_and_open(actor, owner, record_id) == plaintext(
-                        body_seed, body_size
-                    )
+                    return open_and_read(actor, owner, record_id) == plaintext(body_seed, body_size)
                 else:
                     client.get("/healthz").raise_for_status()
                 return True
