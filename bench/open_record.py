@@ -37,11 +37,12 @@ from pathlib import Path
 import click
 import httpx
 
+from bench._cast import lab_results_cast
 from bench._http import free_port, run_server
 from bench._proc import cpu_seconds
 from ehrgate import Client
-from envelope import IdentityKeys, load_key_file
-from tests.gateway.helpers import ManualClock, World
+from envelope import IdentityKeys
+from tests.gateway.helpers import World
 
 KIB = 1024
 
@@ -108,15 +109,8 @@ def main(sizes_kib: str, rounds: int, latency_ms: float) -> None:
             run_server(["-m", "ehrgate", "serve", "--port", str(port)], port=port, env=env) as srv,
             httpx.Client(base_url=srv.url, timeout=600) as http,
         ):
-            admin = load_key_file(data_dir / "admin.key")
-            assert isinstance(admin, IdentityKeys)
-            world = World(http, ManualClock.system(), admin)
-            doctor = world.enroll("dr-bench", "clinician")
-            system = world.enroll("his-bench", "system")
-            patient = world.register_patient("Bench Patient")
-            world.grant(patient, doctor, ["read"], ["lab-results"])
-            world.share_key(patient, doctor)
-            world.grant(patient, system, ["write"], ["lab-results"])
+            cast = lab_results_cast(http, data_dir)
+            world, doctor, system, patient = cast.world, cast.doctor, cast.system, cast.patient
             with Client(srv.url, system) as uploader:
                 records = {
                     size: uploader.upload(

@@ -37,11 +37,10 @@ from typing import IO, Any
 import click
 import httpx
 
+from bench._cast import lab_results_cast
 from bench._http import free_port, run_server
 from ehrgate import Client
-from envelope import IdentityKeys, load_key_file
 from envelope.keyfile import encode_key_file
-from tests.gateway.helpers import ManualClock, World
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -131,15 +130,8 @@ def main(size_mib: int, rounds: int) -> None:
             ) as server,
             httpx.Client(base_url=server.url, timeout=600) as http,
         ):
-            admin = load_key_file(data_dir / "admin.key")
-            assert isinstance(admin, IdentityKeys)
-            world = World(http, ManualClock.system(), admin)
-            doctor = world.enroll("dr-bench", "clinician")
-            system = world.enroll("his-bench", "system")
-            patient = world.register_patient("Bench Patient")
-            world.grant(patient, doctor, ["read"], ["lab-results"])
-            world.share_key(patient, doctor)
-            world.grant(patient, system, ["write"], ["lab-results"])
+            cast = lab_results_cast(http, data_dir)
+            doctor, system, patient = cast.doctor, cast.system, cast.patient
             pdf = make_pdf(size_mib * MIB)
             (Path(tmp) / "bench.pdf").write_bytes(pdf)
             with Client(server.url, system) as sdk:
