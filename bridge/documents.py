@@ -7,6 +7,8 @@ seals, signs and uploads it for the patient the MRN is linked to, idempotently o
 
 from __future__ import annotations
 
+import hashlib
+from base64 import b64encode
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -34,6 +36,17 @@ class IncomingDocument:
     replaces: str | None = None
     """The document this one replaces (MDM^T10 TXA-13, FHIR relatesTo replaces): its unique
     id, or ``DocumentReference/<id>`` when a FHIR client names it by resource id."""
+    sha1: str | None = None
+    """`sha1_b64(content)` when it was computed as the content arrived."""
+
+    def content_sha1(self) -> str:
+        """FHIR's `Attachment.hash` of the content (computed once)."""
+        return self.sha1 if self.sha1 is not None else sha1_b64(self.content)
+
+
+def sha1_b64(content: bytes) -> str:
+    """FHIR R4 `Attachment.hash`: base64 of the SHA-1 of the data."""
+    return b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

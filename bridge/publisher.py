@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import hashlib
 import io
-from base64 import b64encode
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -39,11 +38,6 @@ def record_id_for(hospital: str, unique_id: str) -> str:
     """The ledger record id of a sender's unique id (32 hex, as the ledger's ids)."""
     material = f"ehrgate-bridge-record/v1\n{hospital}\n{unique_id}".encode()
     return hashlib.sha256(material).hexdigest()[:32]
-
-
-def sha1_b64(content: bytes) -> str:
-    """FHIR R4 `Attachment.hash`: base64 of the SHA-1 of the data."""
-    return b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode("ascii")
 
 
 class GatewayPublisher:
@@ -80,7 +74,7 @@ class GatewayPublisher:
             pseudonym=pseudonym,
             mrn=document.mrn,
             category=document.category,
-            sha1=sha1_b64(document.content),
+            sha1=document.content_sha1(),
             size=len(document.content),
             title=document.title,
             replaces=document.replaces,
@@ -112,7 +106,7 @@ class GatewayPublisher:
 
     @staticmethod
     def _repeat(known: PublishedRow, document: IncomingDocument) -> Published:
-        if known.sha1 != sha1_b64(document.content) or known.mrn != document.mrn:
+        if known.sha1 != document.content_sha1() or known.mrn != document.mrn:
             raise InvalidDocument(
                 f"unique id {document.unique_id} was published before for other content or "
                 "another patient; give a new document a new unique id"

@@ -13,18 +13,17 @@ status `superseded`. Anything else is refused before anything is published.
 
 from __future__ import annotations
 
-import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bridge.base64data import strict_b64decode
 from bridge.categories import LOINC, CategoryTable
-from bridge.documents import REFERENCE_PREFIX, IncomingDocument, SealedFacts
+from bridge.documents import REFERENCE_PREFIX, IncomingDocument, SealedFacts, sha1_b64
 from bridge.errors import InvalidDocument
 from bridge.fhir.scan import PLACEHOLDER
-from bridge.publisher import sha1_b64
 from bridge.store import BridgeStore, PublishedRow
 from ehrgate.models import Record
 
@@ -125,20 +124,21 @@ def _decode(data: Any, where: str) -> bytes:
     if not isinstance(data, str) or not data:
         raise InvalidDocument(f"{where} is missing or not a non-empty string")
     try:
-        return binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
+        return strict_b64decode(data)
+    except ValueError as exc:
         raise InvalidDocument(f"{where} is not valid base64") from exc
 
 
-def check_content(attachment: dict[str, Any], content: bytes, limits: Limits) -> None:
-    """Size limit, PDF magic, and the attachment's own hash and size."""
+def check_content(attachment: dict[str, Any], content: bytes, sha1: str, limits: Limits) -> None:
+    """Size limit, PDF magic, and the attachment's own hash (*sha1*, `sha1_b64` of the
+    content) and size."""
     if len(content) > limits.max_bytes:
         raise InvalidDocument(
             f"the document is {len(content)} bytes; this bridge accepts at most {limits.max_bytes}"
         )
     if not content.startswith(PDF_MAGIC):
         raise InvalidDocument("the attachment claims application/pdf but its data is not a PDF")
-    if "hash" in attachment and attachment["hash"] != sha1_b64(content):
+    if "hash" in attachment and attachment["hash"] != sha1:
         raise InvalidDocument(
             "attachment.hash does not match the data (it must be the base64 SHA-1 of the bytes)"
         )
@@ -179,13 +179,13 @@ def incoming_document(
     resource: Any,
     limits: Limits,
     binary_for: Callable[[str], tuple[str, bytes]] | None = None,
-    streamed: bytes | None = None,
+    streamed: tuple[bytes, str] | None = None,
 ) -> IncomingDocument:
     """An IncomingDocument from a DocumentReference; InvalidDocument naming what is wrong.
 
     *binary_for* resolves an attachment URL to a Binary of the same transaction (ITI-65);
-    *streamed* is the attachment's data decoded as the body arrived (`bridge.fhir.scan`:
-    the resource then holds the placeholder in its place)."""
+    *streamed* is the attachment's data decoded as the body arrived, with its `sha1_b64`
+    (`bridge.fhir.scan`: the resource then holds the placeholder in its place)."""
     document = expect_type(resource, "DocumentReference")
     if document.get("status") != "current":
         raise InvalidDocument(
@@ -200,14 +200,15 @@ def incoming_document(
         raise InvalidDocument(
             f"attachment.contentType must be {PDF}, got {attachment.get('contentType')!r}"
         )
+    sha1: str | None = None
     if streamed is not None:
         if attachment.get("data") != PLACEHOLDER:
             raise InvalidDocument(
                 "the body names content, attachment or data more than once; send each once"
             )
-        if not streamed:
+        content, sha1 = streamed
+        if not content:
             raise InvalidDocument("attachment.data is missing or not a non-empty string")
-        content = streamed
     elif "data" in attachment:
         content = _decode(attachment["data"], "attachment.data")
     elif binary_for is not None and isinstance(attachment.get("url"), str):
@@ -216,7 +217,9 @@ def incoming_document(
             raise InvalidDocument(f"the Binary at {attachment['url']} is not {PDF}")
     else:
         raise InvalidDocument("attachment.data (the PDF, base64) is missing")
-    check_content(attachment, content, limits)
+    if sha1 is None:
+        sha1 = sha1_b64(content)
+    check_content(attachment, content, sha1, limits)
     date = document.get("date")
     created = parse_time(date, "DocumentReference.date") if date else datetime.now(UTC)
     title = _title(attachment)
@@ -229,6 +232,7 @@ def incoming_document(
         content=content,
         content_type=PDF,
         title=title,
+        sha1=sha1,
     )
 
 

@@ -9,7 +9,6 @@ with 201 and a location per entry, in the Bundle's order.
 
 from __future__ import annotations
 
-import binascii
 import copy
 import hashlib
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from bridge.actors import Actor
+from bridge.base64data import strict_b64decode
 from bridge.documents import IncomingDocument, Published
 from bridge.errors import InvalidDocument
 from bridge.fhir.auth import allowed
@@ -115,8 +115,8 @@ def _binaries(entries: list[_Entry]) -> dict[str, tuple[str, bytes]]:
             raise InvalidDocument(f"Bundle.entry[{entry.index}] (Binary) needs a fullUrl")
         data = entry.resource.get("data")
         try:
-            content = binascii.a2b_base64(data if isinstance(data, str) else "", strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
+            content = strict_b64decode(data if isinstance(data, str) else "")
+        except ValueError as exc:
             raise InvalidDocument(f"Bundle.entry[{entry.index}] Binary.data is not base64") from exc
         if not content:
             raise InvalidDocument(f"Bundle.entry[{entry.index}] Binary has no data")

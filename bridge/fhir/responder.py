@@ -6,7 +6,6 @@ ledger decides (and records) it; what the SDK returns from a fetch was fully ver
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from bridge.actors import Actor
+from bridge.base64data import b64encode_text
 from bridge.errors import InvalidDocument, UnlinkedPatient
 from bridge.fhir.auth import allowed
 from bridge.fhir.common import base_url, bridge_of, in_thread, search_params, searchset
@@ -138,7 +138,7 @@ async def retrieve_document(
                 "resourceType": "Binary",
                 "id": record_id,
                 "contentType": fetched.content_type,
-                "data": base64.b64encode(content).decode("ascii"),
+                "data": b64encode_text(content),
             }
         )
     return Response(content, media_type=fetched.content_type)

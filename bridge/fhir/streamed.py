@@ -15,14 +15,16 @@ than what was sealed, is published once it is whole, as before.
 
 from __future__ import annotations
 
-import binascii
+import hashlib
 import json
+from base64 import b64encode
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 
+from bridge.base64data import strict_b64decode
 from bridge.documents import IncomingDocument, Published, SealedFacts
 from bridge.errors import InvalidDocument
 from bridge.fhir.common import body_chunks, require_fhir_json
@@ -41,8 +43,8 @@ _NOT_BASE64 = "attachment.data is not valid base64"
 
 
 class Base64Stream:
-    """Strict base64 decoding of a text given in pieces: what `binascii.a2b_base64(text,
-    strict_mode=True)` accepts of the whole, and nothing else. Whole quanta are decoded as
+    """Strict base64 decoding of a text given in pieces: what `strict_b64decode` accepts
+    of the whole, and nothing else. Whole quanta are decoded as
     they come; the last one, with whatever follows it, at the end (where strict decoding
     has its rules about padding)."""
 
@@ -70,8 +72,8 @@ class Base64Stream:
 
 def _decoded(text: bytes) -> bytes:
     try:
-        return binascii.a2b_base64(text, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
+        return strict_b64decode(text)
+    except ValueError as exc:
         raise InvalidDocument(_NOT_BASE64) from exc
 
 
@@ -90,6 +92,7 @@ class _Arrival:
     magic_checked: bool = False
     staging: Staging | None = None
     fed: int = 0  # how many of `pieces` the staging has
+    sha1: hashlib._Hash = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
 
     def data(self, text: bytes) -> None:
         self.last(self.decoder.feed(text))
@@ -104,6 +107,7 @@ class _Arrival:
                 f"accepts at most {self.limits.max_bytes}"
             )
         self.pieces.append(decoded)
+        self.sha1.update(decoded)
         if not self.magic_checked and self.size >= len(PDF_MAGIC):
             self.magic_checked = True
             if not b"".join(self.pieces).startswith(PDF_MAGIC):
@@ -155,8 +159,10 @@ async def publish_arriving(
             resource = json.loads(scanner.skeleton)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidDocument(f"the body is not JSON: {exc}") from exc
-        content = b"".join(arrival.pieces) if scanner.found_data else None
-        document = incoming_document(resource, limits, streamed=content)
+        streamed = None
+        if scanner.found_data:
+            streamed = (b"".join(arrival.pieces), b64encode(arrival.sha1.digest()).decode())
+        document = incoming_document(resource, limits, streamed=streamed)
         if arrival.staging is None:
             return resource, document, await publisher.publish(document, actor=actor)
         same = sealed_facts(resource, limits) == arrival.facts

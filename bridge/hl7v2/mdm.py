@@ -10,14 +10,13 @@ id; for T10, TXA-13 (parent document number) the id of the document replaced, as
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 import hl7
 
+from bridge.base64data import b64encode_text, strict_b64decode
 from bridge.documents import IncomingDocument
 from bridge.errors import (
     BridgeUsageError,
@@ -190,10 +189,10 @@ def _base64(data: str) -> bytes:
     if not data:
         raise InvalidMessageContent("OBX-5.5 (the base64 PDF) is empty", "101")
     try:
-        content = base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
+        content = strict_b64decode(data)
+    except ValueError as exc:
         raise InvalidMessageContent(f"OBX-5.5 is not valid base64: {exc}", "102") from exc
-    if base64.b64encode(content).decode("ascii") != data:
+    if b64encode_text(content) != data:
         # Strict: exactly the canonical encoding (padding to a multiple of 4, no extra "=").
         raise InvalidMessageContent("OBX-5.5 is not valid base64: wrong padding", "102")
     return content

@@ -4,13 +4,13 @@ comes out whole whatever the chunking, and strict base64 in pieces is strict bas
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import random
 from typing import Any
 
 import pytest
 
+from bridge.base64data import strict_b64decode
 from bridge.errors import InvalidDocument
 from bridge.fhir.scan import PLACEHOLDER, AttachmentScanner
 from bridge.fhir.streamed import Base64Stream
@@ -119,8 +119,8 @@ def test_what_the_scanner_refuses(body: bytes, words: str) -> None:
 
 def _strict(text: bytes) -> bytes | None:
     try:
-        return binascii.a2b_base64(text, strict_mode=True)
-    except (binascii.Error, ValueError):
+        return strict_b64decode(text)
+    except ValueError:
         return None
 
 
