@@ -194,4 +194,5 @@ class Client:
     stage_upload = _delegate("_staged", StagedUploads.stage_upload)
     fetch = _delegate("_fetcher", Fetcher.fetch)
     fetch_bytes = _delegate("_fetcher", Fetcher.fetch_bytes)
+    fetch_into = _delegate("_fetcher", Fetcher.fetch_into)
     erase = _delegate("_erasures", Erasures.erase)

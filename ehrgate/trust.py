@@ -22,6 +22,14 @@ caught. `checkpoint_key` is the C2SP vkey of the key that signs the log's checkp
 the evidence of a split view. `checkpoint` is the largest checkpoint verified (cosigned
 or not), kept to be shown beside a conflicting one. The file is written through a
 temporary file and a rename, so it is never seen half-written.
+
+A head advances with nearly every answer, so heads go first to a journal beside the file
+(`known_ledgers.json.heads`): one JSON line each, `{"url": ..., "tree_size": N, "root":
+HEX}`, appended with a single write. That costs a few microseconds where rewriting and
+renaming the file costs a few hundred, and it is as durable: what the process wrote
+survives the process. Reading the pins takes the largest head of the file and the journal
+(a line cut short by a crash is ignored); every `JOURNAL_LINES` lines the heads are folded
+into the file and the journal starts again.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from ehrgate.errors import UsageError, VerificationFailed
 from envelope import EnvelopeError, VerifyKey, b64decode, b64encode
 
 PINS_VERSION = 1
+JOURNAL_LINES = 4096
+"""Head lines appended before the heads are folded into the pins file."""
 
 
 def default_pins_path() -> Path:
@@ -64,12 +74,16 @@ class LedgerPins:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
+        self._journal = path.with_name(f"{path.name}.heads") if path is not None else None
+        self._journaled = 0
         self._lock = threading.Lock()
         self._heads: dict[str, tuple[int, str]] = {}
         self._checkpoint_keys: dict[str, str] = {}
         self._witnessed: dict[str, str] = {}
         self._checkpoints: dict[str, tuple[int, str]] = {}
         self._keys: dict[str, str] = self._load() if path is not None else {}
+        if path is not None:
+            self._replay_journal()
 
     def _load(self) -> dict[str, str]:
         assert self.path is not None
@@ -102,6 +116,42 @@ class LedgerPins:
                 self._checkpoints[str(url)] = (int(seen[0]), str(seen[1]))
         return keys
 
+    def _replay_journal(self) -> None:
+        """Take the journal's heads where they are larger than the file's."""
+        assert self._journal is not None
+        try:
+            lines = self._journal.read_bytes().splitlines()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise UsageError(f"{self._journal}: not readable ({exc})") from exc
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                url, size, root = entry["url"], entry["tree_size"], entry["root"]
+            except (ValueError, KeyError, TypeError):
+                continue  # cut short by a crash while it was written
+            if not (isinstance(url, str) and isinstance(size, int) and isinstance(root, str)):
+                continue
+            known = self._heads.get(url)
+            if known is None or known[0] < size:
+                self._heads[url] = (size, root)
+        self._journaled = len(lines)
+
+    def _journal_head(self, url: str, size: int, root: str) -> None:
+        assert self._journal is not None
+        if self._journaled >= JOURNAL_LINES:
+            self._save()
+            return
+        line = json.dumps({"url": url, "tree_size": size, "root": root}) + "\n"
+        self._journal.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+        self._journaled += 1
+
     def _save(self) -> None:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +166,11 @@ class LedgerPins:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
+        # the file holds every head now: the journal's lines are folded in
+        if self._journal is not None and self._journaled:
+            with contextlib.suppress(FileNotFoundError):
+                os.truncate(self._journal, 0)
+            self._journaled = 0
 
     def _entry(self, url: str, key: str) -> dict[str, object]:
         entry: dict[str, object] = {"ledger_public_key": key}
@@ -178,7 +233,7 @@ class LedgerPins:
                 return
             self._heads[url] = (tree_size, root)
             if self.path is not None and url in self._keys:
-                self._save()
+                self._journal_head(url, tree_size, root)
 
     def pinned(self, url: str) -> VerifyKey | None:
         with self._lock:

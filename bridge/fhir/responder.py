@@ -6,12 +6,13 @@ ledger decides (and records) it; what the SDK returns from a fetch was fully ver
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from bridge.actors import Actor
 from bridge.base64data import b64encode_text
@@ -20,6 +21,7 @@ from bridge.fhir.auth import allowed
 from bridge.fhir.common import base_url, bridge_of, in_thread, search_params, searchset
 from bridge.fhir.documents import document_reference, lineage_of, mrn_of_token
 from bridge.fhir.outcome import fhir_response, operation_outcome
+from bridge.fhir.relay import relayed_fetch
 from bridge.fhir.search import page_links, parse_search
 from bridge.fhir.views import audit_event, capability_statement, consent, submission_set
 from bridge.service import Bridge
@@ -126,13 +128,23 @@ def _check_id(value: str) -> None:
 async def retrieve_document(
     request: Request, record_id: str, actor: Annotated[Actor, Depends(allowed("Binary", "r"))]
 ) -> Response:
-    """ITI-68 Retrieve Document: the verified plaintext, or a Binary with it as data."""
+    """ITI-68 Retrieve Document: the verified plaintext, passed on as it is opened
+    (`bridge.fhir.relay`), or a Binary with it as data."""
     bridge = bridge_of(request)
     _check_id(record_id)
     client = bridge.identities.client(actor.identity)
-    fetched, content = await in_thread(lambda: client.fetch_bytes(record_id))
+    relay, fetch = relayed_fetch(
+        asyncio.get_running_loop(),
+        lambda relay: in_thread(lambda: client.fetch_into(record_id, relay, opened=relay.opened)),
+    )
+    try:
+        fetched = await relay.start(fetch)
+    except BaseException:
+        relay.close()
+        raise
     accept = request.headers.get("accept", "")
     if "fhir+json" in accept and fetched.content_type not in accept:
+        content = b"".join([piece async for piece in relay.pieces(fetch)])
         return fhir_response(
             {
                 "resourceType": "Binary",
@@ -141,7 +153,11 @@ async def retrieve_document(
                 "data": b64encode_text(content),
             }
         )
-    return Response(content, media_type=fetched.content_type)
+    return StreamingResponse(
+        relay.pieces(fetch),
+        media_type=fetched.content_type,
+        headers={"Content-Length": str(fetched.plaintext_size)},
+    )
 
 
 def _patient_mrn(bridge: Bridge, params: dict[str, list[str]]) -> str:

@@ -22,8 +22,9 @@ import hashlib
 import io
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from ehrgate._client.directory import Directory
 from ehrgate._client.session import Session, items
@@ -60,6 +61,14 @@ from ledger.wire.ids import LEDGER_ID
 from ledger.wire.transactions import Transaction
 
 READ_SIZE = 1024 * 1024
+
+
+class PlaintextSink(Protocol):
+    """Where a fetch writes the plaintext: a binary file, or anything with `write`."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 _NO_ROUTE = "there is no resource at"
 """How a gateway answers a path it has no route for (an older one, for the open route)."""
 
@@ -184,8 +193,38 @@ class Fetcher:
         proof, opened, entry = self._fetch_into(record_id, sink)
         return _fetched(proof, opened, Path(opened.filename), entry), sink.getvalue()
 
+    def fetch_into(
+        self,
+        record_id: str,
+        sink: PlaintextSink,
+        *,
+        opened: Callable[[Fetched], None] | None = None,
+    ) -> Fetched:
+        """Like `fetch`, writing the plaintext to *sink* segment by segment as the body
+        arrives (to pass a record on without holding it whole).
+
+        Each segment is authenticated before it is written, and the last one only after
+        the body's SHA-256 and size (the ledger's) and the plaintext's (the capsule's)
+        were checked: a sink that received the last write holds a verified whole. After
+        an exception, what it received must be discarded. *opened*, if given, is called
+        once the record is proved and its capsule opened, before the first write, with
+        what `fetch` returns (`path` is the uploader's file name): the plaintext's size
+        and content type, say, for an HTTP answer's headers."""
+
+        def started(proof: RecordProof, capsule: OpenedCapsule, index: int | None) -> None:
+            if opened is not None:
+                opened(_fetched(proof, capsule, Path(capsule.filename), index))
+
+        # pieces as they arrive, not a megabyte at a time: the sink passes them on sooner
+        proof, capsule, entry = self._fetch_into(record_id, sink, started, read_size=None)
+        return _fetched(proof, capsule, Path(capsule.filename), entry)
+
     def _fetch_into(
-        self, record_id: str, sink: IO[bytes]
+        self,
+        record_id: str,
+        sink: PlaintextSink,
+        started: Callable[[RecordProof, OpenedCapsule, int | None], None] | None = None,
+        read_size: int | None = READ_SIZE,
     ) -> tuple[RecordProof, OpenedCapsule, int | None]:
         """Write the verified plaintext to *sink*; on any failure its content is garbage
         and must be discarded (the callers do). The third value is the ledger index of the
@@ -198,7 +237,9 @@ class Fetcher:
         else:
             proof, capsule, ticket, entry = opened
             body_path, params = f"/v1/records/{record_id}/open/body", {"ticket": ticket}
-        self._read_body(proof.record, capsule, body_path, params, sink)
+        if started is not None:
+            started(proof, capsule, entry)
+        self._read_body(proof.record, capsule, body_path, params, sink, read_size)
         return proof, capsule, entry
 
     def _ask_open(self, record_id: str) -> Any:
@@ -278,7 +319,8 @@ class Fetcher:
         opened: OpenedCapsule,
         path: str,
         params: dict[str, Any] | None,
-        sink: IO[bytes],
+        sink: PlaintextSink,
+        read_size: int | None = READ_SIZE,
     ) -> None:
         """Stream the sealed body from *path*, checking its hash and size against the
         ledger and opening each segment, into *sink*."""
@@ -290,7 +332,7 @@ class Fetcher:
                 self._session.connection.stream("GET", path, params=params) as body,
                 map_transport_errors(self._session.url),
             ):
-                for chunk in body.iter_bytes(READ_SIZE):
+                for chunk in body.iter_bytes(read_size):
                     digest.update(chunk)
                     received += len(chunk)
                     if received > record.size:

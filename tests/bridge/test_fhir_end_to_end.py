@@ -4,6 +4,7 @@ gateway; every FHIR response is also checked by the independent validator (conft
 from __future__ import annotations
 
 import base64
+import io
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -290,6 +291,41 @@ def test_a_tampered_body_is_never_served(live: LiveBridge, cast: Cast, http: Htt
     assert answer.status_code == 502
     assert answer.json()["resourceType"] == "OperationOutcome"
     assert b"%PDF" not in answer.content
+
+
+def _read_into(answer: httpx.Response, received: bytearray) -> None:
+    for chunk in answer.iter_bytes():
+        received += chunk
+
+
+def test_a_body_damaged_past_its_first_megabyte_is_cut_short(
+    live: LiveBridge, cast: Cast, http: Http
+) -> None:
+    """ITI-68 passes a large PDF on as it is opened: a changed byte far into it ends the
+    answer short of its Content-Length, which the client reports; never a whole."""
+    content = pdf(3 * 1024 * 1024)  # larger than this bridge takes in; the SDK uploads it
+    with cast.client(cast.system) as system:
+        uploaded = system.upload(
+            io.BytesIO(content), pseudonym=cast.pseudonym, category="lab-results", filename="a.pdf"
+        )
+    record_id = uploaded.record.record_id
+    doctor = http("doctor")
+    whole = doctor.get(f"{live.fhir}/Binary/{record_id}")
+    assert whole.content == content
+    assert whole.headers["content-length"] == str(len(content))
+    with cast.client(cast.doctor) as reader:
+        record = reader.record(record_id).record
+    blob = next(cast.data_dir.rglob(record.body_sha256))
+    damaged = bytearray(blob.read_bytes())
+    damaged[2_500_000] ^= 0x01
+    blob.write_bytes(bytes(damaged))
+    received = bytearray()
+    with doctor.stream("GET", f"{live.fhir}/Binary/{record_id}") as answer:
+        assert answer.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            _read_into(answer, received)
+    assert len(received) < 2_500_000
+    assert bytes(received) == content[: len(received)]
 
 
 def test_a_resent_transaction_publishes_nothing_twice(
