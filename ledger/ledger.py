@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
+import os
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -48,6 +51,9 @@ from ledger.wire.builders import LedgerSigner, genesis as build_genesis
 from ledger.wire.clock import Clock, format_time, parse_time, system_clock
 from ledger.wire.transactions import Transaction
 
+VERIFY_CHUNK = 128
+"""`submit_many` checks signatures in chunks of this many, one chunk per core at a time."""
+
 
 class Ledger(LedgerQueries):
     """One ledger database. Thread-safe; create with `Ledger.open`."""
@@ -68,6 +74,8 @@ class Ledger(LedgerQueries):
         self.categories = categories or CategoryRegistry(DEFAULT_CATEGORIES)
         self.max_batch = max_batch
         self._closed = False
+        self._verifiers_lock = threading.Lock()
+        self._verifier_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._identities = Converted(Identity.from_row)
         self._patients = Converted(Patient.from_row)
         self._permissions = Converted(Permission.from_row)
@@ -136,6 +144,8 @@ class Ledger(LedgerQueries):
         self._closed = True
         self._committer.stop()
         self._committer.checker.close()
+        if self._verifier_pool is not None:
+            self._verifier_pool.shutdown(wait=True)
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -245,8 +255,21 @@ class Ledger(LedgerQueries):
         """
         pending = list(txs)
         batch: Batch[Receipt] = Batch(len(pending))
-        for position, tx in enumerate(pending):
-            self._enqueue(tx, None, batch.slot(position))
+        chunks = [
+            range(start, min(start + VERIFY_CHUNK, len(pending)))
+            for start in range(0, len(pending), VERIFY_CHUNK)
+        ]
+        if len(chunks) > 1 and self._committer.checker.workers == 0:
+            # OpenSSL verifies with the GIL released: chunks are checked on every core, and
+            # each is queued as soon as it is checked, in order, while the next ones are.
+            checked: Iterable[None] = self._verifiers().map(
+                self._verify_ahead, [pending[chunk.start : chunk.stop] for chunk in chunks]
+            )
+        else:
+            checked = (None for _ in chunks)
+        for chunk, _ in zip(chunks, checked, strict=True):
+            for position in chunk:
+                self._enqueue(pending[position], None, batch.slot(position))
         results: list[Receipt | RuleViolation] = []
         for outcome in batch.wait(timeout):
             if isinstance(outcome, Receipt | RuleViolation):
@@ -254,6 +277,24 @@ class Ledger(LedgerQueries):
             else:
                 raise outcome
         return results
+
+    def _verify_ahead(self, txs: list[Transaction]) -> None:
+        """Verify the signatures whose keys are known (a failure is left to `_enqueue`,
+        which checks again and reports it)."""
+        committer = self._committer
+        for tx in txs:
+            key = committer.signer_key(tx)
+            if key is not None:
+                with contextlib.suppress(LedgerError):
+                    tx.verify_signature(key)
+
+    def _verifiers(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._verifiers_lock:
+            if self._verifier_pool is None:
+                self._verifier_pool = concurrent.futures.ThreadPoolExecutor(
+                    os.cpu_count() or 2, thread_name_prefix="ledger-verify"
+                )
+            return self._verifier_pool
 
     def precheck(self, tx: Transaction) -> None:
         """Raise the RuleViolation the rules would refuse *tx* with if it were committed now.

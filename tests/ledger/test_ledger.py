@@ -345,6 +345,41 @@ def test_signatures_checked_in_worker_processes(tmp_path: Path, clock: FakeClock
     assert failure.code == "bad-signature"
 
 
+def test_a_large_submission_is_checked_on_threads_and_answered_in_order(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`submit_many` verifies chunks on a thread per core: every signature once, a forged
+    one refused in its place, the rest committed in the order given."""
+    import threading
+
+    from tests.ledger.test_rules import _forged
+
+    w = world
+    checked = _count_verifications(monkeypatch)
+    threads: set[str] = set()
+    real_ahead = Ledger._verify_ahead
+
+    def noting(self: Ledger, txs: list[Transaction]) -> None:
+        threads.add(threading.current_thread().name)
+        real_ahead(self, txs)
+
+    monkeypatch.setattr(Ledger, "_verify_ahead", noting)
+    txs = [Transaction.from_bytes(_access(w, n).encoded) for n in range(700)]
+    txs[300] = _forged(txs[300])
+    size = w.ledger.tree_size()
+    results = w.ledger.submit_many(txs)
+    refused = [n for n, r in enumerate(results) if isinstance(r, RuleViolation)]
+    assert refused == [300]
+    failure = results[300]
+    assert isinstance(failure, RuleViolation)
+    assert failure.code == "bad-signature"
+    indexes = [r.index for r in results if isinstance(r, Receipt)]
+    assert indexes == list(range(size, size + 699))
+    assert threads
+    assert all(name.startswith("ledger-verify") for name in threads)
+    assert sorted(set(checked)) == sorted({tx.signature for tx in txs})
+
+
 def test_a_failed_commit_changes_nothing(world: World, database_url: str) -> None:
     import sqlalchemy as sa
 
