@@ -21,7 +21,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from ehrgate.models import Fetched
 
 HELD_BYTES = 2 * 1024 * 1024
-_WAIT_SECONDS = 600.0
+_WAIT_SECONDS = 120.0
 """How long a fetch waits for a client that reads nothing before giving up."""
 
 
