@@ -272,6 +272,16 @@ def test_retry_after_lost_bookkeeping_commits_nothing_twice(
     assert record_count(cast) == before
 
 
+def _damage_stored_body(cast: Cast, record_id: str, *, at: int) -> None:
+    """Flip one bit of the record's stored body, byte *at*."""
+    with cast.client(cast.doctor) as reader:
+        record = reader.record(record_id).record
+    blob = next(cast.data_dir.rglob(record.body_sha256))
+    damaged = bytearray(blob.read_bytes())
+    damaged[at] ^= 0x01
+    blob.write_bytes(bytes(damaged))
+
+
 def test_a_tampered_body_is_never_served(live: LiveBridge, cast: Cast, http: Http) -> None:
     """ITI-68 goes through the SDK's verifying fetch: a changed stored byte is refused."""
     content = pdf(200_000)
@@ -281,12 +291,7 @@ def test_a_tampered_body_is_never_served(live: LiveBridge, cast: Cast, http: Htt
     record_id = created.headers["location"].rsplit("/", 1)[1]
     doctor = http("doctor")
     assert doctor.get(f"{live.fhir}/Binary/{record_id}").content == content
-    with cast.client(cast.doctor) as reader:
-        record = reader.record(record_id).record
-    blob = next(cast.data_dir.rglob(record.body_sha256))
-    damaged = bytearray(blob.read_bytes())
-    damaged[100_000] ^= 0x01
-    blob.write_bytes(bytes(damaged))
+    _damage_stored_body(cast, record_id, at=100_000)
     answer = doctor.get(f"{live.fhir}/Binary/{record_id}")
     assert answer.status_code == 502
     assert answer.json()["resourceType"] == "OperationOutcome"
@@ -313,12 +318,7 @@ def test_a_body_damaged_past_its_first_megabyte_is_cut_short(
     whole = doctor.get(f"{live.fhir}/Binary/{record_id}")
     assert whole.content == content
     assert whole.headers["content-length"] == str(len(content))
-    with cast.client(cast.doctor) as reader:
-        record = reader.record(record_id).record
-    blob = next(cast.data_dir.rglob(record.body_sha256))
-    damaged = bytearray(blob.read_bytes())
-    damaged[2_500_000] ^= 0x01
-    blob.write_bytes(bytes(damaged))
+    _damage_stored_body(cast, record_id, at=2_500_000)
     received = bytearray()
     with doctor.stream("GET", f"{live.fhir}/Binary/{record_id}") as answer:
         assert answer.status_code == 200
