@@ -22,16 +22,12 @@ from bridge.keystore import KeyStore
 from bridge.settings import BridgeSettings
 from ehrgate.cli import cli
 from ehrgate.links import make_link_statement
-from gateway import Settings
-from gateway.bootstrap import ensure_first_start
-from gateway.settings import WitnessEndpoint
 from ledger.wire.cosignatures import Cosigner
 from tests.bridge.conftest import MRN, TOKENS
 from tests.bridge.live import PASSPHRASE, FixedTokens, LiveBridge, bridge_settings, live_bridge
 from tests.bridge.samples import document_reference, pdf
-from tests.client.live import Cast, live_cast
-from tests.federation.hospitals import LoopbackServer, witness_app
-from witness import write_witness_key
+from tests.client.live import Cast
+from tests.client.witnessed import witnessed_cast
 
 ORIGIN = "st-elsewhere.example/ehrgate"
 STRANGER = Cosigner.generate("witness.stranger.example").verifier.vkey()
@@ -48,25 +44,8 @@ class Witnessed:
 def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnessed]:
     """A gateway whose checkpoints one real witness cosigns."""
     root = tmp_path_factory.mktemp("witnessed")
-    first = ensure_first_start(Settings(data_dir=root / "gateway", log_origin=ORIGIN))
-    home = root / "witness"
-    home.mkdir()
-    vkey = write_witness_key(home / "witness.key", "witness.st-elsewhere.example").verifier.vkey()
-    (home / "witness.toml").write_text(
-        'key_file = "witness.key"\ndatabase = "witness.db"\n\n[[logs]]\n'
-        f'origin = "{ORIGIN}"\nvkey = "{first.checkpoint_signer.verifier.vkey()}"\n'
-    )
-    witness = LoopbackServer(witness_app(home / "witness.toml")).start()
-    try:
-        with live_cast(
-            root,
-            log_origin=ORIGIN,
-            witnesses=[WitnessEndpoint(url=witness.url, vkey=vkey)],
-            witness_interval=0.05,
-        ) as cast:
-            yield Witnessed(cast, vkey, root)
-    finally:
-        witness.stop()
+    with witnessed_cast(root, ORIGIN, "witness.st-elsewhere.example") as (cast, vkey):
+        yield Witnessed(cast, vkey, root)
 
 
 def _bridge(stack: ExitStack, setup: Witnessed, name: str, **policy: object) -> LiveBridge:

@@ -13,14 +13,10 @@ import pytest
 
 from ehrgate import Client, NoQuorum, NotFound, SplitView, VerificationFailed, WitnessPolicy
 from ehrgate.trust import LedgerPins
-from gateway import Settings
-from gateway.bootstrap import ensure_first_start
-from gateway.settings import WitnessEndpoint
 from ledger.wire.cosignatures import Cosigner
-from tests.client.live import Cast, live_cast
+from tests.client.live import Cast
 from tests.client.test_tamper import LARGE, flip
-from tests.federation.hospitals import LoopbackServer, witness_app
-from witness import write_witness_key
+from tests.client.witnessed import witnessed_cast
 
 Answer = Callable[[httpx.Request], httpx.Response | None]
 
@@ -236,25 +232,8 @@ ORIGIN = "open.example/ehrgate"
 def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cast, str]]:
     """A gateway whose checkpoints one real witness cosigns, and the witness's vkey."""
     root = tmp_path_factory.mktemp("witnessed")
-    first = ensure_first_start(Settings(data_dir=root / "gateway", log_origin=ORIGIN))
-    home = root / "witness"
-    home.mkdir()
-    vkey = write_witness_key(home / "witness.key", "witness.open.example").verifier.vkey()
-    (home / "witness.toml").write_text(
-        'key_file = "witness.key"\ndatabase = "witness.db"\n\n[[logs]]\n'
-        f'origin = "{ORIGIN}"\nvkey = "{first.checkpoint_signer.verifier.vkey()}"\n'
-    )
-    witness = LoopbackServer(witness_app(home / "witness.toml")).start()
-    try:
-        with live_cast(
-            root,
-            log_origin=ORIGIN,
-            witnesses=[WitnessEndpoint(url=witness.url, vkey=vkey)],
-            witness_interval=0.05,
-        ) as cast:
-            yield cast, vkey
-    finally:
-        witness.stop()
+    with witnessed_cast(root, ORIGIN, "witness.open.example") as found:
+        yield found
 
 
 def test_a_witness_policy_is_checked_on_an_open(witnessed: tuple[Cast, str]) -> None:
