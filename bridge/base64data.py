@@ -12,7 +12,7 @@ from __future__ import annotations
 import pybase64
 
 
-def strict_b64decode(data: str | bytes) -> bytes:
+def strict_b64decode(data: str | bytes | memoryview) -> bytes:
     """The bytes *data* encodes; `ValueError` (a `binascii.Error`) if it is not strict
     base64, non-ASCII text included."""
     return pybase64.b64decode(data, validate=True)

@@ -44,25 +44,34 @@ _NOT_BASE64 = "attachment.data is not valid base64"
 
 class Base64Stream:
     """Strict base64 decoding of a text given in pieces: what `strict_b64decode` accepts
-    of the whole, and nothing else. Whole quanta are decoded as
-    they come; the last one, with whatever follows it, at the end (where strict decoding
-    has its rules about padding)."""
+    of the whole, and nothing else. Whole quanta are decoded as they come; the last one,
+    with whatever follows it, at the end (where strict decoding has its rules about
+    padding). A large piece is decoded in place, not copied: the few characters held
+    from the piece before, completed to whole quanta, are decoded apart."""
 
     def __init__(self) -> None:
         self._rest = b""
 
-    def feed(self, text: bytes) -> bytes:
+    def feed(self, text: bytes) -> list[bytes]:
+        """The bytes the whole quanta so far encode, in one or two pieces."""
         if not text:
-            return b""
-        text = self._rest + text
-        whole = max(0, (len(text) - 1) // 4 * 4 - 4)
-        self._rest = text[whole:]
-        if not whole:
-            return b""
-        quanta = text[:whole]
-        if b"=" in quanta[-4:]:
+            return []
+        rest = self._rest
+        whole = max(0, (len(rest) + len(text) - 1) // 4 * 4 - 4)  # characters decoded now
+        if whole <= len(rest) + 4:
+            joined = rest + text  # a short piece: join it to what was held
+            self._rest = joined[whole:]
+            if not whole:
+                return []
+            return [_quanta(joined[:whole], joined[whole - 4 : whole])]
+        align = -len(rest) % 4
+        head = rest + text[:align]  # what was held, completed to whole quanta
+        end = whole - len(rest)  # text[:end] is decoded now; end - align is a multiple of 4
+        self._rest = text[end:]
+        if b"=" in head:
             raise InvalidDocument(_NOT_BASE64)  # padding, then more
-        return _decoded(quanta)
+        bulk = _quanta(memoryview(text)[align:end], text[end - 4 : end])
+        return [_decoded(head), bulk] if head else [bulk]
 
     def end(self) -> bytes:
         """What the last piece held (InvalidDocument if it does not end the text right)."""
@@ -70,7 +79,14 @@ class Base64Stream:
         return _decoded(rest) if rest else b""
 
 
-def _decoded(text: bytes) -> bytes:
+def _quanta(text: bytes | memoryview, last: bytes) -> bytes:
+    """Decode whole quanta that more text follows (*last*: their last four characters)."""
+    if b"=" in last:
+        raise InvalidDocument(_NOT_BASE64)  # padding, then more
+    return _decoded(text)
+
+
+def _decoded(text: bytes | memoryview) -> bytes:
     try:
         return strict_b64decode(text)
     except ValueError as exc:
@@ -95,7 +111,8 @@ class _Arrival:
     sha1: hashlib._Hash = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
 
     def data(self, text: bytes) -> None:
-        self.last(self.decoder.feed(text))
+        for piece in self.decoder.feed(text):
+            self.last(piece)
 
     def last(self, decoded: bytes) -> None:
         if not decoded:
@@ -107,13 +124,14 @@ class _Arrival:
                 f"accepts at most {self.limits.max_bytes}"
             )
         self.pieces.append(decoded)
-        self.sha1.update(decoded)
         if not self.magic_checked and self.size >= len(PDF_MAGIC):
             self.magic_checked = True
             if not b"".join(self.pieces).startswith(PDF_MAGIC):
                 raise InvalidDocument(
                     "the attachment claims application/pdf but its data is not a PDF"
                 )
+        self.feed_staging()  # the sealing thread starts on it while the SHA-1 runs here
+        self.sha1.update(decoded)
 
     def data_start(self, scanner: AttachmentScanner) -> None:
         """What precedes the data: if it names the document fully, it can be staged."""
