@@ -84,7 +84,12 @@ class TcpProxy:
         finally:
             self._server.close()
             self._close_all()
+            # connections still being piped end here, not when the loop is collected
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
             with contextlib.suppress(Exception):
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
                 self._loop.run_until_complete(self._server.wait_closed())
             self._loop.close()
 
