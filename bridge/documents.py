@@ -46,7 +46,12 @@ class IncomingDocument:
 
 def sha1_b64(content: bytes) -> str:
     """FHIR R4 `Attachment.hash`: base64 of the SHA-1 of the data."""
-    return b64encode(hashlib.sha1(content, usedforsecurity=False).digest()).decode("ascii")
+    return attachment_hash(hashlib.sha1(content, usedforsecurity=False).digest())
+
+
+def attachment_hash(sha1_digest: bytes) -> str:
+    """A SHA-1 digest as FHIR R4's `Attachment.hash` writes it (base64)."""
+    return b64encode(sha1_digest).decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

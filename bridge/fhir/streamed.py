@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from base64 import b64encode
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from fastapi import Request
 
 from bridge.base64data import strict_b64decode
-from bridge.documents import IncomingDocument, Published, SealedFacts
+from bridge.documents import IncomingDocument, Published, SealedFacts, attachment_hash
 from bridge.errors import InvalidDocument
 from bridge.fhir.common import body_chunks, require_fhir_json
 from bridge.fhir.documents import (
@@ -179,7 +178,7 @@ async def publish_arriving(
             raise InvalidDocument(f"the body is not JSON: {exc}") from exc
         streamed = None
         if scanner.found_data:
-            streamed = (b"".join(arrival.pieces), b64encode(arrival.sha1.digest()).decode())
+            streamed = (b"".join(arrival.pieces), attachment_hash(arrival.sha1.digest()))
         document = incoming_document(resource, limits, streamed=streamed)
         if arrival.staging is None:
             return resource, document, await publisher.publish(document, actor=actor)
